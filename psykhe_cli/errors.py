@@ -1,0 +1,163 @@
+"""Exit codes and the one exception tree of psykhe.
+
+Every failure the user can meet is a ``PsykheError`` carrying the exit code it ends with;
+``cli.py`` is the one place that turns them into a message and that code.
+
+    PsykheError                  (1)  internal error: a bug
+    ├── UsageError               (2)  bad flag, no input given
+    ├── InputError               (3)  the feed is unreadable or invalid; nothing was sent
+    ├── ConfigError              (4)  missing, unsafe or malformed configuration or key
+    │   └── AuthError            (4)  the server rejected the key (401/403)
+    ├── TransientError           (5)  retries exhausted; nothing was processed, safe to rerun
+    ├── RejectedError            (6)  the server refused the request (4xx other than auth, 3xx)
+    ├── GuardRefused             (7)  the soft_replace guard said no; nothing was sent
+    ├── OutcomeUnknown           (8)  the server may have accepted the upload
+    ├── IngestionFailed          (9)  the ingestion ended with status FAILED
+    ├── WaitTimeout             (10)  the wait deadline passed, ingestion still running
+    └── Interrupted            (130)  Ctrl-C or SIGTERM
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """The documented exit codes of every psykhe command."""
+
+    OK = 0
+    INTERNAL = 1
+    USAGE = 2
+    INVALID_INPUT = 3
+    CONFIG = 4
+    TRANSIENT = 5
+    REJECTED = 6
+    GUARD_REFUSED = 7
+    OUTCOME_UNKNOWN = 8
+    INGESTION_FAILED = 9
+    WAIT_TIMEOUT = 10
+    INTERRUPTED = 130
+
+
+EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
+    ExitCode.OK: "success",
+    ExitCode.INTERNAL: "internal error (a bug)",
+    ExitCode.USAGE: "usage error (bad flag, no input given)",
+    ExitCode.INVALID_INPUT: "invalid input — nothing was sent",
+    ExitCode.CONFIG: "configuration or authentication problem (missing/unsafe/rejected key)",
+    ExitCode.TRANSIENT: "transient failure, retries exhausted — nothing was processed, safe to run again",
+    ExitCode.REJECTED: "request rejected by the server (4xx other than auth)",
+    ExitCode.GUARD_REFUSED: "safety guard refused (soft_replace not confirmed, empty, or shrunk too much) — nothing sent",
+    ExitCode.OUTCOME_UNKNOWN: "outcome unknown — the server may have accepted the upload",
+    ExitCode.INGESTION_FAILED: "the ingestion finished with status FAILED",
+    ExitCode.WAIT_TIMEOUT: "wait deadline passed, ingestion still running",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
+}
+
+
+class PsykheError(Exception):
+    """Root of every error psykhe reports; raised directly only for bugs."""
+
+    exit_code: ExitCode = ExitCode.INTERNAL
+    #: a short machine-readable name, used in ``--json`` output
+    code: str = "internal_error"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        #: one more line telling the user what to do next
+        self.hint = hint
+
+
+class UsageError(PsykheError):
+    """Raised for a bad combination of options or a missing input argument."""
+
+    exit_code = ExitCode.USAGE
+    code = "usage_error"
+
+
+class InputError(PsykheError):
+    """Raised when a feed cannot be read or fails validation; nothing was sent."""
+
+    exit_code = ExitCode.INVALID_INPUT
+    code = "invalid_input"
+
+
+class ConfigError(PsykheError):
+    """Raised for a missing, unsafe or malformed key, base URL or config file."""
+
+    exit_code = ExitCode.CONFIG
+    code = "config_error"
+
+
+class AuthError(ConfigError):
+    """Raised when the server answers 401 or 403: the key was rejected."""
+
+    code = "unauthorized"
+
+
+class TransientError(PsykheError):
+    """Raised when retries are exhausted before the server accepted anything."""
+
+    exit_code = ExitCode.TRANSIENT
+    code = "transient_failure"
+
+
+class RejectedError(PsykheError):
+    """Raised when the server refuses a request (4xx other than auth, or a redirect)."""
+
+    exit_code = ExitCode.REJECTED
+    code = "rejected"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        http_status: int | None = None,
+        api_code: str | None = None,
+        ingestion_id: int | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.http_status = http_status
+        #: the server's ``errors[0].code`` when it sent one
+        self.api_code = api_code
+        #: ``errors[0].context.ingestion_id``: the server may have recorded the rejection
+        self.ingestion_id = ingestion_id
+        if api_code:
+            self.code = api_code
+
+
+class GuardRefused(PsykheError):
+    """Raised when the soft_replace guard refuses to send; nothing was sent."""
+
+    exit_code = ExitCode.GUARD_REFUSED
+    code = "guard_refused"
+
+
+class OutcomeUnknown(PsykheError):
+    """Raised when the body was sent but no usable answer came back."""
+
+    exit_code = ExitCode.OUTCOME_UNKNOWN
+    code = "outcome_unknown"
+
+
+class IngestionFailed(PsykheError):
+    """Raised when the ingestion ends with status FAILED."""
+
+    exit_code = ExitCode.INGESTION_FAILED
+    code = "ingestion_failed"
+
+
+class WaitTimeout(PsykheError):
+    """Raised when ``--timeout`` passes while the ingestion is still running."""
+
+    exit_code = ExitCode.WAIT_TIMEOUT
+    code = "wait_timeout"
+
+
+class Interrupted(PsykheError):
+    """Raised on Ctrl-C or SIGTERM."""
+
+    exit_code = ExitCode.INTERRUPTED
+    code = "interrupted"
