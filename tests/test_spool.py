@@ -1,0 +1,126 @@
+"""The spool: gzip parts on disk, counted, hashed, private, split on demand, always removed."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from psykhe_cli.errors import InputError, UsageError
+from psykhe_cli.spool import BatchLimit, Spool
+
+LINES = [
+    b'{"operation":"insert","product_data":{"product_identifier":"P%d"}}\n' % i for i in range(10)
+]
+
+
+def test_spool_writes_one_gzip_part_with_counts_and_hashes(tmp_path: Path) -> None:
+    with Spool(directory=str(tmp_path)) as spool:
+        spool.write(LINES)
+        (part,) = spool.finish()
+        body = part.path.read_bytes()
+        assert gzip.decompress(body) == b"".join(LINES)
+        assert (part.lines, part.raw_bytes, part.size) == (10, len(b"".join(LINES)), len(body))
+        assert part.sha256 == hashlib.sha256(b"".join(LINES)).hexdigest()
+        assert part.sha1 == hashlib.sha1(body).hexdigest()
+        assert spool.feed_sha256.hexdigest() == part.sha256
+
+
+def test_spool_files_are_private_and_removed_on_exit(tmp_path: Path) -> None:
+    with Spool(directory=str(tmp_path)) as spool:
+        spool.write(LINES)
+        (part,) = spool.finish()
+        assert stat.S_IMODE(spool.directory.stat().st_mode) == 0o700
+        assert stat.S_IMODE(part.path.stat().st_mode) == 0o600
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_spool_is_removed_when_interrupted(tmp_path: Path) -> None:
+    with pytest.raises(KeyboardInterrupt), Spool(directory=str(tmp_path)) as spool:
+        spool.write(LINES)
+        raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_part_open_restarts_from_first_byte_each_time(tmp_path: Path) -> None:
+    with Spool(directory=str(tmp_path)) as spool:
+        spool.write(LINES * 5000)
+        (part,) = spool.finish()
+        first, second = b"".join(part.open()), b"".join(part.open())
+        assert first == second == part.path.read_bytes()
+        assert max(len(chunk) for chunk in part.open()) <= 64 * 1024
+
+
+@pytest.mark.parametrize(
+    ("limit", "sizes"),
+    [(BatchLimit(max_lines=4), [4, 4, 2]), (BatchLimit(max_bytes=len(LINES[0]) * 5), [5, 5])],
+)
+def test_spool_cuts_parts_at_the_batch_limit(
+    tmp_path: Path, limit: BatchLimit, sizes: list[int]
+) -> None:
+    with Spool(directory=str(tmp_path), limit=limit) as spool:
+        spool.write(LINES)
+        parts = spool.finish()
+        assert [part.lines for part in parts] == sizes
+        joined = b"".join(gzip.decompress(part.path.read_bytes()) for part in parts)
+        assert joined == b"".join(LINES)
+
+
+def test_spool_split_keeps_every_line_once_in_order(tmp_path: Path) -> None:
+    with Spool(directory=str(tmp_path)) as spool:
+        spool.write(LINES[:7])
+        (part,) = spool.finish()
+        first, second = spool.split(part)
+        assert (first.lines, second.lines) == (3, 4)
+        assert not part.path.exists()
+        halves = gzip.decompress(first.path.read_bytes()) + gzip.decompress(
+            second.path.read_bytes()
+        )
+        assert halves == b"".join(LINES[:7])
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("50MB", BatchLimit(max_bytes=50_000_000)),
+        ("512KiB", BatchLimit(max_bytes=512 * 1024)),
+        ("1.5GB", BatchLimit(max_bytes=1_500_000_000)),
+        ("100000", BatchLimit(max_lines=100_000)),
+    ],
+)
+def test_batch_limit_parse(text: str, expected: BatchLimit) -> None:
+    assert BatchLimit.parse(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "0", "-5", "MB", "ten", "0MB"])
+def test_batch_limit_parse_rejects_nonsense(text: str) -> None:
+    with pytest.raises(UsageError, match="--batch-size"):
+        BatchLimit.parse(text)
+
+
+@pytest.mark.parametrize("level", [1, 6, 9])
+def test_compression_levels_all_write_gzip(tmp_path: Path, level: int) -> None:
+    with Spool(directory=str(tmp_path), compression_level=level) as spool:
+        spool.write(LINES)
+        (part,) = spool.finish()
+        assert gzip.decompress(part.path.read_bytes()) == b"".join(LINES)
+
+
+def test_compression_level_out_of_range_is_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="--compression-level"):
+        Spool(directory=str(tmp_path), compression_level=10)
+
+
+def test_unwritable_spool_directory_is_a_clear_input_error(tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        missing = tmp_path / "no" / "such" / "dir"
+        with pytest.raises(InputError, match="cannot create the temporary spool"):
+            Spool(directory=str(missing))
+    else:  # pragma: no cover - root ignores directory permissions
+        tmp_path.chmod(0o500)
+        with pytest.raises(InputError, match="cannot create the temporary spool"):
+            Spool(directory=str(tmp_path))
