@@ -10,6 +10,7 @@ Every failure the user can meet is a ``PsykheError`` carrying the exit code it e
     │   └── AuthError            (4)  the server rejected the key (401/403)
     ├── TransientError           (5)  retries exhausted; nothing was processed, safe to rerun
     ├── RejectedError            (6)  the server refused the request (4xx other than auth, 3xx)
+    │   └── PayloadTooLarge      (6)  HTTP 413 / payload_too_large: an insert batch can be split
     ├── GuardRefused             (7)  the soft_replace guard said no; nothing was sent
     ├── OutcomeUnknown           (8)  the server may have accepted the upload
     ├── IngestionFailed          (9)  the ingestion ended with status FAILED
@@ -126,6 +127,15 @@ class RejectedError(PsykheError):
         self.ingestion_id = ingestion_id
         if api_code:
             self.code = api_code
+
+
+class PayloadTooLarge(RejectedError):
+    """Raised when the server answers 413 or ``payload_too_large``: the body is over its limit.
+
+    An ``insert`` batch can be split and re-sent; a ``soft_replace`` body cannot.
+    """
+
+    code = "payload_too_large"
 
 
 class GuardRefused(PsykheError):

@@ -1,0 +1,701 @@
+"""The Ingestion API over an injected ``httpx.Client``: create, get, envelope parsing, retries.
+
+Knows nothing about terminals: what a person should see leaves through three callbacks —
+``on_upload_progress(sent, total)``, ``on_retry(attempt, delay, reason)`` and
+``on_debug(line)`` (the key is never in a line). Every failure is a ``PsykheError``:
+
+    POST /v1/ingestion/
+      2xx with an ingestion id ........................... CreateResult
+      2xx without a usable id, or not JSON ............... OutcomeUnknown   (8)
+      connect error, pool timeout ........................ retried, then TransientError (5)
+      connection lost before the whole body was sent ..... retried, then TransientError (5)
+      429, 503 (Retry-After honoured, capped) ............ retried, then TransientError (5)
+      timeout / reset / 5xx after the whole body was sent  OutcomeUnknown   (8), never retried
+      3xx (never followed) ............................... RejectedError    (6)
+      401, 403 ........................................... AuthError        (4)
+      413 or payload_too_large ........................... PayloadTooLarge  (6)
+      other 4xx .......................................... RejectedError    (6)
+
+    GET /v1/ingestion/{id}
+      transport errors, timeouts, 429, 5xx, unreadable 2xx  retried, then TransientError (5)
+      404 ................................................ RejectedError (6, api_code not_found)
+      3xx / 401, 403 / other 4xx ......................... as for POST
+
+Retries wait with full-jitter exponential backoff (``RetryPolicy``); ``sleep``, ``now`` (wall
+clock, for HTTP-date ``Retry-After``), ``clock`` (monotonic) and ``random`` are injected.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import math
+import random as _random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import timezone
+from typing import Any, Protocol, TypeVar
+
+import httpx
+
+from psykhe_cli import __version__
+from psykhe_cli.config import REDACTED, Secret, Settings
+from psykhe_cli.errors import (
+    AuthError,
+    ConfigError,
+    OutcomeUnknown,
+    PayloadTooLarge,
+    PsykheError,
+    RejectedError,
+    TransientError,
+    UsageError,
+)
+
+USER_AGENT = f"psykhe/{__version__}"
+API_KEY_HEADER = "X-PSYKHE-API-KEY"
+MODE_HEADER = "X-PSYKHE-PROCESSING-MODE"
+PROCESSING_MODES = ("insert", "soft_replace")
+#: ingestion status numbers of the API and the names psykhe shows; any other number is "unknown"
+STATUS_NAMES: Mapping[int, str] = {
+    1: "unknown",
+    2: "created",
+    3: "started",
+    4: "completed",
+    5: "failed",
+}
+STATUS_COMPLETED = 4
+STATUS_FAILED = 5
+CHECK_LAST_HINT = "check what the server did with: psykhe status --last"
+
+_DEBUG_BODY_LIMIT = 2000
+_MESSAGE_LIMIT = 300
+
+RetryCallback = Callable[[int, float, str], None]
+"""``on_retry(attempt, delay, reason)``: attempt number that failed (1-based), seconds to wait."""
+DebugCallback = Callable[[str], None]
+"""``on_debug(line)``: one request/response detail line, key redacted."""
+ProgressCallback = Callable[[int, int], None]
+"""``on_upload_progress(sent, total)``: bytes of this attempt handed to the network so far."""
+
+T = TypeVar("T")
+
+
+class UploadBody(Protocol):
+    """A re-readable request body: the gzip spool on disk."""
+
+    @property
+    def size(self) -> int:
+        """Exact number of bytes ``open()`` yields (the Content-Length)."""
+        ...
+
+    def open(self) -> Iterator[bytes]:
+        """A fresh iterator over the whole body, from its first byte (one per attempt)."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateResult:
+    """The server accepted an upload."""
+
+    ingestion_id: int
+    http_status: int
+    #: how many POSTs it took (1 when the first one succeeded)
+    attempts: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ingestion:
+    """One ingestion as ``GET /v1/ingestion/{id}`` describes it; absent fields are ``None``."""
+
+    id: int
+    client_id: str | None
+    #: the processing mode, from ``trigger_source.mode``
+    mode: str | None
+    #: the API's number; 1 (UNKNOWN) when the answer had none
+    status: int
+    #: undocumented shape: whatever keys the server sent, or ``None``
+    product_metrics: dict[str, Any] | None
+    file_identifier: str | None
+    created_at: str | None
+    updated_at: str | None
+    #: the whole ``data`` object, unknown fields included
+    raw: Mapping[str, Any] = field(repr=False)
+
+    @property
+    def status_name(self) -> str:
+        """unknown, created, started, completed or failed (any other number: unknown)."""
+        return STATUS_NAMES.get(self.status, "unknown")
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the status is COMPLETED or FAILED."""
+        return self.status in (STATUS_COMPLETED, STATUS_FAILED)
+
+    @property
+    def succeeded(self) -> bool:
+        """True for COMPLETED only."""
+        return self.status == STATUS_COMPLETED
+
+    @property
+    def failed(self) -> bool:
+        """True for FAILED only."""
+        return self.status == STATUS_FAILED
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any], *, ingestion_id: int) -> Ingestion:
+        """Build from a response's ``data`` object, tolerating missing and extra fields."""
+        trigger = data.get("trigger_source")
+        metrics = data.get("product_metrics")
+        return cls(
+            id=_as_int(data.get("id")) or ingestion_id,
+            client_id=_as_str(data.get("client_id")),
+            mode=_as_str(trigger.get("mode")) if isinstance(trigger, Mapping) else None,
+            status=_as_int(data.get("status")) or 1,
+            product_metrics=dict(metrics) if isinstance(metrics, Mapping) else None,
+            file_identifier=_as_str(data.get("file_identifier")),
+            created_at=_as_str(data.get("created_at")),
+            updated_at=_as_str(data.get("updated_at")),
+            raw=dict(data),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryPolicy:
+    """How often and how long to retry: full jitter, ``base * 2**(n-1)`` capped at ``max_delay``."""
+
+    retries: int = 4
+    base_delay: float = 1.0
+    max_delay: float = 30.0
+    #: a server's ``Retry-After`` is honoured up to this many seconds
+    max_retry_after: float = 120.0
+
+    def backoff(self, attempt: int, rand: float) -> float:
+        """Seconds to wait after failed attempt number ``attempt``; ``rand`` in [0, 1)."""
+        ceiling = min(self.max_delay, self.base_delay * 2.0 ** min(attempt - 1, 30))
+        return rand * ceiling
+
+
+def make_http_client(
+    settings: Settings, *, transport: httpx.BaseTransport | None = None
+) -> httpx.Client:
+    """The ``httpx.Client`` for ``settings``: no redirects, psykhe's timeouts and User-Agent.
+
+    Proxy variables are honoured for https only (the key then travels inside the TLS tunnel);
+    a plain-http base URL is loopback, where a proxy would only see the key in clear text.
+    """
+    timeout = httpx.Timeout(
+        connect=settings.connect_timeout,
+        read=settings.read_timeout,
+        write=settings.write_timeout,
+        pool=settings.connect_timeout,
+    )
+    try:
+        return httpx.Client(
+            timeout=timeout,
+            follow_redirects=False,
+            trust_env=settings.base_url.startswith("https://"),
+            headers={"User-Agent": USER_AGENT},
+            transport=transport,
+        )
+    except ImportError as exc:  # e.g. ALL_PROXY=socks5://… without socksio installed
+        raise ConfigError(f"cannot use the proxy from the environment: {exc}") from None
+
+
+class IngestionClient:
+    """Create ingestions and read their status; one instance per base URL and key."""
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        *,
+        base_url: str,
+        api_key: Secret,
+        key_source: str = "the configured key",
+        policy: RetryPolicy | None = None,
+        on_retry: RetryCallback | None = None,
+        on_debug: DebugCallback | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        now: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
+        random: Callable[[], float] = _random.random,
+    ) -> None:
+        self._http = http
+        self._base_url = base_url.rstrip("/")
+        self._key = api_key
+        self._key_source = key_source
+        self._policy = policy or RetryPolicy()
+        self._on_retry = on_retry
+        self._on_debug = on_debug
+        self._sleep = sleep
+        self._now = now
+        self._clock = clock
+        self._random = random
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, http: httpx.Client, **kwargs: Any
+    ) -> IngestionClient:
+        """A client for ``settings`` (base URL, key, retries); ``kwargs`` as for ``__init__``."""
+        kwargs.setdefault("policy", RetryPolicy(retries=settings.retries))
+        return cls(
+            http,
+            base_url=settings.base_url,
+            api_key=settings.api_key,
+            key_source=settings.key_source,
+            **kwargs,
+        )
+
+    @property
+    def base_url(self) -> str:
+        """The origin (and path prefix) every request goes to."""
+        return self._base_url
+
+    # --- POST ---------------------------------------------------------------------------------
+
+    def create_ingestion(
+        self,
+        body: UploadBody,
+        *,
+        mode: str,
+        on_upload_progress: ProgressCallback | None = None,
+        on_retry: RetryCallback | None = None,
+    ) -> CreateResult:
+        """POST ``body`` (gzip JSON Lines) as one ingestion in ``mode``; see the module table."""
+        if mode not in PROCESSING_MODES:
+            raise UsageError(f"unknown processing mode {mode!r}: use insert or soft_replace")
+        url = f"{self._base_url}/v1/ingestion/"
+        headers = {
+            MODE_HEADER: mode,
+            "Content-Type": "application/x-ndjson",
+            "Content-Encoding": "gzip",
+            "Content-Length": str(body.size),
+        }
+
+        def once(attempt: int) -> CreateResult | _Retry:
+            tracked = _TrackedBody(body, on_upload_progress)
+            try:
+                response = self._send("POST", url, headers, tracked.chunks(), attempt)
+            except httpx.RequestError as exc:
+                return self._post_failed_in_transit(exc, tracked)
+            return self._post_answered(response, tracked, attempt)
+
+        return self._retrying(once, on_retry, exhausted=self._upload_exhausted)
+
+    def _post_failed_in_transit(self, exc: httpx.RequestError, tracked: _TrackedBody) -> _Retry:
+        reason = self._describe(exc)
+        if isinstance(exc, httpx.LocalProtocolError):
+            raise PsykheError(f"the upload could not be sent as declared: {reason}") from None
+        if tracked.complete:
+            raise OutcomeUnknown(
+                f"the whole upload ({tracked.sent} bytes) was sent, then {reason}; "
+                "the server may have accepted it",
+                hint=CHECK_LAST_HINT + " (do not blindly send it again)",
+            ) from None
+        return _Retry(reason, reached_server=tracked.sent > 0 or not _is_connect_failure(exc))
+
+    def _post_answered(
+        self, response: httpx.Response, tracked: _TrackedBody, attempt: int
+    ) -> CreateResult | _Retry:
+        status = response.status_code
+        if 200 <= status < 300:
+            ingestion_id = _ingestion_id_of(response)
+            if ingestion_id is None:
+                raise OutcomeUnknown(
+                    f"the server answered HTTP {status} without an ingestion id "
+                    f"({self._describe_body(response)}); it may have accepted the upload",
+                    hint="check the catalog before sending it again; --debug shows the answer",
+                )
+            return CreateResult(ingestion_id=ingestion_id, http_status=status, attempts=attempt)
+        self._raise_for_refusal(response, what="the upload")
+        if status in (429, 503):
+            return self._retry_later(response)
+        if tracked.complete:
+            raise OutcomeUnknown(
+                f"the whole upload was sent, then the server answered "
+                f"{self._status_text(response)}; it may or may not have accepted it",
+                hint=CHECK_LAST_HINT + " (do not blindly send it again)",
+            )
+        return _Retry(
+            f"{self._status_text(response)} before the whole body was sent", reached_server=True
+        )
+
+    def _upload_exhausted(self, attempts: int, last: _Retry, reached_server: bool) -> PsykheError:
+        what = "nothing was processed" if reached_server else "nothing was sent (no connection)"
+        return TransientError(
+            f"the upload failed {attempts} time(s), last: {last.reason}; {what}",
+            hint="it is safe to run the same command again (--retries sets how often to retry)",
+        )
+
+    # --- GET ----------------------------------------------------------------------------------
+
+    def get_ingestion(
+        self, ingestion_id: int, *, on_retry: RetryCallback | None = None
+    ) -> Ingestion:
+        """The current state of one ingestion; transient failures are retried (module table)."""
+        url = f"{self._base_url}/v1/ingestion/{int(ingestion_id)}"
+
+        def once(attempt: int) -> Ingestion | _Retry:
+            try:
+                response = self._send("GET", url, {}, None, attempt)
+            except httpx.RequestError as exc:
+                return _Retry(self._describe(exc))
+            status = response.status_code
+            if 200 <= status < 300:
+                data = _data_of(response)
+                if data is None:
+                    return _Retry(f"an unreadable answer ({self._describe_body(response)})")
+                return Ingestion.from_data(data, ingestion_id=ingestion_id)
+            if status == 404:
+                error = _ApiError.parse(response, self._key)
+                raise RejectedError(
+                    f"ingestion {ingestion_id} was not found at {self._base_url} "
+                    "(for this key)" + error.suffix(),
+                    http_status=404,
+                    api_code=error.code or "not_found",
+                )
+            self._raise_for_refusal(response, what=f"the status request for {ingestion_id}")
+            if status == 429 or status >= 500:
+                return self._retry_later(response)
+            raise RejectedError(
+                f"the server answered {self._status_text(response)}",
+                http_status=status,
+            )
+
+        def exhausted(attempts: int, last: _Retry, reached_server: bool) -> PsykheError:
+            return TransientError(
+                f"could not read the status of ingestion {ingestion_id} after {attempts} "
+                f"attempt(s), last: {last.reason}",
+                hint=f"it may still be running; look again with: psykhe status {ingestion_id}",
+            )
+
+        return self._retrying(once, on_retry, exhausted=exhausted)
+
+    # --- shared -------------------------------------------------------------------------------
+
+    def _retrying(
+        self,
+        once: Callable[[int], T | _Retry],
+        on_retry: RetryCallback | None,
+        *,
+        exhausted: Callable[[int, _Retry, bool], PsykheError],
+    ) -> T:
+        attempts = self._policy.retries + 1
+        reached_server = False
+        attempt = 0
+        while True:
+            attempt += 1
+            outcome = once(attempt)
+            if not isinstance(outcome, _Retry):
+                return outcome
+            reached_server = reached_server or outcome.reached_server
+            if attempt >= attempts:
+                raise exhausted(attempt, outcome, reached_server)
+            delay, why = self._delay(attempt, outcome)
+            self._debug(f"* attempt {attempt} failed: {outcome.reason}; retrying in {delay:.1f} s")
+            callback = on_retry or self._on_retry
+            if callback is not None:
+                callback(attempt, delay, why)
+            self._sleep(delay)
+
+    def _delay(self, attempt: int, outcome: _Retry) -> tuple[float, str]:
+        if outcome.retry_after is None:
+            return self._policy.backoff(attempt, self._random()), outcome.reason
+        cap = self._policy.max_retry_after
+        if outcome.retry_after > cap:
+            return (
+                cap,
+                f"{outcome.reason}, Retry-After {outcome.retry_after:.0f} s capped at {cap:.0f} s",
+            )
+        return outcome.retry_after, f"{outcome.reason}, Retry-After {outcome.retry_after:.0f} s"
+
+    def _retry_later(self, response: httpx.Response) -> _Retry:
+        error = _ApiError.parse(response, self._key)
+        return _Retry(
+            self._status_text(response) + (f" {error.code}" if error.code else ""),
+            retry_after=parse_retry_after(response.headers.get("Retry-After"), now=self._now()),
+            reached_server=True,
+        )
+
+    def _raise_for_refusal(self, response: httpx.Response, *, what: str) -> None:
+        """Raise for 3xx, 401/403, 413 and every other 4xx but 429; return for anything else."""
+        status = response.status_code
+        if 300 <= status < 400:
+            raise self._redirect_error(response)
+        if status in (401, 403):
+            error = _ApiError.parse(response, self._key)
+            raise AuthError(
+                f"the server rejected the API key from {self._key_source} "
+                f"({self._status_text(response)}){error.suffix()}",
+                hint="check the key: ingestion needs the private key (sk_…) of this tenant",
+            )
+        if not 400 <= status < 500 or status == 429:
+            return
+        error = _ApiError.parse(response, self._key)
+        if status == 413 or error.code == "payload_too_large":
+            raise PayloadTooLarge(
+                f"{what} is larger than the server accepts ({self._status_text(response)})"
+                + error.suffix(),
+                http_status=status,
+                api_code="payload_too_large",
+                ingestion_id=error.ingestion_id,
+            )
+        raise RejectedError(
+            f"the server rejected {what} ({self._status_text(response)}){error.suffix()}",
+            http_status=status,
+            api_code=error.code,
+            ingestion_id=error.ingestion_id,
+        )
+
+    def _redirect_error(self, response: httpx.Response) -> RejectedError:
+        target = _origin_of_location(response)
+        where = f"to {target}" if target else "without a usable Location"
+        return RejectedError(
+            f"the server answered {self._status_text(response)} redirecting {where}; "
+            f"psykhe does not follow redirects, so the key only ever goes to {self._base_url}",
+            hint="if the API has moved, set --base-url or PSYKHE_BASE_URL to its new address",
+            http_status=response.status_code,
+            api_code="redirect",
+        )
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        content: Iterator[bytes] | None,
+        attempt: int,
+    ) -> httpx.Response:
+        request = self._http.build_request(
+            method,
+            url,
+            headers={API_KEY_HEADER: self._key.reveal(), "User-Agent": USER_AGENT, **headers},
+            content=content,
+        )
+        self._debug_request(request, attempt)
+        started = self._clock()
+        try:
+            response = self._http.send(request, follow_redirects=False)
+        except httpx.RequestError as exc:
+            self._debug(f"! {type(exc).__name__}: {self._describe(exc)}")
+            raise
+        self._debug_response(response, self._clock() - started)
+        return response
+
+    # --- text ---------------------------------------------------------------------------------
+
+    def _describe(self, exc: httpx.RequestError) -> str:
+        detail = _clean(self._key.scrub(str(exc)), _MESSAGE_LIMIT)
+        if isinstance(exc, httpx.ConnectTimeout):
+            return "the connection timed out"
+        if isinstance(exc, httpx.ConnectError):
+            return f"cannot connect ({detail or 'connection failed'})"
+        if isinstance(exc, httpx.ReadTimeout):
+            return "no answer came within the read timeout"
+        if isinstance(exc, httpx.WriteTimeout):
+            return "the server stopped reading the upload (write timeout)"
+        if isinstance(exc, httpx.PoolTimeout):
+            return "no connection became free in time"
+        if isinstance(exc, httpx.RemoteProtocolError):
+            return f"the server closed the connection ({detail or 'no answer'})"
+        return f"{type(exc).__name__}: {detail or 'connection failed'}"
+
+    def _describe_body(self, response: httpx.Response) -> str:
+        kind = response.headers.get("Content-Type", "no Content-Type").split(";")[0]
+        return f"{_clean(kind, 60)}, {len(response.content)} bytes"
+
+    @staticmethod
+    def _status_text(response: httpx.Response) -> str:
+        reason = _clean(response.reason_phrase, 60)
+        return f"HTTP {response.status_code}" + (f" {reason}" if reason else "")
+
+    def _debug(self, line: str) -> None:
+        if self._on_debug is not None:
+            self._on_debug(self._key.scrub(line))
+
+    def _debug_request(self, request: httpx.Request, attempt: int) -> None:
+        if self._on_debug is None:
+            return
+        self._debug(f"> {request.method} {request.url} (attempt {attempt})")
+        for name, value in request.headers.items():
+            shown = REDACTED if name.lower() == API_KEY_HEADER.lower() else value
+            self._debug(f"> {name}: {shown}")
+
+    def _debug_response(self, response: httpx.Response, elapsed: float) -> None:
+        if self._on_debug is None:
+            return
+        status = self._status_text(response).removeprefix("HTTP ")
+        self._debug(f"< {response.http_version} {status} ({elapsed:.2f} s)")
+        for name, value in response.headers.items():
+            self._debug(f"< {name}: {_clean(value, 500)}")
+        excerpt = response.content[:_DEBUG_BODY_LIMIT].decode("utf-8", "replace")
+        if excerpt:
+            more = " …" if len(response.content) > _DEBUG_BODY_LIMIT else ""
+            self._debug(f"< {_clean(excerpt, _DEBUG_BODY_LIMIT)}{more}")
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Retry:
+    """One attempt failed in a way that may be retried."""
+
+    reason: str
+    retry_after: float | None = None
+    #: the server saw (part of) this attempt: "nothing was sent" no longer holds
+    reached_server: bool = True
+
+
+class _TrackedBody:
+    """Counts what the transport took from a body; ``complete`` once every byte was handed over."""
+
+    def __init__(self, body: UploadBody, on_progress: ProgressCallback | None) -> None:
+        self._body = body
+        self._on_progress = on_progress
+        self.sent = 0
+        self.complete = False
+
+    def chunks(self) -> Iterator[bytes]:
+        """The body's chunks; the transport asks for the next one only after writing the last."""
+        total = self._body.size
+        for chunk in self._body.open():
+            yield chunk
+            self.sent += len(chunk)
+            if self._on_progress is not None:
+                self._on_progress(self.sent, total)
+        self.complete = True
+
+
+@dataclass(frozen=True)
+class _ApiError:
+    """``errors[0]`` of an error envelope, or a description of a body that is not one."""
+
+    code: str | None
+    message: str | None
+    ingestion_id: int | None
+    #: set when the body was not an error envelope: what it was instead
+    not_json: str | None
+
+    @classmethod
+    def parse(cls, response: httpx.Response, key: Secret) -> _ApiError:
+        """Read the envelope; never raises, whatever the body is."""
+        doc = _json_of(response)
+        errors = doc.get("errors") if isinstance(doc, dict) else None
+        first = errors[0] if isinstance(errors, list) and errors else None
+        if not isinstance(first, dict):
+            kind = response.headers.get("Content-Type", "no Content-Type").split(";")[0]
+            size = len(response.content)
+            what = "an empty body" if not size else f"a {_clean(kind, 60)} body of {size} bytes"
+            return cls(None, None, None, f"not a JSON error: {what}")
+        context = first.get("context")
+        code, message = first.get("code"), first.get("message")
+        return cls(
+            code=_clean(key.scrub(code), 80) if isinstance(code, str) else None,
+            message=_clean(key.scrub(message), _MESSAGE_LIMIT)
+            if isinstance(message, str)
+            else None,
+            ingestion_id=_as_int(context.get("ingestion_id"))
+            if isinstance(context, dict)
+            else None,
+            not_json=None,
+        )
+
+    def suffix(self) -> str:
+        """``": code: message (ingestion N)"`` for a message, or what the body was."""
+        if self.not_json:
+            return f": {self.not_json}"
+        parts = [p for p in (self.code, self.message) if p]
+        text = (": " + ": ".join(parts)) if parts else ""
+        if self.ingestion_id is not None:
+            text += f" (the server recorded it as ingestion {self.ingestion_id})"
+        return text
+
+
+def parse_retry_after(value: str | None, *, now: float) -> float | None:
+    """Seconds a ``Retry-After`` header asks for (delta-seconds or HTTP date); None if unusable."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, when.timestamp() - now)
+
+
+def _is_connect_failure(exc: httpx.RequestError) -> bool:
+    return isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+
+
+def _json_of(response: httpx.Response) -> Any:
+    try:
+        return json.loads(response.content)
+    except ValueError:  # includes UnicodeDecodeError
+        return None
+
+
+def _data_of(response: httpx.Response) -> dict[str, Any] | None:
+    doc = _json_of(response)
+    data = doc.get("data") if isinstance(doc, dict) else None
+    return data if isinstance(data, dict) else None
+
+
+def _ingestion_id_of(response: httpx.Response) -> int | None:
+    """``data.ingestion_id``, or the older bare ``ingestion_id``; None when neither is usable."""
+    doc = _json_of(response)
+    if not isinstance(doc, dict):
+        return None
+    data = doc.get("data")
+    candidates = [data.get("ingestion_id") if isinstance(data, dict) else None]
+    candidates.append(doc.get("ingestion_id"))
+    for candidate in candidates:
+        ingestion_id = _as_int(candidate)
+        if ingestion_id is not None and ingestion_id > 0:
+            return ingestion_id
+    return None
+
+
+def _origin_of_location(response: httpx.Response) -> str | None:
+    """``scheme://host:port`` of a redirect's target — never its path, query or userinfo."""
+    location = response.headers.get("Location")
+    if not location:
+        return None
+    try:
+        url = response.request.url.join(location.strip())
+        port = url.port or {"http": 80, "https": 443}.get(url.scheme)
+    except (httpx.InvalidURL, ValueError):
+        return None
+    host = _clean(url.host, 255)
+    if not host or not url.scheme:
+        return None
+    host = f"[{host}]" if ":" in host else host
+    return f"{_clean(url.scheme, 20)}://{host}" + (f":{port}" if port else "")
+
+
+def _as_int(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    return None
+
+
+def _as_str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _clean(text: str, limit: int) -> str:
+    """Server-supplied text made safe to print: one line, no control characters, bounded."""
+    cleaned = "".join(ch if ch.isprintable() else " " for ch in text).strip()
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"

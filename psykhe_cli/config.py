@@ -1,0 +1,395 @@
+"""Settings and their single loader: the only module that reads ``os.environ`` or the config file.
+
+Where each value comes from, first match wins:
+
+    base URL   --base-url  >  PSYKHE_BASE_URL  >  config file ``base_url``  >  https://api.psykhe.dev
+    API key    --api-key-file PATH  >  PSYKHE_API_KEY  >  config file ``api_key``
+
+The config file is ``$XDG_CONFIG_HOME/psykhe/config.toml`` (default ``~/.config``); local state
+lives in ``$XDG_STATE_HOME/psykhe`` (default ``~/.local/state``). No flag takes the key's value:
+a command line is visible to every user of the machine.
+
+The key is held in a ``Secret`` whose ``repr``/``str`` are redacted, so it cannot reach output,
+logs, exception messages or tracebacks by accident; ``Secret.reveal()`` is called in exactly one
+place, where the request header is built.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import os
+import stat
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from psykhe_cli.errors import ConfigError, UsageError
+
+DEFAULT_BASE_URL = "https://api.psykhe.dev"
+DEFAULT_RETRIES = 4
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 60.0
+DEFAULT_WRITE_TIMEOUT = 60.0
+
+ENV_BASE_URL = "PSYKHE_BASE_URL"
+ENV_API_KEY = "PSYKHE_API_KEY"
+
+REDACTED = "[redacted]"
+#: the shortest piece of the key that ``Secret.scrub`` removes from text
+_SCRUB_WINDOW = 8
+
+
+class Secret:
+    """A string that never shows itself: ``repr``/``str``/f-strings print ``[redacted]``."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The real value; call only where it is put on the wire."""
+        return self._value
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every piece of 8+ consecutive characters of the secret redacted."""
+        value = self._value
+        if len(value) < _SCRUB_WINDOW:
+            return text.replace(value, REDACTED) if value else text
+        windows = {value[i : i + _SCRUB_WINDOW] for i in range(len(value) - _SCRUB_WINDOW + 1)}
+        hidden = [False] * len(text)
+        for i in range(len(text) - _SCRUB_WINDOW + 1):
+            if text[i : i + _SCRUB_WINDOW] in windows:
+                hidden[i : i + _SCRUB_WINDOW] = [True] * _SCRUB_WINDOW
+        if not any(hidden):
+            return text
+        out: list[str] = []
+        for i, char in enumerate(text):
+            if not hidden[i]:
+                out.append(char)
+            elif i == 0 or not hidden[i - 1]:
+                out.append(REDACTED)
+        return "".join(out)
+
+    def __repr__(self) -> str:
+        return f"Secret({REDACTED!r})"
+
+    def __str__(self) -> str:
+        return REDACTED
+
+    def __format__(self, format_spec: str) -> str:
+        return REDACTED
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        return hmac.compare_digest(self._value.encode(), other._value.encode())
+
+    def __hash__(self) -> int:
+        return hash(key_fingerprint(self))
+
+    def __reduce__(self) -> str:
+        raise TypeError("a Secret cannot be pickled")
+
+
+def key_fingerprint(key: Secret | str) -> str:
+    """A short, one-way name for a key (12 hex digits), safe to store in state files."""
+    value = key.reveal() if isinstance(key, Secret) else key
+    return hashlib.sha256(f"psykhe:{value}".encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything the client layer needs to talk to one PSYKHE endpoint."""
+
+    #: normalized: scheme and host lower-cased, no trailing slash, no query/fragment/userinfo
+    base_url: str
+    api_key: Secret
+    #: where the key came from, for messages: "PSYKHE_API_KEY", "--api-key-file PATH", "PATH"
+    key_source: str
+    #: the config file looked at (it may not exist)
+    config_path: Path
+    #: ``$XDG_STATE_HOME/psykhe``; not created here (``state.StateStore`` creates it 0700)
+    state_dir: Path
+    retries: int = DEFAULT_RETRIES
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    #: how long to wait for the answer once the body is sent (and between response bytes)
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    #: how long a single write of the body may block (a server that stopped reading)
+    write_timeout: float = DEFAULT_WRITE_TIMEOUT
+
+    @property
+    def key_fingerprint(self) -> str:
+        """``key_fingerprint(api_key)``: names the key in state files."""
+        return key_fingerprint(self.api_key)
+
+
+def load_settings(
+    *,
+    base_url: str | None = None,
+    api_key_file: Path | str | None = None,
+    retries: int = DEFAULT_RETRIES,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    read_timeout: float = DEFAULT_READ_TIMEOUT,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build ``Settings`` from flag values, the environment and the config file.
+
+    Raises ``UsageError`` (exit 2) for a bad base URL or option value and ``ConfigError``
+    (exit 4) for a missing, unsafe or malformed key or config file.
+    """
+    env = os.environ if environ is None else environ
+    if retries < 0:
+        raise UsageError(f"--retries must be 0 or more, not {retries}")
+    for name, value in (("connect", connect_timeout), ("read", read_timeout)):
+        if not value > 0:
+            raise UsageError(f"the {name} timeout must be more than 0 seconds, not {value}")
+    config_path = _xdg_dir(env, "XDG_CONFIG_HOME", ".config") / "psykhe" / "config.toml"
+    config = _read_config(config_path)
+    url, url_source = _pick_base_url(base_url, env, config, config_path)
+    key, key_source = _pick_api_key(api_key_file, env, config, config_path)
+    return Settings(
+        base_url=normalize_base_url(url, source=url_source),
+        api_key=key,
+        key_source=key_source,
+        config_path=config_path,
+        state_dir=_xdg_dir(env, "XDG_STATE_HOME", ".local/state") / "psykhe",
+        retries=retries,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+    )
+
+
+# --- base URL -------------------------------------------------------------------------------
+
+
+def _pick_base_url(
+    flag: str | None, env: Mapping[str, str], config: Mapping[str, str], config_path: Path
+) -> tuple[str, str]:
+    if flag is not None:
+        return flag, "--base-url"
+    if env.get(ENV_BASE_URL):
+        return env[ENV_BASE_URL], ENV_BASE_URL
+    if "base_url" in config:
+        return config["base_url"], f"base_url in {config_path}"
+    return DEFAULT_BASE_URL, "the default"
+
+
+def normalize_base_url(url: str, *, source: str = "--base-url") -> str:
+    """Check and normalize a base URL; ``UsageError`` (exit 2) names ``source``, never a password.
+
+    https to any host; plain http only to loopback (127.0.0.0/8, ::1, localhost). No userinfo,
+    query or fragment. Scheme and host are lower-cased, a trailing slash removed.
+    """
+    if any(ch.isspace() for ch in url) or not url.isprintable():
+        raise UsageError(f"the base URL from {source} contains whitespace or control characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise UsageError(f"the base URL from {source} is not a valid URL") from None
+    if "@" in parts.netloc:
+        # say nothing of the URL itself: it carries a password
+        raise UsageError(
+            f"the base URL from {source} contains credentials (user:password@); "
+            "psykhe authenticates with the API key only — remove them"
+        )
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if scheme not in ("http", "https") or not host:
+        raise UsageError(
+            f"the base URL from {source} must look like https://host[:port][/path], not {url!r}"
+        )
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        raise UsageError(f"the base URL from {source} must not have a query or fragment: {url!r}")
+    if scheme == "http" and not is_loopback_host(host):
+        raise UsageError(
+            f"plain http:// is only allowed to this machine (127.0.0.1, ::1, localhost), "
+            f"not to {host}: the key would cross the network unencrypted; use https://"
+        )
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc = f"{netloc}:{port}"
+    return f"{scheme}://{netloc}{parts.path.rstrip('/')}"
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for localhost, 127.0.0.0/8 and ::1 (also as an IPv4-mapped address)."""
+    host = host.strip("[]").lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+# --- the key --------------------------------------------------------------------------------
+
+
+def _pick_api_key(
+    key_file: Path | str | None,
+    env: Mapping[str, str],
+    config: Mapping[str, str],
+    config_path: Path,
+) -> tuple[Secret, str]:
+    if key_file is not None:
+        path = Path(key_file)
+        source = f"--api-key-file {path}"
+        return check_api_key(_read_key_file(path), source=source), source
+    if ENV_API_KEY in env:
+        return check_api_key(env[ENV_API_KEY], source=ENV_API_KEY), ENV_API_KEY
+    if "api_key" in config:
+        source = str(config_path)
+        return check_api_key(config["api_key"], source=source), source
+    raise ConfigError(
+        "no API key: set one of "
+        f"the {ENV_API_KEY} environment variable, "
+        "--api-key-file PATH (a file holding only the key, mode 600), or "
+        f'api_key = "sk_..." in {config_path} (mode 600)'
+    )
+
+
+def check_api_key(value: str, *, source: str) -> Secret:
+    """Refuse an empty, public (``pk_``), whitespace-containing or non-ASCII key."""
+    if not value:
+        raise ConfigError(f"the API key from {source} is empty")
+    if value.startswith("pk_"):
+        raise ConfigError(
+            f"the API key from {source} is a public key (pk_…), which cannot ingest; "
+            "use the private key (sk_…)"
+        )
+    if any(ch.isspace() for ch in value):
+        raise ConfigError(f"the API key from {source} contains whitespace")
+    if not (value.isascii() and value.isprintable()):
+        raise ConfigError(f"the API key from {source} contains non-ASCII or control characters")
+    return Secret(value)
+
+
+def _read_key_file(path: Path) -> str:
+    data = _read_private_file(path, what="API key file")
+    # one trailing line ending, as `echo KEY > file` leaves it; anything else is refused
+    return data.removesuffix("\n").removesuffix("\r")
+
+
+# --- files ----------------------------------------------------------------------------------
+
+
+def _read_private_file(path: Path, *, what: str) -> str:
+    """Read a file that holds a secret; refuse it when group or others may read it."""
+    try:
+        with open(path, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if os.name == "posix" and stat.S_ISREG(info.st_mode) and info.st_mode & 0o077:
+                raise ConfigError(
+                    f"the {what} {path} may be read by other users "
+                    f"(mode {stat.S_IMODE(info.st_mode):03o}); fix it with: chmod 600 {path}"
+                )
+            raw = handle.read(64 * 1024)
+    except FileNotFoundError:
+        raise ConfigError(f"the {what} {path} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"the {what} {path} is a directory") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the {what} {path}: {exc.strerror or exc}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"the {what} {path} is not UTF-8 text") from None
+
+
+def _read_config(path: Path) -> dict[str, str]:
+    """The config file's ``api_key``/``base_url`` strings; ``{}`` when there is no file."""
+    if not path.exists():
+        return {}
+    text = _read_private_file(path, what="config file")
+    try:
+        data = _parse_toml(text)
+    except ValueError as exc:
+        raise ConfigError(f"the config file {path} is not valid TOML: {exc}") from None
+    config: dict[str, str] = {}
+    for name in ("api_key", "base_url"):
+        if name not in data:
+            continue
+        value = data[name]
+        if not isinstance(value, str):
+            raise ConfigError(f"{name} in the config file {path} must be a string")
+        config[name] = value
+    return config
+
+
+def _parse_toml(text: str) -> dict[str, object]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+
+        return tomllib.loads(text)
+    return _parse_flat_toml(text)
+
+
+def _parse_flat_toml(text: str) -> dict[str, object]:
+    """The subset of TOML psykhe's config needs on Python 3.10: top-level ``key = "string"``.
+
+    Tables end the top level (their contents are not ours); anything else is an error.
+    """
+    values: dict[str, object] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.startswith("["):
+            break
+        name, sep, rest = stripped.partition("=")
+        name, rest = name.strip(), rest.strip()
+        if not sep or not name.replace("_", "").replace("-", "").isalnum():
+            raise ValueError(f'expected key = "value" (at line {number})')
+        value, tail = _toml_string(rest, number)
+        if tail and not tail.startswith("#"):
+            raise ValueError(f"unexpected text after the value (at line {number})")
+        if name in values:
+            raise ValueError(f"{name} is defined twice (at line {number})")
+        values[name] = value
+    return values
+
+
+def _toml_string(rest: str, number: int) -> tuple[str, str]:
+    """A basic ``"..."`` or literal ``'...'`` string at the start of ``rest``, and the rest."""
+    if rest[:1] == "'":
+        end = rest.find("'", 1)
+        if end < 0:
+            raise ValueError(f"unterminated string (at line {number})")
+        return rest[1:end], rest[end + 1 :].strip()
+    if rest[:1] != '"':
+        raise ValueError(f"only string values are supported here (at line {number})")
+    escapes = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r"}
+    out: list[str] = []
+    i = 1
+    while i < len(rest):
+        char = rest[i]
+        if char == '"':
+            return "".join(out), rest[i + 1 :].strip()
+        if char == "\\":
+            escaped = rest[i + 1 : i + 2]
+            if escaped not in escapes:
+                raise ValueError(f"unsupported escape (at line {number})")
+            out.append(escapes[escaped])
+            i += 2
+            continue
+        out.append(char)
+        i += 1
+    raise ValueError(f"unterminated string (at line {number})")
+
+
+def _xdg_dir(env: Mapping[str, str], name: str, fallback: str) -> Path:
+    # the XDG spec: a relative path in the variable is invalid and must be ignored
+    value = env.get(name, "")
+    if value and os.path.isabs(value):
+        return Path(value)
+    home = env.get("HOME") or os.path.expanduser("~")
+    return Path(home) / fallback

@@ -1,0 +1,281 @@
+"""Local memory in the state directory: the history of pushes and the drop guard's last counts.
+
+    $XDG_STATE_HOME/psykhe/          mode 0700
+      history.jsonl                  one PushRecord a line, oldest first (``psykhe status --last``)
+      full-syncs.json                per target: the last successful soft_replace's counts
+
+A *target* is a base URL plus the key's fingerprint (``config.key_fingerprint``), never the key.
+Every write replaces its file atomically (temp file, fsync, rename; mode 0600) under an advisory
+lock, so two pushes from cron cannot tear or interleave a file. Write methods raise ``OSError``
+when the directory cannot be written: after a successful upload the caller should warn, not
+fail. A damaged history line is skipped; a damaged ``full-syncs.json`` is a ``ConfigError``
+(the drop guard must not silently forget).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import tempfile
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from psykhe_cli.config import Settings
+from psykhe_cli.errors import ConfigError
+
+HISTORY_FILE = "history.jsonl"
+FULL_SYNCS_FILE = "full-syncs.json"
+LOCK_FILE = ".lock"
+#: the history keeps this many pushes, dropping the oldest
+MAX_HISTORY = 1000
+
+
+def utc_now() -> str:
+    """The current time as ISO-8601 UTC with a ``Z``, as the state files store it."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Target:
+    """Where a push goes: base URL and the fingerprint of the key used."""
+
+    base_url: str
+    key_fingerprint: str
+
+    @classmethod
+    def of(cls, settings: Settings) -> Target:
+        """The target ``settings`` point at."""
+        return cls(base_url=settings.base_url, key_fingerprint=settings.key_fingerprint)
+
+    @property
+    def name(self) -> str:
+        """``"<base URL> key:<fingerprint>"``: the target's key in ``full-syncs.json``."""
+        return f"{self.base_url} key:{self.key_fingerprint}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PushRecord:
+    """One push as the history remembers it; save again (same ``push_id``) to update it."""
+
+    push_id: str = field(default_factory=lambda: secrets.token_hex(8))
+    #: when the push started, ISO-8601 UTC
+    time: str = field(default_factory=utc_now)
+    base_url: str
+    key_fingerprint: str
+    mode: str
+    ingestion_ids: tuple[int, ...] = ()
+    lines: int = 0
+    products: int = 0
+    variants: int = 0
+    bytes_sent: int = 0
+    #: SHA-256 of the normalized feed (the uncompressed JSON Lines sent)
+    feed_sha256: str | None = None
+    #: final status name (completed, failed, …) or an error code; None while running
+    status: str | None = None
+    exit_code: int | None = None
+
+    @classmethod
+    def start(cls, target: Target, *, mode: str, **values: Any) -> PushRecord:
+        """A new record for a push to ``target``; ``values`` fill the other fields."""
+        return cls(
+            base_url=target.base_url, key_fingerprint=target.key_fingerprint, mode=mode, **values
+        )
+
+    @property
+    def target(self) -> Target:
+        """The target this push went to."""
+        return Target(base_url=self.base_url, key_fingerprint=self.key_fingerprint)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (``ingestion_ids`` as a list)."""
+        data = asdict(self)
+        data["ingestion_ids"] = list(self.ingestion_ids)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PushRecord:
+        """Read a stored record; unknown keys are ignored. ``ValueError`` if it is unusable."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        ids = values.get("ingestion_ids", [])
+        if not isinstance(ids, list) or not all(
+            isinstance(i, int) and not isinstance(i, bool) for i in ids
+        ):
+            raise ValueError("ingestion_ids must be a list of integers")
+        values["ingestion_ids"] = tuple(ids)
+        for name in ("push_id", "time", "base_url", "key_fingerprint", "mode"):
+            if not isinstance(values.get(name), str):
+                raise ValueError(f"{name} must be a string")
+        try:
+            return cls(**values)
+        except TypeError as exc:
+            raise ValueError(str(exc)) from None
+
+
+@dataclass(frozen=True, kw_only=True)
+class FullSync:
+    """The last successful soft_replace to one target."""
+
+    products: int
+    variants: int | None = None
+    ingestion_id: int | None = None
+    time: str = field(default_factory=utc_now)
+
+
+class StateStore:
+    """The state directory; created (mode 0700) on the first write."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = Path(state_dir)
+
+    @classmethod
+    def of(cls, settings: Settings) -> StateStore:
+        """The store in ``settings.state_dir``."""
+        return cls(settings.state_dir)
+
+    # --- history ------------------------------------------------------------------------------
+
+    def save_push(self, record: PushRecord) -> None:
+        """Add ``record`` to the history, or replace the saved one with the same ``push_id``."""
+        with self._locked():
+            records = [r for r in self._read_history() if r.push_id != record.push_id]
+            records.append(record)
+            lines = [json.dumps(r.to_json(), sort_keys=True) + "\n" for r in records]
+            self._write(HISTORY_FILE, "".join(lines[-MAX_HISTORY:]))
+
+    def pushes(self, target: Target | None = None) -> list[PushRecord]:
+        """Saved pushes, oldest first; only those to ``target`` when given."""
+        records = self._read_history()
+        if target is None:
+            return records
+        return [r for r in records if r.target == target]
+
+    def last_push(self, target: Target | None = None) -> PushRecord | None:
+        """The most recently started push (to ``target`` when given), or None."""
+        records = self.pushes(target)
+        return records[-1] if records else None
+
+    # --- the drop guard's memory --------------------------------------------------------------
+
+    def last_full_sync(self, target: Target) -> FullSync | None:
+        """The last successful soft_replace to ``target``, or None if none is remembered."""
+        entry = self._read_full_syncs().get(target.name)
+        if entry is None:
+            return None
+        return self._full_sync_from(entry)
+
+    def record_full_sync(
+        self,
+        target: Target,
+        *,
+        products: int,
+        variants: int | None = None,
+        ingestion_id: int | None = None,
+    ) -> FullSync:
+        """Remember a soft_replace to ``target`` that COMPLETED with ``products`` products."""
+        sync = FullSync(products=products, variants=variants, ingestion_id=ingestion_id)
+        with self._locked():
+            syncs = self._read_full_syncs()
+            syncs[target.name] = {
+                "base_url": target.base_url,
+                "key_fingerprint": target.key_fingerprint,
+                **asdict(sync),
+            }
+            text = json.dumps({"version": 1, "targets": syncs}, indent=2, sort_keys=True)
+            self._write(FULL_SYNCS_FILE, text + "\n")
+        return sync
+
+    # --- files --------------------------------------------------------------------------------
+
+    def _read_history(self) -> list[PushRecord]:
+        try:
+            text = (self.state_dir / HISTORY_FILE).read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return []
+        records = []
+        for line in text.splitlines():
+            try:
+                data = json.loads(line)
+                if isinstance(data, dict):
+                    records.append(PushRecord.from_json(data))
+            except ValueError:
+                continue  # one damaged line must not hide the others
+        return records
+
+    def _read_full_syncs(self) -> dict[str, dict[str, Any]]:
+        path = self.state_dir / FULL_SYNCS_FILE
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except ValueError:
+            raise self._damaged(path) from None
+        targets = doc.get("targets") if isinstance(doc, dict) else None
+        if not isinstance(targets, dict) or not all(isinstance(v, dict) for v in targets.values()):
+            raise self._damaged(path)
+        return targets
+
+    def _full_sync_from(self, entry: dict[str, Any]) -> FullSync:
+        products = entry.get("products")
+        if not isinstance(products, int) or isinstance(products, bool) or products < 0:
+            raise self._damaged(self.state_dir / FULL_SYNCS_FILE)
+        variants, ingestion_id, when = (
+            entry.get("variants"),
+            entry.get("ingestion_id"),
+            entry.get("time"),
+        )
+        return FullSync(
+            products=products,
+            variants=variants if isinstance(variants, int) else None,
+            ingestion_id=ingestion_id if isinstance(ingestion_id, int) else None,
+            time=when if isinstance(when, str) else "",
+        )
+
+    @staticmethod
+    def _damaged(path: Path) -> ConfigError:
+        return ConfigError(
+            f"the state file {path} is damaged",
+            hint="delete it to forget the last full-sync counts (the soft_replace drop guard)",
+        )
+
+    def _ensure_dir(self) -> None:
+        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if self.state_dir.stat().st_mode & 0o077:
+            self.state_dir.chmod(0o700)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self._ensure_dir()
+        fd = os.open(self.state_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            _lock(fd)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def _write(self, name: str, text: str) -> None:
+        fd, temp = tempfile.mkstemp(dir=self.state_dir, prefix=f".{name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(temp, 0o600)
+            os.replace(temp, self.state_dir / name)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+
+
+def _lock(fd: int) -> None:
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: atomic renames still keep each file whole
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX)
