@@ -286,13 +286,16 @@ class IngestionClient:
         reason = self._describe(exc)
         if isinstance(exc, httpx.LocalProtocolError):
             raise PsykheError(f"the upload could not be sent as declared: {reason}") from None
+        if _is_connect_failure(exc):
+            # no connection to the server was made: whatever the body did, nothing reached it
+            return _Retry(reason, reached_server=False)
         if tracked.complete:
             raise OutcomeUnknown(
                 f"the whole upload ({tracked.sent} bytes) was sent, then {reason}; "
                 "the server may have accepted it",
                 hint=CHECK_LAST_HINT + " (do not blindly send it again)",
             ) from None
-        return _Retry(reason, reached_server=tracked.sent > 0 or not _is_connect_failure(exc))
+        return _Retry(f"{reason} before the whole body was sent", reached_server=True)
 
     def _post_answered(
         self, response: httpx.Response, tracked: _TrackedBody, attempt: int
@@ -633,7 +636,9 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
 
 
 def _is_connect_failure(exc: httpx.RequestError) -> bool:
-    return isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+    return isinstance(
+        exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
+    )
 
 
 def _json_of(response: httpx.Response) -> Any:

@@ -1,0 +1,404 @@
+"""Settings loading: precedence, base URL rules, the key's checks and its secrecy."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import traceback
+from pathlib import Path
+
+import pytest
+
+from psykhe_cli.config import (
+    DEFAULT_BASE_URL,
+    Secret,
+    _parse_flat_toml,
+    is_loopback_host,
+    key_fingerprint,
+    load_settings,
+    normalize_base_url,
+)
+from psykhe_cli.errors import ConfigError, ExitCode, PsykheError, UsageError
+
+KEY = "sk_test_RECOGNISABLE_key_0123456789"
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+def _env(home: Path, **extra: str) -> dict[str, str]:
+    return {"HOME": str(home), **extra}
+
+
+def _write_config(home: Path, text: str, mode: int = 0o600) -> Path:
+    path = home / ".config" / "psykhe" / "config.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(mode)
+    return path
+
+
+def _write_key_file(tmp_path: Path, text: str, mode: int = 0o600) -> Path:
+    path = tmp_path / "key"
+    path.write_text(text)
+    path.chmod(mode)
+    return path
+
+
+def _leaks(text: str, key: str = KEY) -> bool:
+    return any(key[i : i + 8] in text for i in range(len(key) - 7))
+
+
+# --- base URL -----------------------------------------------------------------------------
+
+
+def test_base_url_defaults_to_the_documented_api(home: Path) -> None:
+    settings = load_settings(environ=_env(home, PSYKHE_API_KEY=KEY))
+    assert settings.base_url == DEFAULT_BASE_URL == "https://api.psykhe.dev"
+
+
+def test_base_url_precedence_flag_env_config(home: Path) -> None:
+    _write_config(home, 'base_url = "https://from-config.example"\n')
+    env = _env(home, PSYKHE_API_KEY=KEY)
+    assert load_settings(environ=env).base_url == "https://from-config.example"
+    env["PSYKHE_BASE_URL"] = "https://from-env.example"
+    assert load_settings(environ=env).base_url == "https://from-env.example"
+    assert (
+        load_settings(base_url="https://from-flag.example", environ=env).base_url
+        == "https://from-flag.example"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "normalized"),
+    [
+        ("https://api.psykhe.dev/", "https://api.psykhe.dev"),
+        ("HTTPS://API.Example.COM:8443//", "https://api.example.com:8443"),
+        ("https://gw.example.com/psykhe/", "https://gw.example.com/psykhe"),
+        ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+        ("http://127.9.9.9", "http://127.9.9.9"),
+        ("http://localhost:5000/", "http://localhost:5000"),
+        ("http://[::1]:8080", "http://[::1]:8080"),
+        ("http://[::ffff:127.0.0.1]:80", "http://[::ffff:127.0.0.1]:80"),
+        ("https://[2001:db8::1]", "https://[2001:db8::1]"),
+    ],
+)
+def test_base_url_is_normalized(url: str, normalized: str) -> None:
+    assert normalize_base_url(url) == normalized
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("http://api.psykhe.dev", "plain http:// is only allowed to this machine"),
+        ("http://10.0.0.1:8080", "not to 10.0.0.1"),
+        ("http://localhost.evil.example", "plain http://"),
+        ("http://128.0.0.1", "plain http://"),
+        ("ftp://api.psykhe.dev", "must look like https://host"),
+        ("api.psykhe.dev", "must look like https://host"),
+        ("https://", "must look like https://host"),
+        ("https://api.psykhe.dev/?x=1", "must not have a query or fragment"),
+        ("https://api.psykhe.dev/#top", "must not have a query or fragment"),
+        ("https://api.psykhe.dev?", "must not have a query or fragment"),
+        ("https://api.psykhe.dev:99999", "is not a valid URL"),
+        ("https://api.psykhe.dev/ x", "whitespace or control characters"),
+    ],
+)
+def test_base_url_refused_is_usage_error(url: str, fragment: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        normalize_base_url(url, source="--base-url")
+    assert caught.value.exit_code == ExitCode.USAGE
+    assert int(caught.value.exit_code) == 2
+    assert fragment in caught.value.message
+    assert caught.value.message.startswith(("the base URL from --base-url", "plain http://"))
+
+
+def test_base_url_with_credentials_is_refused_without_echoing_them(home: Path) -> None:
+    env = _env(home, PSYKHE_API_KEY=KEY, PSYKHE_BASE_URL="https://alice:hunter2@api.example")
+    with pytest.raises(UsageError) as caught:
+        load_settings(environ=env)
+    text = "".join(traceback.format_exception(caught.value))
+    assert "hunter2" not in text and "alice" not in text
+    assert caught.value.message == (
+        "the base URL from PSYKHE_BASE_URL contains credentials (user:password@); "
+        "psykhe authenticates with the API key only — remove them"
+    )
+
+
+def test_base_url_from_config_file_is_checked_too(home: Path) -> None:
+    path = _write_config(home, 'base_url = "http://example.com"\n')
+    with pytest.raises(UsageError, match=f"from base_url in {path}|not to example.com"):
+        load_settings(environ=_env(home, PSYKHE_API_KEY=KEY))
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("localhost", True),
+        ("LOCALHOST.", True),
+        ("127.0.0.1", True),
+        ("127.255.0.3", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("0.0.0.0", False),
+        ("10.1.1.1", False),
+        ("example.com", False),
+        ("localhost.example.com", False),
+    ],
+)
+def test_is_loopback_host(host: str, loopback: bool) -> None:
+    assert is_loopback_host(host) is loopback
+
+
+# --- where the key comes from -------------------------------------------------------------
+
+
+def test_key_precedence_file_then_env_then_config(home: Path, tmp_path: Path) -> None:
+    config = _write_config(home, 'api_key = "sk_from_config"\n')
+    env = _env(home)
+    settings = load_settings(environ=env)
+    assert (settings.api_key.reveal(), settings.key_source) == ("sk_from_config", str(config))
+    env["PSYKHE_API_KEY"] = "sk_from_env"
+    settings = load_settings(environ=env)
+    assert (settings.api_key.reveal(), settings.key_source) == ("sk_from_env", "PSYKHE_API_KEY")
+    key_file = _write_key_file(tmp_path, "sk_from_file\n")
+    settings = load_settings(api_key_file=key_file, environ=env)
+    assert settings.api_key.reveal() == "sk_from_file"
+    assert settings.key_source == f"--api-key-file {key_file}"
+
+
+@pytest.mark.parametrize("text", ["sk_file\n", "sk_file\r\n", "sk_file"])
+def test_key_file_trailing_newline_is_stripped(tmp_path: Path, home: Path, text: str) -> None:
+    key_file = _write_key_file(tmp_path, text)
+    assert load_settings(api_key_file=key_file, environ=_env(home)).api_key.reveal() == "sk_file"
+
+
+def test_key_file_readable_by_others_is_refused_with_chmod_advice(
+    tmp_path: Path, home: Path
+) -> None:
+    key_file = _write_key_file(tmp_path, KEY, mode=0o644)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(api_key_file=key_file, environ=_env(home))
+    assert caught.value.exit_code == 4
+    assert caught.value.message == (
+        f"the API key file {key_file} may be read by other users (mode 644); "
+        f"fix it with: chmod 600 {key_file}"
+    )
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660])
+def test_config_file_readable_by_others_is_refused(home: Path, mode: int) -> None:
+    path = _write_config(home, f'api_key = "{KEY}"\n', mode=mode)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ=_env(home))
+    assert caught.value.exit_code == ExitCode.CONFIG
+    assert f"chmod 600 {path}" in caught.value.message
+    assert not _leaks(caught.value.message)
+
+
+def test_config_file_refused_even_when_env_key_wins(home: Path) -> None:
+    # the file's key is exposed whichever key this run uses; say so rather than ignore it
+    _write_config(home, f'api_key = "{KEY}"\n', mode=0o644)
+    with pytest.raises(ConfigError, match="chmod 600"):
+        load_settings(environ=_env(home, PSYKHE_API_KEY="sk_other"))
+
+
+def test_config_file_in_xdg_config_home(tmp_path: Path) -> None:
+    path = tmp_path / "xdg" / "psykhe" / "config.toml"
+    path.parent.mkdir(parents=True)
+    path.write_text('api_key = "sk_xdg"  # comment\n[other]\napi_key = "ignored"\n')
+    path.chmod(0o600)
+    env = {"HOME": str(tmp_path / "nohome"), "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    settings = load_settings(environ=env)
+    assert (settings.api_key.reveal(), settings.config_path) == ("sk_xdg", path)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("api_key = sk_unquoted\n", "is not valid TOML"),
+        ('api_key = "unterminated\n', "is not valid TOML"),
+        ("api_key = 42\n", "api_key in the config file"),
+        ('base_url = ["x"]\n', "base_url in the config file"),
+    ],
+)
+def test_config_file_malformed_is_config_error(home: Path, text: str, fragment: str) -> None:
+    _write_config(home, text)
+    with pytest.raises(ConfigError, match=fragment):
+        load_settings(environ=_env(home, PSYKHE_API_KEY=KEY))
+
+
+def test_missing_key_names_the_three_ways_to_set_one(home: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ=_env(home))
+    config = home / ".config" / "psykhe" / "config.toml"
+    assert caught.value.message == (
+        "no API key: set one of the PSYKHE_API_KEY environment variable, "
+        "--api-key-file PATH (a file holding only the key, mode 600), or "
+        f'api_key = "sk_..." in {config} (mode 600)'
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "fragment"),
+    [
+        ("", "is empty"),
+        ("pk_live_abcdef123456", "is a public key (pk_…), which cannot ingest"),
+        ("sk_live abc", "contains whitespace"),
+        ("sk_live\tabc", "contains whitespace"),
+        (" sk_live_abc", "contains whitespace"),
+        ("sk_live_abc\n", "contains whitespace"),
+        ("sk_live_\u00e9t\u00e9", "non-ASCII or control characters"),
+        ("sk_live_\x00abc", "non-ASCII or control characters"),
+    ],
+)
+def test_bad_key_from_env_is_refused_before_sending(home: Path, key: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ=_env(home, PSYKHE_API_KEY=key))
+    assert caught.value.message.startswith("the API key from PSYKHE_API_KEY ")
+    assert fragment in caught.value.message
+    if len(key) >= 8:
+        assert not _leaks(caught.value.message, key)
+
+
+@pytest.mark.parametrize("text", ["", "\n", "sk_a b\n", "pk_abc\n", "sk_abc\n\n"])
+def test_bad_key_file_is_refused(tmp_path: Path, home: Path, text: str) -> None:
+    key_file = _write_key_file(tmp_path, text)
+    with pytest.raises(ConfigError, match=f"the API key from --api-key-file {key_file} "):
+        load_settings(api_key_file=key_file, environ=_env(home))
+
+
+def test_key_file_missing_or_a_directory(tmp_path: Path, home: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(api_key_file=tmp_path / "nope", environ=_env(home))
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_settings(api_key_file=tmp_path, environ=_env(home))
+
+
+def test_key_file_may_be_a_pipe(tmp_path: Path, home: Path) -> None:
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"sk_from_pipe\n")
+    os.close(write_end)
+    try:
+        settings = load_settings(api_key_file=f"/dev/fd/{read_end}", environ=_env(home))
+    finally:
+        os.close(read_end)
+    assert settings.api_key.reveal() == "sk_from_pipe"
+
+
+# --- the key stays secret -----------------------------------------------------------------
+
+
+def test_secret_never_shows_itself() -> None:
+    secret = Secret(KEY)
+    for text in (repr(secret), str(secret), f"{secret}", f"{secret!r}", "{}".format(secret)):  # noqa: UP032
+        assert not _leaks(text)
+    assert str(secret) == "[redacted]"
+    assert repr(secret) == "Secret('[redacted]')"
+    with pytest.raises(TypeError):
+        pickle.dumps(secret)
+
+
+def test_settings_repr_holds_no_key(home: Path) -> None:
+    settings = load_settings(environ=_env(home, PSYKHE_API_KEY=KEY))
+    assert not _leaks(repr(settings))
+    assert "Secret('[redacted]')" in repr(settings)
+
+
+def test_secret_equality_and_hash() -> None:
+    assert Secret(KEY) == Secret(KEY)
+    assert Secret(KEY) != Secret(KEY + "x")
+    assert hash(Secret(KEY)) == hash(Secret(KEY))
+
+
+def test_key_fingerprint_is_short_stable_and_not_the_key() -> None:
+    fingerprint = key_fingerprint(KEY)
+    assert (
+        fingerprint == key_fingerprint(Secret(KEY)) == "b2bed134835c"
+    )  # printf psykhe:KEY | sha256sum
+    assert len(fingerprint) == 12 and int(fingerprint, 16) >= 0
+    assert key_fingerprint("sk_other") != fingerprint
+    assert not _leaks(fingerprint)
+
+
+@pytest.mark.parametrize(
+    ("text", "scrubbed"),
+    [
+        (f"key={KEY}!", "key=[redacted]!"),
+        (f"prefix {KEY[:8]} and {KEY[10:25]} end", "prefix [redacted] and [redacted] end"),
+        (f"{KEY[:7]} is too short to say anything", f"{KEY[:7]} is too short to say anything"),
+        ("nothing here", "nothing here"),
+        (f"{KEY}{KEY}", "[redacted]"),
+    ],
+)
+def test_secret_scrub_removes_every_8_character_piece(text: str, scrubbed: str) -> None:
+    assert Secret(KEY).scrub(text) == scrubbed
+
+
+def test_short_secret_scrub_replaces_whole_value() -> None:
+    assert Secret("sk_ab").scrub("a sk_ab b") == "a [redacted] b"
+
+
+def test_config_error_traceback_holds_no_key(home: Path) -> None:
+    key = "pk_live_RECOGNISABLE_public_0123456789"
+    with pytest.raises(PsykheError) as caught:
+        load_settings(environ=_env(home, PSYKHE_API_KEY=key))
+    assert not _leaks("".join(traceback.format_exception(caught.value)), key)
+
+
+# --- directories, option values -----------------------------------------------------------
+
+
+def test_state_dir_follows_xdg_state_home(tmp_path: Path, home: Path) -> None:
+    env = _env(home, PSYKHE_API_KEY=KEY, XDG_STATE_HOME=str(tmp_path / "state"))
+    assert load_settings(environ=env).state_dir == tmp_path / "state" / "psykhe"
+    env["XDG_STATE_HOME"] = "relative/path"  # invalid per the XDG spec: ignored
+    assert load_settings(environ=env).state_dir == home / ".local" / "state" / "psykhe"
+
+
+def test_load_settings_creates_nothing(tmp_path: Path, home: Path) -> None:
+    load_settings(environ=_env(home, PSYKHE_API_KEY=KEY))
+    assert not home.exists()
+
+
+def test_option_values_are_checked(home: Path) -> None:
+    env = _env(home, PSYKHE_API_KEY=KEY)
+    with pytest.raises(UsageError, match="--retries must be 0 or more"):
+        load_settings(retries=-1, environ=env)
+    with pytest.raises(UsageError, match="read timeout must be more than 0"):
+        load_settings(read_timeout=0, environ=env)
+    settings = load_settings(retries=0, connect_timeout=2.5, read_timeout=30, environ=env)
+    assert (settings.retries, settings.connect_timeout, settings.read_timeout) == (0, 2.5, 30)
+
+
+def test_settings_are_frozen_and_keyword_only(home: Path) -> None:
+    settings = load_settings(environ=_env(home, PSYKHE_API_KEY=KEY))
+    with pytest.raises(AttributeError):
+        settings.base_url = "https://other.example"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        type(settings)("https://x", Secret(KEY))  # type: ignore[call-arg]
+
+
+# --- the Python 3.10 fallback parser ------------------------------------------------------
+
+
+def test_flat_toml_parser_reads_top_level_strings() -> None:
+    text = (
+        "# psykhe\n\n"
+        'api_key = "sk_a\\"b"  # trailing comment\n'
+        "base_url = 'https://x.example'\n"
+        "[table]\n"
+        "api_key = 3\n"
+    )
+    assert _parse_flat_toml(text) == {"api_key": 'sk_a"b', "base_url": "https://x.example"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["api_key = 42", 'api_key = "open', "just words", 'a = "1"\na = "2"', 'a = "x" y', 'a = "\\q"'],
+)
+def test_flat_toml_parser_refuses_what_it_does_not_know(text: str) -> None:
+    with pytest.raises(ValueError, match="at line"):
+        _parse_flat_toml(text)

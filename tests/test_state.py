@@ -1,0 +1,227 @@
+"""StateStore: push history, the drop guard's memory, file modes, atomic writes, no key."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from psykhe_cli import state
+from psykhe_cli.config import Secret, Settings, key_fingerprint
+from psykhe_cli.errors import ConfigError
+from psykhe_cli.state import FullSync, PushRecord, StateStore, Target
+
+KEY = "sk_test_RECOGNISABLE_key_0123456789"
+TARGET = Target(base_url="https://api.psykhe.dev", key_fingerprint=key_fingerprint(KEY))
+OTHER_KEY = Target(base_url="https://api.psykhe.dev", key_fingerprint=key_fingerprint("sk_b"))
+OTHER_URL = Target(base_url="http://127.0.0.1:8080", key_fingerprint=key_fingerprint(KEY))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> StateStore:
+    return StateStore(tmp_path / "state" / "psykhe")
+
+
+def _record(target: Target = TARGET, **values: object) -> PushRecord:
+    return PushRecord.start(target, mode="soft_replace", **values)
+
+
+def test_empty_store_knows_nothing_and_creates_nothing(store: StateStore) -> None:
+    assert store.last_push() is None
+    assert store.pushes() == []
+    assert store.last_full_sync(TARGET) is None
+    assert not store.state_dir.exists()
+
+
+def test_save_push_then_last_push_round_trips(store: StateStore) -> None:
+    record = _record(
+        ingestion_ids=(477021,),
+        lines=3,
+        products=2,
+        variants=3,
+        bytes_sent=120,
+        feed_sha256="ab" * 32,
+        time="2026-11-26T06:00:00Z",
+    )
+    store.save_push(record)
+    assert store.last_push() == record
+    assert store.last_push(TARGET) == record
+    assert store.last_push(OTHER_KEY) is None
+    assert store.last_push(OTHER_URL) is None
+
+
+def test_save_push_again_updates_the_same_entry(store: StateStore) -> None:
+    running = _record(ingestion_ids=(1,))
+    store.save_push(running)
+    store.save_push(_record(ingestion_ids=(2,)))
+    store.save_push(replace(running, status="completed", exit_code=0))
+    records = store.pushes()
+    assert [(r.ingestion_ids, r.status) for r in records] == [((2,), None), ((1,), "completed")]
+    assert len((store.state_dir / "history.jsonl").read_text().splitlines()) == 2
+
+
+def test_last_push_filters_by_target(store: StateStore) -> None:
+    store.save_push(_record(TARGET, ingestion_ids=(1,)))
+    store.save_push(_record(OTHER_URL, ingestion_ids=(2,)))
+    assert store.last_push(TARGET).ingestion_ids == (1,)  # type: ignore[union-attr]
+    assert store.last_push().ingestion_ids == (2,)  # type: ignore[union-attr]
+
+
+def test_history_is_capped(store: StateStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(state, "MAX_HISTORY", 3)
+    for n in range(5):
+        store.save_push(_record(ingestion_ids=(n,)))
+    assert [r.ingestion_ids for r in store.pushes()] == [(2,), (3,), (4,)]
+
+
+def test_damaged_history_lines_are_skipped(store: StateStore) -> None:
+    store.save_push(_record(ingestion_ids=(1,)))
+    path = store.state_dir / "history.jsonl"
+    good = path.read_text()
+    path.write_text(
+        "not json\n[]\n"
+        + json.dumps({"mode": "insert"})
+        + "\n"
+        + good
+        + json.dumps({**json.loads(good), "ingestion_ids": ["x"]})
+        + "\n\xff\n"
+    )
+    assert [r.ingestion_ids for r in store.pushes()] == [(1,)]
+
+
+def test_history_ignores_unknown_fields(store: StateStore) -> None:
+    store.save_push(_record(ingestion_ids=(1,)))
+    path = store.state_dir / "history.jsonl"
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps({**data, "from_the_future": True}) + "\n")
+    assert store.last_push().ingestion_ids == (1,)  # type: ignore[union-attr]
+
+
+def test_full_sync_is_remembered_per_target(store: StateStore) -> None:
+    saved = store.record_full_sync(TARGET, products=1000, variants=2500, ingestion_id=7)
+    assert store.last_full_sync(TARGET) == saved
+    assert (saved.products, saved.variants, saved.ingestion_id) == (1000, 2500, 7)
+    assert store.last_full_sync(OTHER_KEY) is None
+    assert store.last_full_sync(OTHER_URL) is None
+    store.record_full_sync(OTHER_URL, products=5)
+    store.record_full_sync(TARGET, products=900)
+    assert store.last_full_sync(TARGET).products == 900  # type: ignore[union-attr]
+    assert store.last_full_sync(OTHER_URL).products == 5  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{",
+        "[]",
+        '{"targets": []}',
+        '{"targets": {"x": 1}}',
+    ],
+)
+def test_damaged_full_sync_file_is_a_config_error(store: StateStore, text: str) -> None:
+    store.state_dir.mkdir(parents=True)
+    (store.state_dir / "full-syncs.json").write_text(text)
+    with pytest.raises(ConfigError, match=r"full-syncs\.json is damaged"):
+        store.last_full_sync(TARGET)
+
+
+def test_full_sync_with_bad_count_is_a_config_error(store: StateStore) -> None:
+    store.record_full_sync(TARGET, products=10)
+    path = store.state_dir / "full-syncs.json"
+    path.write_text(path.read_text().replace('"products": 10', '"products": "10"'))
+    with pytest.raises(ConfigError) as caught:
+        store.last_full_sync(TARGET)
+    assert caught.value.hint is not None and "delete it" in caught.value.hint
+
+
+def test_files_are_private_and_writes_leave_no_temp_files(store: StateStore) -> None:
+    store.save_push(_record())
+    store.record_full_sync(TARGET, products=3)
+    assert stat.S_IMODE(store.state_dir.stat().st_mode) == 0o700
+    names = sorted(p.name for p in store.state_dir.iterdir())
+    assert names == [".lock", "full-syncs.json", "history.jsonl"]
+    for path in store.state_dir.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_loose_state_dir_is_tightened(store: StateStore) -> None:
+    store.state_dir.mkdir(parents=True, mode=0o755)
+    store.state_dir.chmod(0o755)
+    store.save_push(_record())
+    assert stat.S_IMODE(store.state_dir.stat().st_mode) == 0o700
+
+
+def test_state_files_never_hold_the_key(store: StateStore, tmp_path: Path) -> None:
+    settings = Settings(
+        base_url="https://api.psykhe.dev",
+        api_key=Secret(KEY),
+        key_source="PSYKHE_API_KEY",
+        config_path=tmp_path / "config.toml",
+        state_dir=store.state_dir,
+    )
+    target = Target.of(settings)
+    assert target == TARGET
+    StateStore.of(settings).save_push(_record(target, ingestion_ids=(1,)))
+    StateStore.of(settings).record_full_sync(target, products=1)
+    for path in store.state_dir.iterdir():
+        text = path.read_text()
+        assert not any(KEY[i : i + 8] in text for i in range(len(KEY) - 7)), path
+
+
+def test_failed_write_leaves_old_file_and_no_temp(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.save_push(_record(ingestion_ids=(1,)))
+    before = (store.state_dir / "history.jsonl").read_text()
+
+    def full_disk(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        store.save_push(_record(ingestion_ids=(2,)))
+    assert (store.state_dir / "history.jsonl").read_text() == before
+    assert sorted(p.name for p in store.state_dir.iterdir()) == [".lock", "history.jsonl"]
+
+
+def test_unwritable_state_dir_raises_os_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(OSError):
+        StateStore(blocker / "psykhe").save_push(_record())
+
+
+def test_push_record_json_shape(store: StateStore) -> None:
+    record = _record(ingestion_ids=(5, 6), time="2026-11-26T06:00:00Z", push_id="abc")
+    assert record.to_json() == {
+        "push_id": "abc",
+        "time": "2026-11-26T06:00:00Z",
+        "base_url": "https://api.psykhe.dev",
+        "key_fingerprint": TARGET.key_fingerprint,
+        "mode": "soft_replace",
+        "ingestion_ids": [5, 6],
+        "lines": 0,
+        "products": 0,
+        "variants": 0,
+        "bytes_sent": 0,
+        "feed_sha256": None,
+        "status": None,
+        "exit_code": None,
+    }
+    assert PushRecord.from_json(record.to_json()) == record
+    assert record.target == TARGET
+
+
+def test_new_records_get_distinct_ids_and_utc_times() -> None:
+    first, second = _record(), _record()
+    assert first.push_id != second.push_id
+    assert first.time.endswith("Z") and first.time[10] == "T"
+
+
+def test_target_name_is_url_and_fingerprint() -> None:
+    assert TARGET.name == f"https://api.psykhe.dev key:{TARGET.key_fingerprint}"
+    assert FullSync(products=1).variants is None
