@@ -46,9 +46,14 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.USAGE: "usage error (bad flag, no input given)",
     ExitCode.INVALID_INPUT: "invalid input — nothing was sent",
     ExitCode.CONFIG: "configuration or authentication problem (missing/unsafe/rejected key)",
-    ExitCode.TRANSIENT: "transient failure, retries exhausted — nothing was processed, safe to run again",
+    ExitCode.TRANSIENT: (
+        "transient failure, retries exhausted — nothing was processed, safe to run again"
+    ),
     ExitCode.REJECTED: "request rejected by the server (4xx other than auth)",
-    ExitCode.GUARD_REFUSED: "safety guard refused (soft_replace not confirmed, empty, or shrunk too much) — nothing sent",
+    ExitCode.GUARD_REFUSED: (
+        "safety guard refused (soft_replace not confirmed, empty, or shrunk too much)"
+        " — nothing sent"
+    ),
     ExitCode.OUTCOME_UNKNOWN: "outcome unknown — the server may have accepted the upload",
     ExitCode.INGESTION_FAILED: "the ingestion finished with status FAILED",
     ExitCode.WAIT_TIMEOUT: "wait deadline passed, ingestion still running",

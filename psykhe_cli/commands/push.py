@@ -1,9 +1,247 @@
-"""`psykhe push` (placeholder until its issue lands)."""
+"""``psykhe push`` and ``psykhe status``: gather options → request → one core call → render."""
 
 from __future__ import annotations
 
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
 import typer
+
+from psykhe_cli.commands._options import (
+    DebugOption,
+    DelimiterOption,
+    FeedsArgument,
+    FormatOption,
+    JsonOption,
+    MapOption,
+    MaxProblemsOption,
+    StrictOption,
+    feed_sources,
+)
+from psykhe_cli.errors import ConfigError, PsykheError, UsageError
+
+if TYPE_CHECKING:
+    from psykhe_cli.config import Settings
+    from psykhe_cli.terminal import Environment
+
+
+class ProcessingMode(str, Enum):
+    """The API's processing modes."""
+
+    insert = "insert"
+    soft_replace = "soft_replace"
+
+
+BaseUrlOption = Annotated[
+    str | None,
+    typer.Option("--base-url", help="API origin (default: $PSYKHE_BASE_URL, config, or the API)."),
+]
+ApiKeyFileOption = Annotated[
+    Path | None,
+    typer.Option("--api-key-file", help="Read the private key from this file (mode 0600)."),
+]
+RetriesOption = Annotated[
+    int, typer.Option("--retries", min=0, help="Retries for connect errors, 429 and 503.")
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")]
+TimeoutOption = Annotated[
+    float, typer.Option("--timeout", min=0, help="Seconds to wait for the ingestion to finish.")
+]
+PollIntervalOption = Annotated[
+    float | None,
+    typer.Option(
+        "--poll-interval", min=0.01, help="Seconds between status checks (default 1 s to 10 s)."
+    ),
+]
+
+
+def _settings(base_url: str | None, api_key_file: Path | None, retries: int) -> Settings:
+    from psykhe_cli.config import load_settings
+
+    return load_settings(base_url=base_url, api_key_file=api_key_file, retries=retries)
+
+
+def push(
+    feeds: FeedsArgument = None,
+    mode: Annotated[
+        ProcessingMode,
+        typer.Option("--mode", help="insert: upsert only. soft_replace: full catalog sync."),
+    ] = ProcessingMode.insert,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Confirm soft_replace without asking.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Send a soft_replace that shrank past --max-drop.")
+    ] = False,
+    max_drop: Annotated[
+        float,
+        typer.Option(
+            "--max-drop",
+            min=0,
+            max=100,
+            help="soft_replace: refuse when products fell by more than this percent.",
+        ),
+    ] = 50.0,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Read, validate, spool and guard; send nothing.")
+    ] = False,
+    skip_invalid: Annotated[
+        bool,
+        typer.Option("--skip-invalid", help="insert: send the valid lines, skip the invalid."),
+    ] = False,
+    rejects: Annotated[
+        Path | None,
+        typer.Option("--rejects", help="With --skip-invalid: write rejected lines here."),
+    ] = None,
+    batch_size: Annotated[
+        str | None,
+        typer.Option(
+            "--batch-size", help="insert: cut into requests of this size (50MB) or lines (100000)."
+        ),
+    ] = None,
+    compression_level: Annotated[
+        int,
+        typer.Option("--compression-level", min=1, max=9, help="gzip level: 1 fast … 9 small."),
+    ] = 6,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Return once the upload is accepted.")
+    ] = False,
+    timeout: TimeoutOption = 1800.0,
+    poll_interval: PollIntervalOption = None,
+    format: FormatOption = None,
+    delimiter: DelimiterOption = None,
+    map: MapOption = None,
+    strict: StrictOption = False,
+    max_problems: MaxProblemsOption = 1000,
+    base_url: BaseUrlOption = None,
+    api_key_file: ApiKeyFileOption = None,
+    retries: RetriesOption = 4,
+    json: JsonOption = False,
+    quiet: QuietOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Validate a feed, upload it gzip-compressed, and follow the ingestion to its end."""
+    from psykhe_cli.push import Push, PushRequest
+    from psykhe_cli.render.push import make_observer
+    from psykhe_cli.spool import BatchLimit
+    from psykhe_cli.terminal import Environment
+    from psykhe_cli.validate import ValidationOptions
+
+    env = Environment.from_process()
+    observer = make_observer(env, quiet=quiet, debug=debug, max_problems=max_problems)
+    exit_code = 0
+    error: BaseException | None = None
+    result = None
+    try:
+        if rejects is not None and not skip_invalid:
+            raise UsageError("--rejects goes with --skip-invalid")
+        request = PushRequest(
+            sources=feed_sources(feeds, env=env, format=format, delimiter=delimiter, maps=map),
+            validation=ValidationOptions(strict=strict, max_problems=max_problems),
+            mode=mode.value,
+            skip_invalid=skip_invalid,
+            rejects=rejects,
+            dry_run=dry_run,
+            yes=yes,
+            force=force,
+            max_drop=max_drop,
+            batch_limit=BatchLimit.parse(batch_size) if batch_size else None,
+            compression_level=compression_level,
+            wait=not no_wait,
+            timeout=timeout,
+            poll_interval=poll_interval,
+        )
+        settings = _settings_for(request.dry_run, base_url, api_key_file, retries)
+        runner = Push(request, settings, observer)
+        result = runner.result
+        runner.run()
+    except PsykheError as exc:
+        exit_code, error = int(exc.exit_code), exc
+        raise
+    except KeyboardInterrupt as exc:
+        exit_code, error = 130, exc
+        raise
+    except Exception as exc:
+        exit_code, error = 1, exc
+        raise
+    finally:
+        observer.close()
+        if json:
+            _print_json(env, result, mode.value, exit_code, error)
+        elif result is not None and exit_code == 0:
+            observer.summary(result)
+
+
+def _settings_for(
+    dry_run: bool, base_url: str | None, api_key_file: Path | None, retries: int
+) -> Settings | None:
+    """Settings; a dry run needs no key (nothing is sent), but a configured one is checked."""
+    try:
+        return _settings(base_url, api_key_file, retries)
+    except ConfigError:
+        if dry_run:
+            return None
+        raise
+
+
+def _print_json(
+    env: Environment, result: object, mode: str, exit_code: int, error: BaseException | None
+) -> None:
+    import orjson
+
+    from psykhe_cli.push import PushResult
+
+    if not isinstance(result, PushResult):
+        result = PushResult(mode=mode)
+    if isinstance(error, PsykheError):
+        result.error = error
+    elif error is not None and exit_code == 0:
+        exit_code = 1
+    env.stdout.write(orjson.dumps(result.to_json(exit_code)).decode() + "\n")
+    env.stdout.flush()
+
+
+def status(
+    ingestion_id: Annotated[
+        int | None,
+        typer.Argument(help="The ingestion id (see --last).", show_default=False),
+    ] = None,
+    last: Annotated[
+        bool, typer.Option("--last", help="The last ingestion pushed to this target.")
+    ] = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Follow it to the end; exit codes as for push.")
+    ] = False,
+    timeout: TimeoutOption = 1800.0,
+    poll_interval: PollIntervalOption = None,
+    base_url: BaseUrlOption = None,
+    api_key_file: ApiKeyFileOption = None,
+    retries: RetriesOption = 4,
+    json: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Show an ingestion: status, mode, product metrics; --watch follows it to the end."""
+    from psykhe_cli.status import show_status
+    from psykhe_cli.terminal import Environment
+
+    if (ingestion_id is None) == (not last):
+        raise UsageError("give an ingestion id or --last (one of them)")
+    env = Environment.from_process()
+    settings = _settings(base_url, api_key_file, retries)
+    show_status(
+        env,
+        settings,
+        ingestion_id=ingestion_id,
+        watch=watch,
+        timeout=timeout,
+        poll_interval=poll_interval,
+        as_json=json,
+        debug=debug,
+    )
 
 
 def register(app: typer.Typer) -> None:
-    """Add the command(s) of this module to `app`."""
+    """Add ``push`` and ``status`` to ``app``."""
+    app.command()(push)
+    app.command()(status)

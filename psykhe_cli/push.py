@@ -1,0 +1,510 @@
+"""The use case of ``psykhe push``: read → validate → spool → guard → upload → poll → report.
+
+Nothing here prints: what a person sees goes through a ``PushObserver`` (``render/push.py``),
+and every failure is a ``PsykheError`` that ``cli.py`` turns into an exit code. The result is
+filled in as the push goes, so that ``--json`` can report what happened even on failure.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from psykhe_cli.errors import (
+    GuardRefused,
+    IngestionFailed,
+    InputError,
+    Interrupted,
+    PayloadTooLarge,
+    PsykheError,
+    RejectedError,
+    UsageError,
+)
+from psykhe_cli.spool import DEFAULT_COMPRESSION_LEVEL, BatchLimit, Spool, SpoolPart
+from psykhe_cli.validate import FeedReport, FeedSource, Problem, ValidationOptions, check_feeds
+
+if TYPE_CHECKING:
+    from psykhe_cli.client import Ingestion, IngestionClient
+    from psykhe_cli.config import Settings
+    from psykhe_cli.state import PushRecord, StateStore, Target
+
+INSERT = "insert"
+SOFT_REPLACE = "soft_replace"
+DEFAULT_MAX_DROP = 50.0
+DEFAULT_TIMEOUT = 1800.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class PushRequest:
+    """What the user asked ``psykhe push`` to do."""
+
+    sources: Sequence[FeedSource]
+    validation: ValidationOptions = field(default_factory=ValidationOptions)
+    mode: str = INSERT
+    skip_invalid: bool = False
+    rejects: Path | None = None
+    dry_run: bool = False
+    yes: bool = False
+    force: bool = False
+    max_drop: float = DEFAULT_MAX_DROP
+    batch_limit: BatchLimit | None = None
+    compression_level: int = DEFAULT_COMPRESSION_LEVEL
+    wait: bool = True
+    timeout: float = DEFAULT_TIMEOUT
+    poll_interval: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class GuardQuestion:
+    """What the soft_replace confirmation shows before asking."""
+
+    base_url: str
+    products: int
+    variants: int
+    compressed_bytes: int
+    previous_products: int | None
+
+
+@dataclass
+class PushResult:
+    """What a push did so far; complete once ``push`` returns."""
+
+    mode: str
+    base_url: str | None = None
+    ingestion_ids: list[int] = field(default_factory=list)
+    ingestions: dict[int, Ingestion] = field(default_factory=dict)
+    #: the final status name (created, started, completed, failed, unknown) or None
+    status: str | None = None
+    lines: int = 0
+    products: int = 0
+    variants: int = 0
+    warnings: int = 0
+    rejected: int = 0
+    raw_bytes: int = 0
+    compressed_bytes: int = 0
+    bytes_sent: int = 0
+    requests: int = 0
+    previous_products: int | None = None
+    dry_run: bool = False
+    #: seconds spent in each phase: preparing, uploading, processing
+    phases: dict[str, float] = field(default_factory=dict)
+    report: FeedReport | None = None
+    error: PsykheError | None = None
+
+    def to_json(self, exit_code: int) -> dict[str, Any]:
+        """The one object ``push --json`` prints."""
+        error = None
+        if self.error is not None:
+            error = {"code": self.error.code, "message": self.error.message}
+            if self.error.hint:
+                error["hint"] = self.error.hint
+        return {
+            "exit_code": exit_code,
+            "mode": self.mode,
+            "base_url": self.base_url,
+            "dry_run": self.dry_run,
+            "ingestion_ids": list(self.ingestion_ids),
+            "status": self.status,
+            "lines": self.lines,
+            "products": self.products,
+            "variants": self.variants,
+            "warnings": self.warnings,
+            "rejected": self.rejected,
+            "raw_bytes": self.raw_bytes,
+            "compressed_bytes": self.compressed_bytes,
+            "bytes_sent": self.bytes_sent,
+            "phases": {name: round(seconds, 3) for name, seconds in self.phases.items()},
+            "product_metrics": {
+                str(ingestion_id): ingestion.product_metrics
+                for ingestion_id, ingestion in self.ingestions.items()
+            },
+            "error": error,
+        }
+
+
+_PROGRESS = ("unknown", "created", "started", "completed")
+
+
+def overall_status(names: Sequence[str]) -> str:
+    """One status for several ingestions: failed if any failed, else the least advanced."""
+    if "failed" in names:
+        return "failed"
+    return min(names, key=lambda name: _PROGRESS.index(name) if name in _PROGRESS else 0)
+
+
+class PushObserver(Protocol):
+    """Everything a push reports while it runs; ``render/push.py`` implements it."""
+
+    def problem(self, problem: Problem) -> None:
+        """A validation problem, as soon as it is found."""
+
+    def preparing(self, lines: int, bytes_read: int) -> None:
+        """Reading and validating: progress so far."""
+
+    def prepared(self, result: PushResult) -> None:
+        """The feed is validated and spooled; counts are in ``result``."""
+
+    def can_prompt(self) -> bool:
+        """True when a person can answer a question at a terminal."""
+
+    def confirm(self, question: GuardQuestion) -> bool:
+        """Ask whether to run soft_replace; True only on an explicit yes."""
+
+    def uploading(self, part: int, parts: int, sent: int, total: int) -> None:
+        """Bytes of request ``part`` (1-based) of ``parts`` handed to the network."""
+
+    def retrying(self, attempt: int, delay: float, reason: str) -> None:
+        """A request failed and is retried after ``delay`` seconds."""
+
+    def notice(self, message: str) -> None:
+        """Something the user should know that is not an error."""
+
+    def created(self, ingestion_id: int, part: int, parts: int) -> None:
+        """The server accepted request ``part``: this id must never be lost."""
+
+    def processing(self, ingestion: Ingestion) -> None:
+        """A status poll answered."""
+
+    def poll_failed(self, error: PsykheError) -> None:
+        """A status poll failed and will be tried again."""
+
+    def debug(self, line: str) -> None:
+        """A request/response detail (``--debug``); the key is never in it."""
+
+
+ClientFactory = Callable[["Settings", PushObserver], "tuple[IngestionClient, Callable[[], None]]"]
+
+
+def _default_client(settings: Settings, observer: PushObserver) -> tuple[Any, Callable[[], None]]:
+    from psykhe_cli.client import IngestionClient, make_http_client
+
+    http = make_http_client(settings)
+    client = IngestionClient.from_settings(
+        settings, http, on_retry=observer.retrying, on_debug=observer.debug
+    )
+    return client, http.close
+
+
+class _Rejects:
+    """``--rejects FILE``: each rejected input line, then its problems, as JSON Lines."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._handle: Any = None
+
+    def __enter__(self) -> _Rejects:
+        if self.path is not None:
+            try:
+                self._handle = self.path.open("wb")
+            except OSError as exc:
+                raise UsageError(f"cannot write --rejects {self.path}: {exc.strerror}") from exc
+        return self
+
+    def write(self, file: str, line: int, raw: bytes, problems: Sequence[Problem]) -> None:
+        import orjson
+
+        if self._handle is None:
+            return
+        record = {
+            "file": file,
+            "line": line,
+            "input": raw.decode("utf-8", "backslashreplace"),
+            "problems": [problem.to_json() for problem in problems],
+        }
+        self._handle.write(orjson.dumps(record) + b"\n")
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._handle is not None:
+            self._handle.close()
+
+
+class Push:
+    """One run of ``psykhe push``; ``run()`` does it all and fills ``result``."""
+
+    def __init__(
+        self,
+        request: PushRequest,
+        settings: Settings | None,
+        observer: PushObserver,
+        *,
+        client_factory: ClientFactory | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.request = request
+        self.settings = settings
+        self.observer = observer
+        self.result = PushResult(mode=request.mode, dry_run=request.dry_run)
+        self.result.base_url = settings.base_url if settings else None
+        self._client_factory: Any = client_factory or _default_client
+        self._clock = clock
+        self._record: PushRecord | None = None
+        self._feed_sha256: str | None = None
+
+    # -- the pipeline ----------------------------------------------------------------------
+    def run(self) -> PushResult:
+        """Push the feed; raises a ``PsykheError`` (with ``result`` filled so far) on failure."""
+        try:
+            self._run()
+        except PsykheError as exc:
+            self.result.error = exc
+            self._remember(exit_code=int(exc.exit_code))
+            raise
+        self._remember(exit_code=0)
+        return self.result
+
+    def _run(self) -> None:
+        request = self.request
+        if request.mode not in (INSERT, SOFT_REPLACE):
+            raise UsageError(f"unknown --mode {request.mode!r}: use insert or soft_replace")
+        if request.mode == SOFT_REPLACE and request.skip_invalid:
+            raise UsageError(
+                "--skip-invalid cannot be used with --mode soft_replace: "
+                "every skipped product would be deactivated"
+            )
+        if not 0 <= request.max_drop <= 100:
+            raise UsageError(
+                f"--max-drop must be a percentage from 0 to 100, not {request.max_drop}"
+            )
+        limit = request.batch_limit if request.mode == INSERT else None
+        with ExitStack() as stack:
+            spool = stack.enter_context(
+                Spool(compression_level=request.compression_level, limit=limit)
+            )
+            parts = self._prepare(spool, stack.enter_context(_Rejects(request.rejects)))
+            self._guard()
+            if request.dry_run:
+                self.observer.notice("dry run: nothing was sent")
+                return
+            client, close = self._client_factory(self.settings, self.observer)
+            stack.callback(close)
+            self._upload(client, spool, parts)
+            spool.discard()  # free the disk before a possibly long wait
+            if request.wait:
+                self._follow(client)
+            else:
+                self.result.status = "created"
+
+    def _prepare(self, spool: Spool, rejects: _Rejects) -> list[SpoolPart]:
+        started = self._clock()
+        report = check_feeds(
+            self.request.sources,
+            self.request.validation,
+            on_problem=self.observer.problem,
+            on_records=spool.write,
+            on_rejected=rejects.write if self.request.skip_invalid else None,
+            on_progress=self.observer.preparing,
+        )
+        parts = spool.finish()
+        result = self.result
+        result.report = report
+        result.lines = spool.lines
+        result.products, result.variants = report.products, report.variants
+        result.warnings = report.warnings
+        result.raw_bytes = sum(part.raw_bytes for part in parts)
+        result.compressed_bytes = sum(part.size for part in parts)
+        result.phases["preparing"] = self._clock() - started
+        self._feed_sha256 = spool.feed_sha256.hexdigest()
+        if report.errors:
+            if not self.request.skip_invalid:
+                raise InputError(
+                    f"{report.errors} error(s) in the feed; nothing was sent",
+                    hint="fix the lines above, or send the valid ones with --skip-invalid",
+                )
+            result.rejected = report.errors
+        self.observer.prepared(result)
+        if not parts:
+            if self.request.mode == SOFT_REPLACE:
+                raise GuardRefused(
+                    "the feed has no products: soft_replace would deactivate the whole "
+                    "catalog; nothing was sent"
+                )
+            raise InputError("the feed has no product lines; nothing was sent")
+        return parts
+
+    # -- the soft_replace guard ------------------------------------------------------------
+    def _guard(self) -> None:
+        if self.request.mode != SOFT_REPLACE:
+            return
+        request, result = self.request, self.result
+        target = self._target()
+        previous = self._state().last_full_sync(target) if target else None
+        result.previous_products = previous.products if previous else None
+        if previous is not None and not request.force:
+            floor = previous.products * (100 - request.max_drop) / 100
+            if result.products < floor:
+                raise GuardRefused(
+                    f"the feed has {result.products:,} products, fewer than "
+                    f"{100 - request.max_drop:g}% of the {previous.products:,} of the last "
+                    f"full sync to {target.base_url if target else 'this target'} "
+                    f"({previous.time}); nothing was sent",
+                    hint="if the catalog really shrank, pass --force (or a higher --max-drop)",
+                )
+        if request.yes:
+            return
+        if not self.observer.can_prompt():
+            raise GuardRefused(
+                "soft_replace deactivates every product missing from the feed and needs "
+                "confirmation, but there is no terminal to ask on; nothing was sent",
+                hint="pass --yes to confirm in scripts and cron jobs",
+            )
+        question = GuardQuestion(
+            base_url=result.base_url or "(not configured)",
+            products=result.products,
+            variants=result.variants,
+            compressed_bytes=result.compressed_bytes,
+            previous_products=result.previous_products,
+        )
+        if not self.observer.confirm(question):
+            raise GuardRefused("soft_replace was not confirmed; nothing was sent")
+
+    # -- upload ----------------------------------------------------------------------------
+    def _upload(self, client: IngestionClient, spool: Spool, parts: list[SpoolPart]) -> None:
+        started = self._clock()
+        queue = deque(parts)
+        done = 0
+        try:
+            while queue:
+                part = queue.popleft()
+                number, total = done + 1, done + 1 + len(queue)
+                progress = functools.partial(self.observer.uploading, number, total)
+                try:
+                    created = client.create_ingestion(
+                        part, mode=self.request.mode, on_upload_progress=progress
+                    )
+                except PayloadTooLarge as exc:
+                    queue.extendleft(reversed(self._split(spool, part, exc)))
+                    continue
+                done += 1
+                self.result.requests = done
+                self.result.bytes_sent += part.size
+                self.result.ingestion_ids.append(created.ingestion_id)
+                self.result.status = "created"
+                self.observer.created(created.ingestion_id, number, total)
+                self._remember()
+        finally:
+            self.result.phases["uploading"] = self._clock() - started
+
+    def _split(self, spool: Spool, part: SpoolPart, exc: PayloadTooLarge) -> tuple[SpoolPart, ...]:
+        if self.request.mode == SOFT_REPLACE:
+            raise RejectedError(
+                f"the server refused the catalog as too large ({part.raw_bytes:,} bytes, "
+                f"{part.lines:,} lines); soft_replace cannot be split into several requests, "
+                "because each would deactivate the products of the others",
+                hint="send it with --mode insert (which can be split), or ask PSYKHE to "
+                "raise the limit",
+                http_status=exc.http_status,
+                api_code=exc.api_code,
+                ingestion_id=exc.ingestion_id,
+            ) from None
+        if part.lines < 2:
+            raise exc
+        halves = spool.split(part)
+        self.observer.notice(
+            f"the server refused {part.lines:,} lines as too large; sending them as "
+            f"{halves[0].lines:,} + {halves[1].lines:,}"
+        )
+        return halves
+
+    # -- polling ---------------------------------------------------------------------------
+    def _follow(self, client: IngestionClient) -> None:
+        from psykhe_cli.poll import wait_for_ingestion
+
+        started = self._clock()
+        deadline = started + self.request.timeout
+        current = None
+        try:
+            for ingestion_id in self.result.ingestion_ids:
+                current = ingestion_id
+                final = wait_for_ingestion(
+                    client,
+                    ingestion_id,
+                    timeout=max(0.0, deadline - self._clock()),
+                    poll_interval=self.request.poll_interval,
+                    on_update=self._on_update,
+                    on_error=self.observer.poll_failed,
+                )
+                if final.failed:
+                    raise IngestionFailed(
+                        f"ingestion {ingestion_id} FAILED on the server",
+                        hint="the server's ingestion logs tell why; psykhe status "
+                        f"{ingestion_id} shows what it reported",
+                    )
+        except KeyboardInterrupt:
+            raise Interrupted(
+                f"interrupted while waiting; ingestion {current} was accepted and goes on "
+                "on the server",
+                hint=f"follow it with: psykhe status {current} --watch",
+            ) from None
+        finally:
+            self.result.phases["processing"] = self._clock() - started
+        if self.request.mode == SOFT_REPLACE:
+            target = self._target()
+            if target is not None:
+                self._quietly(
+                    lambda: self._state().record_full_sync(
+                        target,
+                        products=self.result.products,
+                        variants=self.result.variants,
+                        ingestion_id=self.result.ingestion_ids[-1],
+                    )
+                )
+
+    def _on_update(self, ingestion: Ingestion) -> None:
+        self.result.ingestions[ingestion.id] = ingestion
+        self.result.status = overall_status(
+            [
+                self.result.ingestions[i].status_name if i in self.result.ingestions else "created"
+                for i in self.result.ingestion_ids
+            ]
+        )
+        self.observer.processing(ingestion)
+
+    # -- local state -----------------------------------------------------------------------
+    def _target(self) -> Target | None:
+        from psykhe_cli.state import Target
+
+        return Target.of(self.settings) if self.settings is not None else None
+
+    def _state(self) -> StateStore:
+        from psykhe_cli.state import StateStore
+
+        assert self.settings is not None
+        return StateStore.of(self.settings)
+
+    def _remember(self, exit_code: int | None = None) -> None:
+        """Save this push in the history once it has created something (for ``--last``)."""
+        target = self._target()
+        if target is None or not self.result.ingestion_ids:
+            return
+        from psykhe_cli.state import PushRecord
+
+        values: dict[str, Any] = {
+            "ingestion_ids": tuple(self.result.ingestion_ids),
+            "lines": self.result.lines,
+            "products": self.result.products,
+            "variants": self.result.variants,
+            "bytes_sent": self.result.bytes_sent,
+            "feed_sha256": self._feed_sha256,
+            "status": self.result.status,
+            "exit_code": exit_code,
+        }
+        if self._record is None:
+            self._record = PushRecord.start(target, mode=self.request.mode, **values)
+        else:
+            from dataclasses import replace
+
+            self._record = replace(self._record, **values)
+        record = self._record
+        self._quietly(lambda: self._state().save_push(record))
+
+    def _quietly(self, write: Callable[[], object]) -> None:
+        try:
+            write()
+        except (OSError, PsykheError) as exc:
+            self.observer.notice(f"could not update the local state directory: {exc}")

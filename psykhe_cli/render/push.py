@@ -1,0 +1,401 @@
+"""What a person sees during ``psykhe push`` and ``psykhe status``.
+
+Three observers implement ``push.PushObserver``:
+
+- ``TerminalObserver``: rich progress on stderr for each phase, a question for soft_replace
+  read from ``/dev/tty``, a summary table on stdout.
+- ``PlainObserver``: cron and pipes — no colour, no animation, one plain line per phase on
+  stderr, ``key: value`` summary lines on stdout.
+- ``quiet=True``: errors only.
+
+``--json`` replaces the summary with exactly one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TextIO
+
+from psykhe_cli.push import GuardQuestion, PushResult
+from psykhe_cli.terminal import Environment
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
+
+    from psykhe_cli.client import Ingestion
+    from psykhe_cli.errors import PsykheError
+    from psykhe_cli.validate import Problem
+
+STATUS_STYLES = {
+    "completed": "bold green",
+    "failed": "bold red",
+    "created": "yellow",
+    "started": "cyan",
+    "unknown": "magenta",
+}
+
+
+def human_bytes(size: float) -> str:
+    """``1.2 MB``-style sizes (decimal units, like rich and most download tools)."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(size) < 1000 or unit == "GB":
+            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
+        size /= 1000
+    return f"{size:,.1f} GB"  # pragma: no cover - loop always returns
+
+
+def _tty_ask(question: str) -> bool | None:
+    """Ask on the controlling terminal (stdin may carry the feed); None when there is none."""
+    try:
+        tty = open("/dev/tty", "r+", encoding="utf-8", errors="replace")  # noqa: SIM115
+    except OSError:
+        return None
+    with tty:
+        tty.write(question)
+        tty.flush()
+        answer = tty.readline()
+    return answer.strip().lower() in {"y", "yes"}
+
+
+def tty_available() -> bool:
+    """True when this process has a controlling terminal that can be opened."""
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
+class ProblemPrinter:
+    """Prints problems one per line on stderr, at most ``limit`` of them."""
+
+    def __init__(self, stream: TextIO, limit: int, *, errors_only: bool = False) -> None:
+        self.stream = stream
+        self.limit = limit
+        self.errors_only = errors_only
+        self.printed = 0
+
+    def __call__(self, problem: Problem) -> None:
+        if self.errors_only and problem.level != "error":
+            return
+        if self.printed < self.limit:
+            self.printed += 1
+            self.stream.write(problem.format() + "\n")
+
+
+class PlainObserver:
+    """Plain lines on stderr, one per phase: for cron, pipes and ``NO_COLOR`` logs."""
+
+    def __init__(
+        self,
+        env: Environment,
+        *,
+        max_problems: int = 1000,
+        quiet: bool = False,
+        debug: bool = False,
+        ask: Callable[[str], bool | None] = _tty_ask,
+    ) -> None:
+        self.env = env
+        self.quiet = quiet
+        self.debug_enabled = debug
+        self._problems = ProblemPrinter(env.stderr, max_problems, errors_only=quiet)
+        self._ask = ask
+        self._last_status: dict[int, str] = {}
+        self._upload_started: float | None = None
+
+    def _say(self, message: str) -> None:
+        if not self.quiet:
+            self.env.stderr.write(f"psykhe: {message}\n")
+            self.env.stderr.flush()
+
+    # -- PushObserver ----------------------------------------------------------------------
+    def problem(self, problem: Problem) -> None:
+        self._problems(problem)
+
+    def preparing(self, lines: int, bytes_read: int) -> None:
+        pass  # one line when done: plain output has no animation
+
+    def prepared(self, result: PushResult) -> None:
+        seconds = result.phases.get("preparing", 0.0)
+        rejected = f", {result.rejected:,} rejected" if result.rejected else ""
+        self._say(
+            f"prepared {result.lines:,} lines ({result.products:,} products, "
+            f"{result.variants:,} variants, {result.warnings:,} warnings{rejected}) "
+            f"→ {human_bytes(result.compressed_bytes)} gzip in {seconds:.1f} s"
+        )
+
+    def can_prompt(self) -> bool:
+        return (self.env.stdin_isatty or self.env.stderr_isatty) and tty_available()
+
+    def confirm(self, question: GuardQuestion) -> bool:
+        self.env.stderr.write(guard_text(question) + "\n")
+        self.env.stderr.flush()
+        answer = self._ask("Deactivate every product missing from this feed? [y/N] ")
+        return bool(answer)
+
+    def uploading(self, part: int, parts: int, sent: int, total: int) -> None:
+        if sent == 0:
+            self._upload_started = time.monotonic()
+            which = f" (request {part} of {parts})" if parts > 1 else ""
+            self._say(f"uploading {human_bytes(total)}{which}")
+
+    def retrying(self, attempt: int, delay: float, reason: str) -> None:
+        self._say(f"attempt {attempt} failed: {reason}; retrying in {delay:.1f} s")
+
+    def notice(self, message: str) -> None:
+        self._say(message)
+
+    def created(self, ingestion_id: int, part: int, parts: int) -> None:
+        # Printed even with --quiet: the id must never be lost.
+        self.env.stderr.write(f"psykhe: ingestion {ingestion_id} accepted\n")
+        self.env.stderr.flush()
+
+    def processing(self, ingestion: Ingestion) -> None:
+        if self._last_status.get(ingestion.id) != ingestion.status_name:
+            self._last_status[ingestion.id] = ingestion.status_name
+            self._say(f"ingestion {ingestion.id}: {ingestion.status_name}")
+
+    def poll_failed(self, error: PsykheError) -> None:
+        self._say(f"status check failed ({error.message}); trying again")
+
+    def debug(self, line: str) -> None:
+        if self.debug_enabled:
+            self.env.stderr.write(f"psykhe: debug: {line}\n")
+
+    # -- end -------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop any live display."""
+
+    def summary(self, result: PushResult) -> None:
+        """The final report on stdout."""
+        if self.quiet:
+            return
+        out = self.env.stdout
+        for key, value in summary_rows(result):
+            out.write(f"{key}: {value}\n")
+        out.flush()
+
+
+class TerminalObserver(PlainObserver):
+    """rich progress on stderr for each phase and a summary table: for a person at a terminal."""
+
+    def __init__(self, env: Environment, **kwargs: Any) -> None:
+        super().__init__(env, **kwargs)
+        self.console: Console = env.console(stderr=True)
+        self._progress: Progress | None = None
+        self._tasks: dict[str, TaskID] = {}
+        self._started = time.monotonic()
+
+    def _bar(self) -> Progress:
+        if self._progress is None:
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
+
+            self._progress = Progress(
+                SpinnerColumn(finished_text="[green]✓"),
+                TextColumn("{task.description:<12}"),
+                BarColumn(bar_width=30),
+                TextColumn("{task.fields[info]}"),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=False,
+                refresh_per_second=8,
+            )
+            self._progress.start()
+        return self._progress
+
+    def _task(self, name: str, description: str, total: float | None = None) -> TaskID:
+        if name not in self._tasks:
+            self._tasks[name] = self._bar().add_task(description, total=total, info="")
+        return self._tasks[name]
+
+    def _print(self, message: str) -> None:
+        if self.quiet:
+            return
+        target = self._progress.console if self._progress else self.console
+        target.print(message, markup=False, highlight=False)
+
+    def _say(self, message: str) -> None:
+        self._print(message)
+
+    def problem(self, problem: Problem) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+            self._tasks.clear()
+        super().problem(problem)
+
+    def preparing(self, lines: int, bytes_read: int) -> None:
+        task = self._task("preparing", "preparing")
+        seconds = max(time.monotonic() - self._started, 1e-6)
+        rate = bytes_read / seconds / 1e6
+        self._bar().update(task, completed=bytes_read, info=f"{lines:,} lines {rate:,.0f} MB/s")
+
+    def prepared(self, result: PushResult) -> None:
+        if "preparing" in self._tasks:
+            task = self._tasks["preparing"]
+            self._bar().update(task, total=result.raw_bytes or 1, completed=result.raw_bytes or 1)
+            self._bar().stop_task(task)
+        super().prepared(result)
+
+    def confirm(self, question: GuardQuestion) -> bool:
+        self.close()
+        from rich.panel import Panel
+
+        self.console.print(
+            Panel(guard_text(question), title="soft_replace", border_style="red"), markup=False
+        )
+        answer = self._ask("Deactivate every product missing from this feed? [y/N] ")
+        return bool(answer)
+
+    def uploading(self, part: int, parts: int, sent: int, total: int) -> None:
+        name = f"upload-{part}"
+        label = "uploading" if parts == 1 else f"upload {part}/{parts}"
+        task = self._task(name, label, total=total)
+        self._bar().update(task, completed=sent, total=total)
+        if sent >= total:
+            self._bar().stop_task(task)
+
+    def created(self, ingestion_id: int, part: int, parts: int) -> None:
+        self._print(f"ingestion {ingestion_id} accepted")
+
+    def processing(self, ingestion: Ingestion) -> None:
+        task = self._task(f"processing-{ingestion.id}", f"ingestion {ingestion.id}")
+        style = STATUS_STYLES.get(ingestion.status_name, "")
+        self._bar().update(task, info=f"[{style}]{ingestion.status_name}[/]" if style else "")
+        if ingestion.is_terminal:
+            self._bar().update(task, total=1, completed=1)
+            self._bar().stop_task(task)
+
+    def debug(self, line: str) -> None:
+        if self.debug_enabled:
+            self._print(f"debug: {line}")
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+            self._tasks.clear()
+
+    def summary(self, result: PushResult) -> None:
+        self.close()
+        if self.quiet:
+            return
+        from rich.table import Table
+
+        table = Table(show_header=False, box=None, pad_edge=False)
+        table.add_column(style="bold")
+        table.add_column()
+        for key, value in summary_rows(result):
+            style = STATUS_STYLES.get(value, "") if key == "status" else ""
+            table.add_row(key, f"[{style}]{value}[/]" if style else value)
+        self.env.console(stderr=False).print(table)
+
+
+def guard_text(question: GuardQuestion) -> str:
+    """What the soft_replace confirmation shows."""
+    lines = [
+        f"target       {question.base_url}",
+        f"products     {question.products:,} ({question.variants:,} variants)",
+        f"upload       {human_bytes(question.compressed_bytes)} gzip, one request",
+        "soft_replace upserts these products and DEACTIVATES every other active product",
+        "             of this catalog (kept, but excluded from recommendations).",
+    ]
+    if question.previous_products is not None:
+        lines.insert(2, f"last sync    {question.previous_products:,} products")
+    else:
+        lines.insert(2, "last sync    none remembered for this target")
+    return "\n".join(lines)
+
+
+def summary_rows(result: PushResult) -> list[tuple[str, str]]:
+    """The summary as (key, value) pairs, shared by the table and the plain lines."""
+    rows = [
+        ("ingestion ids", ", ".join(map(str, result.ingestion_ids)) or "-"),
+        ("mode", result.mode + (" (dry run)" if result.dry_run else "")),
+        ("target", result.base_url or "-"),
+        ("products", f"{result.products:,}"),
+        ("variants", f"{result.variants:,}"),
+        ("warnings", f"{result.warnings:,}"),
+    ]
+    if result.rejected:
+        rows.append(("rejected lines", f"{result.rejected:,}"))
+    ratio = result.raw_bytes / result.compressed_bytes if result.compressed_bytes else 0
+    rows.append(
+        (
+            "compressed",
+            f"{human_bytes(result.compressed_bytes)} of {human_bytes(result.raw_bytes)}"
+            + (f" ({ratio:.1f}x)" if ratio else ""),
+        )
+    )
+    if result.requests > 1:
+        rows.append(("requests", str(result.requests)))
+    for phase in ("preparing", "uploading", "processing"):
+        if phase in result.phases:
+            rows.append((phase, f"{result.phases[phase]:.1f} s"))
+    rows.append(("status", result.status or "-"))
+    for ingestion_id, ingestion in result.ingestions.items():
+        prefix = f"{ingestion_id} " if len(result.ingestions) > 1 else ""
+        for key, value in (ingestion.product_metrics or {}).items():
+            rows.append((f"{prefix}{key}", f"{value:,}" if isinstance(value, int) else str(value)))
+    return rows
+
+
+def ingestion_rows(ingestion: Ingestion) -> list[tuple[str, str]]:
+    """Every documented field of one ingestion, for ``psykhe status``."""
+    rows = [
+        ("ingestion id", str(ingestion.id)),
+        ("status", ingestion.status_name),
+        ("mode", ingestion.mode or "-"),
+        ("client id", ingestion.client_id or "-"),
+        ("file identifier", ingestion.file_identifier or "-"),
+        ("created at", ingestion.created_at or "-"),
+        ("updated at", ingestion.updated_at or "-"),
+    ]
+    metrics = ingestion.product_metrics
+    if metrics is None:
+        rows.append(("product metrics", "-"))
+    for key, value in (metrics or {}).items():
+        rows.append((key, f"{value:,}" if isinstance(value, int) else str(value)))
+    return rows
+
+
+def print_ingestion(env: Environment, ingestion: Ingestion) -> None:
+    """``psykhe status``: a table on a terminal, ``key: value`` lines otherwise."""
+    rows = ingestion_rows(ingestion)
+    if env.stdout_isatty:
+        from rich.table import Table
+
+        table = Table(show_header=False, box=None, pad_edge=False)
+        table.add_column(style="bold")
+        table.add_column()
+        for key, value in rows:
+            style = STATUS_STYLES.get(value, "") if key == "status" else ""
+            table.add_row(key, f"[{style}]{value}[/]" if style else value)
+        env.console(stderr=False).print(table)
+    else:
+        env.stdout.write("".join(f"{key}: {value}\n" for key, value in rows))
+        env.stdout.flush()
+
+
+def make_observer(
+    env: Environment, *, quiet: bool, debug: bool, max_problems: int
+) -> PlainObserver:
+    """The observer that fits where the output goes."""
+    cls = TerminalObserver if env.interactive and not env.no_color else PlainObserver
+    return cls(env, quiet=quiet, debug=debug, max_problems=max_problems)

@@ -1,0 +1,102 @@
+"""The use case of ``psykhe status``: show one ingestion, or follow it to its end."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psykhe_cli.config import Settings
+from psykhe_cli.errors import IngestionFailed, Interrupted, PsykheError, UsageError
+from psykhe_cli.terminal import Environment
+
+
+def last_ingestion_id(settings: Settings) -> int:
+    """The last ingestion id pushed to this target, from the local history."""
+    from psykhe_cli.state import StateStore, Target
+
+    record = StateStore.of(settings).last_push(Target.of(settings))
+    if record is None or not record.ingestion_ids:
+        raise UsageError(
+            f"no push to {settings.base_url} with this key is in the local history",
+            hint="give the ingestion id: psykhe status ID",
+        )
+    return record.ingestion_ids[-1]
+
+
+def ingestion_json(ingestion: Any, exit_code: int, error: PsykheError | None) -> dict[str, Any]:
+    """The one object ``status --json`` prints."""
+    data: dict[str, Any] = {"exit_code": exit_code, "ingestion_id": None, "status": None}
+    if ingestion is not None:
+        data |= {
+            "ingestion_id": ingestion.id,
+            "status": ingestion.status_name,
+            "status_code": ingestion.status,
+            "mode": ingestion.mode,
+            "client_id": ingestion.client_id,
+            "file_identifier": ingestion.file_identifier,
+            "product_metrics": ingestion.product_metrics,
+            "created_at": ingestion.created_at,
+            "updated_at": ingestion.updated_at,
+        }
+    data["error"] = {"code": error.code, "message": error.message} if error else None
+    return data
+
+
+def show_status(
+    env: Environment,
+    settings: Settings,
+    *,
+    ingestion_id: int | None,
+    watch: bool,
+    timeout: float,
+    poll_interval: float | None,
+    as_json: bool,
+    debug: bool,
+) -> None:
+    """Print one ingestion; with ``watch``, poll until it ends (exit codes as for push)."""
+    import orjson
+
+    from psykhe_cli.client import IngestionClient, make_http_client
+    from psykhe_cli.poll import wait_for_ingestion
+    from psykhe_cli.render.push import make_observer, print_ingestion
+
+    observer = make_observer(env, quiet=as_json, debug=debug, max_problems=0)
+    ingestion = None
+    error: PsykheError | None = None
+    try:
+        if ingestion_id is None:
+            ingestion_id = last_ingestion_id(settings)
+        with make_http_client(settings) as http:
+            client = IngestionClient.from_settings(
+                settings, http, on_retry=observer.retrying, on_debug=observer.debug
+            )
+            if watch:
+                try:
+                    ingestion = wait_for_ingestion(
+                        client,
+                        ingestion_id,
+                        timeout=timeout,
+                        poll_interval=poll_interval,
+                        on_update=observer.processing,
+                        on_error=observer.poll_failed,
+                    )
+                except KeyboardInterrupt:
+                    raise Interrupted(
+                        f"stopped watching ingestion {ingestion_id}; it goes on on the server",
+                        hint=f"follow it again with: psykhe status {ingestion_id} --watch",
+                    ) from None
+                finally:
+                    observer.close()
+                if ingestion.failed:
+                    raise IngestionFailed(f"ingestion {ingestion_id} FAILED on the server")
+            else:
+                ingestion = client.get_ingestion(ingestion_id)
+    except PsykheError as exc:
+        error = exc
+        raise
+    finally:
+        if as_json:
+            code = int(error.exit_code) if error else 0
+            env.stdout.write(orjson.dumps(ingestion_json(ingestion, code, error)).decode() + "\n")
+            env.stdout.flush()
+        elif ingestion is not None:
+            print_ingestion(env, ingestion)
