@@ -333,9 +333,17 @@ class IngestionClient:
     # --- GET ----------------------------------------------------------------------------------
 
     def get_ingestion(
-        self, ingestion_id: int, *, on_retry: RetryCallback | None = None
+        self,
+        ingestion_id: int,
+        *,
+        max_wait: float | None = None,
+        on_retry: RetryCallback | None = None,
     ) -> Ingestion:
-        """The current state of one ingestion; transient failures are retried (module table)."""
+        """The current state of one ingestion; transient failures are retried (module table).
+
+        ``max_wait`` bounds the seconds spent waiting between retries (polling passes the time
+        left before its deadline); without it only ``RetryPolicy.retries`` limits them.
+        """
         url = f"{self._base_url}/v1/ingestion/{int(ingestion_id)}"
 
         def once(attempt: int) -> Ingestion | _Retry:
@@ -372,7 +380,7 @@ class IngestionClient:
                 hint=f"it may still be running; look again with: psykhe status {ingestion_id}",
             )
 
-        return self._retrying(once, on_retry, exhausted=exhausted)
+        return self._retrying(once, on_retry, exhausted=exhausted, max_wait=max_wait)
 
     # --- shared -------------------------------------------------------------------------------
 
@@ -382,8 +390,10 @@ class IngestionClient:
         on_retry: RetryCallback | None,
         *,
         exhausted: Callable[[int, _Retry, bool], PsykheError],
+        max_wait: float | None = None,
     ) -> T:
         attempts = self._policy.retries + 1
+        wait_left = math.inf if max_wait is None else max_wait
         reached_server = False
         attempt = 0
         while True:
@@ -392,9 +402,12 @@ class IngestionClient:
             if not isinstance(outcome, _Retry):
                 return outcome
             reached_server = reached_server or outcome.reached_server
-            if attempt >= attempts:
+            if attempt >= attempts or wait_left <= 0:
                 raise exhausted(attempt, outcome, reached_server)
             delay, why = self._delay(attempt, outcome)
+            if delay > wait_left:
+                delay, why = wait_left, f"{why}; waiting only {wait_left:g} s (deadline)"
+            wait_left -= delay
             self._debug(f"* attempt {attempt} failed: {outcome.reason}; retrying in {delay:.1f} s")
             callback = on_retry or self._on_retry
             if callback is not None:
@@ -589,7 +602,7 @@ class _ApiError:
         if not isinstance(first, dict):
             kind = response.headers.get("Content-Type", "no Content-Type").split(";")[0]
             size = len(response.content)
-            what = "an empty body" if not size else f"a {_clean(kind, 60)} body of {size} bytes"
+            what = "an empty body" if not size else f"{size} bytes of {_clean(kind, 60)}"
             return cls(None, None, None, f"not a JSON error: {what}")
         context = first.get("context")
         code, message = first.get("code"), first.get("message")
@@ -633,6 +646,14 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return max(0.0, when.timestamp() - now)
+
+
+def parse_ingestion_id(text: str) -> int:
+    """An ingestion id typed by a person (``477021``); ``UsageError`` (exit 2) otherwise."""
+    value = text.strip()
+    if not (value.isascii() and value.isdigit()) or int(value) <= 0:
+        raise UsageError(f"an ingestion id is a positive whole number, not {_clean(text, 40)!r}")
+    return int(value)
 
 
 def _is_connect_failure(exc: httpx.RequestError) -> bool:

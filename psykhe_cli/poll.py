@@ -4,7 +4,7 @@
 to exit 9 (``IngestionFailed``) is the caller's job, after it has shown the summary. It raises
 ``WaitTimeout`` at the deadline, and lets ``RejectedError`` (404, redirect) and ``AuthError``
 through at once. A ``TransientError`` from one status request (its own retries exhausted) does
-not end the wait: polling goes on until the deadline.
+not end the wait: polling goes on until the deadline, which also bounds the client's retries.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ ErrorCallback = Callable[[TransientError], None]
 class StatusSource(Protocol):
     """What polling needs of ``IngestionClient``."""
 
-    def get_ingestion(self, ingestion_id: int) -> Ingestion:
-        """The current state of one ingestion."""
+    def get_ingestion(self, ingestion_id: int, *, max_wait: float | None = None) -> Ingestion:
+        """The current state of one ingestion, retrying for at most ``max_wait`` seconds."""
         ...
 
 
@@ -68,7 +68,7 @@ def wait_for_ingestion(
     while True:
         polls += 1
         try:
-            last = client.get_ingestion(ingestion_id)
+            last = client.get_ingestion(ingestion_id, max_wait=max(0.0, deadline - clock()))
         except TransientError as exc:
             if on_error is not None:
                 on_error(exc)

@@ -19,6 +19,7 @@ from psykhe_cli.client import (
     IngestionClient,
     RetryPolicy,
     make_http_client,
+    parse_ingestion_id,
     parse_retry_after,
 )
 from psykhe_cli.config import Secret, Settings
@@ -451,10 +452,10 @@ def test_create_422_validation_error(
     [
         (
             b"<html><h1>400 Bad Request</h1></html>",
-            "not a JSON error: a text/html body of 37 bytes",
+            "not a JSON error: 37 bytes of text/html",
         ),
         (b"", "not a JSON error: an empty body"),
-        (b'{"errors": "nope"}', "not a JSON error: a text/html body of 18 bytes"),
+        (b'{"errors": "nope"}', "not a JSON error: 18 bytes of text/html"),
     ],
 )
 def test_create_4xx_non_json_body_names_status_without_traceback(
@@ -754,6 +755,39 @@ def test_get_per_call_on_retry_overrides_the_client_callback(
     world.client(http).get_ingestion(5, on_retry=lambda *a: seen.append(a))
     assert seen == [(1, 3.0, "HTTP 429 Too Many Requests, Retry-After 3 s")]
     assert world.retries == []
+
+
+def test_get_max_wait_bounds_the_time_spent_retrying(
+    httpx_mock: HTTPXMock, world: World, http: httpx.Client
+) -> None:
+    httpx_mock.add_response(status_code=503, headers={"Retry-After": "100"})
+    httpx_mock.add_response(status_code=503, headers={"Retry-After": "100"})
+    with pytest.raises(TransientError, match="after 2 attempt"):
+        world.client(http).get_ingestion(5, max_wait=30)
+    assert world.sleeps == [30.0]
+    assert world.retries == [
+        (1, 30.0, "HTTP 503 Service Unavailable, Retry-After 100 s; waiting only 30 s (deadline)")
+    ]
+
+
+def test_get_max_wait_zero_means_no_retry(
+    httpx_mock: HTTPXMock, world: World, http: httpx.Client
+) -> None:
+    httpx_mock.add_exception(httpx.ConnectError("refused"))
+    with pytest.raises(TransientError, match="after 1 attempt"):
+        world.client(http).get_ingestion(5, max_wait=0)
+    assert world.sleeps == []
+
+
+@pytest.mark.parametrize(("text", "value"), [("477021", 477021), (" 12 ", 12)])
+def test_parse_ingestion_id(text: str, value: int) -> None:
+    assert parse_ingestion_id(text) == value
+
+
+@pytest.mark.parametrize("text", ["", "0", "-5", "12a", "1.5", "\u0661", "abc"])
+def test_parse_ingestion_id_refuses_non_ids(text: str) -> None:
+    with pytest.raises(UsageError, match="an ingestion id is a positive whole number"):
+        parse_ingestion_id(text)
 
 
 # --- Retry-After parsing, the http client factory -----------------------------------------

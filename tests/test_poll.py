@@ -42,10 +42,12 @@ class Script:
     items: list[Any]
     time: FakeTime
     asked_at: list[float] = field(default_factory=list)
+    max_waits: list[float | None] = field(default_factory=list)
 
-    def get_ingestion(self, ingestion_id: int) -> Ingestion:
+    def get_ingestion(self, ingestion_id: int, *, max_wait: float | None = None) -> Ingestion:
         assert ingestion_id == ID
         self.asked_at.append(self.time.now)
+        self.max_waits.append(max_wait)
         item = self.items.pop(0) if len(self.items) > 1 else self.items[0]
         if isinstance(item, PsykheError):
             raise item
@@ -102,6 +104,8 @@ def test_poll_deadline_raises_wait_timeout_with_the_id() -> None:
     # the last wait is shortened so the final request happens exactly at the deadline
     assert time.sleeps == [1.0, 2.0, 2.0]
     assert script.asked_at == [0.0, 1.0, 3.0, 5.0]
+    # each request's own retries may only use the time left
+    assert script.max_waits == [5.0, 4.0, 2.0, 0.0]
 
 
 def test_poll_timeout_zero_asks_once() -> None:
