@@ -29,7 +29,9 @@ class SandboxHandle:
     timeout: float = 10.0
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = httpx.request(method, self.base_url + path, timeout=self.timeout, **kwargs)
+        # plain HTTP on loopback: no CA bundle to load, no proxy from the environment
+        with httpx.Client(verify=False, trust_env=False, timeout=self.timeout) as client:
+            response = client.request(method, self.base_url + path, **kwargs)
         body = response.json()
         if response.status_code != 200:
             raise RuntimeError(f"{method} {path}: {response.status_code} {body}")
