@@ -424,7 +424,7 @@ class Push:
                 final = wait_for_ingestion(
                     client,
                     ingestion_id,
-                    timeout=max(0.0, deadline - self._clock()),
+                    timeout=round(max(0.0, deadline - self._clock()), 3),
                     poll_interval=self.request.poll_interval,
                     on_update=self._on_update,
                     on_error=self.observer.poll_failed,

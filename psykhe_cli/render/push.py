@@ -50,14 +50,20 @@ def human_bytes(size: float) -> str:
 def _tty_ask(question: str) -> bool | None:
     """Ask on the controlling terminal (stdin may carry the feed); None when there is none."""
     try:
-        tty = open("/dev/tty", "r+", encoding="utf-8", errors="replace")  # noqa: SIM115
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
     except OSError:
         return None
-    with tty:
-        tty.write(question)
-        tty.flush()
-        answer = tty.readline()
-    return answer.strip().lower() in {"y", "yes"}
+    try:
+        os.write(fd, question.encode())
+        answer = b""
+        while not answer.endswith(b"\n") and len(answer) < 1024:
+            chunk = os.read(fd, 1024)
+            if not chunk:  # the terminal went away: that is not a yes
+                break
+            answer += chunk
+    finally:
+        os.close(fd)
+    return answer.decode(errors="replace").strip().lower() in {"y", "yes"}
 
 
 def tty_available() -> bool:

@@ -1,0 +1,146 @@
+"""Running the real ``psykhe`` as a subprocess, with an isolated home, for end-to-end tests."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+PSYKHE = [sys.executable, "-m", "psykhe_cli"]
+
+
+def isolated_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The current environment with psykhe's variables removed and XDG dirs under ``home``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PSYKHE_", "XDG_"))}
+    env.pop("NO_COLOR", None)
+    env |= {
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "XDG_STATE_HOME": str(home / "state"),
+        "TMPDIR": str(home / "tmp"),
+        "PYTHONUNBUFFERED": "1",
+    }
+    (home / "tmp").mkdir(parents=True, exist_ok=True)
+    env |= dict(extra or {})
+    return env
+
+
+def psykhe(
+    *args: str,
+    env: Mapping[str, str],
+    input: bytes | None = None,
+    timeout: float = 120,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``psykhe ARGS`` to completion; stdin is empty (not a terminal) unless ``input``."""
+    result = subprocess.run(
+        [*PSYKHE, *args],
+        env=dict(env),
+        input=input if input is not None else b"",
+        capture_output=True,
+        timeout=timeout,
+        cwd=cwd,
+    )
+    return subprocess.CompletedProcess(
+        result.args,
+        result.returncode,
+        result.stdout.decode("utf-8", "replace"),
+        result.stderr.decode("utf-8", "replace"),
+    )
+
+
+def product(pid: str, vid: str | None = None, **fields: Any) -> dict[str, Any]:
+    """A valid product object in the contract's example shape."""
+    return {
+        "product_identifier": pid,
+        "variant_identifier": vid or pid,
+        "title": f"Product {pid}",
+        "images": [f"https://cdn.example.com/{pid}.jpg"],
+        "designer": "Acme",
+        "categories": ["Clothing: Dresses"],
+        "sizes": ["all"],
+        "color": "black",
+        "price": 10.5,
+    } | fields
+
+
+def wrapped(item: Mapping[str, Any]) -> bytes:
+    """One JSON Lines line holding ``item`` in the API's wrapper."""
+    return orjson.dumps({"operation": "insert", "product_data": item}) + b"\n"
+
+
+def write_feed(path: Path, items: Iterable[Mapping[str, Any]]) -> Path:
+    """Write a JSON Lines feed (gzip when ``path`` ends with .gz)."""
+    data = b"".join(wrapped(item) for item in items)
+    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
+    return path
+
+
+def catalog(count: int, prefix: str = "P") -> list[dict[str, Any]]:
+    """``count`` variants, three per product."""
+    return [product(f"{prefix}{i // 3:05d}", f"{prefix}{i // 3:05d}-{i % 3}") for i in range(count)]
+
+
+def run_in_pty(
+    args: list[str],
+    *,
+    env: Mapping[str, str],
+    answers: Mapping[bytes, bytes] | None = None,
+    stdin_data: bytes | None = None,
+    timeout: float = 60,
+) -> tuple[int, bytes]:
+    """Run ``psykhe ARGS`` on a pseudo-terminal; reply to each prompt in ``answers``.
+
+    The terminal is the child's controlling terminal, so ``/dev/tty`` works; with
+    ``stdin_data`` the child's stdin is a pipe carrying it instead (a feed from a pipeline).
+    Returns the exit code and everything written to the terminal.
+    """
+    import os
+    import pty
+    import select
+    import time
+
+    pending = dict(answers or {})
+    pipe_r, pipe_w = os.pipe() if stdin_data is not None else (-1, -1)
+    pid, master = pty.fork()
+    if pid == 0:  # the child: exec psykhe, stdin from the pipe when there is data
+        if stdin_data is not None:
+            os.dup2(pipe_r, 0)
+            os.close(pipe_w)
+        os.execve(sys.executable, [*PSYKHE, *args], dict(env))
+    if stdin_data is not None:
+        os.close(pipe_r)
+        os.write(pipe_w, stdin_data)
+        os.close(pipe_w)
+    output = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+            for prompt, answer in list(pending.items()):
+                if prompt in output:
+                    os.write(master, answer)
+                    del pending[prompt]
+        else:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                os.close(master)
+                return os.waitstatus_to_exitcode(status), output
+    else:
+        os.kill(pid, 9)
+    _, status = os.waitpid(pid, 0)
+    os.close(master)
+    return os.waitstatus_to_exitcode(status), output

@@ -1,0 +1,307 @@
+"""``psykhe push`` end to end: the real CLI as a subprocess against the sandbox on 127.0.0.1."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from psykhe_cli.sandbox.inspect import SandboxHandle
+from tests.helpers import catalog, isolated_env, product, psykhe, write_feed
+
+FAST = ("--poll-interval", "0.05")
+
+
+@pytest.fixture
+def env(tmp_path: Path, sandbox: SandboxHandle) -> dict[str, str]:
+    return isolated_env(tmp_path / "home", sandbox.env())
+
+
+def creates(sandbox: SandboxHandle) -> list[dict[str, Any]]:
+    return [r for r in sandbox.requests() if r["method"] == "POST"]
+
+
+def active_keys(sandbox: SandboxHandle) -> set[tuple[str, str]]:
+    return {
+        (p["product_identifier"], p["variant_identifier"]) for p in sandbox.products(active=True)
+    }
+
+
+def test_push_insert_completes_and_reports(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
+) -> None:
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(9))
+    out = psykhe("push", str(feed), *FAST, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "psykhe: ingestion 1 accepted\n" in out.stderr
+    assert "status: completed\n" in out.stdout
+    assert "upserted: 9\n" in out.stdout
+    assert len(active_keys(sandbox)) == 9
+    (request,) = creates(sandbox)
+    assert request["mode"] == "insert"
+    assert request["complete"] is True
+    headers = {k.lower(): v for k, v in request["headers"].items()}
+    assert headers["content-encoding"] == "gzip"
+    assert headers["content-type"] == "application/x-ndjson"
+    assert headers["user-agent"].startswith("psykhe/")
+    assert headers["x-psykhe-api-key"] != sandbox.api_key
+
+
+def test_push_uploads_exactly_the_normalized_feed(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
+) -> None:
+    bare = orjson.dumps(product("B1")) + b"\r\n"
+    legacy = orjson.dumps({"action": "insert", "product_data": product("L1")}) + b"\n"
+    feed = tmp_path / "feed.jsonl"
+    feed.write_bytes(b"\xef\xbb\xbf" + bare + b"\n" + legacy)
+    out = psykhe("push", str(feed), *FAST, "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    report = orjson.loads(out.stdout)
+    ingestion = sandbox.ingestion(report["ingestion_ids"][0])
+    expected = (
+        orjson.dumps({"operation": "insert", "product_data": product("B1")})
+        + b"\n"
+        + orjson.dumps({"operation": "insert", "product_data": product("L1")})
+        + b"\n"
+    )
+    data = {p["product_identifier"]: p["data"] for p in sandbox.products()}
+    assert data == {"B1": product("B1"), "L1": product("L1")}
+    assert report["lines"] == 2
+    assert report["raw_bytes"] == len(expected)
+    (request,) = creates(sandbox)
+    assert ingestion["file_identifier"] == request["sha1"]
+    assert "legacy_action" in out.stderr
+
+
+def test_push_json_is_one_object_with_the_documented_keys(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
+) -> None:
+    feed = write_feed(tmp_path / "feed.jsonl.gz", catalog(6))
+    out = psykhe("push", str(feed), *FAST, "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    report = orjson.loads(out.stdout)
+    assert out.stdout.count("\n") == 1
+    assert report["exit_code"] == 0
+    assert report["mode"] == "insert"
+    assert report["status"] == "completed"
+    assert (report["lines"], report["products"], report["variants"]) == (6, 2, 6)
+    assert report["bytes_sent"] == creates(sandbox)[0]["body_bytes"]
+    assert report["error"] is None
+    assert report["product_metrics"][str(report["ingestion_ids"][0])]["upserted"] == 6
+
+
+def test_push_with_an_invalid_line_sends_nothing(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
+) -> None:
+    feed = tmp_path / "feed.jsonl"
+    feed.write_bytes(
+        orjson.dumps(product("A")) + b"\n" + orjson.dumps(product("B", price="x")) + b"\n"
+    )
+    out = psykhe("push", str(feed), "--json", env=env)
+    assert out.returncode == 3
+    assert f"{feed}:2: error[invalid_price]:" in out.stderr
+    report = orjson.loads(out.stdout)
+    assert report["error"]["code"] == "invalid_input"
+    assert report["ingestion_ids"] == []
+    assert report["status"] is None
+    assert sandbox.requests() == []
+
+
+def test_push_skip_invalid_sends_the_rest_and_writes_rejects(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
+) -> None:
+    feed = tmp_path / "feed.jsonl"
+    bad = orjson.dumps(product("B", price=-1))
+    feed.write_bytes(orjson.dumps(product("A")) + b"\n" + bad + b"\n" + b"not json\n")
+    rejects = tmp_path / "rejects.jsonl"
+    out = psykhe("push", str(feed), *FAST, "--skip-invalid", "--rejects", str(rejects), env=env)
+    assert out.returncode == 0, out.stderr
+    assert active_keys(sandbox) == {("A", "A")}
+    rows = [orjson.loads(line) for line in rejects.read_bytes().splitlines()]
+    assert [(row["line"], row["input"]) for row in rows] == [(2, bad.decode()), (3, "not json")]
+    assert rows[0]["problems"][0]["code"] == "invalid_price"
+
+
+def test_push_soft_replace_refuses_skip_invalid(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
+) -> None:
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(3))
+    out = psykhe("push", str(feed), "--mode", "soft_replace", "--yes", "--skip-invalid", env=env)
+    assert out.returncode == 2
+    assert "--skip-invalid cannot be used with --mode soft_replace" in out.stderr
+    assert sandbox.requests() == []
+
+
+def test_push_soft_replace_deactivates_what_the_feed_omits(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
+) -> None:
+    first = write_feed(tmp_path / "first.jsonl", catalog(6))
+    assert psykhe("push", str(first), *FAST, env=env).returncode == 0
+    second = write_feed(tmp_path / "second.jsonl", catalog(6)[:3])
+    out = psykhe("push", str(second), *FAST, "--mode", "soft_replace", "--yes", env=env)
+    assert out.returncode == 0, out.stderr
+    assert "deactivated: 3\n" in out.stdout
+    assert active_keys(sandbox) == {("P00000", f"P00000-{i}") for i in range(3)}
+
+
+def test_push_soft_replace_without_terminal_or_yes_is_refused(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
+) -> None:
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(3))
+    out = psykhe("push", str(feed), "--mode", "soft_replace", env=env)
+    assert out.returncode == 7
+    assert "pass --yes" in out.stderr
+    assert sandbox.requests() == []
+
+
+@pytest.mark.parametrize("mode", ["insert", "soft_replace"])
+def test_push_dry_run_sends_nothing(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str], mode: str
+) -> None:
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(3))
+    out = psykhe("push", str(feed), "--mode", mode, "--yes", "--dry-run", env=env)
+    assert out.returncode == 0, out.stderr
+    assert "dry run: nothing was sent" in out.stderr
+    assert sandbox.requests() == []
+
+
+def test_push_empty_feed_insert_is_invalid_input(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
+) -> None:
+    out = psykhe("push", "-", input=b"", env=env)
+    assert out.returncode == 3
+    assert "no product lines" in out.stderr
+    assert sandbox.requests() == []
+
+
+def test_push_empty_feed_soft_replace_is_refused_even_with_yes(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
+) -> None:
+    out = psykhe("push", "-", "--mode", "soft_replace", "--yes", input=b"\n\n", env=env)
+    assert out.returncode == 7
+    assert "no products" in out.stderr
+    assert sandbox.requests() == []
+
+
+def test_push_drop_guard_remembers_the_last_full_sync(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
+) -> None:
+    full = write_feed(tmp_path / "full.jsonl", catalog(30))  # 10 products
+    small = write_feed(tmp_path / "small.jsonl", catalog(9))  # 3 products: a 70% drop
+    args = ("--mode", "soft_replace", "--yes", *FAST)
+    assert psykhe("push", str(full), *args, env=env).returncode == 0
+    refused = psykhe("push", str(small), *args, env=env)
+    assert refused.returncode == 7
+    assert "the feed has 3 products, fewer than 50% of the 10" in refused.stderr
+    assert len(creates(sandbox)) == 1
+    assert psykhe("push", str(small), *args, "--max-drop", "80", env=env).returncode == 0
+    assert len(creates(sandbox)) == 2
+
+
+def test_push_drop_guard_force_sends(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
+) -> None:
+    args = ("--mode", "soft_replace", "--yes", *FAST)
+    full = write_feed(tmp_path / "full.jsonl", catalog(30))
+    small = write_feed(tmp_path / "small.jsonl", catalog(3))
+    assert psykhe("push", str(full), *args, env=env).returncode == 0
+    assert psykhe("push", str(small), *args, "--force", env=env).returncode == 0
+    assert len(creates(sandbox)) == 2
+
+
+def test_push_batch_size_splits_insert_and_reports_every_id(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
+) -> None:
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(10))
+    out = psykhe("push", str(feed), *FAST, "--batch-size", "4", "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    report = orjson.loads(out.stdout)
+    assert len(report["ingestion_ids"]) == 3
+    assert report["status"] == "completed"
+    assert len(active_keys(sandbox)) == 10
+
+
+def test_push_payload_too_large_splits_insert_until_it_fits(
+    tmp_path: Path, sandbox_factory: Any
+) -> None:
+    small = sandbox_factory(max_body_mb=0.002)  # ~2 kB after decompression
+    env = isolated_env(tmp_path / "home", small.env())
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(24))
+    out = psykhe("push", str(feed), *FAST, "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    report = orjson.loads(out.stdout)
+    assert len(report["ingestion_ids"]) > 1
+    keys = [(p["product_identifier"], p["variant_identifier"]) for p in small.products()]
+    assert sorted(keys) == sorted(
+        (p["product_identifier"], p["variant_identifier"]) for p in catalog(24)
+    )
+    upserted = sum(m["upserted"] for m in report["product_metrics"].values())
+    assert upserted == 24
+    assert "too large" in out.stderr
+
+
+def test_push_payload_too_large_soft_replace_is_rejected_unsplit(
+    tmp_path: Path, sandbox_factory: Any
+) -> None:
+    small = sandbox_factory(max_body_mb=0.002)
+    env = isolated_env(tmp_path / "home", small.env())
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(24))
+    out = psykhe("push", str(feed), "--mode", "soft_replace", "--yes", env=env)
+    assert out.returncode == 6
+    assert "cannot be split" in out.stderr
+    assert len([r for r in small.requests() if r["method"] == "POST"]) == 1
+    assert small.products(active=False) == []
+
+
+def test_push_no_wait_returns_after_the_upload(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
+) -> None:
+    sandbox.set_faults(ingestion={"outcome": "stalled"})
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(3))
+    out = psykhe("push", str(feed), "--no-wait", "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    report = orjson.loads(out.stdout)
+    assert report["status"] == "created"
+    assert [r["method"] for r in sandbox.requests()] == ["POST"]
+
+
+def test_push_failed_ingestion_exits_9(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
+) -> None:
+    sandbox.set_faults(ingestion={"outcome": "failed"})
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(3))
+    out = psykhe("push", str(feed), *FAST, "--json", env=env)
+    assert out.returncode == 9
+    report = orjson.loads(out.stdout)
+    assert report["status"] == "failed"
+    assert report["error"]["code"] == "ingestion_failed"
+
+
+def test_push_wait_deadline_exits_10_with_the_id(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
+) -> None:
+    sandbox.set_faults(ingestion={"outcome": "stalled"})
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(3))
+    out = psykhe("push", str(feed), *FAST, "--timeout", "0.5", env=env)
+    assert out.returncode == 10
+    assert "ingestion 1 is still started after waiting 0.5 s" in out.stderr
+    assert "psykhe status 1 --watch" in out.stderr
+
+
+def test_push_gzip_body_is_what_the_spool_hashed(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
+) -> None:
+    items = catalog(12)
+    feed = write_feed(tmp_path / "feed.jsonl", items)
+    out = psykhe("push", str(feed), *FAST, env=env)
+    assert out.returncode == 0, out.stderr
+    (request,) = creates(sandbox)
+    history = (tmp_path / "home" / "state" / "psykhe" / "history.jsonl").read_bytes()
+    record = orjson.loads(history.splitlines()[-1])
+    assert record["feed_sha256"] == hashlib.sha256(feed.read_bytes()).hexdigest()
+    assert record["status"] == "completed"
+    assert record["exit_code"] == 0
+    assert request["sha1"] == sandbox.ingestion(1)["file_identifier"]

@@ -1,0 +1,98 @@
+"""The interactive side of push on a pseudo-terminal: the soft_replace question, progress."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from psykhe_cli.sandbox.inspect import SandboxHandle
+from tests.helpers import catalog, isolated_env, run_in_pty, write_feed
+
+PROMPT = b"[y/N]"
+
+
+@pytest.fixture
+def env(tmp_path: Path, sandbox: SandboxHandle) -> dict[str, str]:
+    return isolated_env(tmp_path / "home", sandbox.env() | {"TERM": "xterm", "COLUMNS": "120"})
+
+
+def posts(sandbox: SandboxHandle) -> int:
+    return sum(1 for r in sandbox.requests() if r["method"] == "POST")
+
+
+def test_soft_replace_question_yes_sends(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
+) -> None:
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(6))
+    code, screen = run_in_pty(
+        ["push", str(feed), "--mode", "soft_replace", "--poll-interval", "0.05"],
+        env=env,
+        answers={PROMPT: b"y\n"},
+    )
+    assert code == 0, screen.decode(errors="replace")
+    assert sandbox.base_url.encode() in screen
+    assert b"DEACTIVATES" in screen
+    assert b"2 (6 variants)" in screen
+    assert posts(sandbox) == 1
+
+
+@pytest.mark.parametrize("answer", [b"n\n", b"\n", b"whatever\n"])
+def test_soft_replace_question_defaults_to_no(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str], answer: bytes
+) -> None:
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(6))
+    code, screen = run_in_pty(
+        ["push", str(feed), "--mode", "soft_replace"], env=env, answers={PROMPT: answer}
+    )
+    assert code == 7
+    assert b"not confirmed; nothing was sent" in screen
+    assert posts(sandbox) == 0
+
+
+def test_soft_replace_question_is_read_from_the_terminal_when_stdin_is_the_feed(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
+) -> None:
+    data = write_feed(tmp_path / "feed.jsonl", catalog(3)).read_bytes()
+    code, screen = run_in_pty(
+        ["push", "-", "--mode", "soft_replace", "--poll-interval", "0.05"],
+        env=env,
+        answers={PROMPT: b"yes\n"},
+        stdin_data=data,
+    )
+    assert code == 0, screen.decode(errors="replace")
+    assert posts(sandbox) == 1
+
+
+def test_push_on_a_terminal_shows_progress_and_a_summary(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
+) -> None:
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(30))
+    code, screen = run_in_pty(["push", str(feed), "--poll-interval", "0.05"], env=env)
+    text = screen.decode(errors="replace")
+    assert code == 0, text
+    assert "\x1b[" in text  # colour and cursor control: this is a terminal
+    for word in ("preparing", "uploading", "ingestion 1", "completed", "upserted"):
+        assert word in text
+
+
+def test_no_color_on_a_terminal_means_plain_lines(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
+) -> None:
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(3))
+    code, screen = run_in_pty(
+        ["push", str(feed), "--poll-interval", "0.05"], env=env | {"NO_COLOR": "1"}
+    )
+    text = screen.decode(errors="replace")
+    assert code == 0, text
+    assert "\x1b[" not in text
+    assert "psykhe: ingestion 1 accepted" in text
+
+
+def test_no_feed_and_stdin_a_terminal_is_a_usage_error_at_once(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
+) -> None:
+    code, screen = run_in_pty(["push"], env=env, timeout=20)
+    assert code == 2
+    assert b"no feed given" in screen
+    assert sandbox.requests() == []
