@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from psykhe_cli.sandbox.inspect import SandboxHandle
-from test_sandbox_api import client, line, post
+from tests.test_sandbox_api import client, line, post
 
 
 def keys(products: list[dict[str, Any]]) -> list[tuple[str, str]]:
