@@ -31,6 +31,7 @@ import email.utils
 import json
 import math
 import random as _random
+import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -234,16 +235,31 @@ class IngestionClient:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, http: httpx.Client, **kwargs: Any
+        cls,
+        settings: Settings,
+        http: httpx.Client,
+        *,
+        policy: RetryPolicy | None = None,
+        on_retry: RetryCallback | None = None,
+        on_debug: DebugCallback | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        now: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
+        random: Callable[[], float] = _random.random,
     ) -> IngestionClient:
-        """A client for ``settings`` (base URL, key, retries); ``kwargs`` as for ``__init__``."""
-        kwargs.setdefault("policy", RetryPolicy(retries=settings.retries))
+        """A client for ``settings``: its base URL, key and ``retries`` (unless ``policy``)."""
         return cls(
             http,
             base_url=settings.base_url,
             api_key=settings.api_key,
             key_source=settings.key_source,
-            **kwargs,
+            policy=policy or RetryPolicy(retries=settings.retries),
+            on_retry=on_retry,
+            on_debug=on_debug,
+            sleep=sleep,
+            now=now,
+            clock=clock,
+            random=random,
         )
 
     @property
@@ -283,6 +299,7 @@ class IngestionClient:
         return self._retrying(once, on_retry, exhausted=self._upload_exhausted)
 
     def _post_failed_in_transit(self, exc: httpx.RequestError, tracked: _TrackedBody) -> _Retry:
+        self._raise_if_untrusted(exc)
         reason = self._describe(exc)
         if isinstance(exc, httpx.LocalProtocolError):
             raise PsykheError(f"the upload could not be sent as declared: {reason}") from None
@@ -350,6 +367,7 @@ class IngestionClient:
             try:
                 response = self._send("GET", url, {}, None, attempt)
             except httpx.RequestError as exc:
+                self._raise_if_untrusted(exc)
                 return _Retry(self._describe(exc))
             status = response.status_code
             if 200 <= status < 300:
@@ -498,6 +516,18 @@ class IngestionClient:
         self._debug_response(response, self._clock() - started)
         return response
 
+    def _raise_if_untrusted(self, exc: httpx.RequestError) -> None:
+        """A certificate that fails verification will fail again: say so instead of retrying."""
+        cause: BaseException | None = exc
+        while cause is not None and not isinstance(cause, ssl.SSLCertVerificationError):
+            cause = cause.__cause__ or cause.__context__
+        if cause is not None:
+            detail = _clean(self._key.scrub(str(cause.verify_message or cause)), _MESSAGE_LIMIT)
+            raise ConfigError(
+                f"the TLS certificate of {self._base_url} could not be verified ({detail})",
+                hint="to trust a private CA, point SSL_CERT_FILE at its certificate",
+            ) from None
+
     # --- text ---------------------------------------------------------------------------------
 
     def _describe(self, exc: httpx.RequestError) -> str:
@@ -507,7 +537,10 @@ class IngestionClient:
         if isinstance(exc, httpx.ConnectError):
             return f"cannot connect ({detail or 'connection failed'})"
         if isinstance(exc, httpx.ReadTimeout):
-            return "no answer came within the read timeout"
+            limit = self._http.timeout.read
+            return "no answer came within the read timeout" + (
+                f" ({limit:g} s)" if limit is not None else ""
+            )
         if isinstance(exc, httpx.WriteTimeout):
             return "the server stopped reading the upload (write timeout)"
         if isinstance(exc, httpx.PoolTimeout):

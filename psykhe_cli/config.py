@@ -95,6 +95,13 @@ class Secret:
     def __reduce__(self) -> str:
         raise TypeError("a Secret cannot be pickled")
 
+    # immutable: copies (dataclasses.asdict/replace, copy.deepcopy) share the one instance
+    def __copy__(self) -> Secret:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Secret:
+        return self
+
 
 def key_fingerprint(key: Secret | str) -> str:
     """A short, one-way name for a key (12 hex digits), safe to store in state files."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from psykhe_cli.client import (
 from psykhe_cli.config import Secret, Settings
 from psykhe_cli.errors import (
     AuthError,
+    ConfigError,
     ExitCode,
     OutcomeUnknown,
     PayloadTooLarge,
@@ -361,7 +363,7 @@ def test_create_5xx_after_full_body_is_outcome_unknown_not_retried(
 @pytest.mark.parametrize(
     ("exc", "said"),
     [
-        (httpx.ReadTimeout("timed out"), "no answer came within the read timeout"),
+        (httpx.ReadTimeout("timed out"), "no answer came within the read timeout (5 s)"),
         (
             httpx.RemoteProtocolError("Server disconnected without sending a response."),
             "the server closed the connection (Server disconnected without sending a response.)",
@@ -710,7 +712,7 @@ def test_get_retries_transient_failures_then_succeeds(
     assert ingestion.status_name == "started"
     assert [r[2] for r in world.retries] == [
         "cannot connect (refused)",
-        "no answer came within the read timeout",
+        "no answer came within the read timeout (5 s)",
         "HTTP 502 Bad Gateway",
         "an unreadable answer (text/plain, 21 bytes)",
     ]
@@ -854,6 +856,33 @@ def test_from_settings_uses_settings_retries(
     with pytest.raises(TransientError, match="failed 3 time"):
         client.create_ingestion(Body(), mode="insert")
     assert client.base_url == BASE
+
+
+def _certificate_error() -> httpx.ConnectError:
+    cause = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    cause.verify_message = "self-signed certificate"
+    try:
+        raise httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED]") from cause
+    except httpx.ConnectError as exc:
+        return exc
+
+
+@pytest.mark.parametrize("method", ["create", "get"])
+def test_untrusted_certificate_is_not_retried(
+    httpx_mock: HTTPXMock, world: World, http: httpx.Client, method: str
+) -> None:
+    httpx_mock.add_exception(_certificate_error())
+    client = world.client(http)
+    with pytest.raises(ConfigError) as caught:
+        if method == "create":
+            client.create_ingestion(Body(), mode="insert")
+        else:
+            client.get_ingestion(1)
+    assert caught.value.message == (
+        f"the TLS certificate of {BASE} could not be verified (self-signed certificate)"
+    )
+    assert caught.value.hint == "to trust a private CA, point SSL_CERT_FILE at its certificate"
+    assert world.sleeps == []
 
 
 def test_internal_errors_are_psykhe_errors_not_transport_errors(world: World) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import os
 import pickle
 import traceback
@@ -305,6 +307,15 @@ def test_settings_repr_holds_no_key(home: Path) -> None:
     settings = load_settings(environ=_env(home, PSYKHE_API_KEY=KEY))
     assert not _leaks(repr(settings))
     assert "Secret('[redacted]')" in repr(settings)
+
+
+def test_secret_survives_copies_of_settings(home: Path) -> None:
+    settings = load_settings(environ=_env(home, PSYKHE_API_KEY=KEY))
+    copied = copy.deepcopy(settings)
+    assert copied == settings and copied.api_key is settings.api_key
+    as_dict = dataclasses.asdict(settings)
+    assert as_dict["api_key"] is settings.api_key
+    assert not _leaks(repr(as_dict))
 
 
 def test_secret_equality_and_hash() -> None:
