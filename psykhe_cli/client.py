@@ -67,7 +67,10 @@ STATUS_NAMES: Mapping[int, str] = {
 }
 STATUS_COMPLETED = 4
 STATUS_FAILED = 5
-CHECK_LAST_HINT = "check what the server did with: psykhe status --last"
+CHECK_LAST_HINT = (
+    "check with `psykhe status --last` and the catalog before sending it again "
+    "(sending the same feed twice is harmless, but makes a second ingestion)"
+)
 
 _DEBUG_BODY_LIMIT = 2000
 _MESSAGE_LIMIT = 300
@@ -310,7 +313,7 @@ class IngestionClient:
             raise OutcomeUnknown(
                 f"the whole upload ({tracked.sent} bytes) was sent, then {reason}; "
                 "the server may have accepted it",
-                hint=CHECK_LAST_HINT + " (do not blindly send it again)",
+                hint=CHECK_LAST_HINT,
             ) from None
         return _Retry(f"{reason} before the whole body was sent", reached_server=True)
 
@@ -334,7 +337,7 @@ class IngestionClient:
             raise OutcomeUnknown(
                 f"the whole upload was sent, then the server answered "
                 f"{self._status_text(response)}; it may or may not have accepted it",
-                hint=CHECK_LAST_HINT + " (do not blindly send it again)",
+                hint=CHECK_LAST_HINT,
             )
         return _Retry(
             f"{self._status_text(response)} before the whole body was sent", reached_server=True

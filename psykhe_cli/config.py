@@ -190,7 +190,8 @@ def normalize_base_url(url: str, *, source: str = "--base-url") -> str:
     """Check and normalize a base URL; ``UsageError`` (exit 2) names ``source``, never a password.
 
     https to any host; plain http only to loopback (127.0.0.0/8, ::1, localhost). No userinfo,
-    query or fragment. Scheme and host are lower-cased, a trailing slash removed.
+    query or fragment. Scheme and host are lower-cased, a default port and a trailing slash
+    removed, so one endpoint has one spelling (the drop guard's memory is keyed on it).
     """
     if any(ch.isspace() for ch in url) or not url.isprintable():
         raise UsageError(f"the base URL from {source} contains whitespace or control characters")
@@ -219,7 +220,7 @@ def normalize_base_url(url: str, *, source: str = "--base-url") -> str:
             f"not to {host}: the key would cross the network unencrypted; use https://"
         )
     netloc = f"[{host}]" if ":" in host else host
-    if port is not None:
+    if port is not None and (scheme, port) not in (("https", 443), ("http", 80)):
         netloc = f"{netloc}:{port}"
     return f"{scheme}://{netloc}{parts.path.rstrip('/')}"
 
