@@ -569,8 +569,11 @@ class IngestionClient:
         if self._on_debug is None:
             return
         self._debug(f"> {request.method} {request.url} (attempt {attempt})")
-        for name, value in request.headers.items():
-            shown = REDACTED if name.lower() == API_KEY_HEADER.lower() else value
+        for raw_name, raw_value in request.headers.raw:  # as sent, in their own spelling
+            name = raw_name.decode("latin-1")
+            shown = (
+                REDACTED if name.lower() == API_KEY_HEADER.lower() else raw_value.decode("latin-1")
+            )
             self._debug(f"> {name}: {shown}")
 
     def _debug_response(self, response: httpx.Response, elapsed: float) -> None:

@@ -563,8 +563,8 @@ def test_debug_lines_redact_the_key_and_show_the_exchange(
     httpx_mock.add_response(status_code=202, json=ACCEPTED)
     _create(world, http)
     assert world.debug[0] == f"> POST {POST_URL} (attempt 1)"
-    assert "> x-psykhe-api-key: [redacted]" in world.debug
-    assert "> x-psykhe-processing-mode: soft_replace" in world.debug
+    assert "> X-PSYKHE-API-KEY: [redacted]" in world.debug
+    assert "> X-PSYKHE-PROCESSING-MODE: soft_replace" in world.debug
     assert "< HTTP/1.1 202 Accepted (0.00 s)" in world.debug
     assert world.debug[-1] == "< " + json.dumps(ACCEPTED, separators=(",", ":"))
     assert not any(KEY[i : i + 8] in line for line in world.debug for i in range(len(KEY) - 7))

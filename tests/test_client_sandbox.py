@@ -285,6 +285,6 @@ def test_debug_lines_over_real_http_hold_no_key(
     client.get_ingestion(created.ingestion_id)
     key = sandbox.api_key
     assert recorder.debug
-    assert "> x-psykhe-api-key: [redacted]" in recorder.debug
+    assert "> X-PSYKHE-API-KEY: [redacted]" in recorder.debug
     for line in recorder.debug:
         assert not any(key[i : i + 8] in line for i in range(len(key) - 7)), line
