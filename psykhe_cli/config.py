@@ -41,6 +41,8 @@ ENV_API_KEY = "PSYKHE_API_KEY"
 REDACTED = "[redacted]"
 #: the shortest piece of the key that ``Secret.scrub`` removes from text
 _SCRUB_WINDOW = 8
+#: a key file or config file larger than this is refused rather than read in part
+_MAX_FILE_BYTES = 1024 * 1024
 
 
 class Secret:
@@ -300,15 +302,17 @@ def _read_private_file(path: Path, *, what: str) -> str:
                     f"the {what} {path} may be read by other users "
                     f"(mode {stat.S_IMODE(info.st_mode):03o}); fix it with: chmod 600 {path}"
                 )
-            raw = handle.read(64 * 1024)
+            raw = handle.read(_MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"the {what} {path} does not exist") from None
     except IsADirectoryError:
         raise ConfigError(f"the {what} {path} is a directory") from None
     except OSError as exc:
         raise ConfigError(f"cannot read the {what} {path}: {exc.strerror or exc}") from None
+    if len(raw) > _MAX_FILE_BYTES:
+        raise ConfigError(f"the {what} {path} is too large (over 1 MiB) to be one")
     try:
-        return raw.decode("utf-8")
+        return raw.decode("utf-8-sig")  # an editor's invisible BOM is not part of the key
     except UnicodeDecodeError:
         raise ConfigError(f"the {what} {path} is not UTF-8 text") from None
 

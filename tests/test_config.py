@@ -275,6 +275,22 @@ def test_bad_key_file_is_refused(tmp_path: Path, home: Path, text: str) -> None:
         load_settings(api_key_file=key_file, environ=_env(home))
 
 
+def test_key_file_with_a_bom_is_read(tmp_path: Path, home: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_bytes(b"\xef\xbb\xbfsk_bom\r\n")
+    key_file.chmod(0o600)
+    assert load_settings(api_key_file=key_file, environ=_env(home)).api_key.reveal() == "sk_bom"
+
+
+def test_key_file_too_large_or_not_utf8_is_refused(tmp_path: Path, home: Path) -> None:
+    key_file = _write_key_file(tmp_path, "sk_" + "a" * (1024 * 1024))
+    with pytest.raises(ConfigError, match=r"is too large \(over 1 MiB\)"):
+        load_settings(api_key_file=key_file, environ=_env(home))
+    key_file.write_bytes(b"sk_\xff\xfe")
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        load_settings(api_key_file=key_file, environ=_env(home))
+
+
 def test_key_file_missing_or_a_directory(tmp_path: Path, home: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(api_key_file=tmp_path / "nope", environ=_env(home))
