@@ -187,130 +187,132 @@ class PlainObserver:
 
 
 class TerminalObserver(PlainObserver):
-    """rich progress on stderr for each phase and a summary table: for a person at a terminal."""
+    """rich progress on stderr, one display per phase, and a summary table on stdout."""
 
     def __init__(self, env: Environment, **kwargs: Any) -> None:
         super().__init__(env, **kwargs)
         self.console: Console = env.console(stderr=True)
+        self._phase: str | None = None
         self._progress: Progress | None = None
-        self._tasks: dict[str, TaskID] = {}
+        self._task: TaskID | None = None
         self._started = time.monotonic()
 
-    def _bar(self) -> Progress:
-        if self._progress is None:
-            from rich.progress import (
-                BarColumn,
-                DownloadColumn,
-                Progress,
-                SpinnerColumn,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-                TransferSpeedColumn,
-            )
-
-            self._progress = Progress(
-                SpinnerColumn(finished_text="[green]✓"),
-                TextColumn("{task.description:<12}"),
-                BarColumn(bar_width=30),
-                TextColumn("{task.fields[info]}"),
-                DownloadColumn(),
-                TransferSpeedColumn(),
-                TimeRemainingColumn(),
-                TimeElapsedColumn(),
-                console=self.console,
-                transient=False,
-                refresh_per_second=8,
-            )
+    def _open(self, phase: str, label: str, total: float | None = None) -> tuple[Progress, TaskID]:
+        """The live display of ``phase``, started (and the previous one ended) if needed."""
+        if self._phase != phase or self._progress is None or self._task is None:
+            self.close()
+            self._progress = _progress_for(phase, self.console)
+            self._task = self._progress.add_task(label, total=total, info="")
             self._progress.start()
-        return self._progress
-
-    def _task(self, name: str, description: str, total: float | None = None) -> TaskID:
-        if name not in self._tasks:
-            self._tasks[name] = self._bar().add_task(description, total=total, info="")
-        return self._tasks[name]
-
-    def _print(self, message: str) -> None:
-        if self.quiet:
-            return
-        target = self._progress.console if self._progress else self.console
-        target.print(message, markup=False, highlight=False)
+            self._phase = phase
+        return self._progress, self._task
 
     def _say(self, message: str) -> None:
-        self._print(message)
+        if not self.quiet:
+            console = self._progress.console if self._progress else self.console
+            console.print(message, markup=False, highlight=False)
 
     def problem(self, problem: Problem) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
-            self._tasks.clear()
+        self.close()  # problem lines must not be torn by the spinner
         super().problem(problem)
 
     def preparing(self, lines: int, bytes_read: int) -> None:
-        task = self._task("preparing", "preparing")
-        seconds = max(time.monotonic() - self._started, 1e-6)
-        rate = bytes_read / seconds / 1e6
-        self._bar().update(task, completed=bytes_read, info=f"{lines:,} lines {rate:,.0f} MB/s")
+        progress, task = self._open("preparing", "preparing")
+        rate = bytes_read / max(time.monotonic() - self._started, 1e-6) / 1e6
+        info = f"{lines:,} lines · {human_bytes(bytes_read)} · {rate:,.0f} MB/s"
+        progress.update(task, info=info)
 
     def prepared(self, result: PushResult) -> None:
-        if "preparing" in self._tasks:
-            task = self._tasks["preparing"]
-            self._bar().update(task, total=result.raw_bytes or 1, completed=result.raw_bytes or 1)
-            self._bar().stop_task(task)
+        self._finish()
         super().prepared(result)
 
     def confirm(self, question: GuardQuestion) -> bool:
         self.close()
         from rich.panel import Panel
 
-        self.console.print(
-            Panel(guard_text(question), title="soft_replace", border_style="red"), markup=False
-        )
-        answer = self._ask("Deactivate every product missing from this feed? [y/N] ")
-        return bool(answer)
+        panel = Panel(guard_text(question), title="soft_replace", border_style="red")
+        self.console.print(panel, markup=False)
+        return bool(self._ask("Deactivate every product missing from this feed? [y/N] "))
 
     def uploading(self, part: int, parts: int, sent: int, total: int) -> None:
-        name = f"upload-{part}"
         label = "uploading" if parts == 1 else f"upload {part}/{parts}"
-        task = self._task(name, label, total=total)
-        self._bar().update(task, completed=sent, total=total)
+        progress, task = self._open(f"upload-{part}", label, total=total)
+        progress.update(task, completed=sent, total=total)
         if sent >= total:
-            self._bar().stop_task(task)
+            self._finish()
 
     def created(self, ingestion_id: int, part: int, parts: int) -> None:
-        self._print(f"ingestion {ingestion_id} accepted")
+        self.close()
+        self.console.print(f"ingestion [bold]{ingestion_id}[/] accepted", highlight=False)
 
     def processing(self, ingestion: Ingestion) -> None:
-        task = self._task(f"processing-{ingestion.id}", f"ingestion {ingestion.id}")
+        progress, task = self._open(f"processing-{ingestion.id}", f"ingestion {ingestion.id}")
         style = STATUS_STYLES.get(ingestion.status_name, "")
-        self._bar().update(task, info=f"[{style}]{ingestion.status_name}[/]" if style else "")
+        progress.update(task, info=f"[{style}]{ingestion.status_name}[/]")
         if ingestion.is_terminal:
-            self._bar().update(task, total=1, completed=1)
-            self._bar().stop_task(task)
+            self._finish(ok=ingestion.succeeded)
 
     def debug(self, line: str) -> None:
         if self.debug_enabled:
-            self._print(f"debug: {line}")
+            self._say(f"debug: {line}")
+
+    def _finish(self, *, ok: bool = True) -> None:
+        """End the current phase's display with a tick (or a cross) instead of a spinner."""
+        if self._progress is not None and self._task is not None:
+            from rich.progress import SpinnerColumn
+            from rich.text import Text
+
+            for column in self._progress.columns:
+                if isinstance(column, SpinnerColumn):
+                    column.finished_text = Text("✓", "green") if ok else Text("✗", "red")
+            total = self._progress.tasks[0].total or 1
+            self._progress.update(self._task, total=total, completed=total)
+        self.close()
 
     def close(self) -> None:
         if self._progress is not None:
             self._progress.stop()
-            self._progress = None
-            self._tasks.clear()
+        self._progress, self._task, self._phase = None, None, None
 
     def summary(self, result: PushResult) -> None:
         self.close()
-        if self.quiet:
-            return
-        from rich.table import Table
+        if not self.quiet:
+            _print_table(self.env, summary_rows(result))
 
-        table = Table(show_header=False, box=None, pad_edge=False)
-        table.add_column(style="bold")
-        table.add_column()
-        for key, value in summary_rows(result):
-            style = STATUS_STYLES.get(value, "") if key == "status" else ""
-            table.add_row(key, f"[{style}]{value}[/]" if style else value)
-        self.env.console(stderr=False).print(table)
+
+def _progress_for(phase: str, console: Console) -> Progress:
+    """The columns that fit each phase: counts and rate, bytes and ETA, status and time."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    columns: list[Any] = [SpinnerColumn(finished_text=" ")]
+    columns.append(TextColumn("{task.description:<12}"))
+    if phase.startswith("upload"):
+        columns += [BarColumn(bar_width=30), DownloadColumn(), TransferSpeedColumn()]
+        columns += [TimeRemainingColumn()]
+    else:
+        columns += [TextColumn("{task.fields[info]}"), TimeElapsedColumn()]
+    return Progress(*columns, console=console, transient=False, refresh_per_second=8)
+
+
+def _print_table(env: Environment, rows: list[tuple[str, str]]) -> None:
+    from rich.table import Table
+
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows:
+        style = STATUS_STYLES.get(value, "") if key == "status" else ""
+        table.add_row(key, f"[{style}]{value}[/]" if style else value)
+    env.console(stderr=False).print(table)
 
 
 def guard_text(question: GuardQuestion) -> str:
@@ -385,15 +387,7 @@ def print_ingestion(env: Environment, ingestion: Ingestion) -> None:
     """``psykhe status``: a table on a terminal, ``key: value`` lines otherwise."""
     rows = ingestion_rows(ingestion)
     if env.stdout_isatty:
-        from rich.table import Table
-
-        table = Table(show_header=False, box=None, pad_edge=False)
-        table.add_column(style="bold")
-        table.add_column()
-        for key, value in rows:
-            style = STATUS_STYLES.get(value, "") if key == "status" else ""
-            table.add_row(key, f"[{style}]{value}[/]" if style else value)
-        env.console(stderr=False).print(table)
+        _print_table(env, rows)
     else:
         env.stdout.write("".join(f"{key}: {value}\n" for key, value in rows))
         env.stdout.flush()
