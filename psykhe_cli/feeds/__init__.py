@@ -1,0 +1,99 @@
+"""Feed readers: where bytes come from (file, ``.gz``, stdin) and how they become records.
+
+Lazy and constant-memory whatever the input size; line numbers are kept; no validation rules
+inside (those are in ``psykhe_cli.validate``).
+
+    sources.py    FeedSource, ByteSource: open a path or stdin, gunzip by magic bytes
+    blocks.py     chunks -> newline-aligned blocks of whole lines (16 MiB line cap, BOM)
+    jsonl.py      telling a JSON document or array from JSON Lines
+    delimited.py  CSV/TSV rows -> product records
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from psykhe_cli.feeds.sources import (
+    FORMATS,
+    STDIN,
+    STDIN_NAME,
+    ByteSource,
+    FeedSource,
+    Format,
+    read_head,
+)
+
+__all__ = [
+    "FORMATS",
+    "STDIN",
+    "STDIN_NAME",
+    "ByteSource",
+    "FeedSource",
+    "Format",
+    "OpenFeed",
+    "detect_format",
+    "open_feed",
+]
+
+_EXTENSIONS: dict[str, Format] = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".jl": "jsonl",
+    ".json": "jsonl",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+}
+_PEEK = 4096
+
+
+@dataclass
+class OpenFeed:
+    """An opened feed: its decompressed bytes and the format they are in."""
+
+    source: FeedSource
+    bytes_source: ByteSource
+    format: Format
+    #: the decompressed chunks, starting with the ones peeked at
+    chunks: Iterator[bytes]
+
+    @property
+    def bytes_read(self) -> int:
+        """Raw (maybe compressed) bytes read so far, for progress."""
+        return self.bytes_source.bytes_read
+
+    def close(self) -> None:
+        """Close the underlying file (never stdin)."""
+        self.bytes_source.close()
+
+
+def detect_format(source: FeedSource, head: bytes) -> Format:
+    """``--format``, else the extension (also under ``.gz``), else the content's first byte."""
+    if source.format is not None:
+        return source.format
+    name = source.path.lower()
+    for suffix in (".gz", ".gzip"):
+        name = name.removesuffix(suffix)
+    for extension, fmt in _EXTENSIONS.items():
+        if name.endswith(extension):
+            return fmt
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not text or text[:1] in (b"{", b"["):
+        return "jsonl"
+    first_line = text.split(b"\n", 1)[0]
+    return "tsv" if b"\t" in first_line and b"," not in first_line else "csv"
+
+
+def open_feed(source: FeedSource, stdin: BinaryIO) -> OpenFeed:
+    """Open ``source`` (``-`` is ``stdin``) and tell its format; raises ``InputError``."""
+    raw = ByteSource(source, stdin)
+    head, rest = read_head(iter(raw), _PEEK)
+    try:
+        fmt = detect_format(source, head)
+    except BaseException:
+        raw.close()
+        raise
+    return OpenFeed(source, raw, fmt, itertools.chain([head] if head else [], rest))
