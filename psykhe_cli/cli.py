@@ -77,8 +77,8 @@ def _silence_stdout() -> None:
 
 def run(args: list[str] | None = None) -> int:
     """Run the CLI on ``args`` and return the exit code; never raises."""
-    command = typer.main.get_command(app)
     try:
+        command = typer.main.get_command(app)
         # standalone mode: Typer itself reports usage errors (exit 2) and maps Ctrl-C to 130
         command.main(args=args, prog_name="psykhe", standalone_mode=True)
     except SystemExit as exc:
