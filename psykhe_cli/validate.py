@@ -551,7 +551,8 @@ def check_block(block: bytes, first_line: int, params: BlockParams) -> BlockResu
         product = obj.get(PRODUCT_DATA_KEY) if type(obj) is dict else None
         if (
             type(product) is dict
-            and obj.get(OPERATION_KEY) in operations
+            and type(operation := obj.get(OPERATION_KEY)) is str
+            and operation in operations
             and not (exact_keys and b"\\u" in raw)
             and not (exact_ints and _LONG_DIGITS in raw.translate(_DIGITS_AS_ZERO))
             and raw.count(b":") == dumps(obj).count(b":")

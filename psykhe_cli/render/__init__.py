@@ -1,0 +1,44 @@
+"""Everything a person sees: problem lines, summaries, ``--json``. Nothing else prints.
+
+One module per command (``render/validate.py``, ``render/push.py``); the helpers here are the
+shapes they share. rich is imported only when a terminal is there to show it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from psykhe_cli.terminal import Environment
+
+#: (label, value, rich style or "") — one row of a summary
+SummaryRow = tuple[str, str, str]
+
+
+def write_line(stream: Any, text: str) -> None:
+    """Write one line and flush, so lines interleave in order with the other stream."""
+    stream.write(text + "\n")
+    stream.flush()
+
+
+def print_json(env: Environment, document: dict[str, Any]) -> None:
+    """Exactly one JSON object, one line, on stdout."""
+    write_line(env.stdout, orjson.dumps(document).decode())
+
+
+def print_summary(env: Environment, title: str, rows: Sequence[SummaryRow]) -> None:
+    """A rich table on a terminal stdout; ``label: value`` lines otherwise (cron, pipes)."""
+    if not env.stdout_isatty:
+        for label, value, _ in rows:
+            write_line(env.stdout, f"{label}: {value}")
+        return
+    from rich.table import Table
+
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(justify="left")
+    table.add_column(justify="right")
+    for label, value, style in rows:
+        table.add_row(label, value, style=style or None)
+    env.console(stderr=False).print(table)

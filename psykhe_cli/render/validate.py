@@ -1,0 +1,49 @@
+"""What ``psykhe validate`` shows: problems on stderr as found, then the summary on stdout."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from psykhe_cli.render import SummaryRow, print_json, print_summary, write_line
+from psykhe_cli.terminal import Environment
+
+if TYPE_CHECKING:
+    from psykhe_cli.validate import FeedReport, Problem
+
+
+def problem_printer(env: Environment) -> Callable[[Problem], None]:
+    """A callback writing each problem as one ``FILE:LINE: level[CODE]: …`` line on stderr."""
+
+    def show(problem: Problem) -> None:
+        write_line(env.stderr, problem.format())
+
+    return show
+
+
+def summary_rows(report: FeedReport) -> list[SummaryRow]:
+    """The summary: counts, then each problem code with its count, then the verdict."""
+    rows: list[SummaryRow] = [
+        ("files", ", ".join(report.files), ""),
+        ("lines", str(report.lines), ""),
+        ("products", str(report.products), ""),
+        ("variants", str(report.variants), ""),
+        ("errors", str(report.errors), "red" if report.errors else ""),
+        ("warnings", str(report.warnings), "yellow" if report.warnings else ""),
+    ]
+    for code, count in sorted(report.counts_by_code.items()):
+        rows.append((f"  {code}", str(count), ""))
+    shown = len(report.problems)
+    if shown < report.errors + report.warnings:
+        rows.append(("problems shown", f"{shown} of {report.errors + report.warnings}", ""))
+    verdict = "ok" if report.ok else "invalid"
+    rows.append(("result", verdict, "bold green" if report.ok else "bold red"))
+    return rows
+
+
+def render_report(env: Environment, report: FeedReport, *, as_json: bool) -> None:
+    """The summary of a validation: ``--json``, a table on a terminal, else plain lines."""
+    if as_json:
+        print_json(env, report.to_json())
+    else:
+        print_summary(env, "psykhe validate", summary_rows(report))
