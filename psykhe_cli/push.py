@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from psykhe_cli.errors import (
+    ExitCode,
     GuardRefused,
     IngestionFailed,
     InputError,
@@ -480,8 +481,9 @@ class Push:
     def _remember(self, exit_code: int | None = None) -> None:
         """Save this push in the history once it has created something (for ``--last``)."""
         target = self._target()
-        if target is None or not self.result.ingestion_ids:
-            return
+        unknown = exit_code == ExitCode.OUTCOME_UNKNOWN
+        if target is None or not (self.result.ingestion_ids or unknown):
+            return  # nothing reached the server: nothing for `status --last` to look at
         from psykhe_cli.state import PushRecord
 
         values: dict[str, Any] = {
@@ -491,7 +493,7 @@ class Push:
             "variants": self.result.variants,
             "bytes_sent": self.result.bytes_sent,
             "feed_sha256": self._feed_sha256,
-            "status": self.result.status,
+            "status": "outcome_unknown" if unknown else self.result.status,
             "exit_code": exit_code,
         }
         if self._record is None:

@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from psykhe_cli.config import Settings
-from psykhe_cli.errors import IngestionFailed, Interrupted, PsykheError, UsageError
+from psykhe_cli.errors import (
+    IngestionFailed,
+    Interrupted,
+    OutcomeUnknown,
+    PsykheError,
+    UsageError,
+)
 from psykhe_cli.terminal import Environment
 
 
@@ -14,7 +20,14 @@ def last_ingestion_id(settings: Settings) -> int:
     from psykhe_cli.state import StateStore, Target
 
     record = StateStore.of(settings).last_push(Target.of(settings))
-    if record is None or not record.ingestion_ids:
+    if record is not None and not record.ingestion_ids:
+        raise OutcomeUnknown(
+            f"the last push to {settings.base_url} ({record.time}, {record.mode}, "
+            f"{record.products:,} products) got no ingestion id back: the server may or may "
+            "not have accepted it",
+            hint="sending the same feed again is safe: products are upserted, not duplicated",
+        )
+    if record is None:
         raise UsageError(
             f"no push to {settings.base_url} with this key is in the local history",
             hint="give the ingestion id: psykhe status ID",
