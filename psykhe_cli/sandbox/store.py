@@ -50,8 +50,9 @@ CREATE TABLE IF NOT EXISTS products (
     active INTEGER NOT NULL,
     ingestion_id INTEGER NOT NULL,
     updated_at TEXT NOT NULL,
-    PRIMARY KEY (client_id, product_identifier, variant_identifier)
-) WITHOUT ROWID;
+    -- a rowid table: product rows are far too wide for WITHOUT ROWID to pay off
+    UNIQUE (client_id, product_identifier, variant_identifier)
+);
 """
 
 _UPSERT = """
