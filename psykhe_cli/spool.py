@@ -85,8 +85,6 @@ class SpoolPart:
     raw_bytes: int = 0
     #: bytes of the gzip file once closed
     size: int = 0
-    #: SHA-256 of the uncompressed JSON Lines
-    sha256: str = ""
     #: SHA-1 of the gzip bytes as sent (what the API reports as ``file_identifier``)
     sha1: str = ""
 
@@ -115,11 +113,9 @@ class _Writer:
     part: SpoolPart
     handle: Any
     compressor: Any
-    sha256: Any = field(default_factory=hashlib.sha256)
     sha1: Any = field(default_factory=hashlib.sha1)
 
     def write(self, data: bytes) -> None:
-        self.sha256.update(data)
         compressed = self.compressor.compress(data)
         if compressed:
             self.sha1.update(compressed)
@@ -131,7 +127,6 @@ class _Writer:
         self.handle.write(tail)
         self.handle.close()
         self.part.size = self.part.path.stat().st_size
-        self.part.sha256 = self.sha256.hexdigest()
         self.part.sha1 = self.sha1.hexdigest()
         return self.part
 
@@ -171,23 +166,61 @@ class Spool:
 
     def write(self, lines: Iterable[bytes]) -> None:
         """Append normalized lines (each ending with ``\\n``), starting new parts at the limit."""
+        # Lines are compressed a batch at a time: one compress() call per line costs more
+        # than the compression itself. Only a byte limit needs a look at each line.
+        batch = lines if isinstance(lines, list) else list(lines)
         try:
-            for line in lines:
-                writer = self._writer
-                if writer is None:
-                    writer = self._writer = self._new_writer()
-                writer.write(line)
-                self.feed_sha256.update(line)
-                writer.part.lines += 1
-                writer.part.raw_bytes += len(line)
-                if self.limit.full(writer.part.lines, writer.part.raw_bytes):
-                    self.parts.append(writer.close())
-                    self._writer = None
+            if self.limit.max_bytes is None:
+                self._write_counted(batch)
+            else:
+                self._write_measured(batch)
         except OSError as exc:
             raise InputError(
                 f"cannot write the temporary spool in {self.directory.parent}: {exc.strerror}",
                 hint="set TMPDIR to a writable directory with room for the compressed feed",
             ) from exc
+
+    def _writer_for_more(self) -> _Writer:
+        if self._writer is None:
+            self._writer = self._new_writer()
+        return self._writer
+
+    def _end_part_if_full(self, writer: _Writer) -> None:
+        if self.limit.full(writer.part.lines, writer.part.raw_bytes):
+            self.parts.append(writer.close())
+            self._writer = None
+
+    def _write_counted(self, batch: list[bytes]) -> None:
+        start = 0
+        while start < len(batch):
+            writer = self._writer_for_more()
+            room = len(batch) - start
+            if self.limit.max_lines is not None:
+                room = min(room, self.limit.max_lines - writer.part.lines)
+            self._flush(writer, batch[start : start + room])
+            start += room
+            self._end_part_if_full(writer)
+
+    def _write_measured(self, batch: list[bytes]) -> None:
+        pending: list[bytes] = []
+        size = 0
+        for line in batch:
+            writer = self._writer_for_more()
+            pending.append(line)
+            size += len(line)
+            if self.limit.full(writer.part.lines + len(pending), writer.part.raw_bytes + size):
+                self._flush(writer, pending)
+                pending, size = [], 0
+                self._end_part_if_full(writer)
+        if pending:
+            self._flush(self._writer_for_more(), pending)
+
+    def _flush(self, writer: _Writer, lines: list[bytes]) -> None:
+        data = b"".join(lines)
+        writer.write(data)
+        writer.part.lines += len(lines)
+        writer.part.raw_bytes += len(data)
+        self.feed_sha256.update(data)
 
     def finish(self) -> list[SpoolPart]:
         """Close the part being written and return every part, in feed order."""
@@ -210,10 +243,9 @@ class Spool:
         halves = []
         for count in (half, part.lines - half):
             writer = self._new_writer()
-            for line in itertools.islice(lines, count):
-                writer.write(line)
-                writer.part.lines += 1
-                writer.part.raw_bytes += len(line)
+            data = b"".join(itertools.islice(lines, count))
+            writer.write(data)
+            writer.part.lines, writer.part.raw_bytes = count, len(data)
             halves.append(writer.close())
         part.path.unlink(missing_ok=True)
         return halves[0], halves[1]
