@@ -326,3 +326,25 @@ def _wait(condition: Any, timeout: float = 5.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.01)
+
+
+def test_a_gzip_bomb_is_stopped_at_the_limit(sandbox_factory: Any) -> None:
+    small = sandbox_factory(max_body_mb=1)
+    bomb = gzip.compress(b"\n" * 64 * 1024 * 1024, compresslevel=1)  # 64 MiB from ~300 kB
+    response = post(small, bomb, **{"Content-Encoding": "gzip"})
+    assert (response.status_code, error_of(response)["code"]) == (413, "payload_too_large")
+    [request] = small.requests()
+    assert (request["body_bytes"], request["complete"]) == (len(bomb), True)
+
+
+def test_an_injected_answer_stands_before_the_key_check(sandbox: SandboxHandle) -> None:
+    sandbox.set_faults(respond={"status": 503})
+    with client() as http:
+        response = http.post(sandbox.ingestion_url, content=BODY)
+    assert (response.status_code, error_of(response)["code"]) == (503, "service_unavailable")
+
+
+def test_a_key_in_the_path_or_query_is_redacted(sandbox: SandboxHandle) -> None:
+    get(f"{sandbox.base_url}/v1/{sandbox.api_key}?k={sandbox.api_key}", {})
+    [request] = sandbox.requests()
+    assert (request["path"], request["query"]) == ("/v1/[redacted]", "k=[redacted]")

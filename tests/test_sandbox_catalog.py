@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import gzip
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
+from psykhe_cli.sandbox import server, store
 from psykhe_cli.sandbox.inspect import SandboxHandle
 from tests.test_sandbox_api import client, line, post
 
@@ -187,3 +191,45 @@ def test_an_unfinished_ingestion_is_processed_after_a_restart(
     again = sandbox_factory(db_path=db)
     assert again.wait_for(1)["status"] == 4
     assert keys(again.products()) == [("A", "")]
+
+
+def test_a_line_over_the_line_limit_fails_the_ingestion(
+    sandbox: SandboxHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "MAX_LINE_BYTES", 200)
+    done = ingest(sandbox, line("A") + line("B", pad="x" * 500) + line("C"))
+    assert (done["status"], done["error"]["line"]) == (5, 2)
+    assert done["error"]["message"] == "line 2: longer than 200 bytes"
+    assert done["product_metrics"] == {
+        "lines": 3,
+        "upserted": 0,
+        "deactivated": 0,
+        "failed_lines": 1,
+    }
+
+
+def test_stopping_during_an_upload_cuts_it_and_creates_nothing(
+    sandbox_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server, "GRACEFUL_SHUTDOWN", 1)
+    db = tmp_path / "s.db"
+    slow = sandbox_factory(db_path=db, faults=({"slow_read": {"bytes_per_second": 1000}},))
+    failures: list[Exception] = []
+
+    def upload() -> None:
+        with client() as http:
+            try:
+                http.post(slow.ingestion_url, content=line("A") * 10_000, headers=slow.headers())
+            except httpx.TransportError as exc:
+                failures.append(exc)
+
+    uploader = threading.Thread(target=upload)
+    uploader.start()
+    while not slow.requests():
+        time.sleep(0.01)
+    sandbox_factory.stop(slow)
+    uploader.join()
+    assert len(failures) == 1
+    again = sandbox_factory(db_path=db)
+    assert (again.ingestions(), again.products()) == ([], [])
+    assert list((tmp_path / "s.db.spool").iterdir()) == []

@@ -39,7 +39,7 @@ class DroppedConnection(Response):
     """What an endpoint returns once the connection is gone: nothing is sent."""
 
     def __init__(self) -> None:
-        super().__init__(status_code=500)
+        super().__init__()  # never sent
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # wait for the server to notice, so it does not try to answer on a dead connection
@@ -170,7 +170,13 @@ async def create_ingestion(request: Request) -> Response:
         return _fault_response(answer, record)
     await _before(plan, "before_body")
     reader = BodyReader(request, record, plan.slow_read)
-    response = await _create(sandbox, request, record, reader, answer)
+    try:
+        response = await _create(sandbox, request, record, reader, answer)
+    except asyncio.CancelledError:
+        # The server is stopping and the grace period is over: cut the upload as a dying
+        # server would (uvicorn would otherwise answer a plain-text 500). Nothing was created.
+        sandbox.connections.abort(request.scope.get("client"))
+        return DroppedConnection()
     if not isinstance(response, DroppedConnection):
         await _before(plan, "before_answer")
     return response
@@ -192,10 +198,10 @@ async def _create(
             await reader.drain()
         except BodyCutShort:
             return DroppedConnection()
-        if rejection is not None:
-            return _error(record, *rejection)
-        assert answer is not None
-        return _fault_response(answer, record)
+        if answer is not None:  # the injected answer stands for a gateway in front
+            return _fault_response(answer, record)
+        assert rejection is not None
+        return _error(record, *rejection)
     assert client_id is not None
     record.mode = request.headers.get(MODE_HEADER, "insert")
     try:

@@ -79,7 +79,7 @@ class RequestLog:
         """Add the record of a request that just arrived."""
         with self._lock:
             self._seq += 1
-            record = RequestRecord(self._seq, method, path, redact(query), headers)
+            record = RequestRecord(self._seq, method, redact(path), redact(query), headers)
             self._records.append(record)
             return record
 

@@ -106,8 +106,8 @@ def parse_line(raw: bytes) -> ProductLine:
     return ProductLine(product_identifier, variant_identifier, orjson.dumps(product).decode())
 
 
-def _spool_lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    """(line number, line) of a spooled body, one line in memory at a time."""
+def _spool_lines(path: Path) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, line) of a spooled body, one line in memory at a time; None: too long."""
     with path.open("rb") as spool:
         number = 0
         while line := spool.readline(MAX_LINE_BYTES + 1):
@@ -115,7 +115,7 @@ def _spool_lines(path: Path) -> Iterator[tuple[int, bytes]]:
             if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
                 while (rest := spool.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
                     pass
-                yield number, b"\x00line too long"  # fails parse_line with a clear message
+                yield number, None
                 continue
             yield number, line
 
@@ -293,10 +293,12 @@ class Store:
         batch: list[tuple[str, str, str, str, int, str]] = []
         now = utc_now()
         for number, raw in _spool_lines(spool):
-            if not raw.strip():
+            if raw is not None and not raw.strip():
                 continue
             tally.lines += 1
             try:
+                if raw is None:
+                    raise LineError(f"longer than {MAX_LINE_BYTES} bytes")
                 line = parse_line(raw)
             except LineError as exc:
                 tally.fail(number, str(exc))
