@@ -79,6 +79,7 @@ __all__ = [
 Issue = tuple[str, str, str]
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_INTEGER_LITERAL = re.compile(r"\d+(?![.eE\d])")
 #: any integer outside signed 64 bits has 19 digits or more: lines without such a run skip the
 #: check. Found by mapping every digit to "0" and searching for 19 of them (a regex is slower).
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
@@ -393,8 +394,12 @@ def _json_error(raw: bytes, exc: orjson.JSONDecodeError) -> Issue:
     except UnicodeDecodeError as bad:
         return (ERROR, "invalid_utf8", f"invalid UTF-8 at byte offset {bad.start}")
     rest = text[exc.pos :].lstrip("-+")
-    if rest.startswith(("NaN", "Infinity")) or "infinity" in exc.msg:
+    if rest.startswith(("NaN", "Infinity")):
         return (ERROR, "non_finite_number", "NaN and Infinity are not allowed (JSON numbers only)")
+    if "infinity" in exc.msg:  # a number literal too big for a double
+        if _INTEGER_LITERAL.match(rest):
+            return (ERROR, "integer_out_of_range", "integer is outside the signed 64-bit range")
+        return (ERROR, "non_finite_number", "number is too large to be finite")
     return (ERROR, "invalid_json", f"invalid JSON: {exc.msg} (column {exc.colno})")
 
 
@@ -406,31 +411,38 @@ def _exact_checks(
     # without a \u escape (which could spell one) the counts differ iff a key was repeated.
     slow_keys = exact_keys and b"\\u" in raw
     suspicious_ints = exact_ints and _LONG_DIGITS in raw.translate(_DIGITS_AS_ZERO)
-    if not slow_keys and raw.count(b":") != orjson.dumps(obj).count(b":"):
+    if slow_keys or suspicious_ints:
+        return _slow_exact_checks(raw)
+    if raw.count(b":") != orjson.dumps(obj).count(b":"):
         return [(ERROR, "duplicate_key", "an object has the same key twice")]
-    if not slow_keys and not suspicious_ints:
-        return []
-    return _slow_exact_checks(raw)
+    return []
 
 
 def _slow_exact_checks(raw: bytes) -> list[Issue]:
-    found: list[Issue] = []
+    # the reference decoder, for the rare line the cheap checks cannot settle: one problem
+    # of each kind at most
+    found: dict[str, Issue] = {}
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         keys = [key for key, _ in items]
-        if len(set(keys)) != len(keys) and not found:
+        if len(set(keys)) != len(keys) and "duplicate_key" not in found:
             repeated = next(key for key in keys if keys.count(key) > 1)
-            found.append((ERROR, "duplicate_key", f"key {repeated!r} appears twice in an object"))
+            message = f"key {repeated!r} appears twice in an object"
+            found["duplicate_key"] = (ERROR, "duplicate_key", message)
         return dict(items)
 
     def integer(text: str) -> int:
-        value = int(text)
-        if not _INT64_MIN <= value <= _INT64_MAX:
-            found.append((ERROR, "integer_out_of_range", f"{text} is outside signed 64-bit range"))
+        # JSON has no leading zeros: 20 digits or more is out of range, and int() of
+        # thousands of digits would raise
+        value = int(text) if len(text) <= 20 else _INT64_MAX + 1
+        if not _INT64_MIN <= value <= _INT64_MAX and "integer_out_of_range" not in found:
+            shown = text if len(text) <= 40 else text[:37] + "..."
+            message = f"integer {shown} is outside the signed 64-bit range"
+            found["integer_out_of_range"] = (ERROR, "integer_out_of_range", message)
         return value
 
     json.loads(raw, object_pairs_hook=pairs, parse_int=integer)
-    return found
+    return list(found.values())
 
 
 # -- one block of lines (runs in a worker process or in-process) --------------------------

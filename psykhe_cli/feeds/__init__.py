@@ -90,8 +90,8 @@ def detect_format(source: FeedSource, head: bytes) -> Format:
 def open_feed(source: FeedSource, stdin: BinaryIO) -> OpenFeed:
     """Open ``source`` (``-`` is ``stdin``) and tell its format; raises ``InputError``."""
     raw = ByteSource(source, stdin)
-    head, rest = read_head(iter(raw), _PEEK)
     try:
+        head, rest = read_head(iter(raw), _PEEK)
         fmt = detect_format(source, head)
     except BaseException:
         raw.close()

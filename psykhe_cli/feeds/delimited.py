@@ -124,7 +124,7 @@ def _row(start: int, lines: _Lines, cells: list[str], header: list[str]) -> Row:
     if lines.bad_utf8 is not None:
         line, offset = lines.bad_utf8
         return Row(
-            start, raw, None, ("invalid_utf8", f"invalid UTF-8 at line {line} byte {offset}")
+            start, raw, None, ("invalid_utf8", f"invalid UTF-8 at line {line} byte offset {offset}")
         )
     if len(cells) != len(header):
         return Row(

@@ -55,7 +55,11 @@ class ByteSource:
         self._stream = stdin if source.path == STDIN else _open(source.path)
         self._owned = source.path != STDIN
         self._raw = self._raw_chunks()
-        head = self._read_head()
+        try:
+            head = self._read_head()
+        except BaseException:
+            self.close()
+            raise
         self.compressed = head.startswith(GZIP_MAGIC)
         self._chunks = self._gunzip(head) if self.compressed else self._plain(head)
 
