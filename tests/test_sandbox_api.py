@@ -15,6 +15,7 @@ import orjson
 import pytest
 
 from psykhe_cli.sandbox.inspect import SandboxHandle
+from psykhe_cli.sandbox.store import Store
 
 
 def line(product_identifier: str, variant_identifier: str | None = None, **fields: Any) -> bytes:
@@ -348,3 +349,21 @@ def test_a_key_in_the_path_or_query_is_redacted(sandbox: SandboxHandle) -> None:
     get(f"{sandbox.base_url}/v1/{sandbox.api_key}?k={sandbox.api_key}", {})
     [request] = sandbox.requests()
     assert (request["path"], request["query"]) == ("/v1/[redacted]", "k=[redacted]")
+
+
+def test_an_internal_error_is_a_500_envelope(
+    sandbox: SandboxHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(Store, "get_ingestion", broken)
+    response = get(sandbox.status_url(1), sandbox.headers())
+    assert response.status_code == 500
+    assert error_of(response) == {
+        "code": "internal_error",
+        "message": "internal error in the sandbox",
+        "context": None,
+        "extra": None,
+    }
+    assert sandbox.requests()[0]["status"] == 500
