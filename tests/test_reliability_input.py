@@ -1,0 +1,297 @@
+"""Reliability matrix, bad input: one clear line naming file and line, exit 3, 0 requests.
+
+Every row runs the real ``psykhe push`` as a subprocess against the sandbox; the server must
+receive nothing, because the whole feed is checked before anything is sent.
+"""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from psykhe_cli.sandbox.inspect import SandboxHandle
+from tests.helpers import PSYKHE, catalog, isolated_env, product, psykhe, wrapped
+
+PRODUCT = orjson.dumps(product("A"))
+
+
+@pytest.fixture
+def env(tmp_path: Path, sandbox: SandboxHandle) -> dict[str, str]:
+    return isolated_env(tmp_path / "home", sandbox.env())
+
+
+def refused(
+    feed: Path, env: dict[str, str], sandbox: SandboxHandle, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """Push ``feed``; assert exit 3, no traceback, nothing received by the server."""
+    out = psykhe("push", str(feed), *args, env=env)
+    assert out.returncode == 3, out.stderr
+    assert "Traceback" not in out.stderr
+    assert sandbox.requests() == []
+    return out
+
+
+# -- encoding and JSON ---------------------------------------------------------------------
+
+
+def test_invalid_utf8_on_line_1_is_refused(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    feed = tmp_path / "feed.jsonl"
+    feed.write_bytes(b'{"product_identifier":"\xff\xfe"}\n' + PRODUCT + b"\n")
+    out = refused(feed, env, sandbox)
+    assert f"{feed}:1: error[invalid_utf8]: invalid UTF-8 at byte offset" in out.stderr
+
+
+def _big_feed(path: Path, size: int, last_line: bytes) -> int:
+    """About ``size`` bytes of distinct valid lines, then ``last_line``; returns its number."""
+    template = (
+        '{"product_identifier":"P%(n)08d","variant_identifier":"V%(n)08d","title":"Dress",'
+        '"images":["https://cdn.example.com/p.jpg"],"designer":"Acme","price":10.5}\n'
+    )
+    per_line = len(template % {"n": 0})
+    count = size // per_line + 1
+    with path.open("wb") as handle:
+        for start in range(0, count, 50_000):
+            stop = min(count, start + 50_000)
+            handle.write("".join(template % {"n": i} for i in range(start, stop)).encode())
+        handle.write(last_line)
+    return count + 1
+
+
+@pytest.mark.slow
+def test_invalid_utf8_on_the_last_line_of_a_200_mb_feed_is_refused(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    feed = tmp_path / "big.jsonl"
+    last = _big_feed(feed, 200 * 1024 * 1024, b'{"product_identifier":"Z\xc3"}\n')
+    assert feed.stat().st_size > 200 * 1024 * 1024
+    out = refused(feed, env, sandbox)
+    assert f"{feed}:{last}: error[invalid_utf8]" in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "row"),
+    [
+        (b"NaN", "nan"),
+        (b"Infinity", "infinity"),
+        (b"-Infinity", "minus_infinity"),
+        (b"1e400", "1e400"),
+    ],
+)
+def test_non_finite_numbers_are_refused(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle, value: bytes, row: str
+) -> None:
+    feed = tmp_path / "feed.jsonl"
+    feed.write_bytes(PRODUCT + b"\n" + PRODUCT[:-1] + b',"price":' + value + b"}\n")
+    out = refused(feed, env, sandbox)
+    assert f"{feed}:2: error[" in out.stderr
+    assert "error[non_finite_number]" in out.stderr or "error[duplicate_key]" in out.stderr
+
+
+def test_duplicate_keys_are_refused(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    feed = tmp_path / "feed.jsonl"
+    feed.write_bytes(PRODUCT[:-1] + b',"title":"again"}\n')
+    out = refused(feed, env, sandbox)
+    assert f"{feed}:1: error[duplicate_key]" in out.stderr
+
+
+def test_integers_beyond_64_bits_are_refused(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    feed = tmp_path / "feed.jsonl"
+    feed.write_bytes(PRODUCT[:-1] + b',"stock":18446744073709551616}\n')
+    out = refused(feed, env, sandbox)
+    assert f"{feed}:1: error[integer_out_of_range]" in out.stderr
+    assert "18446744073709551616" in out.stderr
+
+
+def test_nesting_deeper_than_the_parser_allows_is_refused(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    feed = tmp_path / "feed.jsonl"
+    feed.write_bytes(PRODUCT[:-1] + b',"deep":' + b"[" * 2000 + b"]" * 2000 + b"}\n")
+    out = refused(feed, env, sandbox)
+    assert f"{feed}:1: error[invalid_json]" in out.stderr
+
+
+def test_lone_surrogates_are_refused(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    feed = tmp_path / "feed.jsonl"
+    feed.write_bytes(PRODUCT + b"\n" + PRODUCT[:-1] + b',"title":"\\ud800"}\n')
+    out = refused(feed, env, sandbox)
+    assert f"{feed}:2: error[invalid_json]" in out.stderr
+
+
+def test_a_truncated_last_line_is_refused(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    feed = tmp_path / "feed.jsonl"
+    feed.write_bytes(PRODUCT + b"\n" + PRODUCT[: len(PRODUCT) // 2])
+    out = refused(feed, env, sandbox)
+    assert f"{feed}:2: error[invalid_json]" in out.stderr
+
+
+def test_a_trailing_comma_is_refused(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    feed = tmp_path / "feed.jsonl"
+    feed.write_bytes(PRODUCT[:-1] + b",}\n")
+    out = refused(feed, env, sandbox)
+    assert f"{feed}:1: error[invalid_json]" in out.stderr
+    assert "trailing comma" in out.stderr
+
+
+def test_a_pretty_printed_json_document_is_refused_with_a_jq_hint(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    feed = tmp_path / "feed.jsonl"
+    feed.write_bytes(orjson.dumps(product("A"), option=orjson.OPT_INDENT_2) + b"\n")
+    out = refused(feed, env, sandbox)
+    assert f"{feed}:1: this is a JSON document" in out.stderr
+    assert "jq -c" in out.stderr
+
+
+def test_a_json_array_is_refused_with_a_jq_hint(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    feed = tmp_path / "feed.jsonl"
+    feed.write_bytes(orjson.dumps([product("A"), product("B")]) + b"\n")
+    out = refused(feed, env, sandbox)
+    assert f"{feed}:1: this is a JSON document" in out.stderr
+    assert "jq -c '.[]'" in out.stderr
+
+
+# -- CSV -----------------------------------------------------------------------------------
+
+HEADER = b"product_identifier,variant_identifier,title,images,price\n"
+
+
+def test_csv_ragged_rows_are_refused(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    feed = tmp_path / "feed.csv"
+    feed.write_bytes(
+        HEADER + b"A,A,t,https://x.test/a.jpg,1\nB,B,t\nC,C,t,https://x.test/c.jpg,1,9\n"
+    )
+    out = refused(feed, env, sandbox)
+    assert f"{feed}:3: error[row_width]: row has 3 cells, the header has 5" in out.stderr
+    assert f"{feed}:4: error[row_width]: row has 6 cells, the header has 5" in out.stderr
+
+
+def test_csv_duplicate_headers_are_refused(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    feed = tmp_path / "feed.csv"
+    feed.write_bytes(b"product_identifier,title,title\nA,t,u\n")
+    out = refused(feed, env, sandbox)
+    assert f"{feed}:1: two columns are named 'title'" in out.stderr
+
+
+def test_csv_header_only_is_refused_as_empty(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    feed = tmp_path / "feed.csv"
+    feed.write_bytes(HEADER)
+    out = refused(feed, env, sandbox)
+    assert "no product lines; nothing was sent" in out.stderr
+
+
+def test_csv_quoted_field_with_an_embedded_newline_is_one_record(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    feed = tmp_path / "feed.csv"
+    feed.write_bytes(
+        HEADER + b'A,A,"two\r\nlines",https://x.test/a.jpg,1\nB,B,t,https://x.test/b.jpg,2\n'
+    )
+    out = psykhe("push", str(feed), "--poll-interval", "0.05", "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    assert orjson.loads(out.stdout)["lines"] == 2
+    titles = {p["product_identifier"]: p["data"]["title"] for p in sandbox.products()}
+    assert titles == {"A": "two\r\nlines", "B": "t"}
+
+
+# -- compressed input ----------------------------------------------------------------------
+
+
+def test_a_truncated_gz_is_refused(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    whole = gzip.compress(b"".join(wrapped(item) for item in catalog(300)))
+    feed = tmp_path / "feed.jsonl.gz"
+    feed.write_bytes(whole[: len(whole) * 2 // 3])
+    out = refused(feed, env, sandbox)
+    assert f"{feed}: truncated gzip data" in out.stderr
+
+
+def test_a_gz_that_is_not_gzip_is_refused(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    feed = tmp_path / "feed.jsonl.gz"
+    feed.write_bytes(bytes(range(256)) * 4)
+    out = refused(feed, env, sandbox)
+    assert f"{feed}:1: error[" in out.stderr
+
+
+def test_a_gz_with_a_corrupt_stream_is_refused(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    whole = bytearray(gzip.compress(b"".join(wrapped(item) for item in catalog(300))))
+    whole[40:60] = b"\xff" * 20
+    feed = tmp_path / "feed.jsonl.gz"
+    feed.write_bytes(bytes(whole))
+    out = refused(feed, env, sandbox)
+    assert f"{feed}: " in out.stderr
+    assert "gzip" in out.stderr
+
+
+# -- size ----------------------------------------------------------------------------------
+
+
+#: runs a command, then writes its peak RSS (KiB, largest single descendant) to argv[1]
+_MEASURE = (
+    "import pathlib, resource, subprocess, sys\n"
+    "code = subprocess.call(sys.argv[2:])\n"
+    "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+    "pathlib.Path(sys.argv[1]).write_text(str(peak))\n"
+    "sys.exit(code)\n"
+)
+
+
+@pytest.mark.slow
+def test_a_20_mb_single_line_is_refused_with_bounded_memory(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    feed = tmp_path / "feed.jsonl"
+    with feed.open("wb") as handle:
+        handle.write(PRODUCT + b"\n" + b'{"product_identifier":"L","title":"')
+        for _ in range(20):
+            handle.write(b"x" * (1024 * 1024))
+        handle.write(b'"}\n')
+    assert feed.stat().st_size > 20 * 1024 * 1024
+    peak_file = tmp_path / "peak"
+    # through a pipe, so the reader cannot know the size in advance
+    with feed.open("rb") as stdin:
+        out = subprocess.run(
+            [sys.executable, "-c", _MEASURE, str(peak_file), *PSYKHE, "push", "-"],
+            env=env,
+            stdin=stdin,
+            capture_output=True,
+            timeout=120,
+        )
+    peak_kib = int(peak_file.read_text())
+    stderr = out.stderr.decode()
+    assert out.returncode == 3, stderr
+    assert "<stdin>:2: line longer than 16 MiB" in stderr
+    assert "Traceback" not in stderr
+    assert sandbox.requests() == []
+    # the line is 20 MiB: a reader holding it whole (as bytes, then str) would pass 60 MiB
+    assert 0 < peak_kib < 100 * 1024, f"peak RSS {peak_kib} KiB"
