@@ -36,6 +36,14 @@ SANDBOX_CLIENT = "test-client"
 SANDBOX_DELAY = 0.05
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-benchmark, when installed, warns that xdist disables it; warnings are errors
+    # here, so `pytest -n 2` would stop at start-up. Disable it quietly under xdist instead.
+    under_xdist = config.getoption("dist", "no") != "no" or "PYTEST_XDIST_WORKER" in os.environ
+    if under_xdist and hasattr(config.option, "benchmark_disable"):
+        config.option.benchmark_disable = True
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if os.environ.get("PSYKHE_RUN_SLOW") == "1":
         return
