@@ -9,8 +9,11 @@ Nothing here is imported by the client: the server modules need the ``sandbox`` 
     store      SQLite state: ingestions and the per-client catalog; processing
     worker     the background task moving ingestions 2 → 3 → 4/5
     requestlog the request log behind ``GET /_sandbox/ingestions`` (key redacted)
-    app        the starlette application: the API routes and the ``/_sandbox`` routes
-    server     running it with uvicorn: foreground, in a thread, connection aborts
+    envelope   the ``{errors, meta, data}`` bodies, and the HTML page a proxy would send
+    api        the two vendor endpoints, with the faults applied
+    app        Sandbox (the state of one sandbox) and its starlette app, ``/_sandbox`` routes
+    connections  open connections by peer, so a fault can reset one (TCP RST)
+    server     running it with uvicorn: foreground, or in a thread (tests, ``exec``)
     runner     ``psykhe sandbox exec``: run a command against a throwaway sandbox
     inspect    SandboxHandle: a small client for the ``/_sandbox`` routes (tests, scripts)
 """
