@@ -16,7 +16,7 @@ Fixtures (stable; other test modules rely on these names):
     ``sandbox_factory(**settings) -> SandboxHandle`` starts one more server with its own
     ``SandboxSettings`` fields (``max_body_mb=0.001``, ``db_path=tmp_path / "s.db"``,
     ``keys={...}``, ``faults=({...},)``; defaults as above), stopped at teardown.
-    ``handle.stop()``-style restarts: call ``sandbox_factory.stop(handle)`` and start again.
+    To restart one (same ``db_path``): ``sandbox_factory.stop(handle)``, then call it again.
 
 Tests marked ``@pytest.mark.slow`` run only when ``PSYKHE_RUN_SLOW=1`` (CI sets it).
 """

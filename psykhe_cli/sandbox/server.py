@@ -14,6 +14,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -169,12 +170,9 @@ class SandboxServer:
         self._server = _server(self.sandbox, signals=False)
         self._thread = threading.Thread(target=self._run, name="psykhe-sandbox", daemon=True)
         self._thread.start()
-        started = threading.Event()
-        while not self._server.started and self._thread.is_alive():
-            started.wait(0.01)
-            timeout -= 0.01
-            if timeout <= 0:
-                break
+        deadline = time.monotonic() + timeout
+        while not self._server.started and self._thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
         if not self._server.started:
             self.stop()
             raise RuntimeError(f"the sandbox did not start: {self._failure!r}")
