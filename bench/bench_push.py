@@ -29,6 +29,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 HERE = Path(__file__).resolve().parent
 KEY = "sk_bench_0000000000000000"
@@ -37,7 +38,7 @@ KEY = "sk_bench_0000000000000000"
 class Sink(BaseHTTPRequestHandler):
     """Reads a request body to its end (Content-Length or chunked) and counts its bytes."""
 
-    received: list[int] = []
+    received: ClassVar[list[int]] = []
     protocol_version = "HTTP/1.1"
 
     def do_POST(self) -> None:
