@@ -120,6 +120,7 @@ def test_feed_source_names_stdin() -> None:
         ("-", b"product_identifier;title\n", "csv"),
         ("-", b"product_identifier\ttitle\n", "tsv"),
         ("-", b"", "jsonl"),
+        ("-", b"oops\n", "jsonl"),
     ],
 )
 def test_detect_format_extension_then_content(path: str, head: bytes, expected: str) -> None:

@@ -71,7 +71,7 @@ class OpenFeed:
 
 
 def detect_format(source: FeedSource, head: bytes) -> Format:
-    """``--format``, else the extension (also under ``.gz``), else the content's first byte."""
+    """``--format``, else the extension (also under ``.gz``), else the content's first line."""
     if source.format is not None:
         return source.format
     name = source.path.lower()
@@ -81,9 +81,9 @@ def detect_format(source: FeedSource, head: bytes) -> Format:
         if name.endswith(extension):
             return fmt
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if not text or text[:1] in (b"{", b"["):
-        return "jsonl"
     first_line = text.split(b"\n", 1)[0]
+    if text[:1] in (b"{", b"[") or not any(d in first_line for d in (b",", b";", b"\t")):
+        return "jsonl"  # a header row has delimiters; anything else reads best as JSON Lines
     return "tsv" if b"\t" in first_line and b"," not in first_line else "csv"
 
 

@@ -1,0 +1,332 @@
+"""check_feeds: one pass, in order, the callbacks push relies on, in-process and in workers."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import random
+from pathlib import Path
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from psykhe_cli.errors import InputError
+from psykhe_cli.validate import (
+    FeedReport,
+    FeedSource,
+    HashSet64,
+    Problem,
+    ValidationOptions,
+    check_feeds,
+)
+
+IN_PROCESS = ValidationOptions(workers=0)
+#: tiny blocks, workers from the first byte: the parallel path on a small feed
+IN_WORKERS = ValidationOptions(workers=2, block_size=64, parallel_after=0)
+
+
+def product(pid: str, vid: str, **extra: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "product_identifier": pid,
+        "variant_identifier": vid,
+        "title": "Silk Slip Dress",
+        "images": [f"https://cdn.example.com/{vid}.jpg"],
+        "price": 240.0,
+    }
+    base.update(extra)
+    return base
+
+
+def line(pid: str, vid: str, **extra: object) -> bytes:
+    return orjson.dumps({"operation": "insert", "product_data": product(pid, vid, **extra)})
+
+
+class Collected:
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+        self.records: list[bytes] = []
+        self.rejected: list[tuple[str, int, bytes, list[Problem]]] = []
+        self.progress: list[tuple[int, int]] = []
+
+    def run(self, data: bytes | None, options: ValidationOptions, *paths: str) -> FeedReport:
+        sources = [FeedSource(p) for p in paths] or [FeedSource("-")]
+        return check_feeds(
+            sources,
+            options,
+            stdin=io.BytesIO(data or b""),
+            on_problem=self.problems.append,
+            on_records=self.records.extend,
+            on_rejected=lambda *args: self.rejected.append(args),
+            on_progress=lambda *args: self.progress.append(args),
+        )
+
+
+def check(data: bytes, options: ValidationOptions = IN_PROCESS) -> tuple[FeedReport, Collected]:
+    seen = Collected()
+    return seen.run(data, options), seen
+
+
+FEED = (
+    b"\n".join(
+        [
+            line("A", "A-S"),
+            b"",
+            line("A", "A-M"),
+            b'{"product_identifier":"B","variant_identifier":"B","title":"t","images":[],"price":1}',
+            b'{"action":"insert","product_data":' + orjson.dumps(product("C", "C-1")) + b"}",
+            b"not json",
+            line("A", "A-S"),
+            line("D", "D-1", price=-1),
+            b"   ",
+        ]
+    )
+    + b"\n"
+)
+
+
+@pytest.mark.parametrize("options", [IN_PROCESS, IN_WORKERS], ids=["in-process", "workers"])
+def test_check_feeds_counts_problems_and_records(options: ValidationOptions) -> None:
+    report, seen = check(FEED, options)
+    assert (report.lines, report.products, report.variants) == (9, 3, 5)
+    assert (report.errors, report.warnings) == (2, 2)
+    assert report.counts_by_code == {
+        "duplicate_variant": 1,
+        "invalid_json": 1,
+        "invalid_price": 1,
+        "legacy_action": 1,
+    }
+    assert [p.format() for p in seen.problems] == [
+        "<stdin>:5: warning[legacy_action]: legacy key 'action'; sent as 'operation' "
+        "(product_identifier=C)",
+        "<stdin>:6: error[invalid_json]: invalid JSON: invalid literal, expected 'null' (column 1)",
+        "<stdin>:7: warning[duplicate_variant]: variant_identifier 'A-S' of this product already "
+        "appeared earlier (product_identifier=A)",
+        "<stdin>:8: error[invalid_price]: price must be a finite number >= 0, got -1 "
+        "(product_identifier=D)",
+    ]
+    lines = FEED.split(b"\n")
+    assert seen.records == [
+        lines[0] + b"\n",
+        lines[2] + b"\n",
+        b'{"operation":"insert","product_data":' + lines[3] + b"}\n",
+        b'{"operation":"insert","product_data":' + orjson.dumps(product("C", "C-1")) + b"}\n",
+        lines[6] + b"\n",
+    ]
+    assert [(f, n, raw) for f, n, raw, _ in seen.rejected] == [
+        ("<stdin>", 6, b"not json"),
+        ("<stdin>", 8, lines[7]),
+    ]
+    assert not report.ok
+    assert report.problems == seen.problems
+    assert seen.progress[-1] == (9, len(FEED))
+
+
+def test_check_feeds_workers_match_in_process_on_a_varied_feed() -> None:
+    rng = random.Random(7)
+    lines = []
+    for _ in range(400):
+        pid = f"P{rng.randint(1, 60)}"
+        kind = rng.random()
+        if kind < 0.05:
+            lines.append(b"{broken")
+        elif kind < 0.1:
+            lines.append(orjson.dumps(product(pid, f"{pid}-{rng.randint(1, 3)}")))
+        elif kind < 0.12:
+            lines.append(b"")
+        else:
+            lines.append(line(pid, f"{pid}-{rng.randint(1, 9)}", price=rng.choice([1, -1, 2.5])))
+    data = b"\r\n".join(lines)
+    a, seen_a = check(data, IN_PROCESS)
+    b, seen_b = check(data, IN_WORKERS)
+    assert a.to_json() == b.to_json()
+    assert seen_a.records == seen_b.records
+    assert seen_a.rejected == seen_b.rejected
+
+
+def test_check_feeds_strict_makes_warnings_errors_and_rejects_duplicates() -> None:
+    report, seen = check(FEED, ValidationOptions(workers=0, strict=True))
+    assert (report.errors, report.warnings, report.variants) == (4, 0, 3)
+    assert {p.level for p in seen.problems} == {"error"}
+    assert [n for _, n, _, _ in seen.rejected] == [5, 6, 7, 8]
+    assert [p.code for p in seen.rejected[2][3]] == ["duplicate_variant"]
+    assert len(seen.records) == 3
+
+
+def test_check_feeds_max_problems_caps_the_list_not_the_counts() -> None:
+    data = b"".join(b"oops\n" for _ in range(50))
+    report, seen = check(data, ValidationOptions(workers=0, max_problems=3))
+    assert [p.line for p in seen.problems] == [1, 2, 3]
+    assert len(report.problems) == 3
+    assert report.errors == 50
+    assert report.counts_by_code == {"invalid_json": 50}
+    assert len(seen.rejected) == 50  # push's rejects file still gets every line
+
+
+def test_check_feeds_crlf_bom_and_last_line_without_newline() -> None:
+    data = b"\xef\xbb\xbf" + line("A", "1") + b"\r\n" + line("A", "2")
+    report, seen = check(data)
+    assert (report.lines, report.variants, report.errors) == (2, 2, 0)
+    assert seen.records == [line("A", "1") + b"\n", line("A", "2") + b"\n"]
+
+
+def test_check_feeds_empty_feed() -> None:
+    report, seen = check(b"")
+    assert report.to_json() == {
+        "ok": True,
+        "files": ["<stdin>"],
+        "lines": 0,
+        "products": 0,
+        "variants": 0,
+        "errors": 0,
+        "warnings": 0,
+        "counts_by_code": {},
+        "problems": [],
+    }
+    assert seen.records == []
+
+
+def test_check_feeds_several_files_are_one_feed(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl.gz"
+    first.write_bytes(line("A", "1") + b"\n")
+    second.write_bytes(gzip.compress(line("A", "1") + b"\n" + line("B", "1") + b"\n"))
+    report = Collected().run(None, IN_PROCESS, str(first), str(second))
+    assert report.files == [str(first), str(second)]
+    assert (report.lines, report.products, report.variants, report.warnings) == (3, 2, 3, 1)
+    assert report.problems[0].file == str(second)
+    assert report.problems[0].line == 1
+
+
+def test_check_feeds_truncated_gzip_is_an_error_not_a_shorter_feed(tmp_path: Path) -> None:
+    path = tmp_path / "feed.jsonl.gz"
+    data = gzip.compress(b"".join(line("A", str(i)) + b"\n" for i in range(300)))
+    path.write_bytes(data[:-20])
+    with pytest.raises(InputError, match="truncated gzip"):
+        Collected().run(None, IN_WORKERS, str(path))
+
+
+@pytest.mark.parametrize(
+    "data", [b'[\n  {"product_identifier": "A"}\n]\n', b'\n{\n  "product_identifier": "A"\n}\n']
+)
+def test_check_feeds_json_document_is_one_clear_error(data: bytes) -> None:
+    with pytest.raises(InputError, match="this is a JSON document") as caught:
+        check(data)
+    assert caught.value.hint is not None
+    assert "jq -c '.[]'" in caught.value.hint
+
+
+def test_check_feeds_csv_rows_become_wrapped_json_lines(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.csv"
+    path.write_bytes(
+        b"sku,product_identifier,title,images,price,sizes\n"
+        b"A-S,A,Dress,https://a.com/1.jpg|https://a.com/2.jpg,10.5,S\n"
+        b"A-M,A,Dress,,x,M\n"
+    )
+    seen = Collected()
+    source = FeedSource(str(path), column_map=(("sku", "variant_identifier"),))
+    report = check_feeds(
+        [source], IN_PROCESS, on_records=seen.records.extend, on_problem=seen.problems.append
+    )
+    assert (report.lines, report.products, report.variants, report.errors) == (3, 1, 1, 1)
+    assert orjson.loads(seen.records[0]) == {
+        "operation": "insert",
+        "product_data": {
+            "variant_identifier": "A-S",
+            "product_identifier": "A",
+            "title": "Dress",
+            "images": ["https://a.com/1.jpg", "https://a.com/2.jpg"],
+            "price": 10.5,
+            "sizes": ["S"],
+        },
+    }
+    assert [p.format() for p in seen.problems] == [
+        f"{path}:3: warning[missing_images]: images is missing (product_identifier=A)",
+        f'{path}:3: error[invalid_price]: price must be a finite number >= 0, got "x" '
+        "(product_identifier=A)",
+    ]
+
+
+def test_hash_set_reports_repeats_and_survives_growth() -> None:
+    seen = HashSet64()
+    rng = random.Random(3)
+    values = [rng.getrandbits(64) for _ in range(20000)]
+    assert seen.add_all(values) == []
+    assert seen.add_all([values[5], 12345, 12345, values[0]]) == [0, 2, 3]
+    assert seen.size == 20001
+
+
+# -- properties --------------------------------------------------------------------------
+
+words = (
+    st.text(
+        alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="|["),
+        min_size=1,
+        max_size=12,
+    )
+    .map(str.strip)
+    .filter(bool)
+)
+catalog_products = st.lists(
+    st.fixed_dictionaries(
+        {
+            "product_identifier": words,
+            "variant_identifier": words,
+            "title": st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1)
+            .map(lambda s: s.replace("\r", ""))
+            .filter(lambda s: s != "" and not s.isspace()),
+            "images": st.lists(
+                st.from_regex(r"https://[a-z]{1,8}\.com/[a-z0-9_]{1,10}\.jpg", fullmatch=True),
+                min_size=1,
+                max_size=3,
+            ),
+            "price": st.floats(min_value=0, max_value=1e9) | st.integers(0, 10**6),
+            "categories": st.lists(words, min_size=1, max_size=3),
+            "sizes": st.lists(words, min_size=1, max_size=3),
+            "designer": words,
+        }
+    ),
+    max_size=20,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(catalog_products, st.booleans())
+def test_valid_catalog_round_trips_through_jsonl(
+    products: list[dict[str, object]], bare: bool
+) -> None:
+    lines = [
+        orjson.dumps(p if bare else {"operation": "insert", "product_data": p}) for p in products
+    ]
+    report, seen = check(b"\n".join(lines))
+    assert report.variants == len(products)
+    assert report.errors == 0
+    assert [orjson.loads(r)["product_data"] for r in seen.records] == products
+
+
+def cell(value: object) -> str:
+    if isinstance(value, list):
+        return "|".join(value)
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(catalog_products)
+def test_valid_catalog_round_trips_through_csv(products: list[dict[str, object]]) -> None:
+    fields = list(products[0]) if products else ["product_identifier"]
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(fields)
+    for p in products:
+        writer.writerow([cell(p[field]) for field in fields])
+    seen = Collected()
+    report = check_feeds(
+        [FeedSource("-", format="csv")],
+        IN_PROCESS,
+        stdin=io.BytesIO(out.getvalue().encode()),
+        on_records=seen.records.extend,
+    )
+    assert report.errors == 0
+    assert report.variants == len(products)
+    assert [orjson.loads(r)["product_data"] for r in seen.records] == products
