@@ -72,9 +72,13 @@ class ByteSource:
             self._stream.close()
 
     def _raw_chunks(self) -> Iterator[bytes]:
+        # read1: one system call per chunk. read() loops in C until the chunk is full, so a
+        # Ctrl-C or SIGTERM landing between two of its reads is not seen until more data
+        # comes — never, from a stalled pipe.
+        read = getattr(self._stream, "read1", self._stream.read)
         while True:
             try:
-                chunk = self._stream.read(CHUNK_SIZE)
+                chunk = read(CHUNK_SIZE)
             except IsADirectoryError:
                 raise InputError(f"{self.name}: is a directory") from None
             except OSError as exc:
