@@ -19,7 +19,7 @@ import typer
 from psykhe_cli import __version__
 from psykhe_cli.commands import push, sandbox, validate
 from psykhe_cli.commands._options import Runtime
-from psykhe_cli.errors import ExitCode, Interrupted, PsykheError
+from psykhe_cli.errors import ExitCode, PsykheError
 
 app = typer.Typer(
     name="psykhe",
@@ -56,7 +56,9 @@ sandbox.register(app)
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise Interrupted("terminated")
+    # the same path as Ctrl-C: every phase that cleans up or explains itself on
+    # KeyboardInterrupt (spool removal, "ingestion N goes on, follow it with …") does so here
+    raise KeyboardInterrupt
 
 
 def _report(exc: PsykheError) -> None:

@@ -245,19 +245,49 @@ class Push:
         self._client_factory: Any = client_factory or _default_client
         self._clock = clock
         self._record: PushRecord | None = None
+        self._uploading = False
+        #: the request in progress has handed its whole body to the network
+        self._body_sent = False
         self._feed_sha256: str | None = None
 
     # -- the pipeline ----------------------------------------------------------------------
     def run(self) -> PushResult:
         """Push the feed; raises a ``PsykheError`` (with ``result`` filled so far) on failure."""
         try:
-            self._run()
+            try:
+                self._run()
+            except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (cli.py)
+                raise self._interrupted() from None
         except PsykheError as exc:
             self.result.error = exc
             self._remember(exit_code=int(exc.exit_code))
             raise
         self._remember(exit_code=0)
         return self.result
+
+    def _interrupted(self) -> Interrupted:
+        """What an interruption before polling left behind (polling explains itself)."""
+        ids = self.result.ingestion_ids
+        before = f"; ingestion(s) {', '.join(map(str, ids))} were accepted before it" if ids else ""
+        if self._uploading and self._body_sent:
+            return Interrupted(
+                "interrupted after the whole upload was sent, before the server answered: "
+                f"it may have accepted it{before}",
+                hint="check with `psykhe status --last` before sending the feed again",
+            )
+        if self._uploading:
+            return Interrupted(
+                "interrupted during the upload: the server never received the whole body, "
+                f"so it applied nothing from it{before}",
+                hint="it is safe to run the same command again" if not ids else None,
+            )
+        if ids:
+            return Interrupted(
+                f"interrupted; ingestion(s) {', '.join(map(str, ids))} were accepted and go on "
+                "on the server",
+                hint=f"follow it with: psykhe status {ids[-1]} --watch",
+            )
+        return Interrupted("interrupted before anything was sent")
 
     def _run(self) -> None:
         request = self.request
@@ -367,13 +397,14 @@ class Push:
     # -- upload ----------------------------------------------------------------------------
     def _upload(self, client: IngestionClient, spool: Spool, parts: list[SpoolPart]) -> None:
         started = self._clock()
+        self._uploading = True
         queue = deque(parts)
         done = 0
         try:
             while queue:
                 part = queue.popleft()
                 number, total = done + 1, done + 1 + len(queue)
-                progress = functools.partial(self.observer.uploading, number, total)
+                progress = functools.partial(self._upload_progress, number, total)
                 try:
                     created = client.create_ingestion(
                         part, mode=self.request.mode, on_upload_progress=progress
@@ -382,14 +413,20 @@ class Push:
                     queue.extendleft(reversed(self._split(spool, part, exc)))
                     continue
                 done += 1
+                self._body_sent = False
                 self.result.requests = done
                 self.result.bytes_sent += part.size
                 self.result.ingestion_ids.append(created.ingestion_id)
                 self.result.status = "created"
                 self.observer.created(created.ingestion_id, number, total)
                 self._remember()
+            self._uploading = False
         finally:
             self.result.phases["uploading"] = self._clock() - started
+
+    def _upload_progress(self, part: int, parts: int, sent: int, total: int) -> None:
+        self._body_sent = sent >= total
+        self.observer.uploading(part, parts, sent, total)
 
     def _split(self, spool: Spool, part: SpoolPart, exc: PayloadTooLarge) -> tuple[SpoolPart, ...]:
         if self.request.mode == SOFT_REPLACE:
