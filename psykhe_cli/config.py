@@ -398,6 +398,16 @@ def _toml_string(rest: str, number: int) -> tuple[str, str]:
     raise ValueError(f"unterminated string (at line {number})")
 
 
+def temp_dir(environ: Mapping[str, str] | None = None) -> str | None:
+    """``$TMPDIR`` when set, else None (the system default).
+
+    Python's ``tempfile`` quietly falls back to ``/tmp`` when ``$TMPDIR`` cannot be written;
+    a user who pointed it at the disk with room for the spool wants an error instead.
+    """
+    env = os.environ if environ is None else environ
+    return env.get("TMPDIR") or None
+
+
 def _xdg_dir(env: Mapping[str, str], name: str, fallback: str) -> Path:
     # the XDG spec: a relative path in the variable is invalid and must be ignored
     value = env.get(name, "")

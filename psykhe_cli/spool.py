@@ -144,6 +144,10 @@ class Spool:
         _compressor(compression_level)  # reject a bad level before touching the disk
         self.compression_level = compression_level
         self.limit = limit or BatchLimit()
+        if directory is None:
+            from psykhe_cli.config import temp_dir
+
+            directory = temp_dir()
         try:
             self.directory = Path(tempfile.mkdtemp(prefix="psykhe-spool-", dir=directory))
         except OSError as exc:
