@@ -1,0 +1,150 @@
+"""Reliability matrix, configuration and the key: refused before sending, exit 4 (or 2).
+
+Every row runs the real ``psykhe`` as a subprocess with an isolated home. The leak scan has its
+own module (``test_reliability_leaks.py``).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+
+import pytest
+
+from psykhe_cli.sandbox.inspect import SandboxHandle
+from tests.helpers import catalog, isolated_env, product, psykhe, wrapped, write_feed
+
+FAST = ("--poll-interval", "0.05")
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def feed(tmp_path: Path) -> Path:
+    return write_feed(tmp_path / "feed.jsonl", catalog(3))
+
+
+def posts(sandbox: SandboxHandle) -> int:
+    return sum(1 for r in sandbox.requests() if r["method"] == "POST")
+
+
+def test_no_key_exits_4_and_sends_nothing(home: Path, feed: Path, sandbox: SandboxHandle) -> None:
+    env = isolated_env(home, {"PSYKHE_BASE_URL": sandbox.base_url})
+    out = psykhe("push", str(feed), env=env)
+    assert out.returncode == 4
+    assert "psykhe: error: no API key: set one of the PSYKHE_API_KEY" in out.stderr
+    assert sandbox.requests() == []
+
+
+def test_a_public_pk_key_exits_4_and_sends_nothing(
+    home: Path, feed: Path, sandbox: SandboxHandle
+) -> None:
+    env = isolated_env(home, sandbox.env() | {"PSYKHE_API_KEY": "pk_live_public_0123456789"})
+    out = psykhe("push", str(feed), env=env)
+    assert out.returncode == 4
+    assert "is a public key (pk_…), which cannot ingest" in out.stderr
+    assert "pk_live_public_0123456789" not in out.stderr
+    assert sandbox.requests() == []
+
+
+@pytest.mark.parametrize("key", ["sk_live abc", "sk_live\tabc", "sk_live\nabc"])
+def test_a_key_with_inner_whitespace_exits_4_and_sends_nothing(
+    home: Path, feed: Path, sandbox: SandboxHandle, key: str
+) -> None:
+    env = isolated_env(home, sandbox.env() | {"PSYKHE_API_KEY": key})
+    out = psykhe("push", str(feed), env=env)
+    assert out.returncode == 4
+    assert "the API key from PSYKHE_API_KEY contains whitespace" in out.stderr
+    assert sandbox.requests() == []
+
+
+def test_a_key_file_with_a_trailing_newline_works(
+    tmp_path: Path, home: Path, feed: Path, sandbox: SandboxHandle
+) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text(sandbox.api_key + "\n")
+    key_file.chmod(0o600)
+    env = isolated_env(home, {"PSYKHE_BASE_URL": sandbox.base_url})
+    out = psykhe("push", str(feed), "--api-key-file", str(key_file), *FAST, env=env)
+    assert out.returncode == 0, out.stderr
+    assert posts(sandbox) == 1
+    assert sandbox.requests()[0]["client_id"] == sandbox.client_id
+
+
+def test_a_config_file_readable_by_others_is_refused_with_chmod_600(
+    home: Path, feed: Path, sandbox: SandboxHandle
+) -> None:
+    config = home / "config" / "psykhe" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f'api_key = "{sandbox.api_key}"\nbase_url = "{sandbox.base_url}"\n')
+    config.chmod(0o644)
+    out = psykhe("push", str(feed), env=isolated_env(home))
+    assert out.returncode == 4
+    assert f"fix it with: chmod 600 {config}" in out.stderr
+    assert "mode 644" in out.stderr
+    assert sandbox.requests() == []
+    config.chmod(0o600)  # the same file, made private, is used
+    ok = psykhe("push", str(feed), *FAST, env=isolated_env(home))
+    assert ok.returncode == 0, ok.stderr
+    assert posts(sandbox) == 1
+
+
+def test_plain_http_to_a_non_loopback_host_is_refused_before_connecting(
+    home: Path, feed: Path, sandbox: SandboxHandle
+) -> None:
+    # 192.0.2.0/24 is TEST-NET-1: nothing answers there; a connection attempt would hang
+    env = isolated_env(home, sandbox.env() | {"PSYKHE_BASE_URL": "http://192.0.2.1:8080"})
+    out = psykhe("push", str(feed), "--debug", "--retries", "0", env=env, timeout=20)
+    assert out.returncode == 2
+    assert "plain http:// is only allowed to this machine" in out.stderr
+    assert "> POST" not in out.stderr
+    assert sandbox.requests() == []
+
+
+def test_credentials_in_the_base_url_are_refused_without_echoing_the_password(
+    home: Path, feed: Path, sandbox: SandboxHandle
+) -> None:
+    url = "https://operator:Hunter2SecretPw@api.example.com"
+    env = isolated_env(home, sandbox.env())
+    for args, extra in (
+        (("--base-url", url), {}),
+        ((), {"PSYKHE_BASE_URL": url}),
+    ):
+        out = psykhe("push", str(feed), "--debug", *args, env=env | extra)
+        assert out.returncode == 2
+        assert "contains credentials (user:password@)" in out.stderr
+        assert "Hunter2SecretPw" not in out.stdout + out.stderr
+        assert "Secret" not in out.stdout + out.stderr
+    assert sandbox.requests() == []
+
+
+def test_a_401_from_the_server_exits_4_without_retrying(
+    home: Path, feed: Path, sandbox: SandboxHandle
+) -> None:
+    env = isolated_env(home, sandbox.env() | {"PSYKHE_API_KEY": "sk_wrong_key_0123456789"})
+    out = psykhe("push", str(feed), env=env)
+    assert out.returncode == 4
+    assert "the server rejected the API key from PSYKHE_API_KEY (HTTP 401" in out.stderr
+    assert "unauthorized" in out.stderr
+    assert posts(sandbox) == 1
+
+
+def test_an_early_401_before_the_body_is_read_exits_4_without_retrying(
+    tmp_path: Path, home: Path, sandbox: SandboxHandle
+) -> None:
+    # a body far bigger than the socket buffers: the answer comes while the client still sends
+    items = (
+        product(f"R{i:06d}", title=base64.b85encode(os.urandom(800)).decode()) for i in range(8000)
+    )
+    big = tmp_path / "big.jsonl"
+    big.write_bytes(b"".join(wrapped(item) for item in items))
+    sandbox.set_faults(respond={"status": 401, "early": True, "count": None})
+    out = psykhe("push", str(big), "--retries", "2", env=isolated_env(home, sandbox.env()))
+    assert out.returncode == 4, out.stderr
+    assert "rejected the API key" in out.stderr
+    assert posts(sandbox) == 1
+    assert sandbox.ingestions() == []
