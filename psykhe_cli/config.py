@@ -4,6 +4,7 @@ Where each value comes from, first match wins:
 
     base URL   --base-url  >  PSYKHE_BASE_URL  >  config file ``base_url``  >  https://api.psykhe.dev
     API key    --api-key-file PATH  >  PSYKHE_API_KEY  >  config file ``api_key``
+    read timeout                       PSYKHE_READ_TIMEOUT (seconds)  >  60
 
 The config file is ``$XDG_CONFIG_HOME/psykhe/config.toml`` (default ``~/.config``); local state
 lives in ``$XDG_STATE_HOME/psykhe`` (default ``~/.local/state``). No flag takes the key's value:
@@ -19,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import math
 import os
 import stat
 import sys
@@ -37,6 +39,8 @@ DEFAULT_WRITE_TIMEOUT = 60.0
 
 ENV_BASE_URL = "PSYKHE_BASE_URL"
 ENV_API_KEY = "PSYKHE_API_KEY"
+#: seconds to wait for an answer; for slow gateways, and for tests that need a short one
+ENV_READ_TIMEOUT = "PSYKHE_READ_TIMEOUT"
 
 REDACTED = "[redacted]"
 #: the shortest piece of the key that ``Secret.scrub`` removes from text
@@ -143,7 +147,7 @@ def load_settings(
     api_key_file: Path | str | None = None,
     retries: int = DEFAULT_RETRIES,
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-    read_timeout: float = DEFAULT_READ_TIMEOUT,
+    read_timeout: float | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Build ``Settings`` from flag values, the environment and the config file.
@@ -152,6 +156,8 @@ def load_settings(
     (exit 4) for a missing, unsafe or malformed key or config file.
     """
     env = os.environ if environ is None else environ
+    if read_timeout is None:
+        read_timeout = _seconds_from(env, ENV_READ_TIMEOUT, DEFAULT_READ_TIMEOUT)
     if retries < 0:
         raise UsageError(f"--retries must be 0 or more, not {retries}")
     for name, value in (("connect", connect_timeout), ("read", read_timeout)):
@@ -171,6 +177,19 @@ def load_settings(
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
     )
+
+
+def _seconds_from(env: Mapping[str, str], name: str, default: float) -> float:
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise UsageError(f"{name} must be a number of seconds, not {value!r}") from None
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise UsageError(f"{name} must be more than 0 seconds, not {value!r}")
+    return seconds
 
 
 # --- base URL -------------------------------------------------------------------------------
