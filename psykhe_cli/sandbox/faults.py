@@ -4,7 +4,7 @@
 keys are fault kinds; each value is one rule object or a list of them::
 
     {"respond":  {"status": 503, "retry_after": 2, "count": 2}}
-    {"respond":  {"status": 502, "body": "html", "on": "status"}}
+    {"respond":  {"status": 502, "body": "html", "on": "status"}}   # body: json html empty bare no_id
     {"respond":  {"status": 401, "early": true}}          # before reading the body
     {"redirect": {"status": 307, "location": "http://127.0.0.1:9/v1/ingestion/"}}
     {"drop":     {"after_bytes": 65536}}                  # TCP reset mid-upload
@@ -29,7 +29,7 @@ from typing import Any
 ENDPOINTS = ("create", "status", "any")
 ANSWER_KINDS = ("respond", "redirect", "drop")
 KINDS = (*ANSWER_KINDS, "delay", "slow_read", "ingestion")
-BODY_STYLES = ("json", "html", "empty", "bare")
+BODY_STYLES = ("json", "html", "empty", "bare", "no_id")
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 OUTCOMES = ("failed", "stalled")
 
