@@ -4,7 +4,7 @@
 keys are fault kinds; each value is one rule object or a list of them::
 
     {"respond":  {"status": 503, "retry_after": 2, "count": 2}}
-    {"respond":  {"status": 502, "body": "html", "on": "status"}}   # body: json html empty bare no_id
+    {"respond":  {"status": 502, "body": "html", "on": "status"}}  # or json empty bare no_id
     {"respond":  {"status": 401, "early": true}}          # before reading the body
     {"redirect": {"status": 307, "location": "http://127.0.0.1:9/v1/ingestion/"}}
     {"drop":     {"after_bytes": 65536}}                  # TCP reset mid-upload
