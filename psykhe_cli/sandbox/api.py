@@ -115,6 +115,8 @@ def _fault_response(rule: Fault, record: RequestRecord, data: Any = None) -> Res
         return _answer(record, Response(b"", status_code=status, headers=headers), code)
     if status < 300 and style == "no_id":  # a well-formed success that names no ingestion
         return envelope.json_response(status, envelope.success({}), headers)
+    if status < 300 and isinstance(data, dict) and rule.get("ingestion_status") is not None:
+        data = {**data, "status": int(rule.get("ingestion_status"))}
     if status < 300:
         bare = style == "bare" and isinstance(data, dict) and "ingestion_id" in data
         body = data if bare else envelope.success(data)

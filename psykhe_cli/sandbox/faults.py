@@ -6,6 +6,7 @@ keys are fault kinds; each value is one rule object or a list of them::
     {"respond":  {"status": 503, "retry_after": 2, "count": 2}}
     {"respond":  {"status": 502, "body": "html", "on": "status"}}  # or json empty bare no_id
     {"respond":  {"status": 401, "early": true}}          # before reading the body
+    {"respond":  {"status": 200, "on": "status", "ingestion_status": 7}}  # status number
     {"redirect": {"status": 307, "location": "http://127.0.0.1:9/v1/ingestion/"}}
     {"drop":     {"after_bytes": 65536}}                  # TCP reset mid-upload
     {"drop":     {}}                                      # whole body read, no answer
@@ -118,6 +119,9 @@ def _check_respond(params: dict[str, Any]) -> None:
     for name in ("code", "message"):
         if params.get(name) is not None and not isinstance(params[name], str):
             raise FaultError(f"respond.{name} must be a string")
+    number = params.get("ingestion_status")
+    if number is not None and (isinstance(number, bool) or not isinstance(number, int)):
+        raise FaultError("respond.ingestion_status must be an integer (any, even undocumented)")
 
 
 def _check_redirect(params: dict[str, Any]) -> None:
