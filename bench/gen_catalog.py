@@ -61,7 +61,8 @@ def products(rng: random.Random) -> object:
         top = category.split(": ")[0]
         designer = rng.choice(DESIGNERS)
         pid = f"{designer.replace(' ', '')[:3].upper()}-{number:07d}"
-        title = f"{rng.choice(GARMENTS[category])} {rng.choice(['', 'in Organic Cotton', 'No. 5', 'Y2'])}".strip()
+        suffix = rng.choice(["", "in Organic Cotton", "No. 5", "Y2"])
+        title = f"{rng.choice(GARMENTS[category])} {suffix}".strip()
         price = round(rng.uniform(25, 2400), 2)
         colours = rng.sample(COLOURS, k=rng.randint(1, 2))
         sizes = SIZES[top]

@@ -408,8 +408,8 @@ def _exact_checks(
 ) -> list[Issue]:
     # orjson keeps the last of duplicate keys and turns integers past 2**64 into floats: catch
     # both here. Colons outside strings are key/value pairs, and orjson never escapes ':', so
-    # without a \u escape (which could spell one) the counts differ iff a key was repeated.
-    slow_keys = exact_keys and b"\\u" in raw
+    # unless an escape spells a colon (\u003a) the counts differ iff a key was repeated.
+    slow_keys = exact_keys and _has_colon_escape(raw)
     suspicious_ints = exact_ints and _LONG_DIGITS in raw.translate(_DIGITS_AS_ZERO)
     if slow_keys or suspicious_ints:
         return _slow_exact_checks(raw)
@@ -532,46 +532,38 @@ def product_hash(product_identifier: str) -> int:
 def check_block(block: bytes, first_line: int, params: BlockParams) -> BlockResult:
     """Check a block of whole JSON lines whose first line is ``first_line``.
 
-    The loop inlines ``check_line`` for the common line (a wrapped, documented operation, a
-    fine product, no escape or long digit run): it is the hot path of the whole program.
-    Every other line goes through ``check_line``, which reaches the same verdicts.
+    This is the hot path of the whole program. When every line of the block parses and the
+    block needs no exact slow check, the parsing and the duplicate-key count run as a few
+    C-level calls over the whole block; each line is then accepted when it is the common
+    case (wrapped, a documented operation, a fine product) and goes through ``check_line``
+    otherwise, which reaches the same verdicts line by line.
     """
     result = BlockResult()
     lines = split_lines(block)
     result.lines = len(lines)
-    exact_keys = b"\\u" in block
+    exact_keys = _has_colon_escape(block)
     exact_ints = _LONG_DIGITS in block.translate(_DIGITS_AS_ZERO)
+    objects = None if exact_keys or exact_ints else _parse_all(lines)
+    if objects is None:
+        objects = [_MISSING] * len(lines)  # nothing known: every line takes check_line
     want_records = params.want_records
     accepted, records = result.accepted, result.records
     pair_hashes, product_hashes = result.pair_hashes, result.product_hashes
-    loads, dumps, decode_error, operations = (
-        orjson.loads,
-        orjson.dumps,
-        orjson.JSONDecodeError,
-        DOCUMENTED_OPERATIONS,
-    )
+    operations = DOCUMENTED_OPERATIONS
     last_pid = None
-    for line_no, raw in enumerate(lines, start=first_line):
-        if raw.endswith(b"\r"):
-            raw = raw[:-1]
-        if not raw or raw.isspace():
-            continue
-        try:
-            obj = loads(raw)
-        except decode_error:
-            obj = None
+    for line_no, raw, obj in zip(itertools.count(first_line), lines, objects):
         product = obj.get(PRODUCT_DATA_KEY) if type(obj) is dict else None
         if (
             type(product) is dict
             and type(operation := obj.get(OPERATION_KEY)) is str
             and operation in operations
-            and not (exact_keys and b"\\u" in raw)
-            and not (exact_ints and _LONG_DIGITS in raw.translate(_DIGITS_AS_ZERO))
-            and raw.count(b":") == dumps(obj).count(b":")
             and _product_is_fine(product)
         ):
-            record = raw + b"\n" if want_records else None
+            record = raw.removesuffix(b"\r") + b"\n" if want_records else None
         else:
+            raw = raw.removesuffix(b"\r")
+            if not raw or raw.isspace():
+                continue
             record, issues, product = check_line(
                 raw, exact_keys=exact_keys, exact_ints=exact_ints, want_record=want_records
             )
@@ -582,7 +574,8 @@ def check_block(block: bytes, first_line: int, params: BlockParams) -> BlockResu
             assert product is not None
         pid = product[PRODUCT_KEY]
         accepted.append(line_no)
-        pair_hashes.append(pair_hash(pid, product.get(VARIANT_KEY)))
+        # accepted: the variant_identifier is a str or absent (None), as pair_hash wants
+        pair_hashes.append(hash((pid, product.get(VARIANT_KEY))) & _UINT64)
         if pid != last_pid:
             product_hashes.append(hash(pid) & _UINT64)
             last_pid = pid
@@ -591,6 +584,27 @@ def check_block(block: bytes, first_line: int, params: BlockParams) -> BlockResu
             records.append(record)
     result.variants = len(accepted)
     return result
+
+
+def _parse_all(lines: list[bytes]) -> list[Any] | None:
+    """Every line parsed, or None when one does not parse or some object repeats a key.
+
+    The caller has made sure no line spells a colon as an escape, so the colon counts of the
+    raw lines and of their re-serialization agree exactly when no key is repeated.
+    """
+    try:
+        objects = list(map(orjson.loads, lines))  # blank lines fail too: fine, rare
+    except orjson.JSONDecodeError:
+        return None
+    colons = sum(map(bytes.count, lines, itertools.repeat(b":")))
+    if colons != orjson.dumps(objects).count(b":"):
+        return None
+    return objects
+
+
+def _has_colon_escape(data: bytes) -> bool:
+    # the one escape that changes how many colons a line has once decoded
+    return b"\\u003a" in data or b"\\u003A" in data
 
 
 def _pid_of(product: dict[str, Any] | None) -> str | None:

@@ -330,3 +330,25 @@ def test_valid_catalog_round_trips_through_csv(products: list[dict[str, object]]
     assert report.errors == 0
     assert report.variants == len(products)
     assert [orjson.loads(r)["product_data"] for r in seen.records] == products
+
+
+@pytest.mark.parametrize("options", [IN_PROCESS, IN_WORKERS], ids=["in-process", "workers"])
+def test_check_feeds_exact_checks_inside_a_block(options: ValidationOptions) -> None:
+    good = line("A", "1")
+    data = b"\n".join(
+        [
+            good,
+            good[:-2] + b',"\\u0074itle":"twin"}}',  # an escaped duplicate key
+            good[:-2] + b',"note":"\\u003a"}}',  # an escaped colon, no duplicate
+            good[:-2] + b',"n":18446744073709551616}}',  # past 2**64: orjson makes it a float
+            good[:-2] + b',"x":{"k":1,"k":2}}}',
+        ]
+    )
+    report, seen = check(data, options)
+    assert [(p.line, p.code) for p in seen.problems] == [
+        (2, "duplicate_key"),
+        (3, "duplicate_variant"),
+        (4, "integer_out_of_range"),
+        (5, "duplicate_key"),
+    ]
+    assert report.variants == 2
