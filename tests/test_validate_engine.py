@@ -352,3 +352,11 @@ def test_check_feeds_exact_checks_inside_a_block(options: ValidationOptions) -> 
         (5, "duplicate_key"),
     ]
     assert report.variants == 2
+
+
+def test_workers_are_really_used_by_the_parallel_tests() -> None:
+    from psykhe_cli.validate import _Workers
+
+    with _Workers(IN_WORKERS) as workers:
+        assert workers.count == 2  # else the "workers" rows above tested the in-process path
+        assert workers.pool(0) is not None
