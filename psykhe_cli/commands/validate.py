@@ -53,9 +53,7 @@ def register(app: typer.Typer) -> None:
 def validate_command(
     feeds: Annotated[
         list[str] | None,
-        typer.Argument(
-            metavar="[FEED]...", help="Files to check; - for stdin.", show_default=False
-        ),
+        typer.Argument(metavar="FEED", help="Files to check; - for stdin.", show_default=False),
     ] = None,
     feed_format: Annotated[
         FeedFormat | None,
