@@ -5,7 +5,8 @@
 
 For each feed both tools run once, one after the other. Peak RSS is reported two ways:
 `max` is ru_maxrss from wait4 (the largest single process of the tree, what `/usr/bin/time -v`
-shows); `tree` is the sum over psykhe and its worker processes, sampled every 20 ms.
+shows); `tree` is the proportional set size (PSS, shared pages split between the processes
+sharing them) summed over psykhe and its worker processes, sampled every 20 ms.
 """
 
 from __future__ import annotations
@@ -34,14 +35,16 @@ def feed(lines: int) -> Path:
     return path
 
 
-def _rss_kb(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for row in status:
-                if row.startswith("VmRSS:"):
-                    return int(row.split()[1])
-    except OSError:
-        pass
+def _pss_kb(pid: int) -> int:
+    # proportional set size: pages shared by forked workers count once over the tree
+    for name, key in ((f"/proc/{pid}/smaps_rollup", "Pss:"), (f"/proc/{pid}/status", "VmRSS:")):
+        try:
+            with open(name) as status:
+                for row in status:
+                    if row.startswith(key):
+                        return int(row.split()[1])
+        except OSError:
+            continue
     return 0
 
 
@@ -53,8 +56,8 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def measure(command: list[str]) -> tuple[float, int, int, int]:
-    """Run ``command`` (output discarded); return seconds, exit code, max RSS MB, tree RSS MB."""
+def measure(command: list[str]) -> tuple[float, float, int, int, int]:
+    """Run ``command`` (output discarded): seconds, CPU seconds, exit code, max/tree RSS MB."""
     start = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     tree_peak = 0
@@ -64,7 +67,7 @@ def measure(command: list[str]) -> tuple[float, int, int, int]:
         nonlocal tree_peak
         while not done.is_set():
             pids = [proc.pid, *_children(proc.pid)]
-            tree_peak = max(tree_peak, sum(_rss_kb(p) for p in pids))
+            tree_peak = max(tree_peak, sum(_pss_kb(p) for p in pids))
             time.sleep(0.02)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -74,15 +77,20 @@ def measure(command: list[str]) -> tuple[float, int, int, int]:
     done.set()
     sampler.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return seconds, proc.returncode, usage.ru_maxrss // 1024, tree_peak // 1024
+    cpu = usage.ru_utime + usage.ru_stime  # the workers' time included: they were waited for
+    return seconds, cpu, proc.returncode, usage.ru_maxrss // 1024, tree_peak // 1024
 
 
 def main() -> None:
     """Run the comparison for each size given (default 100k and 1M lines)."""
     sizes = [int(a) for a in sys.argv[1:]] or [100_000, 1_000_000]
     psykhe = [sys.executable, "-m", "psykhe_cli", "validate"]
-    print(f"{'lines':>9} {'tool':<16} {'seconds':>8} {'MB/s':>7} {'max RSS':>8} {'tree RSS':>9}")
+    print(
+        f"{'lines':>9} {'tool':<16} {'seconds':>8} {'MB/s':>7} {'CPU s':>7} "
+        f"{'max RSS':>8} {'tree RSS':>9}"
+    )
     rss: dict[int, int] = {}
+    max_rss_of: dict[int, int] = {}
     for lines in sizes:
         path = feed(lines)
         megabytes = path.stat().st_size / 1e6
@@ -91,20 +99,26 @@ def main() -> None:
             ("psykhe validate", [*psykhe, str(path)]),
             ("jq empty", [JQ, "empty", str(path)]),
         ):
-            seconds, code, max_rss, tree_rss = measure(command)
+            seconds, cpu, code, max_rss, tree_rss = measure(command)
             results[name] = seconds
             if name == "psykhe validate":
-                rss[lines] = tree_rss
+                rss[lines], max_rss_of[lines] = tree_rss, max_rss
             status = "" if code == 0 else f"  (exit {code})"
             print(
-                f"{lines:>9} {name:<16} {seconds:>8.2f} {megabytes / seconds:>7.1f} "
+                f"{lines:>9} {name:<16} {seconds:>8.2f} {megabytes / seconds:>7.1f} {cpu:>7.2f} "
                 f"{max_rss:>6} MB {tree_rss:>6} MB{status}"
             )
         ratio = results["jq empty"] / results["psykhe validate"]
         print(f"{lines:>9} throughput psykhe/jq = {ratio:.2f}x ({megabytes:.0f} MB feed)")
     if len(rss) > 1:
         small, big = min(rss), max(rss)
-        print(f"tree RSS growth {small} -> {big} lines: {rss[big] - rss[small]} MB")
+        print(
+            f"RSS growth {small} -> {big} lines: max {max_rss_of[big] - max_rss_of[small]} MB, ",
+            end="",
+        )
+        print(f"tree {rss[big] - rss[small]} MB")
+    # other processes on the machine slow both tools: say how busy it was
+    print("load average over 1/5/15 min: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
 
 if __name__ == "__main__":
