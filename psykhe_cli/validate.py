@@ -78,6 +78,8 @@ __all__ = [
 
 #: ``(level, code, message)`` found in one line
 Issue = tuple[str, str, str]
+#: ``(line, raw bytes, issues, product_identifier)`` of a line with an error
+Rejected = tuple[int, bytes, list[Issue], "str | None"]
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _INTEGER_LITERAL = re.compile(r"\d+(?![.eE\d])")
@@ -476,7 +478,7 @@ class BlockResult:
     product_hashes: array[int] = field(default_factory=lambda: array("Q"))
     records: list[bytes] = field(default_factory=list)
     #: ``(line, raw bytes, issues)`` of lines with an error, when asked for
-    rejected: list[tuple[int, bytes, list[Issue]]] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
     #: ``(product_identifier, variant_identifier)`` of accepted lines, when cheap to keep
     keys: list[tuple[str, str | None]] | None = None
     #: product_identifier of the previous accepted line: consecutive variants hash it once
@@ -583,9 +585,10 @@ def _check_block(block: bytes, first_line: int, params: BlockParams) -> BlockRes
             record, issues, product = check_line(
                 raw, exact_keys=exact_keys, exact_ints=exact_ints, want_record=want_records
             )
-            if issues and result.add(line_no, issues, _pid_of(product), params):
+            pid = _pid_of(product)
+            if issues and result.add(line_no, issues, pid, params):
                 if params.keep_all:
-                    result.rejected.append((line_no, raw, issues))
+                    result.rejected.append((line_no, raw, issues, pid))
                 continue
             assert product is not None
         pid = product[PRODUCT_KEY]
@@ -645,7 +648,7 @@ def check_rows(reader: CsvReader, params: BlockParams, size: int = 2000) -> Iter
         pid = _pid_of(product)
         if issues and result.add(row.line, issues, pid, params):
             if params.keep_all:
-                result.rejected.append((row.line, row.raw, issues))
+                result.rejected.append((row.line, row.raw, issues, pid))
         else:
             assert product is not None and result.keys is not None
             wrapped = {OPERATION_KEY: DEFAULT_OPERATION, PRODUCT_DATA_KEY: product}
@@ -859,8 +862,9 @@ class _Merger:
         for line, level, code, message, pid in problems:
             self._problem(Problem(file, line, level, code, message, pid))
         if self._on_rejected is not None:
-            for line, raw, issues in rejected:
-                self._on_rejected(file, line, raw, self._problems(file, line, issues, raw))
+            for line, raw, issues, pid in rejected:
+                found = [Problem(file, line, self._level(lv), c, m, pid) for lv, c, m in issues]
+                self._on_rejected(file, line, raw, found)
         records = result.records
         if repeated and self.options.strict:
             dropped = set(repeated)
@@ -874,14 +878,12 @@ class _Merger:
             if self._on_problem is not None:
                 self._on_problem(problem)
 
-    def _problems(self, file: str, line: int, issues: list[Issue], raw: bytes) -> list[Problem]:
-        pid = _pid_of(_product_of(raw))
-        level = ERROR if self.options.strict else None
-        return [Problem(file, line, level or lv, code, msg, pid) for lv, code, msg in issues]
+    def _level(self, level: str) -> str:
+        return ERROR if self.options.strict else level
 
     def _duplicates(
         self, result: BlockResult, repeated: list[int], first_line: int, block: bytes | None
-    ) -> tuple[list[tuple[int, str, str, str, str | None]], list[tuple[int, bytes, list[Issue]]]]:
+    ) -> tuple[list[tuple[int, str, str, str, str | None]], list[Rejected]]:
         level = ERROR if self.options.strict else WARNING
         lines = split_lines(block) if block is not None else []
         problems = list(result.problems)
@@ -899,7 +901,7 @@ class _Merger:
                 pid, vid = product.get(PRODUCT_KEY), product.get(VARIANT_KEY)
             issue = _duplicate_issue(level, vid)
             problems.append((line, *issue, pid))
-            rejected.append((line, raw, [issue]))
+            rejected.append((line, raw, [issue], pid))
         count = len(repeated)
         report = self.report
         report.counts_by_code["duplicate_variant"] = (

@@ -360,3 +360,36 @@ def test_workers_are_really_used_by_the_parallel_tests() -> None:
     with _Workers(IN_WORKERS) as workers:
         assert workers.count == 2  # else the "workers" rows above tested the in-process path
         assert workers.pool(0) is not None
+
+
+def test_rejected_rows_carry_their_problems_with_product_identifier(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.csv"
+    path.write_bytes(b"product_identifier,title,price\nA,Dress,-3\n")
+    seen = Collected()
+    seen.run(None, IN_PROCESS, str(path))
+    assert seen.rejected == [
+        (
+            str(path),
+            2,
+            b"A,Dress,-3",
+            [
+                Problem(
+                    str(path),
+                    2,
+                    "warning",
+                    "missing_variant_identifier",
+                    "variant_identifier is missing",
+                    "A",
+                ),
+                Problem(str(path), 2, "warning", "missing_images", "images is missing", "A"),
+                Problem(
+                    str(path),
+                    2,
+                    "error",
+                    "invalid_price",
+                    "price must be a finite number >= 0, got -3",
+                    "A",
+                ),
+            ],
+        )
+    ]
