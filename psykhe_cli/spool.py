@@ -17,30 +17,15 @@ import shutil
 import tempfile
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from psykhe_cli.deflate import DEFAULT_LEVEL, GZIP_HEADER, Deflated, combine_crc32, deflate, trailer
 from psykhe_cli.errors import InputError, UsageError
 
 CHUNK_SIZE = 64 * 1024
-
-#: gzip-style levels (1 fastest … 9 smallest). isal is several times faster than zlib at the
-#: same ratio: its level 3 lands within ~1.2× of `gzip -6` at ~5× the speed (bench/).
-DEFAULT_COMPRESSION_LEVEL = 6
-
-
-def _compressor(level: int) -> Any:
-    """A gzip-framed (wbits=31) compressobj for a gzip-style ``level``."""
-    if not 1 <= level <= 9:
-        raise UsageError(f"--compression-level must be between 1 and 9, not {level}")
-    if level <= 6:
-        try:
-            from isal import isal_zlib
-        except ImportError:  # no isal wheel for this platform: zlib writes the same format
-            return zlib.compressobj(level, zlib.DEFLATED, 31)
-        return isal_zlib.compressobj(1 if level <= 2 else 3, isal_zlib.DEFLATED, 31)
-    return zlib.compressobj(level, zlib.DEFLATED, 31)
+DEFAULT_COMPRESSION_LEVEL = DEFAULT_LEVEL
 
 
 @dataclass
@@ -108,23 +93,29 @@ class SpoolPart:
             yield pending
 
 
-@dataclass
 class _Writer:
-    part: SpoolPart
-    handle: Any
-    compressor: Any
-    sha1: Any = field(default_factory=hashlib.sha1)
+    """Writes one part: the gzip header, deflate pieces as they come, then the trailer."""
 
-    def write(self, data: bytes) -> None:
-        compressed = self.compressor.compress(data)
-        if compressed:
-            self.sha1.update(compressed)
-            self.handle.write(compressed)
+    def __init__(self, part: SpoolPart, handle: Any, feed_hash: Any = None) -> None:
+        self.part, self.handle, self.feed_hash = part, handle, feed_hash
+        self.sha1 = hashlib.sha1()
+        self.crc = 0
+        self._emit(GZIP_HEADER)
+
+    def _emit(self, data: bytes) -> None:
+        self.handle.write(data)
+        self.sha1.update(data)
+        if self.feed_hash is not None:
+            self.feed_hash.update(data)
+
+    def append(self, piece: Deflated) -> None:
+        self._emit(piece.data)
+        self.crc = combine_crc32(self.crc, piece)
+        self.part.lines += piece.lines
+        self.part.raw_bytes += piece.size
 
     def close(self) -> SpoolPart:
-        tail = self.compressor.flush()
-        self.sha1.update(tail)
-        self.handle.write(tail)
+        self._emit(trailer(self.crc, self.part.raw_bytes))
         self.handle.close()
         self.part.size = self.part.path.stat().st_size
         self.part.sha1 = self.sha1.hexdigest()
@@ -141,7 +132,10 @@ class Spool:
         limit: BatchLimit | None = None,
         directory: str | None = None,
     ) -> None:
-        _compressor(compression_level)  # reject a bad level before touching the disk
+        if not 1 <= compression_level <= 9:
+            raise UsageError(
+                f"--compression-level must be between 1 and 9, not {compression_level}"
+            )
         self.compression_level = compression_level
         self.limit = limit or BatchLimit()
         if directory is None:
@@ -156,17 +150,27 @@ class Spool:
                 hint="set TMPDIR to a writable directory with room for the compressed feed",
             ) from exc
         self.parts: list[SpoolPart] = []
-        #: SHA-256 of every line written, across parts: the feed's identity in the history
+        #: SHA-256 of every gzip byte written, across parts: the upload's identity in the history
         self.feed_sha256 = hashlib.sha256()
         self._writer: _Writer | None = None
         self._counter = 0
 
     # -- writing ---------------------------------------------------------------------------
-    def _new_writer(self) -> _Writer:
+    def _new_writer(self, *, hashed: bool = True) -> _Writer:
         self._counter += 1
         path = self.directory / f"part-{self._counter:05d}.jsonl.gz"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        return _Writer(SpoolPart(path), os.fdopen(fd, "wb"), _compressor(self.compression_level))
+        feed_hash = self.feed_sha256 if hashed else None  # a split re-sends the same feed
+        return _Writer(SpoolPart(path), os.fdopen(fd, "wb"), feed_hash)
+
+    def write_deflated(self, piece: Deflated) -> None:
+        """Append lines compressed elsewhere (a validation worker); only without a limit."""
+        if self.limit.max_bytes is not None or self.limit.max_lines is not None:
+            raise ValueError("pieces compressed elsewhere cannot be cut at a batch limit")
+        try:
+            self._writer_for_more().append(piece)
+        except OSError as exc:
+            raise self._cannot_write(exc) from exc
 
     def write(self, lines: Iterable[bytes]) -> None:
         """Append normalized lines (each ending with ``\\n``), starting new parts at the limit."""
@@ -179,10 +183,13 @@ class Spool:
             else:
                 self._write_measured(batch)
         except OSError as exc:
-            raise InputError(
-                f"cannot write the temporary spool in {self.directory.parent}: {exc.strerror}",
-                hint="set TMPDIR to a writable directory with room for the compressed feed",
-            ) from exc
+            raise self._cannot_write(exc) from exc
+
+    def _cannot_write(self, exc: OSError) -> InputError:
+        return InputError(
+            f"cannot write the temporary spool in {self.directory.parent}: {exc.strerror}",
+            hint="set TMPDIR to a writable directory with room for the compressed feed",
+        )
 
     def _writer_for_more(self) -> _Writer:
         if self._writer is None:
@@ -220,11 +227,7 @@ class Spool:
             self._flush(self._writer_for_more(), pending)
 
     def _flush(self, writer: _Writer, lines: list[bytes]) -> None:
-        data = b"".join(lines)
-        writer.write(data)
-        writer.part.lines += len(lines)
-        writer.part.raw_bytes += len(data)
-        self.feed_sha256.update(data)
+        writer.append(deflate(b"".join(lines), len(lines), self.compression_level))
 
     def finish(self) -> list[SpoolPart]:
         """Close the part being written and return every part, in feed order."""
@@ -232,9 +235,7 @@ class Spool:
             try:
                 self.parts.append(self._writer.close())
             except OSError as exc:
-                raise InputError(
-                    f"cannot write the temporary spool in {self.directory.parent}: {exc.strerror}"
-                ) from exc
+                raise self._cannot_write(exc) from exc
             self._writer = None
         return list(self.parts)
 
@@ -246,10 +247,9 @@ class Spool:
         lines = part.iter_lines()
         halves = []
         for count in (half, part.lines - half):
-            writer = self._new_writer()
+            writer = self._new_writer(hashed=False)
             data = b"".join(itertools.islice(lines, count))
-            writer.write(data)
-            writer.part.lines, writer.part.raw_bytes = count, len(data)
+            writer.append(deflate(data, count, self.compression_level))
             halves.append(writer.close())
         part.path.unlink(missing_ok=True)
         return halves[0], halves[1]

@@ -73,7 +73,7 @@ class PushRecord:
     products: int = 0
     variants: int = 0
     bytes_sent: int = 0
-    #: SHA-256 of the normalized feed (the uncompressed JSON Lines sent)
+    #: SHA-256 of the gzip body sent (the same feed and level always give the same body)
     feed_sha256: str | None = None
     #: final status name (completed, failed, …) or an error code; None while running
     status: str | None = None

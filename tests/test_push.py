@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -291,17 +290,18 @@ def test_push_wait_deadline_exits_10_with_the_id(
     assert "psykhe status 1 --watch" in out.stderr
 
 
-def test_push_gzip_body_is_what_the_spool_hashed(
+def test_push_history_names_the_body_the_same_way_each_time(
     tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
 ) -> None:
-    items = catalog(12)
-    feed = write_feed(tmp_path / "feed.jsonl", items)
-    out = psykhe("push", str(feed), *FAST, env=env)
-    assert out.returncode == 0, out.stderr
-    (request,) = creates(sandbox)
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(12))
+    other = write_feed(tmp_path / "other.jsonl", catalog(11))
+    for path in (feed, feed, other):
+        out = psykhe("push", str(path), *FAST, env=env)
+        assert out.returncode == 0, out.stderr
     history = (tmp_path / "home" / "state" / "psykhe" / "history.jsonl").read_bytes()
-    record = orjson.loads(history.splitlines()[-1])
-    assert record["feed_sha256"] == hashlib.sha256(feed.read_bytes()).hexdigest()
-    assert record["status"] == "completed"
-    assert record["exit_code"] == 0
-    assert request["sha1"] == sandbox.ingestion(1)["file_identifier"]
+    records = [orjson.loads(line) for line in history.splitlines()]
+    assert [r["status"] for r in records] == ["completed"] * 3
+    assert [r["exit_code"] for r in records] == [0] * 3
+    assert records[0]["feed_sha256"] == records[1]["feed_sha256"] != records[2]["feed_sha256"]
+    first, second, _ = creates(sandbox)
+    assert first["sha1"] == second["sha1"] == sandbox.ingestion(1)["file_identifier"]

@@ -6,10 +6,12 @@ import gzip
 import hashlib
 import os
 import stat
+import zlib
 from pathlib import Path
 
 import pytest
 
+from psykhe_cli.deflate import deflate
 from psykhe_cli.errors import InputError, UsageError
 from psykhe_cli.spool import BatchLimit, Spool
 
@@ -26,7 +28,8 @@ def test_spool_writes_one_gzip_part_with_counts_and_hashes(tmp_path: Path) -> No
         assert gzip.decompress(body) == b"".join(LINES)
         assert (part.lines, part.raw_bytes, part.size) == (10, len(b"".join(LINES)), len(body))
         assert part.sha1 == hashlib.sha1(body).hexdigest()
-        assert spool.feed_sha256.hexdigest() == hashlib.sha256(b"".join(LINES)).hexdigest()
+        assert spool.feed_sha256.hexdigest() == hashlib.sha256(body).hexdigest()
+        assert body.startswith(b"\x1f\x8b\x08")
 
 
 def test_spool_files_are_private_and_removed_on_exit(tmp_path: Path) -> None:
@@ -123,3 +126,43 @@ def test_unwritable_spool_directory_is_a_clear_input_error(tmp_path: Path) -> No
         tmp_path.chmod(0o500)
         with pytest.raises(InputError, match="cannot create the temporary spool"):
             Spool(directory=str(tmp_path))
+
+
+def _single_member(body: bytes) -> bytes:
+    """The data of ``body``, asserting it is exactly one complete gzip member."""
+    decompressor = zlib.decompressobj(31)
+    data = decompressor.decompress(body) + decompressor.flush()
+    assert decompressor.eof
+    assert decompressor.unused_data == b""
+    return data
+
+
+def test_pieces_compressed_elsewhere_join_into_one_gzip_member(tmp_path: Path) -> None:
+    blocks = [b"".join(LINES[i : i + 3]) for i in range(0, 10, 3)]
+    with Spool(directory=str(tmp_path)) as spool:
+        spool.write_deflated(deflate(blocks[0], 3, 4))
+        spool.write(LINES[3:6])  # compressed here, between pieces compressed elsewhere
+        for block in blocks[2:]:
+            spool.write_deflated(deflate(block, block.count(b"\n"), 1))
+        (part,) = spool.finish()
+        body = part.path.read_bytes()
+        assert _single_member(body) == b"".join(LINES)
+        assert gzip.decompress(body) == b"".join(LINES)
+        assert (part.lines, part.raw_bytes) == (10, len(b"".join(LINES)))
+
+
+def test_pieces_compressed_elsewhere_cannot_be_cut_at_a_limit(tmp_path: Path) -> None:
+    limit = BatchLimit(max_lines=2)
+    with Spool(directory=str(tmp_path), limit=limit) as spool, pytest.raises(ValueError):
+        spool.write_deflated(deflate(LINES[0], 1))
+
+
+def test_split_parts_do_not_change_the_feed_hash(tmp_path: Path) -> None:
+    with Spool(directory=str(tmp_path)) as spool:
+        spool.write(LINES)
+        (part,) = spool.finish()
+        before = spool.feed_sha256.hexdigest()
+        first, second = spool.split(part)
+        assert spool.feed_sha256.hexdigest() == before
+        assert _single_member(first.path.read_bytes()) == b"".join(LINES[:5])
+        assert _single_member(second.path.read_bytes()) == b"".join(LINES[5:])
