@@ -298,3 +298,37 @@ def test_process_broken_pipe_ends_quietly(tmp_path: Path) -> None:
         assert proc.wait(timeout=60) in (0, 3)
         stderr.seek(0)
         assert b"Traceback" not in stderr.read()
+
+
+def test_summary_is_a_table_on_a_terminal_without_colour_under_no_color() -> None:
+    from psykhe_cli.render.validate import render_report
+    from psykhe_cli.terminal import Environment
+    from psykhe_cli.validate import FeedReport
+
+    out = io.StringIO()
+    env = Environment(
+        stdin=io.BytesIO(),
+        stdout=out,
+        stderr=io.StringIO(),
+        stdin_isatty=False,
+        stdout_isatty=True,
+        stderr_isatty=True,
+        no_color=True,
+    )
+    report = FeedReport(files=["a.jsonl"], lines=3, products=1, variants=2, errors=1)
+    report.counts_by_code["invalid_json"] = 1
+    render_report(env, report, as_json=False)
+    assert out.getvalue().splitlines() == [
+        "psykhe validate             ",
+        "┌────────────────┬─────────┐",
+        "│ files          │ a.jsonl │",
+        "│ lines          │       3 │",
+        "│ products       │       1 │",
+        "│ variants       │       2 │",
+        "│ errors         │       1 │",
+        "│ warnings       │       0 │",
+        "│   invalid_json │       1 │",
+        "│ problems shown │  0 of 1 │",
+        "│ result         │ invalid │",
+        "└────────────────┴─────────┘",
+    ]
