@@ -107,9 +107,11 @@ def show_status(
         error = exc
         raise
     finally:
-        if as_json:
-            code = int(error.exit_code) if error else 0
-            env.stdout.write(orjson.dumps(ingestion_json(ingestion, code, error)).decode() + "\n")
-            env.stdout.flush()
-        elif ingestion is not None:
-            print_ingestion(env, ingestion)
+        with env.reporting(failed=error is not None):
+            if as_json:
+                code = int(error.exit_code) if error else 0
+                line = orjson.dumps(ingestion_json(ingestion, code, error)).decode() + "\n"
+                env.stdout.write(line)
+                env.stdout.flush()
+            elif ingestion is not None:
+                print_ingestion(env, ingestion)

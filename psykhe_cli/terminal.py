@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, BinaryIO, TextIO
 
@@ -47,6 +49,28 @@ class Environment:
             # https://no-color.org: any non-empty value disables colour
             no_color=bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb",
         )
+
+    @contextmanager
+    def reporting(self, *, failed: bool) -> Iterator[None]:
+        """Write a command's report to stdout without letting stdout decide its exit code.
+
+        After a failure, a stdout that cannot be written (``| head -c1`` gone, ``/dev/full``)
+        is noted and the failure's own code stands. After a success, a reader that went away
+        is fine (``BrokenPipeError`` ends quietly in ``cli.py``); any other write failure is
+        an error, since the result was not reported.
+        """
+        from psykhe_cli.errors import PsykheError
+
+        try:
+            yield
+        except BrokenPipeError:
+            if not failed:
+                raise
+        except OSError as exc:
+            message = f"cannot write to standard output: {exc.strerror or exc}"
+            if not failed:
+                raise PsykheError(message) from None
+            self.stderr.write(f"psykhe: error: {message}\n")
 
     @property
     def interactive(self) -> bool:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -169,32 +167,11 @@ def push(
         raise
     finally:
         observer.close()
-        with _reporting(env, error):
+        with env.reporting(failed=error is not None):
             if json:
                 _print_json(env, result, mode.value, exit_code, error)
             elif result is not None and exit_code == 0:
                 observer.summary(result)
-
-
-@contextmanager
-def _reporting(env: Environment, error: BaseException | None) -> Iterator[None]:
-    """Writing the report to stdout: its failure never hides the push's own outcome.
-
-    After a failed push, a stdout that cannot be written (``| head -c1`` gone, ``/dev/full``)
-    is noted and the push's exit code stands. After a successful one, a reader that went away
-    is fine (``BrokenPipeError`` ends quietly in ``cli.py``); any other write failure is an
-    error, since the result was not reported.
-    """
-    try:
-        yield
-    except BrokenPipeError:
-        if error is None:
-            raise
-    except OSError as exc:
-        message = f"cannot write to standard output: {exc.strerror or exc}"
-        if error is None:
-            raise PsykheError(message) from None
-        env.stderr.write(f"psykhe: error: {message}\n")
 
 
 def _settings_for(
