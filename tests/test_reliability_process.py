@@ -390,6 +390,33 @@ def test_stdout_to_dev_full_gives_a_short_message_and_a_documented_code(
     assert out.returncode == (3 if outcome == "invalid" else 1), stderr
 
 
+@pytest.mark.parametrize("stdout", ["dev_full", "closed_pipe"])
+def test_status_json_to_an_unwritable_stdout_keeps_its_exit_code(
+    home: Path, sandbox: SandboxHandle, stdout: str
+) -> None:
+    env = isolated_env(home, sandbox.env())
+    if stdout == "dev_full":
+        target = os.open("/dev/full", os.O_WRONLY)
+    else:
+        read_end, target = os.pipe()
+        os.close(read_end)  # the reader is gone before anything is written
+    try:
+        out = subprocess.run(
+            [*PSYKHE, "status", "999", "--json"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=target,
+            stderr=subprocess.PIPE,
+            timeout=60,
+        )
+    finally:
+        os.close(target)
+    stderr = out.stderr.decode()
+    assert out.returncode == 6, stderr  # the ingestion is unknown: that outcome stands
+    assert "Traceback" not in stderr
+    assert ("cannot write to standard output" in stderr) == (stdout == "dev_full")
+
+
 def test_not_a_terminal_means_no_ansi_no_spinner_no_prompt(
     tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
 ) -> None:
