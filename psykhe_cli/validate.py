@@ -153,6 +153,8 @@ class FeedReport:
     warnings: int = 0
     counts_by_code: dict[str, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    #: lines (CSV rows) with at least one error: what ``--skip-invalid`` leaves out
+    rejected_lines: int = 0
 
     @property
     def ok(self) -> bool:
@@ -467,6 +469,7 @@ class BlockResult:
 
     lines: int = 0
     variants: int = 0
+    rejected_lines: int = 0
     errors: int = 0
     warnings: int = 0
     counts: dict[str, int] = field(default_factory=dict)
@@ -587,6 +590,7 @@ def _check_block(block: bytes, first_line: int, params: BlockParams) -> BlockRes
             )
             pid = _pid_of(product)
             if issues and result.add(line_no, issues, pid, params):
+                result.rejected_lines += 1
                 if params.keep_all:
                     result.rejected.append((line_no, raw, issues, pid))
                 continue
@@ -647,6 +651,7 @@ def check_rows(reader: CsvReader, params: BlockParams, size: int = 2000) -> Iter
         product = row.record
         pid = _pid_of(product)
         if issues and result.add(row.line, issues, pid, params):
+            result.rejected_lines += 1
             if params.keep_all:
                 result.rejected.append((row.line, row.raw, issues, pid))
         else:
@@ -849,6 +854,7 @@ class _Merger:
         report = self.report
         report.lines += result.lines
         report.variants += result.variants
+        report.rejected_lines += result.rejected_lines
         report.errors += result.errors
         report.warnings += result.warnings
         for code, count in result.counts.items():
@@ -910,6 +916,7 @@ class _Merger:
         if level == ERROR:
             report.errors += count
             report.variants -= count
+            report.rejected_lines += count
         else:
             report.warnings += count
             rejected = result.rejected

@@ -91,7 +91,7 @@ FEED = (
 def test_check_feeds_counts_problems_and_records(options: ValidationOptions) -> None:
     report, seen = check(FEED, options)
     assert (report.lines, report.products, report.variants) == (9, 3, 5)
-    assert (report.errors, report.warnings) == (2, 2)
+    assert (report.errors, report.warnings, report.rejected_lines) == (2, 2, 2)
     assert report.counts_by_code == {
         "duplicate_variant": 1,
         "invalid_json": 1,
@@ -149,6 +149,7 @@ def test_check_feeds_workers_match_in_process_on_a_varied_feed() -> None:
 def test_check_feeds_strict_makes_warnings_errors_and_rejects_duplicates() -> None:
     report, seen = check(FEED, ValidationOptions(workers=0, strict=True))
     assert (report.errors, report.warnings, report.variants) == (4, 0, 3)
+    assert report.rejected_lines == 4
     assert {p.level for p in seen.problems} == {"error"}
     assert [n for _, n, _, _ in seen.rejected] == [5, 6, 7, 8]
     assert [p.code for p in seen.rejected[2][3]] == ["duplicate_variant"]
