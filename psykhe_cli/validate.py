@@ -564,7 +564,7 @@ def _check_block(block: bytes, first_line: int, params: BlockParams) -> BlockRes
     result.lines = len(lines)
     exact_keys = _has_colon_escape(block)
     exact_ints = _LONG_DIGITS in block.translate(_DIGITS_AS_ZERO)
-    objects = None if exact_keys or exact_ints else _parse_all(lines)
+    objects = None if exact_keys or exact_ints else _parse_all(block, lines)
     if objects is None:
         objects = [_MISSING] * len(lines)  # nothing known: every line takes check_line
     want_records = params.want_records
@@ -609,7 +609,7 @@ def _check_block(block: bytes, first_line: int, params: BlockParams) -> BlockRes
     return result
 
 
-def _parse_all(lines: list[bytes]) -> list[Any] | None:
+def _parse_all(block: bytes, lines: list[bytes]) -> list[Any] | None:
     """Every line parsed, or None when one does not parse or some object repeats a key.
 
     The caller has made sure no line spells a colon as an escape, so the colon counts of the
@@ -619,8 +619,8 @@ def _parse_all(lines: list[bytes]) -> list[Any] | None:
         objects = list(map(orjson.loads, lines))  # blank lines fail too: fine, rare
     except orjson.JSONDecodeError:
         return None
-    colons = sum(map(bytes.count, lines, itertools.repeat(b":")))
-    if colons != orjson.dumps(objects).count(b":"):
+    # every line parsed, so the block holds no other bytes with a colon than those lines
+    if block.count(b":") != orjson.dumps(objects).count(b":"):
         return None
     return objects
 
