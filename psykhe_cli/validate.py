@@ -46,7 +46,7 @@ from typing import Any, BinaryIO, NamedTuple
 
 import orjson
 
-from psykhe_cli.feeds import FeedSource, OpenFeed, open_feed
+from psykhe_cli.feeds import STDIN, FeedSource, OpenFeed, open_feed
 from psykhe_cli.feeds.blocks import BLOCK_SIZE, iter_blocks, split_lines
 from psykhe_cli.feeds.delimited import CsvReader
 from psykhe_cli.feeds.jsonl import reject_json_document
@@ -713,6 +713,10 @@ class HashSet64:
         self.size += len(hashes) - len(present)
         return present
 
+    def reserve(self, coming: int) -> None:
+        """Grow now, while the tables are small, for about ``coming`` more entries."""
+        self._make_room(coming // self._PARTS + coming // (8 * self._PARTS))
+
     def _make_room(self, coming: int) -> None:
         # room for the whole batch in every partition, so no table can fill up mid-batch
         for part, table in enumerate(self._tables):
@@ -796,6 +800,8 @@ def _check_jsonl(feed: OpenFeed, merger: _Merger, workers: _Workers, progress: _
         if not seen_a_line:
             seen_a_line = _reject_document(name, first_line, block)
         pool = workers.pool(feed.bytes_read)
+        if pool is not None and not inflight:
+            merger.expect(_lines_to_come(feed, merger.report.lines))
         if pool is None:
             merger.merge(name, check_block(block, first_line, params), first_line, block)
         else:
@@ -809,6 +815,17 @@ def _check_jsonl(feed: OpenFeed, merger: _Merger, workers: _Workers, progress: _
     while inflight:
         future, start, held = inflight.popleft()
         merger.merge(name, future.result(), start, held)
+
+
+def _lines_to_come(feed: OpenFeed, lines_so_far: int) -> int:
+    """How many more lines a plain file holds, from its size and the lines read so far."""
+    if feed.source.path == STDIN or feed.bytes_source.compressed or not feed.bytes_read:
+        return 0
+    try:
+        size = os.path.getsize(feed.source.path)
+    except OSError:
+        return 0
+    return max(0, size - feed.bytes_read) * lines_so_far // feed.bytes_read
 
 
 def _reject_document(name: str, first_line: int, block: bytes) -> bool:
@@ -848,6 +865,13 @@ class _Merger:
         self._on_problem, self._on_records, self._on_rejected = on_problem, on_records, on_rejected
         self._pairs = HashSet64()
         self._products = HashSet64()
+
+    def expect(self, lines: int) -> None:
+        """Size the duplicate tables for ``lines`` more lines (rehashing later costs more)."""
+        report = self.report
+        if lines and report.lines:
+            self._pairs.reserve(lines * report.variants // report.lines)
+            self._products.reserve(lines * report.products // report.lines)
 
     def merge(self, file: str, result: BlockResult, first_line: int, block: bytes | None) -> None:
         """Add one block's result; ``block`` (JSON Lines) lets duplicates be named."""
