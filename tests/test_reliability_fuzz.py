@@ -255,10 +255,19 @@ TRICKY = [
 
 
 @pytest.mark.parametrize("data", TRICKY, ids=range(len(TRICKY)))
-def test_tricky_bytes_through_the_real_process_exit_0_or_3(tmp_path: Path, data: bytes) -> None:
+def test_tricky_bytes_exit_0_or_3(
+    data: bytes, isolated: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for args in (["validate", "-"], ["push", "-", "--dry-run"]):
+        code, _, err = run_with_stdin(args, data, monkeypatch, capsys)
+        assert_clean_exit(code, err)
+
+
+@pytest.mark.parametrize("index", [0, 1, 5, 6])  # empty, NULs, a cut gzip, 5000 '['
+def test_tricky_bytes_through_the_real_process_exit_0_or_3(tmp_path: Path, index: int) -> None:
     env = isolated_env(tmp_path / "home")
     for args in (("validate", "-"), ("push", "-", "--dry-run")):
-        out = psykhe(*args, env=env, input=data, timeout=60)
+        out = psykhe(*args, env=env, input=TRICKY[index], timeout=60)
         assert out.returncode in (0, 3), out.stderr
         assert "Traceback" not in out.stderr
         assert "internal error" not in out.stderr
