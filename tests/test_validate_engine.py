@@ -360,7 +360,7 @@ def test_check_feeds_exact_checks_inside_a_block(options: ValidationOptions) -> 
 
 
 def test_workers_are_really_used_by_the_parallel_tests() -> None:
-    from psykhe_cli.validate import _Workers
+    from psykhe_cli.validate.engine import _Workers
 
     with _Workers(IN_WORKERS) as workers:
         assert workers.count == 2  # else the "workers" rows above tested the in-process path

@@ -1,0 +1,63 @@
+"""Validation: the rules of ``schema.py`` applied to feed lines, and the feed-checking engine.
+
+Both ``psykhe validate`` and ``psykhe push`` call ``check_feeds``, so both run the very same
+code, in one pass over the input (stdin cannot be read twice)::
+
+    report = check_feeds(
+        [FeedSource("catalog.jsonl.gz")],
+        ValidationOptions(strict=False, max_problems=1000),
+        on_problem=print_problem,        # each Problem as found (the first max_problems)
+        on_records=spool.write_lines,    # normalized JSON Lines of the lines without an error
+        on_rejected=rejects.write,       # (file, line, raw bytes, problems) of the others
+        on_progress=bar.update,          # (lines done, raw bytes read), at most ~10 times/s
+    )
+
+Problem codes (one level each; ``--strict`` makes every warning an error):
+
+    error    invalid_utf8 invalid_json non_finite_number duplicate_key integer_out_of_range
+             not_an_object missing_product_data invalid_product_data invalid_operation
+             missing_product_identifier invalid_<field>          (any field of schema.py)
+             csv_syntax row_width invalid_cell                    (CSV/TSV rows)
+    warning  missing_<field> (variant_identifier, title, images, price) legacy_action
+             missing_operation unknown_operation duplicate_variant
+
+Big inputs are checked in worker processes, about one MiB block each, results merged in input
+order in the calling process; small inputs and CSV are checked in-process. Only the calling
+process keeps state that grows with the feed: see ``HashSet64``.
+
+    report.py   ValidationOptions, Problem, FeedReport
+    rules.py    one product, one JSON line: check_product, check_line (pure functions)
+    blocks.py   one block of lines (the hot path, also run in workers); CSV rows
+    engine.py   check_feeds: reading, workers, merging in order, duplicates, progress
+"""
+
+from __future__ import annotations
+
+from psykhe_cli.feeds import FeedSource
+from psykhe_cli.validate.engine import (
+    HashSet64,
+    OnProblem,
+    OnProgress,
+    OnRecords,
+    OnRejected,
+    check_feeds,
+)
+from psykhe_cli.validate.report import FeedReport, Problem, ValidationOptions
+from psykhe_cli.validate.rules import Issue, LineResult, check_line, check_product
+
+__all__ = [
+    "FeedReport",
+    "FeedSource",
+    "HashSet64",
+    "Issue",
+    "LineResult",
+    "OnProblem",
+    "OnProgress",
+    "OnRecords",
+    "OnRejected",
+    "Problem",
+    "ValidationOptions",
+    "check_feeds",
+    "check_line",
+    "check_product",
+]

@@ -1,0 +1,244 @@
+"""One block of lines checked, in a worker process or in-process; CSV rows likewise."""
+
+from __future__ import annotations
+
+import gc
+import itertools
+from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import orjson
+
+from psykhe_cli.feeds.blocks import split_lines
+from psykhe_cli.feeds.delimited import CsvReader
+from psykhe_cli.schema import (
+    DEFAULT_OPERATION,
+    DOCUMENTED_OPERATIONS,
+    ERROR,
+    OPERATION_KEY,
+    PRODUCT_DATA_KEY,
+    PRODUCT_KEY,
+    VARIANT_KEY,
+)
+from psykhe_cli.validate.rules import (
+    _DIGITS_AS_ZERO,
+    _LONG_DIGITS,
+    Issue,
+    Rejected,
+    _has_colon_escape,
+    _product_is_fine,
+    check_line,
+    check_product,
+)
+
+# -- one block of lines (runs in a worker process or in-process) --------------------------
+
+
+class BlockParams(NamedTuple):
+    """What a worker needs to know besides the block."""
+
+    strict: bool
+    want_records: bool
+    #: keep every problem (for on_rejected); else at most this many per block
+    keep_all: bool
+    max_problems: int
+
+
+@dataclass
+class BlockResult:
+    """One block's findings, small enough to send back from a worker."""
+
+    lines: int = 0
+    variants: int = 0
+    rejected_lines: int = 0
+    errors: int = 0
+    warnings: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    #: ``(line, level, code, message, product_identifier)``, in line order
+    problems: list[tuple[int, str, str, str, str | None]] = field(default_factory=list)
+    #: line number of each accepted line; pair_hashes and records follow the same order
+    accepted: array[int] = field(default_factory=lambda: array("Q"))
+    pair_hashes: array[int] = field(default_factory=lambda: array("Q"))
+    product_hashes: array[int] = field(default_factory=lambda: array("Q"))
+    records: list[bytes] = field(default_factory=list)
+    #: ``(line, raw bytes, issues)`` of lines with an error, when asked for
+    rejected: list[Rejected] = field(default_factory=list)
+    #: ``(product_identifier, variant_identifier)`` of accepted lines, when cheap to keep
+    keys: list[tuple[str, str | None]] | None = None
+    #: product_identifier of the previous accepted line: consecutive variants hash it once
+    last_pid: str | None = None
+
+    def add(self, line: int, issues: list[Issue], pid: str | None, params: BlockParams) -> bool:
+        """Count ``issues`` of ``line``; True when one of them is an error."""
+        has_error = False
+        for level, code, message in issues:
+            level = ERROR if params.strict else level
+            if level == ERROR:
+                self.errors += 1
+                has_error = True
+            else:
+                self.warnings += 1
+            self.counts[code] = self.counts.get(code, 0) + 1
+            if params.keep_all or len(self.problems) < params.max_problems:
+                self.problems.append((line, level, code, message, pid))
+        return has_error
+
+    def accept(
+        self, line: int, product: dict[str, Any], record: bytes, params: BlockParams
+    ) -> None:
+        """Count an accepted line and remember what deduplication needs."""
+        pid = product[PRODUCT_KEY]
+        self.variants += 1
+        self.accepted.append(line)
+        self.pair_hashes.append(pair_hash(pid, product.get(VARIANT_KEY)))
+        if pid != self.last_pid:
+            self.product_hashes.append(product_hash(pid))
+            self.last_pid = pid
+        if params.want_records:
+            self.records.append(record)
+
+
+_UINT64 = (1 << 64) - 1
+
+
+def pair_hash(product_identifier: str, variant_identifier: Any) -> int:
+    """The 64-bit hash identifying a (product_identifier, variant_identifier) pair.
+
+    Built-in ``hash()`` is salted per interpreter, but workers are only ever forked from the
+    process that merges their hashes, so every hash of one run shares one salt.
+    """
+    vid = variant_identifier if type(variant_identifier) is str else None
+    return hash((product_identifier, vid)) & _UINT64
+
+
+def product_hash(product_identifier: str) -> int:
+    """The 64-bit hash of a product_identifier (same salt rule as ``pair_hash``)."""
+    return hash(product_identifier) & _UINT64
+
+
+def check_block(block: bytes, first_line: int, params: BlockParams) -> BlockResult:
+    """Check a block of whole JSON lines whose first line is ``first_line``.
+
+    The cyclic garbage collector is paused meanwhile: a block's parsed lines are acyclic and
+    freed when it ends, and collecting while thousands of them are alive doubled the cost.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _check_block(block, first_line, params)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _check_block(block: bytes, first_line: int, params: BlockParams) -> BlockResult:
+    """The work of ``check_block``.
+
+    This is the hot path of the whole program. When every line of the block parses and the
+    block needs no exact slow check, the parsing and the duplicate-key count run as a few
+    C-level calls over the whole block; each line is then accepted when it is the common
+    case (wrapped, a documented operation, a fine product) and goes through ``check_line``
+    otherwise, which reaches the same verdicts line by line.
+    """
+    result = BlockResult()
+    lines = split_lines(block)
+    result.lines = len(lines)
+    exact_keys = _has_colon_escape(block)
+    exact_ints = _LONG_DIGITS in block.translate(_DIGITS_AS_ZERO)
+    objects = None if exact_keys or exact_ints else _parse_all(block, lines)
+    if objects is None:
+        objects = [None] * len(lines)  # nothing known: every line takes check_line
+    want_records = params.want_records
+    accepted, records = result.accepted, result.records
+    pair_hashes, product_hashes = result.pair_hashes, result.product_hashes
+    operations = DOCUMENTED_OPERATIONS
+    last_pid = None
+    for line_no, raw, obj in zip(itertools.count(first_line), lines, objects):
+        product = obj.get(PRODUCT_DATA_KEY) if type(obj) is dict else None
+        if (
+            type(product) is dict
+            and type(operation := obj.get(OPERATION_KEY)) is str
+            and operation in operations
+            and _product_is_fine(product)
+        ):
+            record = raw.removesuffix(b"\r") + b"\n" if want_records else None
+        else:
+            raw = raw.removesuffix(b"\r")
+            if not raw or raw.isspace():
+                continue
+            record, issues, product = check_line(
+                raw, exact_keys=exact_keys, exact_ints=exact_ints, want_record=want_records
+            )
+            pid = _pid_of(product)
+            if issues and result.add(line_no, issues, pid, params):
+                result.rejected_lines += 1
+                if params.keep_all:
+                    result.rejected.append((line_no, raw, issues, pid))
+                continue
+            assert product is not None
+        pid = product[PRODUCT_KEY]
+        accepted.append(line_no)
+        # accepted: the variant_identifier is a str or absent (None), as pair_hash wants
+        pair_hashes.append(hash((pid, product.get(VARIANT_KEY))) & _UINT64)
+        if pid != last_pid:
+            product_hashes.append(hash(pid) & _UINT64)
+            last_pid = pid
+        if want_records:
+            assert record is not None
+            records.append(record)
+    result.variants = len(accepted)
+    return result
+
+
+def _parse_all(block: bytes, lines: list[bytes]) -> list[Any] | None:
+    """Every line parsed, or None when one does not parse or some object repeats a key.
+
+    The caller has made sure no line spells a colon as an escape, so the colon counts of the
+    raw lines and of their re-serialization agree exactly when no key is repeated.
+    """
+    try:
+        objects = list(map(orjson.loads, lines))  # blank lines fail too: fine, rare
+    except orjson.JSONDecodeError:
+        return None
+    # every line parsed, so the block holds no other bytes with a colon than those lines
+    if block.count(b":") != orjson.dumps(objects).count(b":"):
+        return None
+    return objects
+
+
+def _pid_of(product: dict[str, Any] | None) -> str | None:
+    if product is None:
+        return None
+    pid = product.get(PRODUCT_KEY)
+    return pid if type(pid) is str else None
+
+
+def check_rows(reader: CsvReader, params: BlockParams, size: int = 2000) -> Iterator[BlockResult]:
+    """Check CSV/TSV rows, ``size`` rows per result (in-process: CSV parsing is the slow part)."""
+    result, end = BlockResult(keys=[]), 0
+    for row in reader:
+        result.lines += row.end_line - end
+        end = row.end_line
+        if row.error is not None:
+            issues: list[Issue] = [(ERROR, *row.error)]
+        else:
+            assert row.record is not None
+            issues = check_product(row.record)
+        product = row.record
+        pid = _pid_of(product)
+        if issues and result.add(row.line, issues, pid, params):
+            result.rejected_lines += 1
+            if params.keep_all:
+                result.rejected.append((row.line, row.raw, issues, pid))
+        else:
+            assert product is not None and result.keys is not None
+            wrapped = {OPERATION_KEY: DEFAULT_OPERATION, PRODUCT_DATA_KEY: product}
+            result.accept(row.line, product, orjson.dumps(wrapped) + b"\n", params)
+            result.keys.append((product[PRODUCT_KEY], product.get(VARIANT_KEY)))
+        if result.lines >= size:
+            yield result
+            result = BlockResult(keys=[])
+    result.lines += reader.lines_read - end
+    yield result
