@@ -398,3 +398,26 @@ def test_rejected_rows_carry_their_problems_with_product_identifier(tmp_path: Pa
             ],
         )
     ]
+
+
+def test_check_feeds_with_threads_running_uses_non_forked_workers_and_agrees() -> None:
+    import threading
+
+    rng = random.Random(11)
+    data = b"\n".join(line(f"P{rng.randint(1, 40)}", f"V{rng.randint(1, 4)}") for _ in range(300))
+    expected, seen_expected = check(data, IN_PROCESS)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)  # e.g. a progress display refreshing
+    other.start()
+    try:
+        from psykhe_cli.validate.engine import _Workers
+
+        with _Workers(IN_WORKERS) as workers:
+            assert (workers.count, workers.fork) == (2, False)
+        report, seen = check(data, ValidationOptions(workers=2, block_size=512, parallel_after=0))
+    finally:
+        stop.set()
+        other.join()
+    assert report.to_json() == expected.to_json()
+    assert report.warnings > 0  # the duplicates were found across processes
+    assert seen.records == seen_expected.records

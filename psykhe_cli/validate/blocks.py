@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import hashlib
 import itertools
 from array import array
 from collections.abc import Iterator
@@ -44,6 +45,8 @@ class BlockParams(NamedTuple):
     #: keep every problem (for on_rejected); else at most this many per block
     keep_all: bool
     max_problems: int
+    #: hash with blake2b, equal in every process, for workers that are not forked
+    portable_hashes: bool = False
 
 
 @dataclass
@@ -92,9 +95,10 @@ class BlockResult:
         pid = product[PRODUCT_KEY]
         self.variants += 1
         self.accepted.append(line)
-        self.pair_hashes.append(pair_hash(pid, product.get(VARIANT_KEY)))
+        portable = params.portable_hashes
+        self.pair_hashes.append(pair_hash(pid, product.get(VARIANT_KEY), portable))
         if pid != self.last_pid:
-            self.product_hashes.append(product_hash(pid))
+            self.product_hashes.append(product_hash(pid, portable))
             self.last_pid = pid
         if params.want_records:
             self.records.append(record)
@@ -103,19 +107,28 @@ class BlockResult:
 _UINT64 = (1 << 64) - 1
 
 
-def pair_hash(product_identifier: str, variant_identifier: Any) -> int:
+def pair_hash(product_identifier: str, variant_identifier: Any, portable: bool = False) -> int:
     """The 64-bit hash identifying a (product_identifier, variant_identifier) pair.
 
-    Built-in ``hash()`` is salted per interpreter, but workers are only ever forked from the
-    process that merges their hashes, so every hash of one run shares one salt.
+    Built-in ``hash()`` is salted per interpreter: it serves when the workers are forked
+    from the process that merges their hashes (one salt for the whole run). Otherwise
+    ``portable`` hashes are used, in every process of the run.
     """
     vid = variant_identifier if type(variant_identifier) is str else None
+    if portable:
+        key = f"{len(product_identifier)}:{product_identifier}{vid if vid is not None else ''}"
+        return _blake(key + ("" if vid is not None else "\x00"))
     return hash((product_identifier, vid)) & _UINT64
 
 
-def product_hash(product_identifier: str) -> int:
-    """The 64-bit hash of a product_identifier (same salt rule as ``pair_hash``)."""
-    return hash(product_identifier) & _UINT64
+def product_hash(product_identifier: str, portable: bool = False) -> int:
+    """The 64-bit hash of a product_identifier (same rules as ``pair_hash``)."""
+    return _blake(product_identifier) if portable else hash(product_identifier) & _UINT64
+
+
+def _blake(text: str) -> int:
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
 
 
 def check_block(block: bytes, first_line: int, params: BlockParams) -> BlockResult:
@@ -150,7 +163,7 @@ def _check_block(block: bytes, first_line: int, params: BlockParams) -> BlockRes
     objects = None if exact_keys or exact_ints else _parse_all(block, lines)
     if objects is None:
         objects = [None] * len(lines)  # nothing known: every line takes check_line
-    want_records = params.want_records
+    want_records, portable = params.want_records, params.portable_hashes
     accepted, records = result.accepted, result.records
     pair_hashes, product_hashes = result.pair_hashes, result.product_hashes
     operations = DOCUMENTED_OPERATIONS
@@ -181,9 +194,12 @@ def _check_block(block: bytes, first_line: int, params: BlockParams) -> BlockRes
         pid = product[PRODUCT_KEY]
         accepted.append(line_no)
         # accepted: the variant_identifier is a str or absent (None), as pair_hash wants
-        pair_hashes.append(hash((pid, product.get(VARIANT_KEY))) & _UINT64)
+        if portable:
+            pair_hashes.append(pair_hash(pid, product.get(VARIANT_KEY), True))
+        else:
+            pair_hashes.append(hash((pid, product.get(VARIANT_KEY))) & _UINT64)
         if pid != last_pid:
-            product_hashes.append(hash(pid) & _UINT64)
+            product_hashes.append(product_hash(pid, portable))
             last_pid = pid
         if want_records:
             assert record is not None

@@ -141,9 +141,9 @@ def check_feeds(
     header): whatever was reported before stays valid, but the feed is never taken as shorter.
     """
     options = options or ValidationOptions()
-    merger = _Merger(options, on_problem, on_records, on_rejected)
     progress = _Progress(on_progress)
     with _Workers(options) as workers:
+        merger = _Merger(options, on_problem, on_records, on_rejected, portable=not workers.fork)
         for source in sources:
             feed = open_feed(source, stdin if stdin is not None else sys.stdin.buffer)
             merger.report.files.append(source.name)
@@ -224,11 +224,17 @@ class _Merger:
         on_problem: OnProblem | None,
         on_records: OnRecords | None,
         on_rejected: OnRejected | None,
+        *,
+        portable: bool,
     ) -> None:
         self.options = options
         self.report = FeedReport()
         self.params = BlockParams(
-            options.strict, on_records is not None, on_rejected is not None, options.max_problems
+            options.strict,
+            on_records is not None,
+            on_rejected is not None,
+            options.max_problems,
+            portable,
         )
         self._on_problem, self._on_records, self._on_rejected = on_problem, on_records, on_rejected
         self._pairs = HashSet64()
@@ -375,10 +381,10 @@ class _Workers:
         wanted = options.workers
         if wanted is None:
             wanted = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
-        # fork only: a spawned worker would re-run the CLI's __main__, and fork is unsafe in a
-        # process with threads. Elsewhere the work stays in-process: same code, one core.
-        forkable = hasattr(os, "fork") and threading.active_count() == 1
-        self.count = wanted if wanted > 1 and forkable else 0
+        self.count = wanted if wanted > 1 else 0
+        # fork is cheapest and shares the hash salt, but is unsafe once the process has
+        # threads (a rich progress display has one): then forkserver/spawn, portable hashes
+        self.fork = hasattr(os, "fork") and threading.active_count() == 1
         self._after = options.parallel_after
         self._pool: ProcessPoolExecutor | None = None
 
@@ -387,9 +393,11 @@ class _Workers:
         if self._pool is None and self.count and bytes_read >= self._after:
             import multiprocessing
 
+            methods = multiprocessing.get_all_start_methods()
+            method = "fork" if self.fork else "forkserver" if "forkserver" in methods else "spawn"
             self._pool = ProcessPoolExecutor(
                 self.count,
-                mp_context=multiprocessing.get_context("fork"),
+                mp_context=multiprocessing.get_context(method),
                 initializer=_worker_init,
             )
         return self._pool
