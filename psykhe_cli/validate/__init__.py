@@ -35,13 +35,13 @@ from __future__ import annotations
 
 from psykhe_cli.feeds import FeedSource
 from psykhe_cli.validate.engine import (
-    HashSet64,
     OnProblem,
     OnProgress,
     OnRecords,
     OnRejected,
     check_feeds,
 )
+from psykhe_cli.validate.hashset import HashSet64
 from psykhe_cli.validate.report import FeedReport, Problem, ValidationOptions
 from psykhe_cli.validate.rules import Issue, LineResult, check_line, check_product
 
