@@ -323,13 +323,21 @@ class Push:
 
     def _prepare(self, spool: Spool, rejects: _Rejects) -> list[SpoolPart]:
         started = self._clock()
+        request = self.request
+        # Blocks compressed where they are checked keep both cores busy; not when parts are
+        # cut at a limit, nor when strict duplicates must be dropped from what is sent.
+        deflate_here = spool.limit == BatchLimit() and not (
+            request.validation.strict and request.skip_invalid
+        )
         report = check_feeds(
-            self.request.sources,
-            self.request.validation,
+            request.sources,
+            request.validation,
             on_problem=self.observer.problem,
             on_records=spool.write,
-            on_rejected=rejects.write if self.request.skip_invalid else None,
+            on_rejected=rejects.write if request.skip_invalid else None,
             on_progress=self.observer.preparing,
+            on_deflated=spool.write_deflated if deflate_here else None,
+            deflate_level=request.compression_level,
         )
         parts = spool.finish()
         result = self.result

@@ -305,3 +305,32 @@ def test_push_history_names_the_body_the_same_way_each_time(
     assert records[0]["feed_sha256"] == records[1]["feed_sha256"] != records[2]["feed_sha256"]
     first, second, _ = creates(sandbox)
     assert first["sha1"] == second["sha1"] == sandbox.ingestion(1)["file_identifier"]
+
+
+def test_push_big_feed_checked_and_compressed_by_workers_arrives_whole(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
+) -> None:
+    # past the 4 MiB in-process threshold: blocks are checked and deflated in workers,
+    # those of the first half with lines to rewrite, those of the second half as they are
+    items = catalog(24_000)
+    lines = []
+    for i, item in enumerate(items):
+        if i < 12_000 and i % 1000 == 7:
+            lines.append(orjson.dumps(item) + b"\r\n")  # bare product, CRLF: rewritten
+        elif i < 12_000 and i % 1000 == 8:
+            lines.append(b"\n")  # a blank line: dropped
+            lines.append(orjson.dumps({"operation": "insert", "product_data": item}) + b"\n")
+        else:
+            lines.append(orjson.dumps({"operation": "insert", "product_data": item}) + b"\n")
+    feed = tmp_path / "big.jsonl"
+    feed.write_bytes(b"".join(lines))
+    assert feed.stat().st_size > 6_000_000
+    out = psykhe("push", str(feed), *FAST, "--json", env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    report = orjson.loads(out.stdout)
+    assert report["lines"] == 24_000
+    assert report["product_metrics"][str(report["ingestion_ids"][0])]["upserted"] == 24_000
+    stored = {
+        (p["product_identifier"], p["variant_identifier"]): p["data"] for p in sandbox.products()
+    }
+    assert stored == {(i["product_identifier"], i["variant_identifier"]): i for i in items}

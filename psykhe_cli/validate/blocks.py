@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from psykhe_cli.deflate import Deflated, deflate
 from psykhe_cli.feeds.blocks import split_lines
 from psykhe_cli.feeds.delimited import CsvReader
 from psykhe_cli.schema import (
@@ -47,6 +48,8 @@ class BlockParams(NamedTuple):
     max_problems: int
     #: hash with blake2b, equal in every process, for workers that are not forked
     portable_hashes: bool = False
+    #: compress the block's normalized lines here, at this level, instead of returning them
+    deflate_level: int | None = None
 
 
 @dataclass
@@ -72,6 +75,8 @@ class BlockResult:
     keys: list[tuple[str, str | None]] | None = None
     #: product_identifier of the previous accepted line: consecutive variants hash it once
     last_pid: str | None = None
+    #: the normalized lines compressed, instead of ``records`` (``BlockParams.deflate_level``)
+    deflated: Deflated | None = None
 
     def add(self, line: int, issues: list[Issue], pid: str | None, params: BlockParams) -> bool:
         """Count ``issues`` of ``line``; True when one of them is an error."""
@@ -163,7 +168,12 @@ def _check_block(block: bytes, first_line: int, params: BlockParams) -> BlockRes
     objects = None if exact_keys or exact_ints else _parse_all(block, lines)
     if objects is None:
         objects = [None] * len(lines)  # nothing known: every line takes check_line
-    want_records, portable = params.want_records, params.portable_hashes
+    portable, deflating = params.portable_hashes, params.deflate_level is not None
+    # Compressing here, each accepted line is the raw line: only the exceptions are kept,
+    # and a block whose lines are all accepted as they are is compressed as it is.
+    want_records = params.want_records and not deflating
+    verbatim = deflating and b"\r" not in block
+    rewritten: dict[int, bytes] = {}
     accepted, records = result.accepted, result.records
     pair_hashes, product_hashes = result.pair_hashes, result.product_hashes
     operations = DOCUMENTED_OPERATIONS
@@ -179,10 +189,14 @@ def _check_block(block: bytes, first_line: int, params: BlockParams) -> BlockRes
             record = raw.removesuffix(b"\r") + b"\n" if want_records else None
         else:
             raw = raw.removesuffix(b"\r")
+            verbatim = False
             if not raw or raw.isspace():
                 continue
             record, issues, product = check_line(
-                raw, exact_keys=exact_keys, exact_ints=exact_ints, want_record=want_records
+                raw,
+                exact_keys=exact_keys,
+                exact_ints=exact_ints,
+                want_record=params.want_records,
             )
             pid = _pid_of(product)
             if issues and result.add(line_no, issues, pid, params):
@@ -191,6 +205,8 @@ def _check_block(block: bytes, first_line: int, params: BlockParams) -> BlockRes
                     result.rejected.append((line_no, raw, issues, pid))
                 continue
             assert product is not None
+            if deflating and record is not None:
+                rewritten[line_no] = record
         pid = product[PRODUCT_KEY]
         accepted.append(line_no)
         # accepted: the variant_identifier is a str or absent (None), as pair_hash wants
@@ -205,6 +221,16 @@ def _check_block(block: bytes, first_line: int, params: BlockParams) -> BlockRes
             assert record is not None
             records.append(record)
     result.variants = len(accepted)
+    if deflating and params.want_records:
+        assert params.deflate_level is not None
+        if verbatim:
+            data = block if block.endswith(b"\n") else block + b"\n"
+        else:
+            data = b"".join(
+                rewritten.get(n) or lines[n - first_line].removesuffix(b"\r") + b"\n"
+                for n in accepted
+            )
+        result.deflated = deflate(data, len(accepted), params.deflate_level)
     return result
 
 

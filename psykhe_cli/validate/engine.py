@@ -13,6 +13,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from psykhe_cli.deflate import Deflated
 from psykhe_cli.feeds import STDIN, FeedSource, OpenFeed, open_feed
 from psykhe_cli.feeds.blocks import iter_blocks, split_lines
 from psykhe_cli.feeds.delimited import CsvReader
@@ -38,6 +39,7 @@ from psykhe_cli.validate.rules import Issue, Rejected
 
 OnProblem = Callable[[Problem], None]
 OnRecords = Callable[[list[bytes]], None]
+OnDeflated = Callable[[Deflated], None]
 OnRejected = Callable[[str, int, bytes, list[Problem]], None]
 OnProgress = Callable[[int, int], None]
 
@@ -51,6 +53,8 @@ def check_feeds(
     on_records: OnRecords | None = None,
     on_rejected: OnRejected | None = None,
     on_progress: OnProgress | None = None,
+    on_deflated: OnDeflated | None = None,
+    deflate_level: int | None = None,
 ) -> FeedReport:
     """Read and check every feed in one pass; return the report.
 
@@ -62,6 +66,10 @@ def check_feeds(
       around the user's bytes, ``action`` renamed ``operation``, CSV rows as wrapped JSON.
     - ``on_rejected(file, line, raw, problems)``: each line (CSV row) with an error.
     - ``on_progress(lines, raw bytes read)``: now and then, at most ~10 times a second.
+    - ``on_deflated(piece)`` with ``deflate_level``: JSON Lines blocks are compressed where
+      they are checked (in the workers) and arrive as ``Deflated`` pieces instead of through
+      ``on_records``, which still gets CSV rows; the order of both together is input order.
+      Not with ``strict`` and ``on_rejected`` together: strict duplicates must be dropped.
 
     ``stdin`` is read for the source ``-`` (default: this process's standard input).
     Raises ``InputError`` when a feed cannot be read to its end (missing, a directory,
@@ -71,7 +79,15 @@ def check_feeds(
     options = options or ValidationOptions()
     progress = _Progress(on_progress)
     with _Workers(options) as workers:
-        merger = _Merger(options, on_problem, on_records, on_rejected, portable=not workers.fork)
+        merger = _Merger(
+            options,
+            on_problem,
+            on_records,
+            on_rejected,
+            portable=not workers.fork,
+            on_deflated=on_deflated,
+            deflate_level=deflate_level,
+        )
         for source in sources:
             feed = open_feed(source, stdin if stdin is not None else sys.stdin.buffer)
             merger.report.files.append(source.name)
@@ -154,7 +170,11 @@ class _Merger:
         on_rejected: OnRejected | None,
         *,
         portable: bool,
+        on_deflated: OnDeflated | None = None,
+        deflate_level: int | None = None,
     ) -> None:
+        if on_deflated is not None and options.strict and on_rejected is not None:
+            raise ValueError("strict duplicates cannot be dropped from compressed pieces")
         self.options = options
         self.report = FeedReport()
         self.params = BlockParams(
@@ -163,7 +183,9 @@ class _Merger:
             on_rejected is not None,
             options.max_problems,
             portable,
+            deflate_level if on_deflated is not None else None,
         )
+        self._on_deflated = on_deflated
         self._on_problem, self._on_records, self._on_rejected = on_problem, on_records, on_rejected
         self._pairs = HashSet64()
         self._products = HashSet64()
@@ -201,7 +223,10 @@ class _Merger:
         if repeated and self.options.strict:
             dropped = set(repeated)
             records = [r for i, r in enumerate(records) if i not in dropped]
-        if self._on_records is not None and records:
+        if self._on_deflated is not None and result.deflated is not None:
+            if result.deflated.lines:
+                self._on_deflated(result.deflated)
+        elif self._on_records is not None and records:
             self._on_records(records)
 
     def _problem(self, problem: Problem) -> None:
