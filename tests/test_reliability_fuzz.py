@@ -190,12 +190,6 @@ def test_arbitrary_bytes_as_csv_exit_0_or_3(
     assert_clean_exit(code, err)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="validate --json prints nothing on stdout when the feed cannot be read (a JSON "
-    "document, truncated gzip, a line over 16 MiB); commands/validate.py has its owner's "
-    "uncommitted changes, so it is not fixed here",
-)
 @pytest.mark.parametrize("data", [b"[]\n", gzip.compress(b"{}\n")[:-8]], ids=["array", "gzip"])
 def test_validate_json_is_one_object_even_when_the_feed_cannot_be_read(
     data: bytes, isolated: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
@@ -204,6 +198,8 @@ def test_validate_json_is_one_object_even_when_the_feed_cannot_be_read(
     assert code == 3, err
     report = orjson.loads(out)
     assert report["ok"] is False
+    assert report["files"] == ["<stdin>"]
+    assert report["error"]["code"] == "invalid_input"
 
 
 # -- the uploaded body ---------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -41,7 +41,7 @@ JsonOption = Annotated[
 
 
 class FeedFormat(str, Enum):
-    """Feed formats ``--format`` accepts."""
+    """The values of ``--format``: psykhe_cli.feeds.FORMATS (a test keeps them equal)."""
 
     jsonl = "jsonl"
     csv = "csv"
@@ -51,66 +51,87 @@ class FeedFormat(str, Enum):
 FeedsArgument = Annotated[
     list[str] | None,
     typer.Argument(
-        help="Feed files (JSON Lines, CSV/TSV, optionally .gz); '-' or nothing reads stdin.",
+        metavar="FEED",
+        help="JSON Lines, CSV or TSV files, .gz or not; - (or nothing, from a pipe) for stdin.",
         show_default=False,
     ),
 ]
 FormatOption = Annotated[
     FeedFormat | None,
-    typer.Option("--format", help="Feed format; default: from the extension, else the content."),
+    typer.Option(
+        "--format",
+        help="Feed format. Default: from the extension (also under .gz), else the content.",
+        show_default=False,
+    ),
 ]
 DelimiterOption = Annotated[
     str | None,
-    typer.Option("--delimiter", help="CSV delimiter (',', ';' or 'tab'); default: detected."),
+    typer.Option(
+        "--delimiter",
+        help="CSV/TSV delimiter: one character, or 'tab'. Default: detected from the header.",
+        show_default=False,
+    ),
 ]
 MapOption = Annotated[
     list[str] | None,
-    typer.Option("--map", metavar="SRC=DST", help="Rename a CSV column (repeatable)."),
+    typer.Option(
+        "--map",
+        metavar="SRC=DST",
+        help="Rename CSV/TSV column SRC to product field DST (repeatable).",
+        show_default=False,
+    ),
 ]
 StrictOption = Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")]
 MaxProblemsOption = Annotated[
     int,
-    typer.Option("--max-problems", min=0, help="Print at most N problems (counts stay complete)."),
+    typer.Option("--max-problems", min=0, help="Print at most N problems; counts stay complete."),
 ]
+
+_DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";"}
 
 
 def feed_sources(
     feeds: list[str] | None,
     *,
     env: Environment,
+    command: str,
     format: FeedFormat | None = None,
     delimiter: str | None = None,
     maps: list[str] | None = None,
 ) -> list[FeedSource]:
-    """The feeds named on the command line; no name means stdin, unless stdin is a terminal."""
-    from psykhe_cli.feeds import FeedSource
+    """The feeds named on the command line; none means stdin, unless stdin is a terminal."""
+    from psykhe_cli.feeds import STDIN, FeedSource
 
     paths = list(feeds or [])
     if not paths:
         if env.stdin_isatty:
             raise UsageError(
-                "no feed given: name a file, or pipe one in with '-'",
-                hint="e.g. psykhe push catalog.jsonl, or: cat catalog.jsonl | psykhe push -",
+                "no feed given",
+                hint=f"name a file, or pipe one in: psykhe {command} catalog.jsonl, "
+                f"or: cat catalog.jsonl | psykhe {command} -",
             )
-        paths = ["-"]
-    if paths.count("-") > 1:
-        raise UsageError("'-' (stdin) can be named only once")
-    if delimiter is not None:
-        delimiter = {"tab": "\t", "\\t": "\t"}.get(delimiter, delimiter)
-        if len(delimiter) != 1:
-            raise UsageError(f"--delimiter must be one character (or 'tab'), not {delimiter!r}")
-    column_map = []
-    for item in maps or []:
-        source, sep, target = item.partition("=")
-        if not sep or not source or not target:
-            raise UsageError(f"--map takes SRC=DST, not {item!r}")
-        column_map.append((source, target))
-    return [
-        FeedSource(
-            path,
-            format=format.value if format else None,
-            delimiter=delimiter,
-            column_map=tuple(column_map),
-        )
-        for path in paths
-    ]
+        paths = [STDIN]
+    if paths.count(STDIN) > 1:
+        raise UsageError("standard input (-) can be read only once")
+    renames = tuple(parse_map(item) for item in maps or [])
+    separator = parse_delimiter(delimiter)
+    fmt: Any = format.value if format is not None else None  # Typer checked the choice
+    return [FeedSource(path, fmt, separator, renames) for path in paths]
+
+
+def parse_map(item: str) -> tuple[str, str]:
+    """``SRC=DST`` -> ``(SRC, DST)``; raises ``UsageError``."""
+    source, equals, target = item.partition("=")
+    if not equals or not source.strip() or not target.strip():
+        raise UsageError(f"--map {item!r}: expected SRC=DST, e.g. --map sku=variant_identifier")
+    return source.strip(), target.strip()
+
+
+def parse_delimiter(value: str | None) -> str | None:
+    """One character, or a name such as ``tab``; raises ``UsageError``."""
+    if value is None:
+        return None
+    value = _DELIMITER_NAMES.get(value.lower(), value)
+    if len(value) != 1 or value in '\r\n"':
+        raise UsageError(f"--delimiter {value!r}: expected one character, or 'tab'")
+    return value

@@ -137,7 +137,9 @@ def push(
         if rejects is not None and not skip_invalid:
             raise UsageError("--rejects goes with --skip-invalid")
         request = PushRequest(
-            sources=feed_sources(feeds, env=env, format=format, delimiter=delimiter, maps=map),
+            sources=feed_sources(
+                feeds, env=env, command="push", format=format, delimiter=delimiter, maps=map
+            ),
             validation=ValidationOptions(strict=strict, max_problems=max_problems),
             mode=mode.value,
             skip_invalid=skip_invalid,

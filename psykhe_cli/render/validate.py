@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from psykhe_cli.feeds import FeedSource
 from psykhe_cli.render import SummaryRow, print_json, print_summary, write_line
 from psykhe_cli.terminal import Environment
 
 if TYPE_CHECKING:
+    from psykhe_cli.errors import PsykheError
     from psykhe_cli.validate import FeedReport, Problem
 
 
@@ -47,3 +49,20 @@ def render_report(env: Environment, report: FeedReport, *, as_json: bool) -> Non
         print_json(env, report.to_json())
     else:
         print_summary(env, "psykhe validate", summary_rows(report))
+
+
+def render_failure(env: Environment, files: list[str], error: PsykheError) -> None:
+    """``--json`` when a feed could not be read to its end: still exactly one object."""
+    document = {
+        "ok": False,
+        "files": [FeedSource(name).name for name in files],
+        "lines": 0,
+        "products": 0,
+        "variants": 0,
+        "errors": 1,
+        "warnings": 0,
+        "counts_by_code": {error.code: 1},
+        "problems": [],
+        "error": {"code": error.code, "message": error.message},
+    }
+    print_json(env, document)
