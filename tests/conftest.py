@@ -12,6 +12,9 @@ Fixtures (stable; other test modules rely on these names):
     ``.faults()``, ``.clear_faults()``, ``.requests()``, ``.ingestions()``,
     ``.ingestion(id)``, ``.products(active=None, client_id=None)``, ``.wait_for(id)``,
     ``.reset()``. See ``psykhe_cli/sandbox/inspect.py`` and ``docs/sandbox.md``.
+``home``, ``env`` (function)
+    An empty home under ``tmp_path``, and the environment of a psykhe process in it
+    (``tests.helpers.isolated_env``) pointed at ``sandbox``.
 ``sandbox_factory`` (function)
     ``sandbox_factory(**settings) -> SandboxHandle`` starts one more server with its own
     ``SandboxSettings`` fields (``max_body_mb=0.001``, ``db_path=tmp_path / "s.db"``,
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -77,6 +81,20 @@ def sandbox_server() -> Iterator[Any]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """An empty home for one psykhe process: config, state and TMPDIR beneath it."""
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def env(home: Path, sandbox: SandboxHandle) -> dict[str, str]:
+    """The environment of a psykhe process pointed at the test's sandbox, in ``home``."""
+    from tests.helpers import isolated_env
+
+    return isolated_env(home, sandbox.env())
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ from typing import Any
 import orjson
 
 PSYKHE = [sys.executable, "-m", "psykhe_cli"]
+#: poll quickly: the sandbox of the tests moves an ingestion along every 0.05 s
+FAST = ("--poll-interval", "0.05")
 
 
 def isolated_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:

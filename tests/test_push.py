@@ -9,14 +9,7 @@ import orjson
 import pytest
 
 from psykhe_cli.sandbox.inspect import SandboxHandle
-from tests.helpers import catalog, isolated_env, product, psykhe, write_feed
-
-FAST = ("--poll-interval", "0.05")
-
-
-@pytest.fixture
-def env(tmp_path: Path, sandbox: SandboxHandle) -> dict[str, str]:
-    return isolated_env(tmp_path / "home", sandbox.env())
+from tests.helpers import FAST, catalog, isolated_env, product, psykhe, write_feed
 
 
 def creates(sandbox: SandboxHandle) -> list[dict[str, Any]]:

@@ -13,14 +13,7 @@ from pathlib import Path
 import pytest
 
 from psykhe_cli.sandbox.inspect import SandboxHandle
-from tests.helpers import catalog, isolated_env, product, psykhe, wrapped, write_feed
-
-FAST = ("--poll-interval", "0.05")
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    return tmp_path / "home"
+from tests.helpers import FAST, catalog, isolated_env, product, psykhe, wrapped, write_feed
 
 
 @pytest.fixture

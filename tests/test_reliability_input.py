@@ -15,14 +15,9 @@ import orjson
 import pytest
 
 from psykhe_cli.sandbox.inspect import SandboxHandle
-from tests.helpers import PSYKHE, catalog, isolated_env, product, psykhe, wrapped
+from tests.helpers import PSYKHE, catalog, product, psykhe, wrapped
 
 PRODUCT = orjson.dumps(product("A"))
-
-
-@pytest.fixture
-def env(tmp_path: Path, sandbox: SandboxHandle) -> dict[str, str]:
-    return isolated_env(tmp_path / "home", sandbox.env())
 
 
 def refused(

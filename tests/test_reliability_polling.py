@@ -16,19 +16,7 @@ import orjson
 import pytest
 
 from psykhe_cli.sandbox.inspect import SandboxHandle
-from tests.helpers import PSYKHE, catalog, isolated_env, psykhe, write_feed
-
-FAST = ("--poll-interval", "0.05")
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    return tmp_path / "home"
-
-
-@pytest.fixture
-def env(home: Path, sandbox: SandboxHandle) -> dict[str, str]:
-    return isolated_env(home, sandbox.env())
+from tests.helpers import FAST, PSYKHE, catalog, isolated_env, psykhe, write_feed
 
 
 @pytest.fixture

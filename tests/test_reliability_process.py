@@ -29,21 +29,10 @@ import pytest
 
 from psykhe_cli.errors import EXIT_CODE_MEANINGS
 from psykhe_cli.sandbox.inspect import SandboxHandle
-from tests.helpers import PSYKHE, catalog, isolated_env, product, psykhe, wrapped, write_feed
+from tests.helpers import FAST, PSYKHE, catalog, isolated_env, product, psykhe, wrapped, write_feed
 
-FAST = ("--poll-interval", "0.05")
 ANSI = re.compile(r"\x1b[\[\]()]")
 SPINNER = re.compile("[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏━]")
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    return tmp_path / "home"
-
-
-@pytest.fixture
-def env(home: Path, sandbox: SandboxHandle) -> dict[str, str]:
-    return isolated_env(home, sandbox.env())
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:

@@ -13,14 +13,9 @@ import orjson
 import pytest
 
 from psykhe_cli.sandbox.inspect import SandboxHandle
-from tests.helpers import catalog, isolated_env, psykhe, write_feed
+from tests.helpers import catalog, psykhe, write_feed
 
 REDIRECTS = [301, 302, 303, 307, 308]
-
-
-@pytest.fixture
-def env(tmp_path: Path, sandbox: SandboxHandle) -> dict[str, str]:
-    return isolated_env(tmp_path / "home", sandbox.env())
 
 
 @pytest.fixture

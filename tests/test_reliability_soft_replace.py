@@ -13,18 +13,10 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from psykhe_cli.sandbox.inspect import SandboxHandle
-from tests.helpers import PSYKHE, catalog, isolated_env, psykhe, write_feed
+from tests.helpers import FAST, PSYKHE, catalog, psykhe, write_feed
 
-FAST = ("--poll-interval", "0.05")
 SOFT = ("--mode", "soft_replace")
-
-
-@pytest.fixture
-def env(tmp_path: Path, sandbox: SandboxHandle) -> dict[str, str]:
-    return isolated_env(tmp_path / "home", sandbox.env())
 
 
 def posts(sandbox: SandboxHandle) -> list[dict[str, Any]]:

@@ -8,14 +8,7 @@ import orjson
 import pytest
 
 from psykhe_cli.sandbox.inspect import SandboxHandle
-from tests.helpers import catalog, isolated_env, psykhe, write_feed
-
-FAST = ("--poll-interval", "0.05")
-
-
-@pytest.fixture
-def env(tmp_path: Path, sandbox: SandboxHandle) -> dict[str, str]:
-    return isolated_env(tmp_path / "home", sandbox.env())
+from tests.helpers import FAST, catalog, psykhe, write_feed
 
 
 @pytest.fixture
