@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
 from psykhe_cli.push import GuardQuestion, PushResult
+from psykhe_cli.render import SummaryRow, print_summary
 from psykhe_cli.terminal import Environment
 
 if TYPE_CHECKING:
@@ -177,13 +178,10 @@ class PlainObserver:
         """Stop any live display."""
 
     def summary(self, result: PushResult) -> None:
-        """The final report on stdout."""
-        if self.quiet:
-            return
-        out = self.env.stdout
-        for key, value in summary_rows(result):
-            out.write(f"{key}: {value}\n")
-        out.flush()
+        """The final report on stdout: a table on a terminal, ``key: value`` lines otherwise."""
+        self.close()
+        if not self.quiet:
+            print_summary(self.env, "psykhe push", _styled(summary_rows(result)))
 
 
 class TerminalObserver(PlainObserver):
@@ -274,11 +272,6 @@ class TerminalObserver(PlainObserver):
             self._progress.stop()
         self._progress, self._task, self._phase = None, None, None
 
-    def summary(self, result: PushResult) -> None:
-        self.close()
-        if not self.quiet:
-            _print_table(self.env, summary_rows(result))
-
 
 def _progress_for(phase: str, console: Console) -> Progress:
     """The columns that fit each phase: counts and rate, bytes and ETA, status and time."""
@@ -303,16 +296,11 @@ def _progress_for(phase: str, console: Console) -> Progress:
     return Progress(*columns, console=console, transient=False, refresh_per_second=8)
 
 
-def _print_table(env: Environment, rows: list[tuple[str, str]]) -> None:
-    from rich.table import Table
-
-    table = Table(show_header=False, box=None, pad_edge=False)
-    table.add_column(style="bold")
-    table.add_column()
-    for key, value in rows:
-        style = STATUS_STYLES.get(value, "") if key == "status" else ""
-        table.add_row(key, f"[{style}]{value}[/]" if style else value)
-    env.console(stderr=False).print(table)
+def _styled(rows: list[tuple[str, str]]) -> list[SummaryRow]:
+    """Rows with the status coloured by its meaning."""
+    return [
+        (key, value, STATUS_STYLES.get(value, "") if key == "status" else "") for key, value in rows
+    ]
 
 
 def guard_text(question: GuardQuestion) -> str:
@@ -385,12 +373,7 @@ def ingestion_rows(ingestion: Ingestion) -> list[tuple[str, str]]:
 
 def print_ingestion(env: Environment, ingestion: Ingestion) -> None:
     """``psykhe status``: a table on a terminal, ``key: value`` lines otherwise."""
-    rows = ingestion_rows(ingestion)
-    if env.stdout_isatty:
-        _print_table(env, rows)
-    else:
-        env.stdout.write("".join(f"{key}: {value}\n" for key, value in rows))
-        env.stdout.flush()
+    print_summary(env, "psykhe status", _styled(ingestion_rows(ingestion)))
 
 
 def make_observer(
