@@ -24,6 +24,7 @@ from psykhe_cli.schema import (
     PRODUCT_KEY,
     VARIANT_KEY,
 )
+from psykhe_cli.validate.fast import prove_lines
 from psykhe_cli.validate.rules import (
     _DIGITS_AS_ZERO,
     _LONG_DIGITS,
@@ -154,20 +155,21 @@ def check_block(block: bytes, first_line: int, params: BlockParams) -> BlockResu
 def _check_block(block: bytes, first_line: int, params: BlockParams) -> BlockResult:
     """The work of ``check_block``.
 
-    This is the hot path of the whole program. When every line of the block parses and the
-    block needs no exact slow check, the parsing and the duplicate-key count run as a few
-    C-level calls over the whole block; each line is then accepted when it is the common
-    case (wrapped, a documented operation, a fine product) and goes through ``check_line``
-    otherwise, which reaches the same verdicts line by line.
+    This is the hot path of the whole program. When the block needs no exact slow check,
+    ``fast.prove_lines`` proves most lines fine in C (msgspec against the table's types) and
+    the rest go through ``check_line``, which reaches the verdicts line by line. Without
+    msgspec, or when the proof is refused for the block, every line is parsed with orjson in
+    a few C-level calls and the common case is recognised per line as before.
     """
     result = BlockResult()
     lines = split_lines(block)
     result.lines = len(lines)
     exact_keys = _has_colon_escape(block)
     exact_ints = _LONG_DIGITS in block.translate(_DIGITS_AS_ZERO)
-    objects = None if exact_keys or exact_ints else _parse_all(block, lines)
+    proven = None if exact_keys or exact_ints else prove_lines(lines)
+    objects = None if proven is not None or exact_keys or exact_ints else _parse_all(block, lines)
     if objects is None:
-        objects = [None] * len(lines)  # nothing known: every line takes check_line
+        objects = [None] * len(lines)  # not parsed here: every unproven line takes check_line
     portable, deflating = params.portable_hashes, params.deflate_level is not None
     # Compressing here, each accepted line is the raw line: only the exceptions are kept,
     # and a block whose lines are all accepted as they are is compressed as it is.
@@ -178,7 +180,21 @@ def _check_block(block: bytes, first_line: int, params: BlockParams) -> BlockRes
     pair_hashes, product_hashes = result.pair_hashes, result.product_hashes
     operations = DOCUMENTED_OPERATIONS
     last_pid = None
-    for line_no, raw, obj in zip(itertools.count(first_line), lines, objects):
+    proofs = proven if proven is not None else itertools.repeat(None)
+    for line_no, raw, obj, fine in zip(itertools.count(first_line), lines, objects, proofs):
+        if fine is not None:  # proven: a wrapped product with every field well typed
+            pid = fine.product_identifier
+            accepted.append(line_no)
+            if portable:
+                pair_hashes.append(pair_hash(pid, fine.variant_identifier, True))
+            else:
+                pair_hashes.append(hash((pid, fine.variant_identifier)) & _UINT64)
+            if pid != last_pid:
+                product_hashes.append(product_hash(pid, portable))
+                last_pid = pid
+            if want_records:
+                records.append(raw.removesuffix(b"\r") + b"\n")
+            continue
         product = obj.get(PRODUCT_DATA_KEY) if type(obj) is dict else None
         if (
             type(product) is dict

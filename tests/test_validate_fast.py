@@ -1,0 +1,137 @@
+"""The fast proof never calls a line fine that the rules would not, and proves common lines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from psykhe_cli.validate.fast import prove_lines
+from psykhe_cli.validate.rules import check_line
+
+GOOD = {
+    "product_identifier": "111F-UU1",
+    "variant_identifier": "111F-UU1-S",
+    "title": "Antioxidant Essence: NAC Y2",
+    "images": ["https://cdn.example.com/a.jpg", "http://cdn.example.com/b.jpg?x=1:2"],
+    "designer": "111Skin",
+    "color": "",
+    "categories": ["Beauty: Skincare", "Beauty: Skincare: Moisturizers"],
+    "sizes": ["all"],
+    "price": 105.0,
+}
+
+
+def line(product: dict[str, Any], **wrapper: Any) -> bytes:
+    return orjson.dumps({"operation": "insert", "product_data": product} | wrapper)
+
+
+def test_common_lines_are_proven() -> None:
+    lines = [line(GOOD), line(GOOD | {"price": 0}), line(GOOD | {"images": []})]
+    proven = prove_lines(lines)
+    assert proven is not None
+    assert [p.product_identifier for p in proven] == ["111F-UU1"] * 3
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        line(GOOD | {"extra": 1}),  # allowed, but not provable here
+        orjson.dumps(GOOD),  # bare product: it must be wrapped
+        orjson.dumps({"action": "insert", "product_data": GOOD}),  # legacy key
+        line(GOOD, operation="upsert"),  # undocumented operation: a warning
+        line({k: v for k, v in GOOD.items() if k != "designer"}),  # optional field absent
+        line({k: v for k, v in GOOD.items() if k != "title"}),  # warning: missing
+        line(GOOD | {"product_identifier": ""}),
+        line(GOOD | {"price": -1}),
+        line(GOOD | {"price": True}),
+        line(GOOD | {"price": "10"}),
+        line(GOOD | {"sizes": ["S", 1]}),
+        b"",
+        b"not json",
+        b'{"operation":"insert","product_data":{}} trailing',
+    ],
+)
+def test_lines_the_rules_question_are_not_proven(raw: bytes) -> None:
+    proven = prove_lines([line(GOOD), raw])
+    assert proven is None or proven[1] is None
+    if proven is not None:
+        assert proven[0] is not None
+
+
+@pytest.mark.parametrize(
+    "product",
+    [
+        GOOD | {"product_identifier": "   "},
+        GOOD | {"variant_identifier": "\u00a0"},
+        GOOD | {"images": ["https://cdn.example.com/a b.jpg"]},
+        GOOD | {"images": ["https:///a.jpg"]},
+        GOOD | {"images": ["https://"]},
+        GOOD | {"images": ["ftp://cdn.example.com/a.jpg"]},
+        GOOD | {"images": ["https://cdn.example.com/a.jpg\t"]},
+        GOOD | {"images": ["https://cdn.example.com/\u2003.jpg"]},
+        GOOD | {"images": [""]},
+    ],
+)
+def test_a_block_with_a_doubtful_string_is_not_proven(product: dict[str, Any]) -> None:
+    assert check_line(line(product)).issues  # the rules have something to say
+    assert prove_lines([line(GOOD), line(product)]) is None
+
+
+def test_upper_case_schemes_are_proven_by_the_rule_itself() -> None:
+    raw = line(GOOD | {"images": ["HTTPS://CDN.EXAMPLE.COM/A.JPG"]})
+    assert check_line(raw).issues == []
+    proven = prove_lines([raw])
+    assert proven is not None and proven[0] is not None
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        line(GOOD)[:-2] + b',"title":"again"}}',  # a repeated known key, last one kept
+        line(GOOD)[:-2] + b',"color":"a:b"}}',
+        line(GOOD)[:-1] + b',"operation":"insert"}',
+    ],
+)
+def test_a_repeated_key_refuses_the_proof_for_the_block(raw: bytes) -> None:
+    assert any(code == "duplicate_key" for _, code, _ in check_line(raw).issues)
+    assert prove_lines([line(GOOD), raw]) is None
+
+
+text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+products = st.fixed_dictionaries(
+    {
+        "product_identifier": text,
+        "variant_identifier": text,
+        "title": text,
+        "images": st.lists(
+            st.one_of(text, text.map(lambda t: "https://" + t), text.map(lambda t: "http://h" + t)),
+            max_size=3,
+        ),
+        "designer": text,
+        "color": text,
+        "categories": st.lists(text, max_size=3),
+        "sizes": st.lists(text, max_size=3),
+        "price": st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.integers(-5, 5)),
+    },
+    optional={"extra": st.integers(-(2**63), 2**63 - 1)},
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(products, min_size=1, max_size=5))
+def test_proven_lines_are_exactly_lines_the_rules_accept_silently(
+    items: list[dict[str, Any]],
+) -> None:
+    lines = [line(item) for item in items]
+    proven = prove_lines(lines)
+    if proven is None:
+        return
+    for raw, fine in zip(lines, proven, strict=True):
+        if fine is not None:
+            result = check_line(raw)
+            assert result.issues == [], raw
+            assert fine.product_identifier == result.product["product_identifier"]
