@@ -6,6 +6,7 @@ import csv
 import gzip
 import io
 import random
+from array import array
 from pathlib import Path
 
 import orjson
@@ -260,6 +261,22 @@ def test_hash_set_reports_repeats_and_survives_growth() -> None:
     reserved.reserve(20000)
     assert reserved.add_all(values[:10000]) == []
     assert reserved.add_all(values) == list(range(10000))
+
+
+def test_hash_set_agrees_with_a_python_set_past_the_switch_to_sorted_runs() -> None:
+    rng = random.Random(7)
+    pool = [rng.getrandbits(64) for _ in range(150_000)]  # repeats come from drawing again
+    seen, reference = HashSet64(), set()
+    for _ in range(120):
+        batch = array("Q", (rng.choice(pool) for _ in range(2500)))
+        expected = []
+        for index, value in enumerate(batch):
+            if value in reference:
+                expected.append(index)
+            reference.add(value)
+        assert seen.add_all(batch) == expected
+        assert seen.size == len(reference)
+    assert seen.size > 65536  # the sorted runs were in use
 
 
 # -- properties --------------------------------------------------------------------------
