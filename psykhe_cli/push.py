@@ -355,7 +355,7 @@ class Push:
                     f"{report.errors} error(s) in the feed; nothing was sent",
                     hint="fix the lines above, or send the valid ones with --skip-invalid",
                 )
-            result.rejected = report.errors
+            result.rejected = report.rejected_lines
         self.observer.prepared(result)
         if not parts:
             if self.request.mode == SOFT_REPLACE:

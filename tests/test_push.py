@@ -106,15 +106,28 @@ def test_push_skip_invalid_sends_the_rest_and_writes_rejects(
     tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
 ) -> None:
     feed = tmp_path / "feed.jsonl"
-    bad = orjson.dumps(product("B", price=-1))
+    bad = orjson.dumps(product("B", price=-1, title=5))  # two problems, one line
     feed.write_bytes(orjson.dumps(product("A")) + b"\n" + bad + b"\n" + b"not json\n")
     rejects = tmp_path / "rejects.jsonl"
     out = psykhe("push", str(feed), *FAST, "--skip-invalid", "--rejects", str(rejects), env=env)
     assert out.returncode == 0, out.stderr
     assert active_keys(sandbox) == {("A", "A")}
+    report = orjson.loads(
+        psykhe(
+            "push",
+            str(feed),
+            *FAST,
+            "--skip-invalid",
+            "--rejects",
+            str(rejects),
+            "--json",
+            env=env,
+        ).stdout
+    )
+    assert report["rejected"] == 2  # lines, however many problems each has
     rows = [orjson.loads(line) for line in rejects.read_bytes().splitlines()]
     assert [(row["line"], row["input"]) for row in rows] == [(2, bad.decode()), (3, "not json")]
-    assert rows[0]["problems"][0]["code"] == "invalid_price"
+    assert sorted(p["code"] for p in rows[0]["problems"]) == ["invalid_price", "invalid_title"]
 
 
 def test_push_soft_replace_refuses_skip_invalid(
