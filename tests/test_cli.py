@@ -1,16 +1,24 @@
-"""The CLI shell: version, help, and exit codes for usage errors."""
+"""The CLI shell: version, help, usage errors, and the commands through Typer's runner."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
 
 from psykhe_cli import __version__
-from psykhe_cli.cli import run
+from psykhe_cli.cli import app, run
+from psykhe_cli.errors import ConfigError
+
+CATALOG = Path(__file__).resolve().parent.parent / "examples" / "catalog.jsonl"
 
 
-def test_run_version_prints_version(capsys: object) -> None:
+def test_run_version_prints_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["--version"]) == 0
+    assert capsys.readouterr().out == f"psykhe {__version__}\n"
 
 
 def test_module_entry_point_prints_version() -> None:
@@ -23,3 +31,21 @@ def test_module_entry_point_prints_version() -> None:
 
 def test_run_unknown_option_is_usage_error() -> None:
     assert run(["--no-such-option"]) == 2
+
+
+def test_typer_runner_validate_example_catalog() -> None:
+    result = CliRunner().invoke(app, ["validate", str(CATALOG), "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"ok":true' in result.stdout
+    assert '"errors":0' in result.stdout
+
+
+def test_typer_runner_push_without_key_is_a_configuration_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PSYKHE_API_KEY", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    result = CliRunner().invoke(app, ["push", str(CATALOG)])
+    # Typer's runner hands the error over as it is; cli.run turns it into exit 4
+    assert isinstance(result.exception, ConfigError)
+    assert run(["push", str(CATALOG)]) == 4
