@@ -34,7 +34,7 @@ import random as _random
 import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timezone
 from typing import Any, Protocol, TypeVar
 
@@ -52,21 +52,16 @@ from psykhe_cli.errors import (
     TransientError,
     UsageError,
 )
+from psykhe_cli.ingestion import (
+    Ingestion,
+    as_int,
+    printable,
+)
 
 USER_AGENT = f"psykhe/{__version__}"
 API_KEY_HEADER = "X-PSYKHE-API-KEY"
 MODE_HEADER = "X-PSYKHE-PROCESSING-MODE"
 PROCESSING_MODES = ("insert", "soft_replace")
-#: ingestion status numbers of the API and the names psykhe shows; any other number is "unknown"
-STATUS_NAMES: Mapping[int, str] = {
-    1: "unknown",
-    2: "created",
-    3: "started",
-    4: "completed",
-    5: "failed",
-}
-STATUS_COMPLETED = 4
-STATUS_FAILED = 5
 CHECK_LAST_HINT = (
     "check with `psykhe status --last` and the catalog before sending it again "
     "(sending the same feed twice is harmless, but makes a second ingestion)"
@@ -106,62 +101,6 @@ class CreateResult:
     http_status: int
     #: how many POSTs it took (1 when the first one succeeded)
     attempts: int
-
-
-@dataclass(frozen=True, kw_only=True)
-class Ingestion:
-    """One ingestion as ``GET /v1/ingestion/{id}`` describes it; absent fields are ``None``."""
-
-    id: int
-    client_id: str | None
-    #: the processing mode, from ``trigger_source.mode``
-    mode: str | None
-    #: the API's number; 1 (UNKNOWN) when the answer had none
-    status: int
-    #: undocumented shape: whatever keys the server sent, or ``None``
-    product_metrics: dict[str, Any] | None
-    file_identifier: str | None
-    created_at: str | None
-    updated_at: str | None
-    #: the whole ``data`` object, unknown fields included
-    raw: Mapping[str, Any] = field(repr=False)
-
-    @property
-    def status_name(self) -> str:
-        """unknown, created, started, completed or failed (any other number: unknown)."""
-        return STATUS_NAMES.get(self.status, "unknown")
-
-    @property
-    def is_terminal(self) -> bool:
-        """True once the status is COMPLETED or FAILED."""
-        return self.status in (STATUS_COMPLETED, STATUS_FAILED)
-
-    @property
-    def succeeded(self) -> bool:
-        """True for COMPLETED only."""
-        return self.status == STATUS_COMPLETED
-
-    @property
-    def failed(self) -> bool:
-        """True for FAILED only."""
-        return self.status == STATUS_FAILED
-
-    @classmethod
-    def from_data(cls, data: Mapping[str, Any], *, ingestion_id: int) -> Ingestion:
-        """Build from a response's ``data`` object, tolerating missing and extra fields."""
-        trigger = data.get("trigger_source")
-        metrics = data.get("product_metrics")
-        return cls(
-            id=_as_int(data.get("id")) or ingestion_id,
-            client_id=_as_str(data.get("client_id")),
-            mode=_as_str(trigger.get("mode")) if isinstance(trigger, Mapping) else None,
-            status=_as_int(data.get("status")) or 1,
-            product_metrics=dict(metrics) if isinstance(metrics, Mapping) else None,
-            file_identifier=_as_str(data.get("file_identifier")),
-            created_at=_as_str(data.get("created_at")),
-            updated_at=_as_str(data.get("updated_at")),
-            raw=dict(data),
-        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -525,7 +464,7 @@ class IngestionClient:
         while cause is not None and not isinstance(cause, ssl.SSLCertVerificationError):
             cause = cause.__cause__ or cause.__context__
         if cause is not None:
-            detail = _clean(self._key.scrub(str(cause.verify_message or cause)), _MESSAGE_LIMIT)
+            detail = printable(self._key.scrub(str(cause.verify_message or cause)), _MESSAGE_LIMIT)
             raise ConfigError(
                 f"the TLS certificate of {self._base_url} could not be verified ({detail})",
                 hint="to trust a private CA, point SSL_CERT_FILE at its certificate",
@@ -534,7 +473,7 @@ class IngestionClient:
     # --- text ---------------------------------------------------------------------------------
 
     def _describe(self, exc: httpx.RequestError) -> str:
-        detail = _clean(self._key.scrub(str(exc)), _MESSAGE_LIMIT)
+        detail = printable(self._key.scrub(str(exc)), _MESSAGE_LIMIT)
         if isinstance(exc, httpx.ConnectTimeout):
             return "the connection timed out"
         if isinstance(exc, httpx.ConnectError):
@@ -554,11 +493,11 @@ class IngestionClient:
 
     def _describe_body(self, response: httpx.Response) -> str:
         kind = response.headers.get("Content-Type", "no Content-Type").split(";")[0]
-        return f"{_clean(kind, 60)}, {len(response.content)} bytes"
+        return f"{printable(kind, 60)}, {len(response.content)} bytes"
 
     @staticmethod
     def _status_text(response: httpx.Response) -> str:
-        reason = _clean(response.reason_phrase, 60)
+        reason = printable(response.reason_phrase, 60)
         return f"HTTP {response.status_code}" + (f" {reason}" if reason else "")
 
     def _debug(self, line: str) -> None:
@@ -582,11 +521,11 @@ class IngestionClient:
         status = self._status_text(response).removeprefix("HTTP ")
         self._debug(f"< {response.http_version} {status} ({elapsed:.2f} s)")
         for name, value in response.headers.items():
-            self._debug(f"< {name}: {_clean(value, 500)}")
+            self._debug(f"< {name}: {printable(value, 500)}")
         excerpt = response.content[:_DEBUG_BODY_LIMIT].decode("utf-8", "replace")
         if excerpt:
             more = " …" if len(response.content) > _DEBUG_BODY_LIMIT else ""
-            self._debug(f"< {_clean(excerpt, _DEBUG_BODY_LIMIT)}{more}")
+            self._debug(f"< {printable(excerpt, _DEBUG_BODY_LIMIT)}{more}")
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -641,18 +580,16 @@ class _ApiError:
         if not isinstance(first, dict):
             kind = response.headers.get("Content-Type", "no Content-Type").split(";")[0]
             size = len(response.content)
-            what = "an empty body" if not size else f"{size} bytes of {_clean(kind, 60)}"
+            what = "an empty body" if not size else f"{size} bytes of {printable(kind, 60)}"
             return cls(None, None, None, f"not a JSON error: {what}")
         context = first.get("context")
         code, message = first.get("code"), first.get("message")
         return cls(
-            code=_clean(key.scrub(code), 80) if isinstance(code, str) else None,
-            message=_clean(key.scrub(message), _MESSAGE_LIMIT)
+            code=printable(key.scrub(code), 80) if isinstance(code, str) else None,
+            message=printable(key.scrub(message), _MESSAGE_LIMIT)
             if isinstance(message, str)
             else None,
-            ingestion_id=_as_int(context.get("ingestion_id"))
-            if isinstance(context, dict)
-            else None,
+            ingestion_id=as_int(context.get("ingestion_id")) if isinstance(context, dict) else None,
             not_json=None,
         )
 
@@ -687,14 +624,6 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
     return max(0.0, when.timestamp() - now)
 
 
-def parse_ingestion_id(text: str) -> int:
-    """An ingestion id typed by a person (``477021``); ``UsageError`` (exit 2) otherwise."""
-    value = text.strip()
-    if not (value.isascii() and value.isdigit()) or int(value) <= 0:
-        raise UsageError(f"an ingestion id is a positive whole number, not {_clean(text, 40)!r}")
-    return int(value)
-
-
 def _is_connect_failure(exc: httpx.RequestError) -> bool:
     return isinstance(
         exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
@@ -723,7 +652,7 @@ def _ingestion_id_of(response: httpx.Response) -> int | None:
     candidates = [data.get("ingestion_id") if isinstance(data, dict) else None]
     candidates.append(doc.get("ingestion_id"))
     for candidate in candidates:
-        ingestion_id = _as_int(candidate)
+        ingestion_id = as_int(candidate)
         if ingestion_id is not None and ingestion_id > 0:
             return ingestion_id
     return None
@@ -739,28 +668,8 @@ def _origin_of_location(response: httpx.Response) -> str | None:
         port = url.port or {"http": 80, "https": 443}.get(url.scheme)
     except (httpx.InvalidURL, ValueError):
         return None
-    host = _clean(url.host, 255)
+    host = printable(url.host, 255)
     if not host or not url.scheme:
         return None
     host = f"[{host}]" if ":" in host else host
-    return f"{_clean(url.scheme, 20)}://{host}" + (f":{port}" if port else "")
-
-
-def _as_int(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        return int(value)
-    return None
-
-
-def _as_str(value: object) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _clean(text: str, limit: int) -> str:
-    """Server-supplied text made safe to print: one line, no control characters, bounded."""
-    cleaned = "".join(ch if ch.isprintable() else " " for ch in text).strip()
-    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
+    return f"{printable(url.scheme, 20)}://{host}" + (f":{port}" if port else "")

@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from psykhe_cli.client import Ingestion
 from psykhe_cli.errors import TransientError, UsageError, WaitTimeout
+from psykhe_cli.ingestion import Ingestion
 
 DEFAULT_TIMEOUT = 1800.0
 FIRST_INTERVAL = 1.0

@@ -31,8 +31,9 @@ from psykhe_cli.spool import DEFAULT_COMPRESSION_LEVEL, BatchLimit, Spool, Spool
 from psykhe_cli.validate import FeedReport, FeedSource, Problem, ValidationOptions, check_feeds
 
 if TYPE_CHECKING:
-    from psykhe_cli.client import Ingestion, IngestionClient
+    from psykhe_cli.client import IngestionClient
     from psykhe_cli.config import Settings
+    from psykhe_cli.ingestion import Ingestion
     from psykhe_cli.state import PushRecord, StateStore, Target
 
 INSERT = "insert"

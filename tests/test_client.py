@@ -16,11 +16,9 @@ from pytest_httpx import HTTPXMock
 from psykhe_cli import __version__
 from psykhe_cli.client import (
     CreateResult,
-    Ingestion,
     IngestionClient,
     RetryPolicy,
     make_http_client,
-    parse_ingestion_id,
     parse_retry_after,
 )
 from psykhe_cli.config import Secret, Settings
@@ -35,6 +33,7 @@ from psykhe_cli.errors import (
     TransientError,
     UsageError,
 )
+from psykhe_cli.ingestion import Ingestion, parse_ingestion_id
 
 BASE = "https://api.example.test"
 POST_URL = f"{BASE}/v1/ingestion/"

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from psykhe_cli.client import Ingestion
 from psykhe_cli.errors import (
     AuthError,
     ExitCode,
@@ -17,6 +16,7 @@ from psykhe_cli.errors import (
     UsageError,
     WaitTimeout,
 )
+from psykhe_cli.ingestion import Ingestion
 from psykhe_cli.poll import poll_intervals, wait_for_ingestion
 
 ID = 477021

@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress, TaskID
 
-    from psykhe_cli.client import Ingestion
     from psykhe_cli.errors import PsykheError
+    from psykhe_cli.ingestion import Ingestion
     from psykhe_cli.validate import Problem
 
 STATUS_STYLES = {
