@@ -110,3 +110,10 @@ def test_status_needs_exactly_one_of_id_or_last(
     out = psykhe("status", *args, env=env)
     assert out.returncode == 2
     assert "give an ingestion id or --last" in out.stderr
+
+
+@pytest.mark.parametrize("text", ["abc", "0", "-5", "1.5"])
+def test_status_id_must_be_a_positive_whole_number(text: str, env: dict[str, str]) -> None:
+    out = psykhe("status", "--", text, env=env)
+    assert out.returncode == 2
+    assert "an ingestion id is a positive whole number" in out.stderr

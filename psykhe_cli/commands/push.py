@@ -207,8 +207,8 @@ def _print_json(
 
 def status(
     ingestion_id: Annotated[
-        int | None,
-        typer.Argument(help="The ingestion id (see --last).", show_default=False),
+        str | None,
+        typer.Argument(metavar="ID", help="The ingestion id (or use --last).", show_default=False),
     ] = None,
     last: Annotated[
         bool, typer.Option("--last", help="The last ingestion pushed to this target.")
@@ -225,17 +225,19 @@ def status(
     debug: DebugOption = False,
 ) -> None:
     """Show an ingestion: status, mode, product metrics; --watch follows it to the end."""
+    from psykhe_cli.ingestion import parse_ingestion_id
     from psykhe_cli.status import show_status
     from psykhe_cli.terminal import Environment
 
     if (ingestion_id is None) == (not last):
         raise UsageError("give an ingestion id or --last (one of them)")
+    wanted = parse_ingestion_id(ingestion_id) if ingestion_id is not None else None
     env = Environment.from_process()
     settings = _settings(base_url, api_key_file, retries)
     show_status(
         env,
         settings,
-        ingestion_id=ingestion_id,
+        ingestion_id=wanted,
         watch=watch,
         timeout=timeout,
         poll_interval=poll_interval,
