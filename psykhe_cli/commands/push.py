@@ -121,7 +121,24 @@ def push(
     quiet: QuietOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """Validate a feed, upload it gzip-compressed, and follow the ingestion to its end."""
+    """Validate a feed, upload it gzip-compressed, and follow the ingestion to its end.
+
+    Nothing is sent when any line has an error (see --skip-invalid). soft_replace
+    deactivates every product missing from the feed: it asks first on a terminal and
+    needs --yes elsewhere. The ingestion id is printed as soon as the server accepts the
+    upload; the summary goes to stdout (or one JSON object with --json).
+
+    \b
+    Examples:
+      psykhe push catalog.jsonl
+      cat feed.jsonl | psykhe push - --no-wait
+      psykhe push catalog.csv.gz --mode soft_replace --yes --json
+
+    \b
+    Exit status: 0 completed, 2 usage, 3 invalid feed, 4 key or configuration, 5 retries
+    exhausted (nothing processed), 6 rejected, 7 guard refused, 8 outcome unknown,
+    9 ingestion FAILED, 10 still running at --timeout, 130 interrupted.
+    """
     from psykhe_cli.push import Push, PushRequest
     from psykhe_cli.render.push import make_observer
     from psykhe_cli.spool import BatchLimit
