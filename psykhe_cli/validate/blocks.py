@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from psykhe_cli.deflate import Deflated, deflate
-from psykhe_cli.feeds.blocks import split_lines
+from psykhe_cli.feeds.blocks import LINE_CAP, split_lines
 from psykhe_cli.feeds.delimited import CsvReader
 from psykhe_cli.schema import (
     DEFAULT_OPERATION,
@@ -248,6 +248,79 @@ def _check_block(block: bytes, first_line: int, params: BlockParams) -> BlockRes
             )
         result.deflated = deflate(data, len(accepted), params.deflate_level)
     return result
+
+
+class RangeResult(NamedTuple):
+    """``check_range``'s answer: the block's result (lines numbered from 1) and where it was."""
+
+    result: BlockResult
+    #: file offset and length of the lines checked (the lines that start in the range)
+    start: int
+    length: int
+    #: a line starting in the range runs past ``LINE_CAP``: nothing else was checked
+    too_long: bool = False
+
+
+def check_range(path: str, start: int, end: int, params: BlockParams) -> RangeResult:
+    """Check the lines of a plain file that start in ``[start, end)``, read here.
+
+    A worker reads its own part of the file: the parent then hands over two numbers, not a
+    megabyte. The line running across ``start`` belongs to the range before; the one running
+    across ``end`` is read to its end. Lines are numbered from 1: the parent, which knows how
+    many came before, renumbers them.
+    """
+    with open(path, "rb") as handle:
+        starts_a_line = start == 0
+        if not starts_a_line:
+            handle.seek(start - 1)
+            starts_a_line = handle.read(1) == b"\n"
+        data = handle.read(end - start)
+        skip = 0
+        if not starts_a_line:
+            newline = data.find(b"\n")
+            if newline < 0:  # no line starts here: it is all the middle of a long line
+                return RangeResult(BlockResult(), end, 0)
+            skip = newline + 1
+        if data and not data.endswith(b"\n"):
+            last_start = data.rfind(b"\n") + 1
+            tail = _rest_of_line(handle, LINE_CAP - (len(data) - max(last_start, skip)))
+            if tail is None:
+                lines_before = data.count(b"\n", skip)
+                return RangeResult(BlockResult(lines=lines_before), start + skip, 0, True)
+            data += tail
+    block = data[skip:]
+    return RangeResult(check_block(block, 1, params), start + skip, len(block))
+
+
+def _rest_of_line(handle: Any, room: int) -> bytes | None:
+    """The bytes up to and including the next newline (or the end); None past ``room``."""
+    pieces: list[bytes] = []
+    size = 0  # the line's bytes read here, its newline not counted
+    while True:
+        piece = handle.read(1 << 16)
+        if not piece:
+            break
+        newline = piece.find(b"\n")
+        if newline >= 0:
+            pieces.append(piece[: newline + 1])
+            size += newline
+            break
+        pieces.append(piece)
+        size += len(piece)
+        if size > room:
+            return None
+    return None if size > room else b"".join(pieces)
+
+
+def rebase(result: BlockResult, offset: int) -> None:
+    """Renumber a result whose lines were numbered from 1: add ``offset`` to every number."""
+    if not offset:
+        return
+    result.accepted = array("Q", map(offset.__add__, result.accepted))
+    result.problems = [
+        (n + offset, lv, code, msg, pid) for n, lv, code, msg, pid in result.problems
+    ]
+    result.rejected = [(n + offset, raw, issues, pid) for n, raw, issues, pid in result.rejected]
 
 
 def _parse_all(block: bytes, lines: list[bytes]) -> list[Any] | None:

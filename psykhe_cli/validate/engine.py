@@ -14,8 +14,9 @@ from typing import Any, BinaryIO
 import orjson
 
 from psykhe_cli.deflate import Deflated
+from psykhe_cli.errors import InputError
 from psykhe_cli.feeds import STDIN, FeedSource, OpenFeed, open_feed
-from psykhe_cli.feeds.blocks import iter_blocks, split_lines
+from psykhe_cli.feeds.blocks import BOM, LINE_CAP, iter_blocks, split_lines
 from psykhe_cli.feeds.delimited import CsvReader
 from psykhe_cli.feeds.jsonl import reject_json_document
 from psykhe_cli.schema import (
@@ -28,8 +29,11 @@ from psykhe_cli.schema import (
 from psykhe_cli.validate.blocks import (
     BlockParams,
     BlockResult,
+    RangeResult,
     check_block,
+    check_range,
     check_rows,
+    rebase,
 )
 from psykhe_cli.validate.hashset import HashSet64
 from psykhe_cli.validate.report import FeedReport, Problem, ValidationOptions
@@ -107,6 +111,8 @@ def _check_jsonl(feed: OpenFeed, merger: _Merger, workers: _Workers, progress: _
     name, params = feed.source.name, merger.params
     inflight: deque[tuple[Future[BlockResult], int, bytes]] = deque()
     seen_a_line = False
+    path = _plain_file(feed)
+    consumed = len(BOM) if path is not None and _starts_with_bom(path) else 0
     blocks = iter_blocks(feed.chunks, name, block_size=merger.options.block_size)
     for first_line, block in blocks:
         if not seen_a_line:
@@ -114,8 +120,12 @@ def _check_jsonl(feed: OpenFeed, merger: _Merger, workers: _Workers, progress: _
         pool = workers.pool(feed.bytes_read)
         if pool is not None and not inflight:
             merger.expect(_lines_to_come(feed, merger.report.lines))
-        if pool is None:
+        if pool is None or (path is not None and not inflight):
             merger.merge(name, check_block(block, first_line, params), first_line, block)
+            consumed += len(block)
+            if pool is not None and path is not None:  # the workers read the rest themselves
+                _check_ranges(path, consumed, name, merger, workers, pool, progress)
+                return
         else:
             inflight.append(
                 (pool.submit(check_block, block, first_line, params), first_line, block)
@@ -127,6 +137,58 @@ def _check_jsonl(feed: OpenFeed, merger: _Merger, workers: _Workers, progress: _
     while inflight:
         future, start, held = inflight.popleft()
         merger.merge(name, future.result(), start, held)
+
+
+def _plain_file(feed: OpenFeed) -> str | None:
+    """The absolute path of a feed that is a plain, uncompressed regular file, else None."""
+    path = feed.source.path
+    if path == STDIN or feed.bytes_source.compressed or not os.path.isfile(path):
+        return None
+    return os.path.abspath(path)
+
+
+def _starts_with_bom(path: str) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(len(BOM)) == BOM
+
+
+def _check_ranges(
+    path: str,
+    start: int,
+    name: str,
+    merger: _Merger,
+    workers: _Workers,
+    pool: ProcessPoolExecutor,
+    progress: _Progress,
+) -> None:
+    """Check ``path`` from ``start`` on in byte ranges that the workers read themselves."""
+    size = os.path.getsize(path)
+    step = merger.options.block_size
+    inflight: deque[Future[RangeResult]] = deque()
+
+    def merge_next() -> None:
+        checked = inflight.popleft().result()
+        first_line = merger.report.lines + 1
+        if checked.too_long:
+            line = first_line + checked.result.lines
+            raise InputError(
+                f"{name}:{line}: line longer than {LINE_CAP >> 20} MiB",
+                hint="each record must fit on one line; is this the right file?",
+            )
+        rebase(checked.result, first_line - 1)
+        merger.merge(
+            name, checked.result, first_line, None, reread=(path, checked.start, checked.length)
+        )
+        progress.update(merger.report.lines, checked.start + checked.length)
+
+    for offset in range(start, size, step):
+        inflight.append(
+            pool.submit(check_range, path, offset, min(offset + step, size), merger.params)
+        )
+        while len(inflight) > 2 * workers.count:  # bounds the results held in memory
+            merge_next()
+    while inflight:
+        merge_next()
 
 
 def _lines_to_come(feed: OpenFeed, lines_so_far: int) -> int:
@@ -197,8 +259,20 @@ class _Merger:
             self._pairs.reserve(lines * report.variants // report.lines)
             self._products.reserve(lines * report.products // report.lines)
 
-    def merge(self, file: str, result: BlockResult, first_line: int, block: bytes | None) -> None:
-        """Add one block's result; ``block`` (JSON Lines) lets duplicates be named."""
+    def merge(
+        self,
+        file: str,
+        result: BlockResult,
+        first_line: int,
+        block: bytes | None,
+        *,
+        reread: tuple[str, int, int] | None = None,
+    ) -> None:
+        """Add one block's result; ``block`` (JSON Lines) lets duplicates be named.
+
+        ``reread`` — (path, offset, length) — says where to read the block again when a
+        worker read it and duplicates need naming (rare: only then is it read twice).
+        """
         report = self.report
         report.lines += result.lines
         report.variants += result.variants
@@ -212,6 +286,8 @@ class _Merger:
         problems, rejected = result.problems, result.rejected
         repeated = self._pairs.add_all(result.pair_hashes)
         if repeated:
+            if block is None and reread is not None:
+                block = _read_block(*reread)
             problems, rejected = self._duplicates(result, repeated, first_line, block)
         for line, level, code, message, pid in problems:
             self._problem(Problem(file, line, level, code, message, pid))
@@ -274,6 +350,12 @@ class _Merger:
         problems.sort(key=lambda problem: problem[0])
         rejected.sort(key=lambda item: item[0])
         return problems, rejected
+
+
+def _read_block(path: str, offset: int, length: int) -> bytes:
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        return handle.read(length)
 
 
 def _duplicate_issue(level: str, vid: Any) -> Issue:
