@@ -38,11 +38,7 @@ def iter_blocks(
         first_nl = chunk.find(b"\n")
         line_end = since_newline + (len(chunk) if first_nl < 0 else first_nl)
         if line_end > line_cap:
-            line = line_no + sum(p.count(b"\n") for p in pending)
-            raise InputError(
-                f"{name}:{line}: line longer than {_size(line_cap)}",
-                hint="each record must fit on one line; is this the right file?",
-            )
+            raise line_too_long(name, line_no + sum(p.count(b"\n") for p in pending), line_cap)
         pending.append(chunk)
         size += len(chunk)
         last_nl = chunk.rfind(b"\n")
@@ -61,6 +57,14 @@ def iter_blocks(
                 size = len(rest)
     if pending:
         yield line_no, b"".join(pending)
+
+
+def line_too_long(name: str, line: int, line_cap: int = LINE_CAP) -> InputError:
+    """The error for a line over the cap, naming it."""
+    return InputError(
+        f"{name}:{line}: line longer than {_size(line_cap)}",
+        hint="each record must fit on one line; is this the right file?",
+    )
 
 
 def _strip_bom(chunks: Iterable[bytes]) -> Iterator[bytes]:

@@ -14,9 +14,8 @@ from typing import Any, BinaryIO
 import orjson
 
 from psykhe_cli.deflate import Deflated
-from psykhe_cli.errors import InputError
 from psykhe_cli.feeds import STDIN, FeedSource, OpenFeed, open_feed
-from psykhe_cli.feeds.blocks import BOM, LINE_CAP, iter_blocks, split_lines
+from psykhe_cli.feeds.blocks import BOM, iter_blocks, line_too_long, split_lines
 from psykhe_cli.feeds.delimited import CsvReader
 from psykhe_cli.feeds.jsonl import reject_json_document
 from psykhe_cli.schema import (
@@ -101,7 +100,8 @@ def check_feeds(
                 else:
                     _check_delimited(feed, merger, progress)
             finally:
-                progress.finish_file(feed.bytes_read)
+                # the workers may have read most of a plain file themselves
+                progress.finish_file(max(feed.bytes_read, progress.file_bytes))
                 feed.close()
     progress.report(merger.report.lines, force=True)
     return merger.report
@@ -170,11 +170,7 @@ def _check_ranges(
         checked = inflight.popleft().result()
         first_line = merger.report.lines + 1
         if checked.too_long:
-            line = first_line + checked.result.lines
-            raise InputError(
-                f"{name}:{line}: line longer than {LINE_CAP >> 20} MiB",
-                hint="each record must fit on one line; is this the right file?",
-            )
+            raise line_too_long(name, first_line + checked.result.lines)
         rebase(checked.result, first_line - 1)
         merger.merge(
             name, checked.result, first_line, None, reread=(path, checked.start, checked.length)
@@ -388,9 +384,12 @@ class _Progress:
         self._next = 0.0
         self._done_bytes = 0  # raw bytes of the feeds already finished
         self._bytes = 0
+        #: raw bytes of the current feed checked so far
+        self.file_bytes = 0
 
     def update(self, lines: int, bytes_read: int) -> None:
         """Tell the progress of the current feed."""
+        self.file_bytes = bytes_read
         self._bytes = self._done_bytes + bytes_read
         self.report(lines)
 
@@ -398,6 +397,7 @@ class _Progress:
         """Account a finished feed's bytes."""
         self._done_bytes += bytes_read
         self._bytes = self._done_bytes
+        self.file_bytes = 0
 
     def report(self, lines: int, *, force: bool = False) -> None:
         """Call back, unless called back less than 0.1 s ago (and not forced)."""
