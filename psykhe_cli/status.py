@@ -72,7 +72,7 @@ def show_status(
     from psykhe_cli.poll import wait_for_ingestion
     from psykhe_cli.render.push import make_observer, print_ingestion
 
-    observer = make_observer(env, quiet=as_json, debug=debug, max_problems=0)
+    observer = make_observer(env, quiet=as_json, debug=debug)
     ingestion = None
     error: PsykheError | None = None
     try:

@@ -340,3 +340,16 @@ def test_push_big_feed_checked_and_compressed_by_workers_arrives_whole(
         (p["product_identifier"], p["variant_identifier"]): p["data"] for p in sandbox.products()
     }
     assert stored == {(i["product_identifier"], i["variant_identifier"]): i for i in items}
+
+
+@pytest.mark.parametrize(("args", "shown"), [((), 5), (("--max-problems", "2"), 2)])
+def test_push_prints_at_most_max_problems_and_counts_them_all(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str], args: tuple[str, ...], shown: int
+) -> None:
+    feed = tmp_path / "feed.jsonl"
+    feed.write_bytes(b"not json\n" * 5)
+    out = psykhe("push", str(feed), "--json", *args, env=env)
+    assert out.returncode == 3
+    assert out.stderr.count("error[invalid_json]") == shown
+    assert "5 error(s) in the feed; nothing was sent" in out.stderr
+    assert sandbox.requests() == []

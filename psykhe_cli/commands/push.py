@@ -146,7 +146,7 @@ def push(
     from psykhe_cli.validate import ValidationOptions
 
     env = Environment.from_process()
-    observer = make_observer(env, quiet=quiet, debug=debug, max_problems=max_problems)
+    observer = make_observer(env, quiet=quiet, debug=debug)
     exit_code = 0
     error: BaseException | None = None
     result = None

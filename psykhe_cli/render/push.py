@@ -16,10 +16,10 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from psykhe_cli.push import GuardQuestion, PushResult
-from psykhe_cli.render import SummaryRow, print_summary
+from psykhe_cli.render import SummaryRow, print_summary, write_line
 from psykhe_cli.terminal import Environment
 
 if TYPE_CHECKING:
@@ -77,23 +77,6 @@ def tty_available() -> bool:
     return True
 
 
-class ProblemPrinter:
-    """Prints problems one per line on stderr, at most ``limit`` of them."""
-
-    def __init__(self, stream: TextIO, limit: int, *, errors_only: bool = False) -> None:
-        self.stream = stream
-        self.limit = limit
-        self.errors_only = errors_only
-        self.printed = 0
-
-    def __call__(self, problem: Problem) -> None:
-        if self.errors_only and problem.level != "error":
-            return
-        if self.printed < self.limit:
-            self.printed += 1
-            self.stream.write(problem.format() + "\n")
-
-
 class PlainObserver:
     """Plain lines on stderr, one per phase: for cron, pipes and ``NO_COLOR`` logs."""
 
@@ -101,7 +84,6 @@ class PlainObserver:
         self,
         env: Environment,
         *,
-        max_problems: int = 1000,
         quiet: bool = False,
         debug: bool = False,
         ask: Callable[[str], bool | None] = _tty_ask,
@@ -109,10 +91,8 @@ class PlainObserver:
         self.env = env
         self.quiet = quiet
         self.debug_enabled = debug
-        self._problems = ProblemPrinter(env.stderr, max_problems, errors_only=quiet)
         self._ask = ask
         self._last_status: dict[int, str] = {}
-        self._upload_started: float | None = None
 
     def _say(self, message: str) -> None:
         if not self.quiet:
@@ -121,7 +101,9 @@ class PlainObserver:
 
     # -- PushObserver ----------------------------------------------------------------------
     def problem(self, problem: Problem) -> None:
-        self._problems(problem)
+        # check_feeds already stops calling after --max-problems; --quiet keeps the errors
+        if not self.quiet or problem.level == "error":
+            write_line(self.env.stderr, problem.format())
 
     def preparing(self, lines: int, bytes_read: int) -> None:
         pass  # one line when done: plain output has no animation
@@ -146,7 +128,6 @@ class PlainObserver:
 
     def uploading(self, part: int, parts: int, sent: int, total: int) -> None:
         if sent == 0:
-            self._upload_started = time.monotonic()
             which = f" (request {part} of {parts})" if parts > 1 else ""
             self._say(f"uploading {human_bytes(total)}{which}")
 
@@ -376,9 +357,7 @@ def print_ingestion(env: Environment, ingestion: Ingestion) -> None:
     print_summary(env, "psykhe status", _styled(ingestion_rows(ingestion)))
 
 
-def make_observer(
-    env: Environment, *, quiet: bool, debug: bool, max_problems: int
-) -> PlainObserver:
+def make_observer(env: Environment, *, quiet: bool, debug: bool) -> PlainObserver:
     """The observer that fits where the output goes."""
     cls = TerminalObserver if env.interactive and not env.no_color else PlainObserver
-    return cls(env, quiet=quiet, debug=debug, max_problems=max_problems)
+    return cls(env, quiet=quiet, debug=debug)
