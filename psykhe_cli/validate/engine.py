@@ -118,8 +118,6 @@ def _check_jsonl(feed: OpenFeed, merger: _Merger, workers: _Workers, progress: _
         if not seen_a_line:
             seen_a_line = _reject_document(name, first_line, block)
         pool = workers.pool(feed.bytes_read)
-        if pool is not None and not inflight:
-            merger.expect(_lines_to_come(feed, merger.report.lines))
         if pool is None or (path is not None and not inflight):
             merger.merge(name, check_block(block, first_line, params), first_line, block)
             consumed += len(block)
@@ -187,17 +185,6 @@ def _check_ranges(
         merge_next()
 
 
-def _lines_to_come(feed: OpenFeed, lines_so_far: int) -> int:
-    """How many more lines a plain file holds, from its size and the lines read so far."""
-    if feed.source.path == STDIN or feed.bytes_source.compressed or not feed.bytes_read:
-        return 0
-    try:
-        size = os.path.getsize(feed.source.path)
-    except OSError:
-        return 0
-    return max(0, size - feed.bytes_read) * lines_so_far // feed.bytes_read
-
-
 def _reject_document(name: str, first_line: int, block: bytes) -> bool:
     for line_no, raw in enumerate(split_lines(block), start=first_line):
         if raw.strip():
@@ -247,13 +234,6 @@ class _Merger:
         self._on_problem, self._on_records, self._on_rejected = on_problem, on_records, on_rejected
         self._pairs = HashSet64()
         self._products = HashSet64()
-
-    def expect(self, lines: int) -> None:
-        """Size the duplicate tables for ``lines`` more lines (rehashing later costs more)."""
-        report = self.report
-        if lines and report.lines:
-            self._pairs.reserve(lines * report.variants // report.lines)
-            self._products.reserve(lines * report.products // report.lines)
 
     def merge(
         self,

@@ -47,9 +47,6 @@ class HashSet64:
             return present
         return self._add_batch(hashes)
 
-    def reserve(self, coming: int) -> None:
-        """Kept for callers that size the set ahead: runs need no room made."""
-
     def _grow_up(self) -> None:
         import numpy as np
 
