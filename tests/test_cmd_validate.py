@@ -332,3 +332,16 @@ def test_summary_is_a_table_on_a_terminal_without_colour_under_no_color() -> Non
         "│ result         │ invalid │",
         "└────────────────┴─────────┘",
     ]
+
+
+def test_validate_names_invalid_utf8_in_a_complete_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # every field of the table present: the line reaches the fast proof first
+    full = GOOD | {"designer": "D", "color": "C", "categories": ["Women"], "sizes": ["S"]}
+    good = wrapped(**full)
+    feed = tmp_path / "feed.jsonl"
+    feed.write_bytes(good + b"\n" + good.replace(b"Wrap", b"Wr\xffp") + b"\n")
+    assert run(["validate", str(feed)]) == 3
+    _, err = capsys.readouterr()
+    assert err.startswith(f"{feed}:2: error[invalid_utf8]: invalid UTF-8 at byte offset ")

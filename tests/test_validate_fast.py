@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -9,8 +10,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from psykhe_cli.validate.fast import prove_lines
+from psykhe_cli.validate import fast
 from psykhe_cli.validate.rules import check_line
+
+
+@pytest.fixture(autouse=True, params=["numpy", "colons"])
+def counting(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs with both ways of counting keys: with numpy, and colons without it."""
+    import numpy
+
+    loaded = numpy if request.param == "numpy" else None
+    monkeypatch.setattr(fast, "_loaded_numpy", lambda: loaded)
+    return str(request.param)
+
+
+def prove_lines(lines: list[bytes]) -> list[Any] | None:
+    return fast.prove_lines(b"\n".join(lines) + b"\n", lines)
+
 
 GOOD = {
     "product_identifier": "111F-UU1",
@@ -52,6 +68,9 @@ def test_common_lines_are_proven() -> None:
         line(GOOD | {"sizes": ["S", 1]}),
         b"",
         b"not json",
+        line(GOOD | {"title": "E~"}).replace(b"E~", b"E\xff"),  # invalid UTF-8
+        line(GOOD | {"price": 2**63}),  # the rules report integers past signed 64 bits
+        line(GOOD | {"price": 9.3e18}),  # a float as big: left to the rules all the same
         b'{"operation":"insert","product_data":{}} trailing',
     ],
 )
@@ -94,6 +113,9 @@ def test_upper_case_schemes_are_proven_by_the_rule_itself() -> None:
         line(GOOD)[:-2] + b',"title":"again"}}',  # a repeated known key, last one kept
         line(GOOD)[:-2] + b',"color":"a:b"}}',
         line(GOOD)[:-1] + b',"operation":"insert"}',
+        line(GOOD)[:-2] + b',"title" :"again"}}',  # whitespace before the colon
+        line(GOOD).replace(b'"title":', b'"title" :')[:-2] + b',"title":"again"}}',
+        line(GOOD)[:-2] + b',"title":"a\\":b"}}',  # an escaped quote before a colon
     ],
 )
 def test_a_repeated_key_refuses_the_proof_for_the_block(raw: bytes) -> None:
@@ -122,11 +144,22 @@ products = st.fixed_dictionaries(
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(products, min_size=1, max_size=5))
+@given(
+    st.lists(products, min_size=1, max_size=5),
+    st.sampled_from([(",", ":"), (", ", ": "), (",", " : "), (",", ":\t")]),
+    st.lists(st.integers(0, 4), max_size=3),
+)
 def test_proven_lines_are_exactly_lines_the_rules_accept_silently(
-    items: list[dict[str, Any]],
+    items: list[dict[str, Any]], separators: tuple[str, str], repeats: list[int]
 ) -> None:
-    lines = [line(item) for item in items]
+    lines = [
+        json.dumps({"operation": "insert", "product_data": item}, separators=separators).encode()
+        for item in items
+    ]
+    for index in repeats:  # a key said twice: never proven
+        if index < len(lines):
+            lines[index] = lines[index][:-2] + b',"color":"again"}}'
+
     proven = prove_lines(lines)
     if proven is None:
         return
@@ -135,3 +168,10 @@ def test_proven_lines_are_exactly_lines_the_rules_accept_silently(
             result = check_line(raw)
             assert result.issues == [], raw
             assert fine.product_identifier == result.product["product_identifier"]
+
+
+def test_lines_spaced_out_are_proven_too() -> None:
+    spaced = json.dumps({"operation": "insert", "product_data": GOOD}).encode()
+    around_colons = spaced.replace(b'": ', b'" : ')
+    proven = prove_lines([spaced, around_colons, line(GOOD)])
+    assert proven is not None and all(fine is not None for fine in proven)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import gc
 import hashlib
 import itertools
+import operator
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -155,99 +156,105 @@ def check_block(block: bytes, first_line: int, params: BlockParams) -> BlockResu
 def _check_block(block: bytes, first_line: int, params: BlockParams) -> BlockResult:
     """The work of ``check_block``.
 
-    This is the hot path of the whole program. When the block needs no exact slow check,
-    ``fast.prove_lines`` proves most lines fine in C (msgspec against the table's types) and
-    the rest go through ``check_line``, which reaches the verdicts line by line. Without
-    msgspec, or when the proof is refused for the block, every line is parsed with orjson in
-    a few C-level calls and the common case is recognised per line as before.
+    This is the hot path of the whole program. ``fast.prove_lines`` proves most lines fine
+    in C (msgspec against the table's types); only the others are looked at one by one, by
+    ``check_line``, which reaches the verdicts. When the proof is refused for the block, every
+    line is parsed with orjson in a few C-level calls and the common case is recognised per
+    line. The accepted lines' numbers and hashes are then built with C-level maps.
     """
     result = BlockResult()
     lines = split_lines(block)
     result.lines = len(lines)
-    exact_keys = _has_colon_escape(block)
-    exact_ints = _LONG_DIGITS in block.translate(_DIGITS_AS_ZERO)
-    proven = None if exact_keys or exact_ints else prove_lines(lines)
-    objects = None if proven is not None or exact_keys or exact_ints else _parse_all(block, lines)
-    if objects is None:
-        objects = [None] * len(lines)  # not parsed here: every unproven line takes check_line
-    portable, deflating = params.portable_hashes, params.deflate_level is not None
+    proven = prove_lines(block, lines)
+    objects: list[Any] | None = None
+    if proven is None:
+        exact_keys = _has_colon_escape(block)
+        exact_ints = _LONG_DIGITS in block.translate(_DIGITS_AS_ZERO)
+        if not (exact_keys or exact_ints):
+            objects = _parse_all(block, lines)
+        proven = [None] * len(lines)
+    else:  # the lines left are few: each is looked at on its own
+        exact_keys = exact_ints = True
+    deflating = params.deflate_level is not None
     # Compressing here, each accepted line is the raw line: only the exceptions are kept,
     # and a block whose lines are all accepted as they are is compressed as it is.
-    want_records = params.want_records and not deflating
     verbatim = deflating and b"\r" not in block
     rewritten: dict[int, bytes] = {}
-    accepted, records = result.accepted, result.records
-    pair_hashes, product_hashes = result.pair_hashes, result.product_hashes
     operations = DOCUMENTED_OPERATIONS
-    last_pid = None
-    proofs = proven if proven is not None else itertools.repeat(None)
-    for line_no, raw, obj, fine in zip(itertools.count(first_line), lines, objects, proofs):
-        if fine is not None:  # proven: a wrapped product with every field well typed
-            pid = fine.product_identifier
-            accepted.append(line_no)
-            if portable:
-                pair_hashes.append(pair_hash(pid, fine.variant_identifier, True))
-            else:
-                pair_hashes.append(hash((pid, fine.variant_identifier)) & _UINT64)
-            if pid != last_pid:
-                product_hashes.append(product_hash(pid, portable))
-                last_pid = pid
-            if want_records:
-                records.append(raw.removesuffix(b"\r") + b"\n")
-            continue
+    for index in [i for i, fine in enumerate(proven) if fine is None]:
+        raw = lines[index]
+        obj = objects[index] if objects is not None else None
         product = obj.get(PRODUCT_DATA_KEY) if type(obj) is dict else None
-        if (
+        if not (
             type(product) is dict
-            and type(operation := obj.get(OPERATION_KEY)) is str
+            and type(operation := obj.get(OPERATION_KEY)) is str  # type: ignore[union-attr]
             and operation in operations
             and _product_is_fine(product)
         ):
-            record = raw.removesuffix(b"\r") + b"\n" if want_records else None
-        else:
             raw = raw.removesuffix(b"\r")
             verbatim = False
             if not raw or raw.isspace():
                 continue
             record, issues, product = check_line(
-                raw,
-                exact_keys=exact_keys,
-                exact_ints=exact_ints,
-                want_record=params.want_records,
+                raw, exact_keys=exact_keys, exact_ints=exact_ints, want_record=params.want_records
             )
             pid = _pid_of(product)
-            if issues and result.add(line_no, issues, pid, params):
+            if issues and result.add(first_line + index, issues, pid, params):
                 result.rejected_lines += 1
                 if params.keep_all:
-                    result.rejected.append((line_no, raw, issues, pid))
+                    result.rejected.append((first_line + index, raw, issues, pid))
                 continue
             assert product is not None
-            if deflating and record is not None:
-                rewritten[line_no] = record
-        pid = product[PRODUCT_KEY]
-        accepted.append(line_no)
-        # accepted: the variant_identifier is a str or absent (None), as pair_hash wants
-        if portable:
-            pair_hashes.append(pair_hash(pid, product.get(VARIANT_KEY), True))
-        else:
-            pair_hashes.append(hash((pid, product.get(VARIANT_KEY))) & _UINT64)
-        if pid != last_pid:
-            product_hashes.append(product_hash(pid, portable))
-            last_pid = pid
-        if want_records:
-            assert record is not None
-            records.append(record)
+            if record is not None:
+                rewritten[index] = record
+        vid = product.get(VARIANT_KEY)
+        proven[index] = _Key(product[PRODUCT_KEY], vid if type(vid) is str else None)
+    accepted = [i for i, fine in enumerate(proven) if fine is not None]
+    keys = [proven[i] for i in accepted]
+    result.accepted = array("Q", map(first_line.__add__, accepted))
     result.variants = len(accepted)
-    if deflating and params.want_records:
-        assert params.deflate_level is not None
+    pids = list(map(_PRODUCT_OF, keys))
+    firsts = [pid for pid, _ in itertools.groupby(pids)]  # consecutive variants hashed once
+    if params.portable_hashes:
+        result.pair_hashes = array("Q", map(pair_hash, pids, map(_VARIANT_OF, keys), _TRUE))
+        result.product_hashes = array("Q", map(product_hash, firsts, _TRUE))
+    else:
+        result.pair_hashes = _unsigned(map(hash, zip(pids, map(_VARIANT_OF, keys), strict=True)))
+        result.product_hashes = _unsigned(map(hash, firsts))
+    if params.want_records:
         if verbatim:
-            data = block if block.endswith(b"\n") else block + b"\n"
+            records = None
         else:
-            data = b"".join(
-                rewritten.get(n) or lines[n - first_line].removesuffix(b"\r") + b"\n"
-                for n in accepted
-            )
-        result.deflated = deflate(data, len(accepted), params.deflate_level)
+            records = [rewritten.get(i) or lines[i].removesuffix(b"\r") + b"\n" for i in accepted]
+        if not deflating:
+            result.records = records or []
+        else:
+            assert params.deflate_level is not None
+            if records is None:
+                data = block if block.endswith(b"\n") else block + b"\n"
+            else:
+                data = b"".join(records)
+            result.deflated = deflate(data, len(accepted), params.deflate_level)
     return result
+
+
+class _Key(NamedTuple):
+    """The identifiers of a line accepted by the rules, read like a proven line's struct."""
+
+    product_identifier: str
+    variant_identifier: str | None
+
+
+_PRODUCT_OF = operator.attrgetter(PRODUCT_KEY)
+_VARIANT_OF = operator.attrgetter(VARIANT_KEY)
+_TRUE = itertools.repeat(True)
+
+
+def _unsigned(hashes: Iterable[int]) -> array[int]:
+    """Built-in hashes (signed machine words) as the unsigned 64-bit values the sets hold."""
+    unsigned = array("Q")
+    unsigned.frombytes(array("q", hashes).tobytes())
+    return unsigned
 
 
 class RangeResult(NamedTuple):
@@ -316,7 +323,10 @@ def rebase(result: BlockResult, offset: int) -> None:
     """Renumber a result whose lines were numbered from 1: add ``offset`` to every number."""
     if not offset:
         return
-    result.accepted = array("Q", map(offset.__add__, result.accepted))
+    import numpy as np  # loaded with the workers, the only ones to number from 1
+
+    shifted = np.frombuffer(result.accepted, dtype=np.uint64) + np.uint64(offset)
+    result.accepted = array("Q", shifted.tobytes())
     result.problems = [
         (n + offset, lv, code, msg, pid) for n, lv, code, msg, pid in result.problems
     ]

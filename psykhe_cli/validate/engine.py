@@ -258,7 +258,7 @@ class _Merger:
         for code, count in result.counts.items():
             report.counts_by_code[code] = report.counts_by_code.get(code, 0) + count
         hashes = result.product_hashes
-        report.products += len(hashes) - len(self._products.add_all(hashes))
+        report.products += self._products.count_new(hashes)
         problems, rejected = result.problems, result.rejected
         repeated = self._pairs.add_all(result.pair_hashes)
         if repeated:
@@ -408,6 +408,8 @@ class _Workers:
         if self._pool is None and self.count and bytes_read >= self._after:
             import multiprocessing
 
+            import numpy  # noqa: F401  (forked workers share it: validate/fast.py counts keys)
+
             methods = multiprocessing.get_all_start_methods()
             method = "fork" if self.fork else "forkserver" if "forkserver" in methods else "spawn"
             self._pool = ProcessPoolExecutor(
@@ -427,6 +429,8 @@ class _Workers:
 
 def _worker_init() -> None:
     import signal
+
+    import numpy  # noqa: F401  (loaded already when forked; validate/fast.py counts keys with it)
 
     # the parent handles Ctrl-C and SIGTERM and shuts the pool down
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -3,18 +3,28 @@
 Most lines of a real feed are alike: wrapped, the documented operation, every field of the
 table present and well typed. msgspec decodes such a line straight into a struct built from
 ``schema.PRODUCT_FIELDS`` (C code: no dict, no per-field Python check), and a few block-wide
-string scans finish the proof. A line this path cannot prove costs one failed decode and
-goes through ``rules.check_line``, which reaches the verdicts and names the problems; so the
-rules stay those of the table, and this path only ever says "fine" or "don't know".
+scans finish the proof. A line this path cannot prove goes through ``rules.check_line``,
+which reaches the verdicts and names the problems; so the rules stay those of the table,
+and this path only ever says "fine" or "don't know".
 
 What msgspec does not see, and how the proof covers it:
 
 - unknown fields are refused (``forbid_unknown_fields``): a line with an extra field, which
-  is allowed, simply takes the slow path;
-- a repeated key keeps its last value in msgspec. With only known, flat fields, a line's
-  colons are exactly one per key plus those inside its strings, and any repeated key adds
-  at least one: so the block's colons must equal that count, summed (the caller has ruled
-  out ``\\u003a`` escapes and 19-digit runs, as for the slow path);
+  is allowed, simply takes the per-line path;
+- a repeated key keeps its last value in msgspec. A proven line holds the wrapper's two keys
+  and the table's fields, and nothing else, once each unless a key is repeated. So the
+  block's keys, less those of the lines not proven, must be exactly that many. They are
+  counted one of two ways, both exact:
+
+  - with numpy at hand (the engine loads it with its worker processes), as the ``":`` of
+    the block, when no colon follows whitespace (JSON allows it between a key and its
+    colon: then the other way). Every key then ends in ``":``; an escaped quote before a
+    colon, or a string starting with one, adds more, which only refuses the proof;
+  - as the block's colons, less those inside the proven strings (refused when an escape
+    spells a colon, ``\\u003a``);
+
+- integers outside signed 64 bits: the only number of a proven line is its price, which the
+  proof takes below 2**63 only;
 - identifiers made of whitespace only, and image URLs: checked over the whole block at once.
 """
 
@@ -26,8 +36,10 @@ import re
 import sys
 from typing import Any
 
+import msgspec
+
 from psykhe_cli.schema import DOCUMENTED_OPERATIONS, OPERATION_KEY, PRODUCT_DATA_KEY, PRODUCT_FIELDS
-from psykhe_cli.validate.rules import _URLS
+from psykhe_cli.validate.rules import _URLS, _has_colon_escape
 
 _NAMES = tuple(rule.name for rule in PRODUCT_FIELDS)
 _IDENTIFIERS = tuple(rule.name for rule in PRODUCT_FIELDS if rule.kind == "identifier")
@@ -39,14 +51,16 @@ _STRING_LISTS = tuple(
 #: keys of a fully proven line: the wrapper's two and every field of the table
 _KEYS_PER_LINE = 2 + len(_NAMES)
 _HOST_MISSING = re.compile(r" https?://[\s/?#]")
+#: where ``":`` may not end a key, or a key may end otherwise: whitespace before a colon, a
+#: string starting with a colon (after ``{[,:`` or whitespace), an escaped quote before one
+_KEY_END = b'":'
+_COLON, _QUOTE = ord(":"), ord('"')
+#: what JSON allows between a key and its colon (a line holds no newline)
+_SPACES = (ord(" "), ord("\t"), ord("\r"))
 
 
 def _decoder() -> Any:
-    """A msgspec decoder of one fully typed line; None without msgspec."""
-    try:
-        import msgspec
-    except ImportError:  # pragma: no cover - msgspec is a dependency; the slow path suffices
-        return None
+    """A msgspec decoder of one fully typed line, refusing unknown fields."""
     from typing import Annotated, Literal
 
     kinds: dict[str, Any] = {
@@ -54,7 +68,8 @@ def _decoder() -> Any:
         "string": str,
         "url_list": list[str],
         "string_list": list[str],
-        "price": Annotated[float, msgspec.Meta(ge=0, le=sys.float_info.max)],
+        # below 2**63: an integer literal past signed 64 bits is the rules' to report
+        "price": Annotated[float, msgspec.Meta(ge=0, lt=2.0**63)],
     }
     fields = [(rule.name, kinds[rule.kind]) for rule in PRODUCT_FIELDS]
     product = msgspec.defstruct("Product", fields, forbid_unknown_fields=True)
@@ -67,51 +82,90 @@ def _decoder() -> Any:
     return msgspec.json.Decoder(line).decode
 
 
-_DECODE: Any = _decoder()
-_FAILED: tuple[type[Exception], ...] = ()
-if _DECODE is not None:
-    import msgspec
-
-    _FAILED = (msgspec.DecodeError, msgspec.ValidationError)
+_DECODE = _decoder()
+#: what the decoder raises for a line it cannot prove (invalid UTF-8 is the last one)
+_FAILED = (msgspec.DecodeError, UnicodeDecodeError)
 
 
-def prove_lines(lines: list[bytes]) -> list[Any] | None:
-    """Each line's product (a struct) when proven fine, else None; None: nothing proven."""
-    if _DECODE is None:
-        return None
-    decode, failed = _DECODE, _FAILED
-    proven: list[Any] = []
-    raw_colons = 0
-    for raw in lines:
-        try:
-            proven.append(decode(raw).product_data)
-        except failed:
-            proven.append(None)
-        else:
-            raw_colons += raw.count(b":")
+def prove_lines(block: bytes, lines: list[bytes]) -> list[Any] | None:
+    """Each line's product (a struct) when proven fine, else None; None: nothing proven.
+
+    ``lines`` are those of ``block``, without their newlines.
+    """
+    proven = _decode_all(lines, _DECODE)
     products = [product for product in proven if product is not None]
     if not products:
         return proven
-    colons = _string_colons(products)
-    if colons is None or raw_colons != len(products) * _KEYS_PER_LINE + colons:
-        return None  # a repeated key, or a doubt about a string: every line the slow way
+    if not _strings_fine(products):
+        return None
+    numpy = _loaded_numpy()
+    keys = None if numpy is None else _key_ends(numpy, block)
+    if keys is not None:
+        marker, expected = _KEY_END, 0
+    elif _has_colon_escape(block):
+        return None
+    else:
+        marker, keys, expected = b":", block.count(b":"), _string_colons(products)
+    # the lines not proven count as they are; each proven line must hold no other key
+    keys -= sum(raw.count(marker) for raw, fine in zip(lines, proven, strict=True) if fine is None)
+    if keys != len(products) * _KEYS_PER_LINE + expected:
+        return None  # a repeated key: every line the slow way
     return proven
 
 
-def _string_colons(products: list[Any]) -> int | None:
-    """The colons inside the products' strings; None when a string is not proven fine."""
+def _loaded_numpy() -> Any:
+    """numpy when this process has loaded it (the engine does, for its workers), else None.
+
+    Importing it costs ~0.1 s, more than checking a small feed: it is not loaded for one.
+    """
+    return sys.modules.get("numpy")
+
+
+def _key_ends(numpy: Any, block: bytes) -> int | None:
+    """How many ``":`` the block holds, when each key ends so; None if one may end otherwise.
+
+    JSON allows whitespace between a key and its colon: then nothing is known. Otherwise a
+    line's ``":`` are its keys, and maybe more, never fewer (an escaped quote before a colon,
+    a string starting with one): too many only refuses the proof.
+    """
+    data = numpy.frombuffer(block, numpy.uint8)
+    before = data[numpy.flatnonzero(data[1:] == _COLON)]  # the byte before each colon
+    if numpy.isin(before, _SPACES).any():
+        return None
+    return int(numpy.count_nonzero(before == _QUOTE))
+
+
+def _decode_all(lines: list[bytes], decode: Any) -> list[Any]:
+    proven: list[Any] = []
+    append, failed = proven.append, _FAILED
+    for raw in lines:
+        try:
+            append(decode(raw).product_data)
+        except failed:
+            append(None)
+    return proven
+
+
+def _strings_fine(products: list[Any]) -> bool:
+    """No identifier is whitespace only, and every image URL passes ``rules._URLS``."""
+    for name in _IDENTIFIERS:
+        if any(map(str.isspace, map(operator.attrgetter(name), products))):
+            return False
+    for name in _URL_LISTS:
+        items = list(itertools.chain.from_iterable(map(operator.attrgetter(name), products)))
+        if items and not _urls_fine(" " + " ".join(items) + " ", len(items)):
+            return False
+    return True
+
+
+def _string_colons(products: list[Any]) -> int:
+    """The colons inside the products' strings."""
     colons = 0
     for name in _STRINGS:
-        values = list(map(operator.attrgetter(name), products))
-        if name in _IDENTIFIERS and any(map(str.isspace, values)):
-            return None
-        colons += "\n".join(values).count(":")
+        colons += "\n".join(map(operator.attrgetter(name), products)).count(":")
     for name in _STRING_LISTS:
-        items = list(itertools.chain.from_iterable(map(operator.attrgetter(name), products)))
-        joined = " " + " ".join(items) + " "
-        if name in _URL_LISTS and items and not _urls_fine(joined, len(items)):
-            return None
-        colons += joined.count(":")
+        items = itertools.chain.from_iterable(map(operator.attrgetter(name), products))
+        colons += "\n".join(items).count(":")
     return colons
 
 
