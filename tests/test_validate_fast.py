@@ -24,8 +24,19 @@ def counting(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
     return str(request.param)
 
 
-def prove_lines(lines: list[bytes]) -> list[Any] | None:
+@pytest.fixture(autouse=True)
+def fresh_decoders(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No extra field learned by an earlier test."""
+    monkeypatch.setattr(fast, "_DECODERS", fast._Decoders())
+
+
+def prove(lines: list[bytes]) -> fast.Proof | None:
     return fast.prove_lines(b"\n".join(lines) + b"\n", lines)
+
+
+def prove_lines(lines: list[bytes]) -> list[Any] | None:
+    proof = prove(lines)
+    return None if proof is None else proof.products
 
 
 GOOD = {
@@ -55,8 +66,7 @@ def test_common_lines_are_proven() -> None:
 @pytest.mark.parametrize(
     "raw",
     [
-        line(GOOD | {"extra": 1}),  # allowed, but not provable here
-        orjson.dumps(GOOD),  # bare product: it must be wrapped
+        line(GOOD | {"extra": 1}),  # allowed, but not proven before it is learned
         orjson.dumps({"action": "insert", "product_data": GOOD}),  # legacy key
         line(GOOD, operation="upsert"),  # undocumented operation: a warning
         line({k: v for k, v in GOOD.items() if k != "designer"}),  # optional field absent
@@ -100,6 +110,63 @@ def test_a_block_with_a_doubtful_string_is_not_proven(product: dict[str, Any]) -
     assert prove_lines([line(GOOD), line(product)]) is None
 
 
+def test_bare_products_are_proven_and_named() -> None:
+    lines = [line(GOOD), orjson.dumps(GOOD), b"  " + orjson.dumps(GOOD) + b" "]
+    proof = prove(lines)
+    assert proof is not None
+    assert all(fine is not None for fine in proof.products)
+    assert proof.bare == [1, 2]
+    many = [orjson.dumps(GOOD)] * 3 + [line(GOOD)]
+    for _ in range(2):  # the second block is decoded bare first
+        proof = prove(many)
+        assert proof is not None and proof.bare == [0, 1, 2]
+    assert fast._DECODERS.bare_first
+
+
+def test_extra_fields_are_proven_once_learned() -> None:
+    extra = {"gender": "women", "stock": {"EU": [1, 2], "US": None}, "note": "a: b"}
+    lines = [line(GOOD | extra), line(GOOD | {"gender": "men"}), line(GOOD)]
+    assert prove_lines(lines) == [None, None, prove_lines([line(GOOD)])[0]]  # type: ignore[index]
+    fast.learn(GOOD | extra)
+    proven = prove_lines(lines)
+    assert proven is not None and all(fine is not None for fine in proven)
+    bare = prove([orjson.dumps(GOOD | extra)])
+    assert bare is not None and bare.bare == [0]
+
+
+def test_wrapper_keys_are_never_learned_as_extra_fields() -> None:
+    fast.learn(GOOD | {"operation": "insert", "action": "insert", "product_data": {}, "x": 1})
+    assert fast._DECODERS.extras == ("x",)
+    raw = orjson.dumps(GOOD | {"operation": "insert"})  # no product_data: an error
+    assert check_line(raw).record is None
+    assert prove_lines([raw]) == [None]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b'"E\xff"',  # invalid UTF-8
+        b'"\\udc00"',  # a lone surrogate
+        b"123456789012345678901",  # past 64 bits
+        b"9223372036854775808",  # past signed 64 bits
+        b'{"a":1,"a":2}',  # a repeated key inside the value
+    ],
+)
+def test_learned_extra_values_the_rules_question_are_not_proven(value: bytes) -> None:
+    fast.learn(GOOD | {"x": 1})
+    raw = line(GOOD | {"x": 0}).replace(b'"x":0', b'"x":' + value)
+    assert check_line(raw).issues
+    proven = prove_lines([line(GOOD | {"x": "fine"}), raw])
+    assert proven is None or (proven[0] is not None and proven[1] is None)
+
+
+def test_a_repeated_extra_key_refuses_the_proof() -> None:
+    fast.learn(GOOD | {"x": 1})
+    raw = line(GOOD | {"x": 1})[:-2] + b',"x":2}}'
+    assert any(code == "duplicate_key" for _, code, _ in check_line(raw).issues)
+    assert prove_lines([line(GOOD), raw]) is None
+
+
 def test_upper_case_schemes_are_proven_by_the_rule_itself() -> None:
     raw = line(GOOD | {"images": ["HTTPS://CDN.EXAMPLE.COM/A.JPG"]})
     assert check_line(raw).issues == []
@@ -139,35 +206,50 @@ products = st.fixed_dictionaries(
         "sizes": st.lists(text, max_size=3),
         "price": st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.integers(-5, 5)),
     },
-    optional={"extra": st.integers(-(2**63), 2**63 - 1)},
+    optional={
+        "extra": st.one_of(
+            st.integers(-(2**65), 2**65), text, st.dictionaries(text, st.integers(), max_size=2)
+        )
+    },
 )
 
 
 @settings(max_examples=300, deadline=None)
 @given(
-    st.lists(products, min_size=1, max_size=5),
+    st.lists(st.tuples(products, st.booleans()), min_size=1, max_size=5),
     st.sampled_from([(",", ":"), (", ", ": "), (",", " : "), (",", ":\t")]),
     st.lists(st.integers(0, 4), max_size=3),
+    st.booleans(),
 )
 def test_proven_lines_are_exactly_lines_the_rules_accept_silently(
-    items: list[dict[str, Any]], separators: tuple[str, str], repeats: list[int]
+    items: list[tuple[dict[str, Any], bool]],
+    separators: tuple[str, str],
+    repeats: list[int],
+    learned: bool,
 ) -> None:
+    fast._DECODERS = fast._Decoders()  # hypothesis reuses the fixture's
+    if learned:
+        fast.learn(GOOD | {"extra": 0})
     lines = [
-        json.dumps({"operation": "insert", "product_data": item}, separators=separators).encode()
-        for item in items
+        json.dumps(
+            item if bare else {"operation": "insert", "product_data": item},
+            separators=separators,
+        ).encode()
+        for item, bare in items
     ]
     for index in repeats:  # a key said twice: never proven
         if index < len(lines):
-            lines[index] = lines[index][:-2] + b',"color":"again"}}'
+            lines[index] = lines[index][:-1] + b',"color":"again"}'
 
-    proven = prove_lines(lines)
-    if proven is None:
+    proof = prove(lines)
+    if proof is None:
         return
-    for raw, fine in zip(lines, proven, strict=True):
+    for index, (raw, fine) in enumerate(zip(lines, proof.products, strict=True)):
         if fine is not None:
             result = check_line(raw)
             assert result.issues == [], raw
             assert fine.product_identifier == result.product["product_identifier"]
+            assert (index in proof.bare) == (not raw.startswith(b'{"operation"'))
 
 
 def test_lines_spaced_out_are_proven_too() -> None:

@@ -25,8 +25,9 @@ from psykhe_cli.schema import (
     PRODUCT_KEY,
     VARIANT_KEY,
 )
-from psykhe_cli.validate.fast import prove_lines
+from psykhe_cli.validate.fast import learn, prove_lines
 from psykhe_cli.validate.rules import (
+    _BARE_PREFIX,
     _DIGITS_AS_ZERO,
     _LONG_DIGITS,
     Issue,
@@ -165,21 +166,21 @@ def _check_block(block: bytes, first_line: int, params: BlockParams) -> BlockRes
     result = BlockResult()
     lines = split_lines(block)
     result.lines = len(lines)
-    proven = prove_lines(block, lines)
+    proof = prove_lines(block, lines)
     objects: list[Any] | None = None
-    if proven is None:
+    if proof is None:
         exact_keys = _has_colon_escape(block)
         exact_ints = _LONG_DIGITS in block.translate(_DIGITS_AS_ZERO)
         if not (exact_keys or exact_ints):
             objects = _parse_all(block, lines)
-        proven = [None] * len(lines)
+        proven: list[Any] = [None] * len(lines)
+        bare: list[int] = []
     else:  # the lines left are few: each is looked at on its own
         exact_keys = exact_ints = True
-    deflating = params.deflate_level is not None
-    # Compressing here, each accepted line is the raw line: only the exceptions are kept,
-    # and a block whose lines are all accepted as they are is compressed as it is.
-    verbatim = deflating and b"\r" not in block
-    rewritten: dict[int, bytes] = {}
+        proven, bare = proof
+    want_records = params.want_records
+    #: the records of accepted lines that are not sent as written
+    rewritten = {i: _BARE_PREFIX + lines[i].strip() + b"}\n" for i in bare} if want_records else {}
     operations = DOCUMENTED_OPERATIONS
     for index in [i for i, fine in enumerate(proven) if fine is None]:
         raw = lines[index]
@@ -192,12 +193,13 @@ def _check_block(block: bytes, first_line: int, params: BlockParams) -> BlockRes
             and _product_is_fine(product)
         ):
             raw = raw.removesuffix(b"\r")
-            verbatim = False
             if not raw or raw.isspace():
                 continue
             record, issues, product = check_line(
-                raw, exact_keys=exact_keys, exact_ints=exact_ints, want_record=params.want_records
+                raw, exact_keys=exact_keys, exact_ints=exact_ints, want_record=want_records
             )
+            if product is not None:
+                learn(product)
             pid = _pid_of(product)
             if issues and result.add(first_line + index, issues, pid, params):
                 result.rejected_lines += 1
@@ -205,7 +207,7 @@ def _check_block(block: bytes, first_line: int, params: BlockParams) -> BlockRes
                     result.rejected.append((first_line + index, raw, issues, pid))
                 continue
             assert product is not None
-            if record is not None:
+            if record is not None and record[:-1] != raw:
                 rewritten[index] = record
         vid = product.get(VARIANT_KEY)
         proven[index] = _Key(product[PRODUCT_KEY], vid if type(vid) is str else None)
@@ -221,21 +223,42 @@ def _check_block(block: bytes, first_line: int, params: BlockParams) -> BlockRes
     else:
         result.pair_hashes = _unsigned(map(hash, zip(pids, map(_VARIANT_OF, keys), strict=True)))
         result.product_hashes = _unsigned(map(hash, firsts))
-    if params.want_records:
-        if verbatim:
-            records = None
-        else:
-            records = [rewritten.get(i) or lines[i].removesuffix(b"\r") + b"\n" for i in accepted]
-        if not deflating:
-            result.records = records or []
-        else:
-            assert params.deflate_level is not None
-            if records is None:
-                data = block if block.endswith(b"\n") else block + b"\n"
-            else:
-                data = b"".join(records)
-            result.deflated = deflate(data, len(accepted), params.deflate_level)
+    if not want_records:
+        return result
+    if params.deflate_level is None or b"\r" in block:
+        records = [rewritten.get(i) or lines[i].removesuffix(b"\r") + b"\n" for i in accepted]
+        if params.deflate_level is None:
+            result.records = records
+            return result
+        data = b"".join(records)
+    else:  # the block as it is, but for the lines not sent as written
+        left_out = [i for i, fine in enumerate(proven) if fine is None]
+        data = _spliced(block, lines, rewritten, left_out)
+    result.deflated = deflate(data, len(accepted), params.deflate_level)
     return result
+
+
+def _spliced(
+    block: bytes, lines: list[bytes], rewritten: dict[int, bytes], left_out: list[int]
+) -> bytes:
+    """``block`` with the lines of ``rewritten`` replaced and those of ``left_out`` left out,
+    each line ending in a newline: slices of the block, not a copy of each line."""
+    exceptions = set(rewritten).union(left_out)
+    if not exceptions:
+        return block if block.endswith(b"\n") else block + b"\n"
+    ends = list(itertools.accumulate(map(_PLUS_ONE, map(len, lines))))  # past each newline
+    view, position = memoryview(block), 0
+    pieces: list[bytes | memoryview] = []
+    for index in sorted(exceptions):
+        start = ends[index - 1] if index else 0
+        if start > position:
+            pieces.append(view[position:start])
+        if index in rewritten:
+            pieces.append(rewritten[index])
+        position = ends[index]
+    pieces.append(view[position:])
+    data = b"".join(pieces)
+    return data if not data or data.endswith(b"\n") else data + b"\n"
 
 
 class _Key(NamedTuple):
@@ -248,6 +271,7 @@ class _Key(NamedTuple):
 _PRODUCT_OF = operator.attrgetter(PRODUCT_KEY)
 _VARIANT_OF = operator.attrgetter(VARIANT_KEY)
 _TRUE = itertools.repeat(True)
+_PLUS_ONE = (1).__add__
 
 
 def _unsigned(hashes: Iterable[int]) -> array[int]:

@@ -1,19 +1,24 @@
 """The fast proof that a line holds a product without any problem; others take ``rules.py``.
 
-Most lines of a real feed are alike: wrapped, the documented operation, every field of the
-table present and well typed. msgspec decodes such a line straight into a struct built from
-``schema.PRODUCT_FIELDS`` (C code: no dict, no per-field Python check), and a few block-wide
-scans finish the proof. A line this path cannot prove goes through ``rules.check_line``,
-which reaches the verdicts and names the problems; so the rules stay those of the table,
-and this path only ever says "fine" or "don't know".
+Most lines of a real feed are alike: a product with every field of the table present and
+well typed, wrapped or bare, often with the same few fields beyond the table. msgspec
+decodes such a line straight into a struct built from ``schema.PRODUCT_FIELDS`` (C code: no
+dict, no per-field Python check), and a few block-wide scans finish the proof. A line this
+path cannot prove goes through ``rules.check_line``, which reaches the verdicts and names
+the problems; so the rules stay those of the table, and this path only ever says "fine" or
+"don't know".
 
 What msgspec does not see, and how the proof covers it:
 
-- unknown fields are refused (``forbid_unknown_fields``): a line with an extra field, which
-  is allowed, simply takes the per-line path;
-- a repeated key keeps its last value in msgspec. A proven line holds the wrapper's two keys
-  and the table's fields, and nothing else, once each unless a key is repeated. So the
-  block's keys, less those of the lines not proven, must be exactly that many. They are
+- fields beyond the table are allowed and passed through: the decoders refuse unknown
+  ones, so a line with a new one takes the per-line path, which teaches the decoders its
+  fields (``learn``). Learned fields are kept as raw JSON, whose syntax msgspec checks;
+  the rest (UTF-8, escapes, integers past 64 bits, a key repeated inside) is checked over
+  the block with orjson;
+- a repeated key keeps its last value in msgspec. A proven line holds the wrapper's two
+  keys (unless bare), the table's fields and its extra fields, and nothing else, once each
+  unless a key is repeated. So the block's keys, less those of the lines not proven, must
+  be exactly that many (the keys inside extra values counted in their raw JSON). They are
   counted one of two ways, both exact:
 
   - with numpy at hand (the engine loads it with its worker processes), as the ``":`` of
@@ -23,7 +28,7 @@ What msgspec does not see, and how the proof covers it:
   - as the block's colons, less those inside the proven strings (refused when an escape
     spells a colon, ``\\u003a``);
 
-- integers outside signed 64 bits: the only number of a proven line is its price, which the
+- integers outside signed 64 bits: the only number of the table is the price, which the
   proof takes below 2**63 only;
 - identifiers made of whitespace only, and image URLs: checked over the whole block at once.
 """
@@ -34,12 +39,20 @@ import itertools
 import operator
 import re
 import sys
-from typing import Any
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal, NamedTuple
 
 import msgspec
+import orjson
 
-from psykhe_cli.schema import DOCUMENTED_OPERATIONS, OPERATION_KEY, PRODUCT_DATA_KEY, PRODUCT_FIELDS
-from psykhe_cli.validate.rules import _URLS, _has_colon_escape
+from psykhe_cli.schema import (
+    DOCUMENTED_OPERATIONS,
+    LEGACY_OPERATION_KEY,
+    OPERATION_KEY,
+    PRODUCT_DATA_KEY,
+    PRODUCT_FIELDS,
+)
+from psykhe_cli.validate.rules import _DIGITS_AS_ZERO, _LONG_DIGITS, _URLS, _has_colon_escape
 
 _NAMES = tuple(rule.name for rule in PRODUCT_FIELDS)
 _IDENTIFIERS = tuple(rule.name for rule in PRODUCT_FIELDS if rule.kind == "identifier")
@@ -48,56 +61,105 @@ _STRINGS = tuple(rule.name for rule in PRODUCT_FIELDS if rule.kind in ("identifi
 _STRING_LISTS = tuple(
     rule.name for rule in PRODUCT_FIELDS if rule.kind in ("url_list", "string_list")
 )
-#: keys of a fully proven line: the wrapper's two and every field of the table
-_KEYS_PER_LINE = 2 + len(_NAMES)
+#: keys of a wrapped line (the wrapper's two and every field of the table), extras aside
+_WRAPPER_KEYS_PER_LINE = 2
+_KEYS_PER_LINE = _WRAPPER_KEYS_PER_LINE + len(_NAMES)
 _HOST_MISSING = re.compile(r" https?://[\s/?#]")
-#: where ``":`` may not end a key, or a key may end otherwise: whitespace before a colon, a
-#: string starting with a colon (after ``{[,:`` or whitespace), an escaped quote before one
 _KEY_END = b'":'
 _COLON, _QUOTE = ord(":"), ord('"')
 #: what JSON allows between a key and its colon (a line holds no newline)
 _SPACES = (ord(" "), ord("\t"), ord("\r"))
+_NONE = itertools.repeat(None)
 
-
-def _decoder() -> Any:
-    """A msgspec decoder of one fully typed line, refusing unknown fields."""
-    from typing import Annotated, Literal
-
-    kinds: dict[str, Any] = {
-        "identifier": Annotated[str, msgspec.Meta(min_length=1)],
-        "string": str,
-        "url_list": list[str],
-        "string_list": list[str],
-        # below 2**63: an integer literal past signed 64 bits is the rules' to report
-        "price": Annotated[float, msgspec.Meta(ge=0, lt=2.0**63)],
-    }
-    fields = [(rule.name, kinds[rule.kind]) for rule in PRODUCT_FIELDS]
-    product = msgspec.defstruct("Product", fields, forbid_unknown_fields=True)
-    operation = Literal[tuple(sorted(DOCUMENTED_OPERATIONS))]  # type: ignore[valid-type]
-    line = msgspec.defstruct(
-        "Line",
-        [(OPERATION_KEY, operation), (PRODUCT_DATA_KEY, product)],
-        forbid_unknown_fields=True,
-    )
-    return msgspec.json.Decoder(line).decode
-
-
-_DECODE = _decoder()
-#: what the decoder raises for a line it cannot prove (invalid UTF-8 is the last one)
+_KINDS: dict[str, Any] = {
+    "identifier": Annotated[str, msgspec.Meta(min_length=1)],
+    "string": str,
+    "url_list": list[str],
+    "string_list": list[str],
+    # below 2**63: an integer literal past signed 64 bits is the rules' to report
+    "price": Annotated[float, msgspec.Meta(ge=0, lt=2.0**63)],
+}
+_KNOWN_KEYS = frozenset(_NAMES)
+#: never learned as a product's extra field: a bare line holding one is not a product
+_WRAPPER_KEYS = frozenset({OPERATION_KEY, PRODUCT_DATA_KEY, LEGACY_OPERATION_KEY})
+#: extra fields learned per process at most (each costs a little on every block)
+_MAX_EXTRAS = 32
+#: what a decoder raises for a line it cannot prove (invalid UTF-8 is the last one)
 _FAILED = (msgspec.DecodeError, UnicodeDecodeError)
 
 
-def prove_lines(block: bytes, lines: list[bytes]) -> list[Any] | None:
-    """Each line's product (a struct) when proven fine, else None; None: nothing proven.
+class _Decoders:
+    """msgspec decoders of a product, wrapped or bare, with the extra fields learned so far."""
+
+    def __init__(self) -> None:
+        self.extras: tuple[str, ...] = ()
+        #: try the bare decoder first: most lines of the last block were bare
+        self.bare_first = False
+        self._build()
+
+    def _build(self) -> None:
+        fields: list[Any] = [(rule.name, _KINDS[rule.kind]) for rule in PRODUCT_FIELDS]
+        fields += [
+            (f"extra_{n}", msgspec.Raw, msgspec.field(default=None, name=name))
+            for n, name in enumerate(self.extras)
+        ]
+        product = msgspec.defstruct("Product", fields, forbid_unknown_fields=True)
+        operation = Literal[tuple(sorted(DOCUMENTED_OPERATIONS))]  # type: ignore[valid-type]
+        line = msgspec.defstruct(
+            "Line",
+            [(OPERATION_KEY, operation), (PRODUCT_DATA_KEY, product)],
+            forbid_unknown_fields=True,
+        )
+        self.wrapped: Any = msgspec.json.Decoder(line).decode
+        self.bare: Any = msgspec.json.Decoder(product).decode
+        self.extra_values = [operator.attrgetter(f"extra_{n}") for n in range(len(self.extras))]
+
+    def learn(self, product: dict[str, Any]) -> None:
+        """Take note of the extra fields of ``product``, a line's that the proof left."""
+        if len(product) <= len(_NAMES) or len(self.extras) >= _MAX_EXTRAS:
+            return
+        new = [
+            key
+            for key in product
+            if key not in _KNOWN_KEYS and key not in _WRAPPER_KEYS and key not in self.extras
+        ]
+        if new:
+            self.extras += tuple(new[: _MAX_EXTRAS - len(self.extras)])
+            self._build()
+
+
+_DECODERS = _Decoders()
+
+
+def learn(product: dict[str, Any]) -> None:
+    """The per-line path shows the proof a product it could not prove (its extra fields)."""
+    _DECODERS.learn(product)
+
+
+class Proof(NamedTuple):
+    """What ``prove_lines`` proved."""
+
+    #: each line's product (a struct) when proven fine, else None
+    products: list[Any]
+    #: the indexes of proven lines holding a bare product (to be wrapped when sent)
+    bare: list[int]
+
+
+def prove_lines(block: bytes, lines: list[bytes]) -> Proof | None:
+    """What could be proven of the lines of ``block``; None: nothing.
 
     ``lines`` are those of ``block``, without their newlines.
     """
-    proven = _decode_all(lines, _DECODE)
+    decoders = _DECODERS
+    proven, bare = _decode_all(lines, decoders)
     products = [product for product in proven if product is not None]
     if not products:
-        return proven
+        return Proof(proven, [])
     if not _strings_fine(products):
         return None
+    if decoders.extras and _drop_doubtful_extras(proven, decoders):
+        products = [product for product in proven if product is not None]
+        bare = [i for i in bare if proven[i] is not None]
     numpy = _loaded_numpy()
     keys = None if numpy is None else _key_ends(numpy, block)
     if keys is not None:
@@ -106,11 +168,93 @@ def prove_lines(block: bytes, lines: list[bytes]) -> list[Any] | None:
         return None
     else:
         marker, keys, expected = b":", block.count(b":"), _string_colons(products)
+    for values in _extras(products, decoders):
+        expected += len(values) + b",".join(values).count(marker)
+    expected += len(products) * _KEYS_PER_LINE - len(bare) * _WRAPPER_KEYS_PER_LINE
     # the lines not proven count as they are; each proven line must hold no other key
     keys -= sum(raw.count(marker) for raw, fine in zip(lines, proven, strict=True) if fine is None)
-    if keys != len(products) * _KEYS_PER_LINE + expected:
+    if keys != expected:
         return None  # a repeated key: every line the slow way
-    return proven
+    return Proof(proven, bare)
+
+
+def _decode_all(lines: list[bytes], decoders: _Decoders) -> tuple[list[Any], list[int]]:
+    """Each line's product, decoded as the kind that last served first; the bare ones."""
+    proven: list[Any] = []
+    append, failed = proven.append, _FAILED
+    bare_first = decoders.bare_first
+    if bare_first:
+        decode = decoders.bare
+        for raw in lines:
+            try:
+                append(decode(raw))
+            except failed:
+                append(None)
+    else:
+        decode = decoders.wrapped
+        for raw in lines:
+            try:
+                append(decode(raw).product_data)
+            except failed:
+                append(None)
+    first_kind = len(proven) - proven.count(None)
+    second_kind: list[int] = []
+    decode = decoders.wrapped if bare_first else decoders.bare
+    for index in [i for i, product in enumerate(proven) if product is None]:
+        try:
+            decoded = decode(lines[index])
+        except failed:
+            continue
+        proven[index] = decoded.product_data if bare_first else decoded
+        second_kind.append(index)
+    if len(second_kind) > first_kind:
+        decoders.bare_first = not bare_first
+    if not bare_first:
+        return proven, second_kind
+    wrapped = set(second_kind)
+    return proven, [i for i, p in enumerate(proven) if p is not None and i not in wrapped]
+
+
+def _extras(products: list[Any], decoders: _Decoders) -> Iterator[list[Any]]:
+    """For each extra field learned, its raw values among ``products`` (the present ones)."""
+    for value_of in decoders.extra_values:
+        values = list(map(value_of, products))
+        present = list(itertools.compress(values, map(operator.is_not, values, _NONE)))
+        if present:
+            yield present
+
+
+def _drop_doubtful_extras(proven: list[Any], decoders: _Decoders) -> bool:
+    """Unprove the lines whose extra fields the rules must judge; True if there were some.
+
+    msgspec keeps an extra field's value as raw JSON, checked for syntax only: invalid
+    UTF-8, a lone surrogate escape, an integer outside signed 64 bits (a run of 19 digits)
+    or a key repeated in an object inside are the rules' to find. One check over all of a
+    block's values, then one per line when it fails.
+    """
+    products = [product for product in proven if product is not None]
+    if all(map(_json_fine, map(b",".join, _extras(products, decoders)))):
+        return False
+    for index, product in enumerate(proven):
+        if product is not None:
+            values = [value_of(product) for value_of in decoders.extra_values]
+            if not _json_fine(b",".join(value for value in values if value is not None)):
+                proven[index] = None
+    return True
+
+
+def _json_fine(joined: bytes) -> bool:
+    """Raw JSON values joined by commas: valid for orjson, no integer past 64 bits, and no
+    object inside with a repeated key (orjson keeps the last: a colon fewer once written)."""
+    if _LONG_DIGITS in joined.translate(_DIGITS_AS_ZERO):
+        return False
+    try:
+        values = orjson.loads(b"[" + joined + b"]")
+    except orjson.JSONDecodeError:
+        return False
+    if b"{" not in joined:
+        return True
+    return not _has_colon_escape(joined) and joined.count(b":") == orjson.dumps(values).count(b":")
 
 
 def _loaded_numpy() -> Any:
@@ -133,17 +277,6 @@ def _key_ends(numpy: Any, block: bytes) -> int | None:
     if numpy.isin(before, _SPACES).any():
         return None
     return int(numpy.count_nonzero(before == _QUOTE))
-
-
-def _decode_all(lines: list[bytes], decode: Any) -> list[Any]:
-    proven: list[Any] = []
-    append, failed = proven.append, _FAILED
-    for raw in lines:
-        try:
-            append(decode(raw).product_data)
-        except failed:
-            append(None)
-    return proven
 
 
 def _strings_fine(products: list[Any]) -> bool:
