@@ -8,6 +8,7 @@ filled in as the push goes, so that ``--json`` can report what happened even on 
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -193,6 +194,49 @@ def _default_client(settings: Settings, observer: PushObserver) -> tuple[Any, Ca
     return client, http.close
 
 
+class _EarlyClient:
+    """The HTTP client, made in a thread while the worker processes check the feed.
+
+    Importing httpx and building its client (TLS context, certificates) costs ~0.4 s in the
+    one process that, while the workers check the feed, mostly waits for them; made after
+    them, it would hold up the upload. Nothing is sent until ``take``; a client made but
+    not taken (a refusal, an error) is closed by ``close``.
+    """
+
+    def __init__(self, make: Callable[[], tuple[Any, Callable[[], None]]]) -> None:
+        self._make = make
+        self._thread: threading.Thread | None = None
+        self._made: tuple[Any, Callable[[], None]] | None = None
+        self._error: BaseException | None = None
+        self._taken = False
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="psykhe-client", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._made = self._make()
+        except BaseException as exc:  # raised again in the main thread by take()
+            self._error = exc
+
+    def take(self) -> tuple[Any, Callable[[], None]]:
+        """The client and its close function, made now unless made already."""
+        if self._thread is not None:
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        made = self._made if self._made is not None else self._make()
+        self._made, self._taken = made, True
+        return made
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+        if self._made is not None and not self._taken:
+            self._made[1]()
+
+
 class _Rejects:
     """``--rejects FILE``: each rejected input line, then its problems, as JSON Lines."""
 
@@ -308,12 +352,16 @@ class Push:
             spool = stack.enter_context(
                 Spool(compression_level=request.compression_level, limit=limit)
             )
-            parts = self._prepare(spool, stack.enter_context(_Rejects(request.rejects)))
+            early = _EarlyClient(lambda: self._client_factory(self.settings, self.observer))
+            stack.callback(early.close)
+            sending = not request.dry_run and self.settings is not None
+            rejects = stack.enter_context(_Rejects(request.rejects))
+            parts = self._prepare(spool, rejects, early.start if sending else None)
             self._guard()
             if request.dry_run:
                 self.observer.notice("dry run: nothing was sent")
                 return
-            client, close = self._client_factory(self.settings, self.observer)
+            client, close = early.take()
             stack.callback(close)
             self._upload(client, spool, parts)
             spool.discard()  # free the disk before a possibly long wait
@@ -322,7 +370,9 @@ class Push:
             else:
                 self.result.status = "created"
 
-    def _prepare(self, spool: Spool, rejects: _Rejects) -> list[SpoolPart]:
+    def _prepare(
+        self, spool: Spool, rejects: _Rejects, on_workers: Callable[[], None] | None
+    ) -> list[SpoolPart]:
         started = self._clock()
         request = self.request
         # Blocks compressed where they are checked keep both cores busy; not when parts are
@@ -339,6 +389,7 @@ class Push:
             on_progress=self.observer.preparing,
             on_deflated=spool.write_deflated if deflate_here else None,
             deflate_level=request.compression_level,
+            on_workers=on_workers,
         )
         parts = spool.finish()
         result = self.result

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+from psykhe_cli.errors import ConfigError
 from psykhe_cli.sandbox.inspect import SandboxHandle
 from tests.helpers import FAST, catalog, isolated_env, product, psykhe, write_feed
 
@@ -353,3 +356,61 @@ def test_push_prints_at_most_max_problems_and_counts_them_all(
     assert out.stderr.count("error[invalid_json]") == shown
     assert "5 error(s) in the feed; nothing was sent" in out.stderr
     assert sandbox.requests() == []
+
+
+# -- the HTTP client made while the workers check the feed --------------------------------
+
+
+class Made:
+    def __init__(self, fail: bool = False) -> None:
+        self.made: list[threading.Thread] = []
+        self.closed = 0
+        self.fail = fail
+
+    def __call__(self) -> tuple[str, Callable[[], None]]:
+        self.made.append(threading.current_thread())
+        if self.fail:
+            raise ConfigError("no key")
+        return "client", self.close
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_early_client_is_made_in_a_thread_and_taken_once() -> None:
+    from psykhe_cli.push import _EarlyClient
+
+    make = Made()
+    early = _EarlyClient(make)
+    early.start()
+    assert early.take() == ("client", make.close)
+    early.close()  # taken: closing it is the taker's
+    assert len(make.made) == 1 and make.made[0] is not threading.main_thread()
+    assert make.closed == 0
+
+
+def test_early_client_not_taken_is_closed() -> None:
+    from psykhe_cli.push import _EarlyClient
+
+    make = Made()
+    early = _EarlyClient(make)
+    early.start()
+    early.close()  # the guard refused, say: nothing was sent, and the client is closed
+    assert make.closed == 1
+
+
+def test_early_client_error_is_raised_where_it_is_taken() -> None:
+    from psykhe_cli.push import _EarlyClient
+
+    early = _EarlyClient(Made(fail=True))
+    early.start()
+    with pytest.raises(ConfigError, match="no key"):
+        early.take()
+
+
+def test_early_client_never_started_is_made_when_taken() -> None:
+    from psykhe_cli.push import _EarlyClient
+
+    make = Made()
+    assert _EarlyClient(make).take()[0] == "client"
+    assert make.made == [threading.main_thread()]

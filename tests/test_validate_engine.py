@@ -6,6 +6,7 @@ import csv
 import gzip
 import io
 import random
+import threading
 from array import array
 from pathlib import Path
 
@@ -381,6 +382,20 @@ def test_workers_are_really_used_by_the_parallel_tests() -> None:
     with _Workers(IN_WORKERS) as workers:
         assert workers.count == 2  # else the "workers" rows above tested the in-process path
         assert workers.pool(0) is not None
+
+
+@pytest.mark.parametrize("options", [IN_WORKERS, IN_PROCESS], ids=["workers", "in-process"])
+def test_on_workers_is_called_once_when_workers_run(
+    tmp_path: Path, options: ValidationOptions
+) -> None:
+    path = tmp_path / "feed.jsonl"
+    path.write_bytes(b"".join(line(f"P{i}", f"V{i}") + b"\n" for i in range(40)))
+    calls: list[int] = []
+    report = check_feeds(
+        [FeedSource(str(path))], options, on_workers=lambda: calls.append(threading.active_count())
+    )
+    assert report.variants == 40
+    assert len(calls) == (1 if options is IN_WORKERS else 0)
 
 
 def test_rejected_rows_carry_their_problems_with_product_identifier(tmp_path: Path) -> None:

@@ -58,6 +58,7 @@ def check_feeds(
     on_progress: OnProgress | None = None,
     on_deflated: OnDeflated | None = None,
     deflate_level: int | None = None,
+    on_workers: Callable[[], None] | None = None,
 ) -> FeedReport:
     """Read and check every feed in one pass; return the report.
 
@@ -73,6 +74,9 @@ def check_feeds(
       they are checked (in the workers) and arrive as ``Deflated`` pieces instead of through
       ``on_records``, which still gets CSV rows; the order of both together is input order.
       Not with ``strict`` and ``on_rejected`` together: strict duplicates must be dropped.
+    - ``on_workers()``: once, when worker processes have been started and given their
+      first blocks: this process mostly waits for them from then on, and the caller may
+      start a thread of its own (never before: workers are forked when they can be).
 
     ``stdin`` is read for the source ``-`` (default: this process's standard input).
     Raises ``InputError`` when a feed cannot be read to its end (missing, a directory,
@@ -81,7 +85,7 @@ def check_feeds(
     """
     options = options or ValidationOptions()
     progress = _Progress(on_progress)
-    with _Workers(options) as workers:
+    with _Workers(options, on_workers) as workers:
         merger = _Merger(
             options,
             on_problem,
@@ -126,7 +130,7 @@ def _check_jsonl(feed: OpenFeed, merger: _Merger, workers: _Workers, progress: _
                 return
         else:
             inflight.append(
-                (pool.submit(check_block, block, first_line, params), first_line, block)
+                (workers.submit(pool, check_block, block, first_line, params), first_line, block)
             )
             while len(inflight) > 2 * workers.count:  # bounds the blocks held in memory
                 future, start, held = inflight.popleft()
@@ -177,7 +181,7 @@ def _check_ranges(
 
     for offset in range(start, size, step):
         inflight.append(
-            pool.submit(check_range, path, offset, min(offset + step, size), merger.params)
+            workers.submit(pool, check_range, path, offset, min(offset + step, size), merger.params)
         )
         while len(inflight) > 2 * workers.count:  # bounds the results held in memory
             merge_next()
@@ -392,7 +396,10 @@ class _Progress:
 class _Workers:
     """Worker processes for big JSON Lines feeds, started only once one is worth it."""
 
-    def __init__(self, options: ValidationOptions) -> None:
+    def __init__(
+        self, options: ValidationOptions, on_started: Callable[[], None] | None = None
+    ) -> None:
+        self._on_started = on_started
         wanted = options.workers
         if wanted is None:
             wanted = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
@@ -418,6 +425,14 @@ class _Workers:
                 initializer=_worker_init,
             )
         return self._pool
+
+    def submit(self, pool: ProcessPoolExecutor, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        """``pool.submit``; the first time, tell ``on_started`` once the workers run."""
+        future = pool.submit(fn, *args)
+        if self._on_started is not None:
+            started, self._on_started = self._on_started, None
+            started()
+        return future
 
     def __enter__(self) -> _Workers:
         return self
