@@ -30,3 +30,12 @@ def test_crc32_combine_matches_zlib(first: bytes, second: bytes) -> None:
 
 def test_trailer_keeps_the_size_modulo_2_to_the_32() -> None:
     assert trailer(0x01020304, 2**32 + 5) == b"\x03\x00\x04\x03\x02\x01\x05\x00\x00\x00"
+
+
+def test_the_command_line_default_level_is_the_library_default() -> None:
+    import inspect
+
+    from psykhe_cli.commands.push import push
+    from psykhe_cli.deflate import DEFAULT_LEVEL
+
+    assert inspect.signature(push).parameters["compression_level"].default == DEFAULT_LEVEL

@@ -103,7 +103,7 @@ def push(
     compression_level: Annotated[
         int,
         typer.Option("--compression-level", min=1, max=9, help="gzip level: 1 fast … 9 small."),
-    ] = 4,
+    ] = 3,  # deflate.DEFAULT_LEVEL, not imported here to keep --help fast
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Return once the upload is accepted.")
     ] = False,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 #: below this many entries a Python set is cheaper than starting numpy
-_SMALL = 1 << 16
+_SMALL = 1 << 14
 #: the filter in front of the sorted runs: 2**24 bits (2 MB), two of them set per entry
 _FILTER_BITS = 24
 
