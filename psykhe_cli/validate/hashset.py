@@ -8,7 +8,7 @@ from typing import Any
 
 #: below this many entries a Python set is cheaper than starting numpy
 _SMALL = 1 << 14
-#: the filter in front of the sorted runs: 2**24 bits (2 MB), two of them set per entry
+#: the filter in front of the sorted runs: 2**24 bits (2 MB), two set per entry in one byte
 _FILTER_BITS = 24
 
 
@@ -75,48 +75,65 @@ class HashSet64:
             batch = np.frombuffer(hashes, dtype=np.uint64)  # the workers' arrays, not copied
         else:
             batch = np.fromiter(hashes, dtype=np.uint64, count=len(hashes))
-        order = np.argsort(batch, kind="stable")
-        ordered = batch[order]
-        seen = np.zeros(len(ordered), dtype=bool)
-        seen[1:] = ordered[1:] == ordered[:-1]  # later copies within the batch
-        maybe = np.flatnonzero(self._may_hold(ordered) & ~seen)
+        ordered = np.sort(batch)
+        repeated = ordered[1:] == ordered[:-1]  # later copies within the batch
+        maybe = np.flatnonzero(self._may_hold(ordered))
+        found = np.zeros(len(maybe), dtype=bool)
         if len(maybe):
             needles = ordered[maybe]
-            found = np.zeros(len(maybe), dtype=bool)
             for run in self._runs:
                 at = np.minimum(np.searchsorted(run, needles), len(run) - 1)
                 found |= run[at] == needles
+        if found.any() or repeated.any():
+            seen = np.zeros(len(ordered), dtype=bool)
+            seen[1:] = repeated
             seen[maybe[found]] = True
-        fresh = ordered[~seen]  # sorted, each hash once
+            fresh = ordered[~seen]
+            present = self._present(batch, set(ordered[maybe[found]].tolist()))
+        else:  # the common case: every hash is new
+            fresh, present = ordered, []
         if len(fresh):
             self._mark(fresh)
             self._push(fresh)
             self.size += len(fresh)
-        present: list[int] = np.sort(order[seen]).tolist()
         return present
 
-    def _filter_bits(self, values: Any) -> tuple[Any, Any]:
-        """The filter's two bit numbers of each value: its top and its bottom bits."""
+    @staticmethod
+    def _present(batch: Any, before: set[int]) -> list[int]:
+        """Indexes of ``batch`` whose hash was in ``before`` or earlier in the batch."""
+        present, seen = [], set()
+        for index, value in enumerate(batch.tolist()):
+            if value in before or value in seen:
+                present.append(index)
+            else:
+                seen.add(value)
+        return present
+
+    def _filter_slots(self, values: Any) -> tuple[Any, Any]:
+        """Each value's byte of the filter (its top bits) and two bits in it (lower bits).
+
+        Both bits in one byte: a lookup is one gather. Sorted values give sorted bytes.
+        """
         import numpy as np
 
-        top = (values >> np.uint64(64 - _FILTER_BITS)).astype(np.intp)
-        bottom = (values & np.uint64((1 << _FILTER_BITS) - 1)).astype(np.intp)
-        return top, bottom
+        byte = (values >> np.uint64(64 - _FILTER_BITS + 3)).astype(np.intp)
+        low = values.astype(np.uint8)  # the lowest 8 bits: two bit numbers of 3 bits
+        one = np.uint8(1)
+        bits = (one << (low & np.uint8(7))) | (one << ((low >> np.uint8(3)) & np.uint8(7)))
+        return byte, bits
 
     def _may_hold(self, values: Any) -> Any:
         """False where a value is surely not in the set."""
-        import numpy as np
-
-        maybe = np.ones(len(values), dtype=bool)
-        for bit in self._filter_bits(values):
-            maybe &= ((self._filter[bit >> 3] >> (bit & 7).astype(np.uint8)) & 1).astype(bool)
-        return maybe
+        byte, bits = self._filter_slots(values)
+        return (self._filter[byte] & bits) == bits
 
     def _mark(self, values: Any) -> None:
+        """Set the filter's bits of ``values`` (sorted)."""
         import numpy as np
 
-        for bit in self._filter_bits(values):
-            np.bitwise_or.at(self._filter, bit >> 3, np.left_shift(1, bit & 7).astype(np.uint8))
+        byte, bits = self._filter_slots(values)
+        starts = np.flatnonzero(np.concatenate(([True], byte[1:] != byte[:-1])))
+        self._filter[byte[starts]] |= np.bitwise_or.reduceat(bits, starts)
 
     def _push(self, run: Any) -> None:
         import numpy as np
