@@ -274,7 +274,8 @@ def _key_ends(numpy: Any, block: bytes) -> int | None:
     """
     data = numpy.frombuffer(block, numpy.uint8)
     before = data[numpy.flatnonzero(data[1:] == _COLON)]  # the byte before each colon
-    if numpy.isin(before, _SPACES).any():
+    space, tab, cr = _SPACES
+    if numpy.count_nonzero((before == space) | (before == tab) | (before == cr)):
         return None
     return int(numpy.count_nonzero(before == _QUOTE))
 
