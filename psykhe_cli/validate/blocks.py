@@ -245,7 +245,7 @@ def _spliced(
     each line ending in a newline: slices of the block, not a copy of each line."""
     exceptions = set(rewritten).union(left_out)
     if not exceptions:
-        return block if block.endswith(b"\n") else block + b"\n"
+        return block if not block or block.endswith(b"\n") else block + b"\n"
     ends = list(itertools.accumulate(map(_PLUS_ONE, map(len, lines))))  # past each newline
     view, position = memoryview(block), 0
     pieces: list[bytes | memoryview] = []
