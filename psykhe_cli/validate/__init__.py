@@ -27,7 +27,9 @@ process keeps state that grows with the feed: see ``HashSet64``.
 
     report.py   ValidationOptions, Problem, FeedReport
     rules.py    one product, one JSON line: check_product, check_line (pure functions)
+    fast.py     the proof, in C (msgspec), that most lines are fine; learns extra fields
     blocks.py   one block of lines (the hot path, also run in workers); CSV rows
+    hashset.py  HashSet64: exact sets of 64-bit hashes (duplicates, distinct products)
     engine.py   check_feeds: reading, workers, merging in order, duplicates, progress
 """
 
