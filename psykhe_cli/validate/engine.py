@@ -445,8 +445,32 @@ class _Workers:
 def _worker_init() -> None:
     import signal
 
+    _keep_freed_memory()
+
     import numpy  # noqa: F401  (loaded already when forked; validate/fast.py counts keys with it)
 
     # the parent handles Ctrl-C and SIGTERM and shuts the pool down
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+#: glibc's mallopt parameters
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def _keep_freed_memory() -> None:
+    """Let glibc keep what a worker frees, instead of paging it in again for every block.
+
+    A worker allocates and frees a few MB a block (the block, its lines, buffers). glibc gave
+    them back to the system at once and took them again for the next block: ~500 page
+    faults and ~1 ms of system time a block. The worker's peak stays what it was. Other C
+    libraries: nothing done.
+    """
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)  # fixed: below it, from the heap
+        libc.mallopt(_M_TRIM_THRESHOLD, 256 << 20)  # free heap kept up to this much
+    except (OSError, AttributeError):
+        pass
