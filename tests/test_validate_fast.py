@@ -257,3 +257,28 @@ def test_lines_spaced_out_are_proven_too() -> None:
     around_colons = spaced.replace(b'": ', b'" : ')
     proven = prove_lines([spaced, around_colons, line(GOOD)])
     assert proven is not None and all(fine is not None for fine in proven)
+
+
+url_text = st.text(st.sampled_from("ab1.:/?#@ \t\u00e9\u2003-_"), max_size=6)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.one_of(url_text, url_text.map("https://".__add__), url_text.map("http://".__add__)),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_urls_sharing_a_host_pass_the_rule(items: list[str]) -> None:
+    from psykhe_cli.validate.rules import _URLS
+
+    if fast._urls_share_a_host(items):
+        assert all(_URLS.match(item) for item in items), items
+
+
+def test_urls_from_a_few_lettered_hosts_are_proven_without_the_rule() -> None:
+    assert fast._urls_share_a_host(["https://a.com/x.jpg", "https://b.com/y.jpg?v=1#z"])
+    assert not fast._urls_share_a_host(["https://a.com/x y.jpg", "https://a.com/y.jpg"])
+    assert not fast._urls_share_a_host(["https://10.0.0.1/x.jpg"])  # a digit: the rule decides
+    assert not fast._urls_share_a_host(["https://a.com/x.jpg", "http://a.com/y.jpg"])
