@@ -83,3 +83,27 @@ def test_compressed_block_is_the_records_it_would_hand_over(
     assert squeezed.pair_hashes == plain.pair_hashes
     for record in plain.records:  # every record sent is a wrapped, valid line
         assert orjson.loads(record)["operation"] == "insert"
+
+
+@pytest.mark.parametrize("portable", [False, True])
+def test_hashes_are_the_same_with_numpy_and_without(
+    monkeypatch: pytest.MonkeyPatch, portable: bool
+) -> None:
+    import numpy
+
+    from psykhe_cli.validate.blocks import pair_hash, product_hash
+
+    lines = [KINDS[kind](n) for n, kind in enumerate(["good", "bare", "good", "extra"] * 5)]
+    lines.append(wrapped({k: v for k, v in GOOD.items() if k != "variant_identifier"}))
+    block = b"\n".join(lines) + b"\n"
+    params = BlockParams(False, False, False, 100, portable)
+    results = []
+    for loaded in (numpy, None):
+        monkeypatch.setattr(fast, "_loaded_numpy", lambda loaded=loaded: loaded)
+        results.append(check_block(block, 1, params))
+    with_numpy, without = results
+    assert with_numpy.pair_hashes == without.pair_hashes
+    assert with_numpy.product_hashes == without.product_hashes
+    vids = [f"V{n}" for n in range(20)] + [None]
+    assert list(without.pair_hashes) == [pair_hash("P1", vid, portable) for vid in vids]
+    assert list(without.product_hashes) == [product_hash("P1", portable)]

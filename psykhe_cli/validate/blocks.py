@@ -7,7 +7,7 @@ import hashlib
 import itertools
 import operator
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -25,6 +25,7 @@ from psykhe_cli.schema import (
     PRODUCT_KEY,
     VARIANT_KEY,
 )
+from psykhe_cli.validate import fast
 from psykhe_cli.validate.fast import learn, prove_lines
 from psykhe_cli.validate.rules import (
     _BARE_PREFIX,
@@ -113,6 +114,8 @@ class BlockResult:
 
 
 _UINT64 = (1 << 64) - 1
+#: an odd 64-bit constant: a pair's hash is its product's hash times this, xor its variant's
+_PAIR_MIX = 0x9E3779B97F4A7C15
 
 
 def pair_hash(product_identifier: str, variant_identifier: Any, portable: bool = False) -> int:
@@ -126,7 +129,7 @@ def pair_hash(product_identifier: str, variant_identifier: Any, portable: bool =
     if portable:
         key = f"{len(product_identifier)}:{product_identifier}{vid if vid is not None else ''}"
         return _blake(key + ("" if vid is not None else "\x00"))
-    return hash((product_identifier, vid)) & _UINT64
+    return (hash(product_identifier) * _PAIR_MIX ^ hash(vid)) & _UINT64
 
 
 def product_hash(product_identifier: str, portable: bool = False) -> int:
@@ -215,14 +218,7 @@ def _check_block(block: bytes, first_line: int, params: BlockParams) -> BlockRes
     keys = [proven[i] for i in accepted]
     result.accepted = array("Q", map(first_line.__add__, accepted))
     result.variants = len(accepted)
-    pids = list(map(_PRODUCT_OF, keys))
-    firsts = [pid for pid, _ in itertools.groupby(pids)]  # consecutive variants hashed once
-    if params.portable_hashes:
-        result.pair_hashes = array("Q", map(pair_hash, pids, map(_VARIANT_OF, keys), _TRUE))
-        result.product_hashes = array("Q", map(product_hash, firsts, _TRUE))
-    else:
-        result.pair_hashes = _unsigned(map(hash, zip(pids, map(_VARIANT_OF, keys), strict=True)))
-        result.product_hashes = _unsigned(map(hash, firsts))
+    result.pair_hashes, result.product_hashes = _hashes(keys, params.portable_hashes)
     if not want_records:
         return result
     if params.deflate_level is None or b"\r" in block:
@@ -270,15 +266,29 @@ class _Key(NamedTuple):
 
 _PRODUCT_OF = operator.attrgetter(PRODUCT_KEY)
 _VARIANT_OF = operator.attrgetter(VARIANT_KEY)
-_TRUE = itertools.repeat(True)
 _PLUS_ONE = (1).__add__
 
 
-def _unsigned(hashes: Iterable[int]) -> array[int]:
-    """Built-in hashes (signed machine words) as the unsigned 64-bit values the sets hold."""
-    unsigned = array("Q")
-    unsigned.frombytes(array("q", hashes).tobytes())
-    return unsigned
+def _hashes(keys: list[Any], portable: bool) -> tuple[array[int], array[int]]:
+    """The pair hash of each key, and the product hash of each first variant of a product
+    (consecutive variants hashed once): ``pair_hash`` and ``product_hash``, over a block.
+
+    With numpy (loaded with the workers), two C-level maps of ``hash`` and vector
+    arithmetic; the same values without it.
+    """
+    pids = list(map(_PRODUCT_OF, keys))
+    numpy = fast._loaded_numpy()
+    if portable or numpy is None or not pids:
+        firsts = [pid for pid, _ in itertools.groupby(pids)]
+        flags = itertools.repeat(portable)
+        pairs = array("Q", map(pair_hash, pids, map(_VARIANT_OF, keys), flags))
+        return pairs, array("Q", map(product_hash, firsts, flags))
+    count = len(pids)
+    of_products = numpy.fromiter(map(hash, pids), numpy.int64, count).view(numpy.uint64)
+    of_variants = numpy.fromiter(map(hash, map(_VARIANT_OF, keys)), numpy.int64, count)
+    pairs = (of_products * numpy.uint64(_PAIR_MIX)) ^ of_variants.view(numpy.uint64)
+    firsts = numpy.flatnonzero(numpy.concatenate(([True], of_products[1:] != of_products[:-1])))
+    return array("Q", pairs.tobytes()), array("Q", of_products[firsts].tobytes())
 
 
 class RangeResult(NamedTuple):

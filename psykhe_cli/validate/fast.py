@@ -39,7 +39,6 @@ import itertools
 import operator
 import re
 import sys
-from collections.abc import Iterator
 from typing import Annotated, Any, Literal, NamedTuple
 
 import msgspec
@@ -157,9 +156,12 @@ def prove_lines(block: bytes, lines: list[bytes]) -> Proof | None:
         return Proof(proven, [])
     if not _strings_fine(products):
         return None
-    if decoders.extras and _drop_doubtful_extras(proven, decoders):
+    extras = _extras(products, decoders)
+    if not all(_json_fine(joined) for _, joined in extras):
+        _drop_doubtful_extras(proven, decoders)
         products = [product for product in proven if product is not None]
         bare = [i for i in bare if proven[i] is not None]
+        extras = _extras(products, decoders)
     numpy = _loaded_numpy()
     keys = None if numpy is None else _key_ends(numpy, block)
     if keys is not None:
@@ -168,8 +170,8 @@ def prove_lines(block: bytes, lines: list[bytes]) -> Proof | None:
         return None
     else:
         marker, keys, expected = b":", block.count(b":"), _string_colons(products)
-    for values in _extras(products, decoders):
-        expected += len(values) + b",".join(values).count(marker)
+    for present, joined in extras:
+        expected += present + joined.count(marker)
     expected += len(products) * _KEYS_PER_LINE - len(bare) * _WRAPPER_KEYS_PER_LINE
     # the lines not proven count as they are; each proven line must hold no other key
     keys -= sum(raw.count(marker) for raw, fine in zip(lines, proven, strict=True) if fine is None)
@@ -215,32 +217,31 @@ def _decode_all(lines: list[bytes], decoders: _Decoders) -> tuple[list[Any], lis
     return proven, [i for i, p in enumerate(proven) if p is not None and i not in wrapped]
 
 
-def _extras(products: list[Any], decoders: _Decoders) -> Iterator[list[Any]]:
-    """For each extra field learned, its raw values among ``products`` (the present ones)."""
+def _extras(products: list[Any], decoders: _Decoders) -> list[tuple[int, bytes]]:
+    """For each extra field learned and present: how many ``products`` hold it, and its
+    raw values joined by commas."""
+    extras = []
     for value_of in decoders.extra_values:
         values = list(map(value_of, products))
         present = list(itertools.compress(values, map(operator.is_not, values, _NONE)))
         if present:
-            yield present
+            extras.append((len(present), b",".join(present)))
+    return extras
 
 
-def _drop_doubtful_extras(proven: list[Any], decoders: _Decoders) -> bool:
-    """Unprove the lines whose extra fields the rules must judge; True if there were some.
+def _drop_doubtful_extras(proven: list[Any], decoders: _Decoders) -> None:
+    """Unprove the lines whose extra fields the rules must judge.
 
     msgspec keeps an extra field's value as raw JSON, checked for syntax only: invalid
     UTF-8, a lone surrogate escape, an integer outside signed 64 bits (a run of 19 digits)
-    or a key repeated in an object inside are the rules' to find. One check over all of a
-    block's values, then one per line when it fails.
+    or a key repeated in an object inside are the rules' to find. The caller checks all of
+    a block's values at once; this, when that fails, each line's.
     """
-    products = [product for product in proven if product is not None]
-    if all(map(_json_fine, map(b",".join, _extras(products, decoders)))):
-        return False
     for index, product in enumerate(proven):
         if product is not None:
             values = [value_of(product) for value_of in decoders.extra_values]
             if not _json_fine(b",".join(value for value in values if value is not None)):
                 proven[index] = None
-    return True
 
 
 def _json_fine(joined: bytes) -> bool:
