@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from psykhe_cli.validate import Problem, check_line, check_product
+from psykhe_cli.validate.blocks import BlockParams, check_block
 
 GOOD = {
     "product_identifier": "111F-UU1",
@@ -306,3 +307,15 @@ def test_check_line_exact_checks_match_reference_decoder(value: object, ascii_on
         "integer_out_of_range",
     }
     assert found == expected
+
+
+def test_a_long_image_list_failing_at_its_end_is_judged_at_once() -> None:
+    # The URL rule once backtracked exponentially in the number of URLs before the bad
+    # one: 40 would not have finished (pytest-timeout fails the test then).
+    images = ["https://cdn.example.com/a.jpg"] * 40 + ["ftp://cdn.example.com/b.jpg"]
+    line = orjson.dumps({"operation": "insert", "product_data": GOOD | {"images": images}})
+    issues = check_line(line).issues
+    assert [code for _, code, _ in issues] == ["invalid_images"]
+    block = b"\n".join([line] * 50) + b"\n"
+    result = check_block(block, 1, BlockParams(False, False, False, 100))
+    assert result.errors == 50 and result.variants == 0

@@ -35,8 +35,11 @@ _INTEGER_LITERAL = re.compile(r"\d+(?![.eE\d])")
 #: check. Found by mapping every digit to "0" and searching for 19 of them (a regex is slower).
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _LONG_DIGITS = b"0" * 19
-#: URLs cannot hold whitespace, so a list of them joined by " " is checked in one match
-_URLS = re.compile(r"https?://[^\s/?#]+\S*(?: https?://[^\s/?#]+\S*)*\Z", re.IGNORECASE)
+#: URLs cannot hold whitespace, so a list of them joined by " " is checked in one match. A
+#: host's first character, then anything but whitespace: one way to match, so a list that
+#: fails near its end fails in linear time (``[^\s/?#]+\S*`` let the two share characters,
+#: and the backtracking grew exponentially with the URLs in the list).
+_URLS = re.compile(r"https?://[^\s/?#]\S*(?: https?://[^\s/?#]\S*)*\Z", re.IGNORECASE)
 _BARE_PREFIX = b'{"' + OPERATION_KEY.encode() + b'":"' + DEFAULT_OPERATION.encode() + b'","'
 _BARE_PREFIX += PRODUCT_DATA_KEY.encode() + b'":'
 

@@ -1,0 +1,123 @@
+"""The fast proof changes nothing but speed: the same feeds checked with it and without it
+(every line through the per-line rules) give the same report, problems and records."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from psykhe_cli.validate import FeedSource, ValidationOptions, blocks, check_feeds, fast
+
+GOOD: dict[str, Any] = {
+    "product_identifier": "P1",
+    "variant_identifier": "P1-S",
+    "title": "Wrap Dress: silk",
+    "images": ["https://cdn.example.com/p1.jpg", "http://img.example.org/p1-b.jpg?w=2"],
+    "designer": "D",
+    "color": "red",
+    "categories": ["Women: Dresses"],
+    "sizes": ["S", "M"],
+    "price": 10.5,
+}
+
+extra_values = st.one_of(
+    st.integers(-(2**65), 2**65),
+    st.text(max_size=5),
+    st.none(),
+    st.booleans(),
+    st.lists(st.integers(0, 9), max_size=2),
+    st.dictionaries(st.sampled_from(["a", "b"]), st.integers(0, 9), max_size=2),
+)
+#: a product: the table's fields, some changed, some extra fields, some missing
+products = st.builds(
+    lambda changes, extras, missing: {
+        k: v for k, v in (GOOD | changes | extras).items() if k not in missing
+    },
+    st.dictionaries(
+        st.sampled_from(sorted(GOOD)),
+        st.one_of(
+            st.sampled_from(["", " ", "P2", "P1", "V9", "https://", "https://a b", "x"]),
+            st.sampled_from([-1, 0, 3, 2**63, 1e300, True, None]),
+            st.lists(st.sampled_from(["https://c.example/x", "ftp://x", "S", 1]), max_size=2),
+        ),
+        max_size=2,
+    ),
+    st.dictionaries(st.sampled_from(["gender", "stock", "note"]), extra_values, max_size=2),
+    st.sets(st.sampled_from(sorted(GOOD)), max_size=2),
+)
+
+
+@st.composite
+def lines(draw: Any) -> bytes:
+    product = draw(products)
+    kind = draw(st.sampled_from(["wrapped", "wrapped", "wrapped", "bare", "legacy", "upsert"]))
+    separators = draw(st.sampled_from([(",", ":"), (", ", ": "), (",", " : ")]))
+    if kind == "bare":
+        obj: Any = product
+    elif kind == "legacy":
+        obj = {"action": "insert", "product_data": product}
+    else:
+        operation = "insert" if kind == "wrapped" else "upsert"
+        obj = {"operation": operation, "product_data": product}
+    raw = json.dumps(obj, separators=separators).encode()
+    damage = draw(st.sampled_from(["none"] * 6 + ["repeat", "truncate", "blank", "crlf"]))
+    if damage == "repeat":  # a key said twice
+        raw = raw[:-1] + b',"title":"again"}' if kind == "bare" else raw[:-2] + b',"color":"x"}}'
+    elif damage == "truncate":
+        raw = raw[: len(raw) // 2]
+    elif damage == "blank":
+        raw = b"  "
+    elif damage == "crlf":
+        raw += b"\r"
+    return raw
+
+
+def check(data: bytes, *, strict: bool) -> tuple[Any, list[Any], list[bytes]]:
+    records: list[bytes] = []
+    options = ValidationOptions(strict=strict, workers=0, max_problems=10_000)
+    report = check_feeds(
+        [FeedSource("-")], options, stdin=io.BytesIO(data), on_records=records.extend
+    )
+    problems = [problem.format() for problem in report.problems]
+    counts = (report.lines, report.products, report.variants, report.errors, report.warnings)
+    return (counts, report.counts_by_code, report.rejected_lines), problems, records
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(st.lists(lines(), min_size=1, max_size=25), st.booleans(), st.booleans(), st.booleans())
+def test_the_proof_changes_nothing_but_speed(
+    monkeypatch: pytest.MonkeyPatch, feed: list[bytes], learned: bool, strict: bool, vector: bool
+) -> None:
+    import numpy
+
+    monkeypatch.setattr(fast, "_loaded_numpy", lambda: numpy if vector else None)
+    # a good first line: a broken one could make the feed look like a JSON document
+    first = json.dumps({"operation": "insert", "product_data": GOOD}).encode()
+    data = b"\n".join([first, *feed]) + b"\n"
+    monkeypatch.setattr(fast, "_DECODERS", fast._Decoders())
+    if learned:
+        fast.learn(GOOD | {"gender": 0, "stock": 0, "note": 0})
+    proven: list[int] = []
+    prove = fast.prove_lines
+
+    def counted(block: bytes, lines: list[bytes]) -> Any:
+        proof = prove(block, lines)
+        proven.append(0 if proof is None else sum(p is not None for p in proof.products))
+        return proof
+
+    monkeypatch.setattr(blocks, "prove_lines", counted)
+    fast_result = check(data, strict=strict)
+    event("the proof proved lines" if sum(proven) else "the proof was refused")
+    with monkeypatch.context() as patched:
+        patched.setattr(blocks, "prove_lines", lambda block, lines: None)
+        reference = check(data, strict=strict)
+    assert fast_result == reference
