@@ -345,3 +345,15 @@ def test_validate_names_invalid_utf8_in_a_complete_line(
     assert run(["validate", str(feed)]) == 3
     _, err = capsys.readouterr()
     assert err.startswith(f"{feed}:2: error[invalid_utf8]: invalid UTF-8 at byte offset ")
+
+
+def test_validate_takes_any_extra_field_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    full = GOOD | {"designer": "D", "color": "C", "categories": ["Women"], "sizes": ["S"]}
+    odd = {'say "hi"': 1, "back\\slash": 2, "bell\x07": 3}
+    feed = tmp_path / "feed.jsonl"
+    feed.write_bytes(b"".join(wrapped(**full, **odd) + b"\n" for _ in range(3)))
+    assert run(["validate", str(feed)]) == 0
+    out, err = capsys.readouterr()
+    assert "variants: 3" in out and "internal error" not in err

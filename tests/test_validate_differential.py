@@ -47,7 +47,7 @@ products = st.builds(
         ),
         max_size=2,
     ),
-    st.dictionaries(st.sampled_from(["gender", "stock", "note"]), extra_values, max_size=2),
+    st.dictionaries(st.sampled_from(["gender", "stock", "note", 'q"k']), extra_values, max_size=2),
     st.sets(st.sampled_from(sorted(GOOD)), max_size=2),
 )
 
@@ -105,7 +105,7 @@ def test_the_proof_changes_nothing_but_speed(
     data = b"\n".join([first, *feed]) + b"\n"
     monkeypatch.setattr(fast, "_DECODERS", fast._Decoders())
     if learned:
-        fast.learn(GOOD | {"gender": 0, "stock": 0, "note": 0})
+        fast.learn(GOOD | {"gender": 0, "stock": 0, "note": 0, 'q"k': 0})
     proven: list[int] = []
     prove = fast.prove_lines
 

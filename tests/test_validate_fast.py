@@ -282,3 +282,12 @@ def test_urls_from_a_few_lettered_hosts_are_proven_without_the_rule() -> None:
     assert not fast._urls_share_a_host(["https://a.com/x y.jpg", "https://a.com/y.jpg"])
     assert not fast._urls_share_a_host(["https://10.0.0.1/x.jpg"])  # a digit: the rule decides
     assert not fast._urls_share_a_host(["https://a.com/x.jpg", "http://a.com/y.jpg"])
+
+
+def test_extra_field_names_msgspec_cannot_take_are_not_learned() -> None:
+    odd = {'say "hi"': 1, "back\\slash": 2, "bell\x07": 3, "": 4, "extra_0": 5, "ünï": 6}
+    fast.learn(GOOD | odd)  # raised ValueError once: an internal error for the whole feed
+    assert fast._DECODERS.extras == ("", "extra_0", "ünï")
+    nameable = {k: v for k, v in odd.items() if k in fast._DECODERS.extras}
+    proven = prove_lines([line(GOOD | nameable), line(GOOD | odd)])
+    assert proven is not None and proven[0] is not None and proven[1] is None

@@ -83,6 +83,8 @@ _KNOWN_KEYS = frozenset(_NAMES)
 _WRAPPER_KEYS = frozenset({OPERATION_KEY, PRODUCT_DATA_KEY, LEGACY_OPERATION_KEY})
 #: extra fields learned per process at most (each costs a little on every block)
 _MAX_EXTRAS = 32
+#: a field name msgspec can decode: no quote, backslash or control character
+_NAMEABLE = re.compile(r'[^"\\\x00-\x1f]*')
 #: what a decoder raises for a line it cannot prove (invalid UTF-8 is the last one)
 _FAILED = (msgspec.DecodeError, UnicodeDecodeError)
 
@@ -120,11 +122,19 @@ class _Decoders:
         new = [
             key
             for key in product
-            if key not in _KNOWN_KEYS and key not in _WRAPPER_KEYS and key not in self.extras
+            if key not in _KNOWN_KEYS
+            and key not in _WRAPPER_KEYS
+            and key not in self.extras
+            and _NAMEABLE.fullmatch(key)  # msgspec refuses to rename a field to anything else
         ]
         if new:
+            learned = self.extras
             self.extras += tuple(new[: _MAX_EXTRAS - len(self.extras)])
-            self._build()
+            try:
+                self._build()
+            except ValueError:  # a name msgspec will not take: such lines stay per-line
+                self.extras = learned
+                self._build()
 
 
 _DECODERS = _Decoders()
