@@ -28,7 +28,6 @@ from psykhe_cli.schema import (
 from psykhe_cli.validate import fast
 from psykhe_cli.validate.fast import learn, prove_lines
 from psykhe_cli.validate.rules import (
-    _BARE_PREFIX,
     _DIGITS_AS_ZERO,
     _LONG_DIGITS,
     Issue,
@@ -37,6 +36,7 @@ from psykhe_cli.validate.rules import (
     _product_is_fine,
     check_line,
     check_product,
+    wrap_bare,
 )
 
 # -- one block of lines (runs in a worker process or in-process) --------------------------
@@ -183,7 +183,7 @@ def _check_block(block: bytes, first_line: int, params: BlockParams) -> BlockRes
         proven, bare = proof
     want_records = params.want_records
     #: the records of accepted lines that are not sent as written
-    rewritten = {i: _BARE_PREFIX + lines[i].strip() + b"}\n" for i in bare} if want_records else {}
+    rewritten = {i: wrap_bare(lines[i]) for i in bare} if want_records else {}
     operations = DOCUMENTED_OPERATIONS
     for index in [i for i, fine in enumerate(proven) if fine is None]:
         raw = lines[index]

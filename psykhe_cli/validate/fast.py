@@ -51,7 +51,7 @@ from psykhe_cli.schema import (
     PRODUCT_DATA_KEY,
     PRODUCT_FIELDS,
 )
-from psykhe_cli.validate.rules import _DIGITS_AS_ZERO, _LONG_DIGITS, _URLS, _has_colon_escape
+from psykhe_cli.validate.rules import _URLS, _exact_checks, _has_colon_escape
 
 _NAMES = tuple(rule.name for rule in PRODUCT_FIELDS)
 _IDENTIFIERS = tuple(rule.name for rule in PRODUCT_FIELDS if rule.kind == "identifier")
@@ -255,17 +255,14 @@ def _drop_doubtful_extras(proven: list[Any], decoders: _Decoders) -> None:
 
 
 def _json_fine(joined: bytes) -> bool:
-    """Raw JSON values joined by commas: valid for orjson, no integer past 64 bits, and no
-    object inside with a repeated key (orjson keeps the last: a colon fewer once written)."""
-    if _LONG_DIGITS in joined.translate(_DIGITS_AS_ZERO):
-        return False
+    """Raw JSON values joined by commas: what orjson reads and the rules' exact checks
+    (integers past 64 bits, a key repeated inside) pass."""
+    array = b"[" + joined + b"]"
     try:
-        values = orjson.loads(b"[" + joined + b"]")
+        values = orjson.loads(array)
     except orjson.JSONDecodeError:
         return False
-    if b"{" not in joined:
-        return True
-    return not _has_colon_escape(joined) and joined.count(b":") == orjson.dumps(values).count(b":")
+    return not _exact_checks(array, values, exact_keys=True, exact_ints=True)
 
 
 def _loaded_numpy() -> Any:
@@ -329,10 +326,6 @@ def _urls_share_a_host(items: list[str]) -> bool:
     return False
 
 
-#: every whitespace character an ASCII string can hold
-_ASCII_WHITESPACE = (" ", "\t", "\n", "\x0b", "\x0c", "\r", "\x1c", "\x1d", "\x1e", "\x1f")
-
-
 def _string_colons(products: list[Any]) -> int:
     """The colons inside the products' strings."""
     colons = 0
@@ -346,6 +339,8 @@ def _string_colons(products: list[Any]) -> int:
 
 #: whitespace an ASCII string can hold besides the space (only as a JSON escape)
 _ASCII_SPACES = tuple("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f")
+#: every whitespace character an ASCII string can hold
+_ASCII_WHITESPACE = (" ", *_ASCII_SPACES)
 
 
 def _urls_fine(joined: str, count: int) -> bool:

@@ -221,7 +221,7 @@ def check_line(
         issues.append((ERROR, "missing_product_data", f"line has no {PRODUCT_DATA_KEY!r}"))
         return LineResult(None, issues, None)
     else:  # a bare product object: wrap it, keeping the user's bytes
-        record, product = _BARE_PREFIX + raw.strip() + b"}\n", obj
+        record, product = wrap_bare(raw), obj
     if product is not None:
         product_issues = check_product(product)
         if product_issues:
@@ -229,6 +229,11 @@ def check_line(
     if issues and any(issue[0] == ERROR for issue in issues):
         record = None
     return LineResult(record, issues, product)
+
+
+def wrap_bare(raw: bytes) -> bytes:
+    """The JSON line sent for a bare product's line: wrapped around the user's bytes."""
+    return _BARE_PREFIX + raw.strip() + b"}\n"
 
 
 def _wrapped(raw: bytes, obj: dict[str, Any], issues: list[Issue]) -> tuple[bytes, Any]:
@@ -272,9 +277,7 @@ def _json_error(raw: bytes, exc: orjson.JSONDecodeError) -> Issue:
     return (ERROR, "invalid_json", f"invalid JSON: {exc.msg} (column {exc.colno})")
 
 
-def _exact_checks(
-    raw: bytes, obj: dict[str, Any], exact_keys: bool, exact_ints: bool
-) -> list[Issue]:
+def _exact_checks(raw: bytes, obj: Any, exact_keys: bool, exact_ints: bool) -> list[Issue]:
     # orjson keeps the last of duplicate keys and turns integers past 2**64 into floats: catch
     # both here. Colons outside strings are key/value pairs, and orjson never escapes ':', so
     # unless an escape spells a colon (\u003a) the counts differ iff a key was repeated.
