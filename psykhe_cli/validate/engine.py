@@ -126,11 +126,11 @@ def _check_jsonl(feed: OpenFeed, merger: _Merger, workers: _Workers, progress: _
             merger.merge(name, check_block(block, first_line, params), first_line, block)
             consumed += len(block)
             if pool is not None and path is not None:  # the workers read the rest themselves
-                _check_ranges(path, consumed, name, merger, workers, pool, progress)
+                _check_ranges(path, consumed, name, merger, workers, progress)
                 return
         else:
             inflight.append(
-                (workers.submit(pool, check_block, block, first_line, params), first_line, block)
+                (workers.submit(check_block, block, first_line, params), first_line, block)
             )
             while len(inflight) > 2 * workers.count:  # bounds the blocks held in memory
                 future, start, held = inflight.popleft()
@@ -160,7 +160,6 @@ def _check_ranges(
     name: str,
     merger: _Merger,
     workers: _Workers,
-    pool: ProcessPoolExecutor,
     progress: _Progress,
 ) -> None:
     """Check ``path`` from ``start`` on in byte ranges that the workers read themselves."""
@@ -181,7 +180,7 @@ def _check_ranges(
 
     for offset in range(start, size, step):
         inflight.append(
-            workers.submit(pool, check_range, path, offset, min(offset + step, size), merger.params)
+            workers.submit(check_range, path, offset, min(offset + step, size), merger.params)
         )
         while len(inflight) > 2 * workers.count:  # bounds the results held in memory
             merge_next()
@@ -426,9 +425,10 @@ class _Workers:
             )
         return self._pool
 
-    def submit(self, pool: ProcessPoolExecutor, fn: Callable[..., Any], *args: Any) -> Future[Any]:
-        """``pool.submit``; the first time, tell ``on_started`` once the workers run."""
-        future = pool.submit(fn, *args)
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        """Submit to the pool started by ``pool()``; the first time, tell ``on_started``."""
+        assert self._pool is not None
+        future = self._pool.submit(fn, *args)
         if self._on_started is not None:
             started, self._on_started = self._on_started, None
             started()
