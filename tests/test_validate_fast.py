@@ -31,7 +31,8 @@ def fresh_decoders(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def prove(lines: list[bytes]) -> fast.Proof | None:
-    return fast.prove_lines(b"\n".join(lines) + b"\n", lines)
+    block = b"\n".join(lines) + b"\n"
+    return fast.prove_lines(block, fast.Lines(block))
 
 
 def prove_lines(lines: list[bytes]) -> list[Any] | None:
@@ -121,6 +122,38 @@ def test_bare_products_are_proven_and_named() -> None:
         proof = prove(many)
         assert proof is not None and proof.bare == [0, 1, 2]
     assert fast._DECODERS.bare_first
+
+
+def test_a_block_of_either_kind_is_decoded_in_one_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    def one_by_one(*args: Any) -> Any:
+        raise AssertionError("decoded line by line")
+
+    monkeypatch.setattr(fast, "_decode_all", one_by_one)
+    bare_missing_a_field = {k: v for k, v in GOOD.items() if k != "color"}
+    lines = [line(GOOD), orjson.dumps(GOOD) + b"\r", orjson.dumps(bare_missing_a_field)]
+    proof = prove(lines)
+    assert proof is not None
+    assert [fine is not None for fine in proof.products] == [True, True, False]
+    assert proof.bare == [1]
+    assert proof.products[1].product_identifier == GOOD["product_identifier"]
+
+
+@pytest.mark.parametrize("blank", [b"", b"  ", b"\t"])
+def test_a_line_holding_two_values_is_never_proven(blank: bytes) -> None:
+    """One call reads values, not lines: a blank line must not make up for a line holding
+    two, or the second value would be proven as the blank line."""
+    other = line(GOOD | {"variant_identifier": "V2"})
+    proven = prove_lines([line(GOOD) + b" " + other, blank, line(GOOD)])
+    assert proven is not None and proven[0] is None
+    assert proven[2] is not None
+
+
+def test_a_wrapped_line_with_a_product_field_outside_is_not_proven() -> None:
+    outside = b'{"title":"T",' + line(GOOD)[1:]
+    unwrapped = b'{"title":"T","product_data":' + orjson.dumps(GOOD) + b"}"
+    assert prove_lines([outside, line(GOOD)]) is None  # one key too many: refused
+    proven = prove_lines([unwrapped, line(GOOD)])
+    assert proven is not None and proven[0] is None
 
 
 def test_extra_fields_are_proven_once_learned() -> None:

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from psykhe_cli.deflate import Deflated, deflate
-from psykhe_cli.feeds.blocks import LINE_CAP, split_lines
+from psykhe_cli.feeds.blocks import LINE_CAP
 from psykhe_cli.feeds.delimited import CsvReader
 from psykhe_cli.schema import (
     DEFAULT_OPERATION,
@@ -26,7 +26,7 @@ from psykhe_cli.schema import (
     VARIANT_KEY,
 )
 from psykhe_cli.validate import fast
-from psykhe_cli.validate.fast import learn, prove_lines
+from psykhe_cli.validate.fast import Lines, learn, prove_lines
 from psykhe_cli.validate.rules import (
     _DIGITS_AS_ZERO,
     _LONG_DIGITS,
@@ -167,7 +167,7 @@ def _check_block(block: bytes, first_line: int, params: BlockParams) -> BlockRes
     line. The accepted lines' numbers and hashes are then built with C-level maps.
     """
     result = BlockResult()
-    lines = split_lines(block)
+    lines = Lines(block)
     result.lines = len(lines)
     proof = prove_lines(block, lines)
     objects: list[Any] | None = None
@@ -175,7 +175,7 @@ def _check_block(block: bytes, first_line: int, params: BlockParams) -> BlockRes
         exact_keys = _has_colon_escape(block)
         exact_ints = _LONG_DIGITS in block.translate(_DIGITS_AS_ZERO)
         if not (exact_keys or exact_ints):
-            objects = _parse_all(block, lines)
+            objects = _parse_all(block, lines.list())
         proven: list[Any] = [None] * len(lines)
         bare: list[int] = []
     else:  # the lines left are few: each is looked at on its own
@@ -222,7 +222,8 @@ def _check_block(block: bytes, first_line: int, params: BlockParams) -> BlockRes
     if not want_records:
         return result
     if params.deflate_level is None or b"\r" in block:
-        records = [rewritten.get(i) or lines[i].removesuffix(b"\r") + b"\n" for i in accepted]
+        every = lines.list()
+        records = [rewritten.get(i) or every[i].removesuffix(b"\r") + b"\n" for i in accepted]
         if params.deflate_level is None:
             result.records = records
             return result
@@ -234,24 +235,21 @@ def _check_block(block: bytes, first_line: int, params: BlockParams) -> BlockRes
     return result
 
 
-def _spliced(
-    block: bytes, lines: list[bytes], rewritten: dict[int, bytes], left_out: list[int]
-) -> bytes:
+def _spliced(block: bytes, lines: Lines, rewritten: dict[int, bytes], left_out: list[int]) -> bytes:
     """``block`` with the lines of ``rewritten`` replaced and those of ``left_out`` left out,
     each line ending in a newline: slices of the block, not a copy of each line."""
     exceptions = set(rewritten).union(left_out)
     if not exceptions:
         return block if not block or block.endswith(b"\n") else block + b"\n"
-    ends = list(itertools.accumulate(map(_PLUS_ONE, map(len, lines))))  # past each newline
     view, position = memoryview(block), 0
     pieces: list[bytes | memoryview] = []
     for index in sorted(exceptions):
-        start = ends[index - 1] if index else 0
+        start, end = lines.span(index)
         if start > position:
             pieces.append(view[position:start])
         if index in rewritten:
             pieces.append(rewritten[index])
-        position = ends[index]
+        position = end + 1  # past its newline
     pieces.append(view[position:])
     data = b"".join(pieces)
     return data if not data or data.endswith(b"\n") else data + b"\n"
@@ -266,7 +264,6 @@ class _Key(NamedTuple):
 
 _PRODUCT_OF = operator.attrgetter(PRODUCT_KEY)
 _VARIANT_OF = operator.attrgetter(VARIANT_KEY)
-_PLUS_ONE = (1).__add__
 
 
 def _hashes(keys: list[Any], portable: bool) -> tuple[array[int], array[int]]:

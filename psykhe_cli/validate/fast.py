@@ -44,6 +44,7 @@ from typing import Annotated, Any, Literal, NamedTuple
 import msgspec
 import orjson
 
+from psykhe_cli.feeds.blocks import split_lines
 from psykhe_cli.schema import (
     DOCUMENTED_OPERATIONS,
     LEGACY_OPERATION_KEY,
@@ -69,6 +70,12 @@ _COLON, _QUOTE = ord(":"), ord('"')
 #: what JSON allows between a key and its colon (a line holds no newline)
 _SPACES = (ord(" "), ord("\t"), ord("\r"))
 _NONE = itertools.repeat(None)
+_UNSETS = itertools.repeat(msgspec.UNSET)
+_NEWLINE, _BRACE = ord("\n"), ord("{")
+_PLUS_ONE = (1).__add__
+_PRODUCT_DATA_OF = operator.attrgetter(PRODUCT_DATA_KEY)
+_OPERATION_OF = operator.attrgetter(OPERATION_KEY)
+_TABLE_OF = operator.attrgetter(*_NAMES)
 
 _KINDS: dict[str, Any] = {
     "identifier": Annotated[str, msgspec.Meta(min_length=1)],
@@ -113,6 +120,19 @@ class _Decoders:
         )
         self.wrapped: Any = msgspec.json.Decoder(line).decode
         self.bare: Any = msgspec.json.Decoder(product).decode
+        # either kind, for a whole block in one call: every field optional, checked after
+        unset: Any = msgspec.UnsetType
+        either = msgspec.defstruct(
+            "Either",
+            [
+                (OPERATION_KEY, operation | unset, msgspec.UNSET),
+                (PRODUCT_DATA_KEY, product | unset, msgspec.UNSET),
+                *[(name, kind | unset, msgspec.UNSET) for name, kind in fields[: len(_NAMES)]],
+                *fields[len(_NAMES) :],
+            ],
+            forbid_unknown_fields=True,
+        )
+        self.lines: Any = msgspec.json.Decoder(either).decode_lines
         self.extra_values = [operator.attrgetter(f"extra_{n}") for n in range(len(self.extras))]
 
     def learn(self, product: dict[str, Any]) -> None:
@@ -154,13 +174,73 @@ class Proof(NamedTuple):
     bare: list[int]
 
 
-def prove_lines(block: bytes, lines: list[bytes]) -> Proof | None:
-    """What could be proven of the lines of ``block``; None: nothing.
+class Lines:
+    """The lines of a block without their newlines, as ``split_lines`` gives them, split
+    only when asked to.
 
-    ``lines`` are those of ``block``, without their newlines.
+    With numpy (loaded with the workers) the newlines are found in one vector scan and a
+    line is sliced when it is asked for: once a block is decoded in one call, the proof
+    needs only the few lines it leaves. Without numpy the block is split at once.
     """
+
+    def __init__(self, block: bytes) -> None:
+        self.block = block
+        self._numpy = numpy = _loaded_numpy()
+        self._split: list[bytes] | None = None
+        self._ends: list[int] | None = None
+        if numpy is None:
+            self._split = split_lines(block)
+            self._count = len(self._split)
+        else:
+            self._newlines = numpy.flatnonzero(numpy.frombuffer(block, numpy.uint8) == _NEWLINE)
+            self._count = len(self._newlines) + (0 if block.endswith(b"\n") else bool(block))
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index: int) -> bytes:
+        if self._split is not None:
+            return self._split[index]
+        start, end = self.span(index)
+        return self.block[start:end]
+
+    def list(self) -> list[bytes]:
+        """Every line."""
+        if self._split is None:
+            self._split = split_lines(self.block)
+        return self._split
+
+    def span(self, index: int) -> tuple[int, int]:
+        """Where line ``index`` starts in the block, and where its newline is (or the end)."""
+        ends = self._ends
+        if ends is None:
+            if self._split is not None and self._numpy is None:
+                ends = list(itertools.accumulate(map(_PLUS_ONE, map(len, self._split))))
+                ends = [end - 1 for end in ends]
+            else:
+                ends = self._newlines.tolist()
+                if len(ends) < self._count:
+                    ends.append(len(self.block))
+            self._ends = ends
+        return (ends[index - 1] + 1 if index else 0), ends[index]
+
+    def each_opens_an_object(self) -> bool:
+        """True when every line starts with ``{``: none is blank."""
+        if not self._count:
+            return True
+        if self._split is not None and self._numpy is None:
+            return all(map(bytes.startswith, self._split, itertools.repeat(b"{")))
+        numpy = self._numpy
+        data = numpy.frombuffer(self.block, numpy.uint8)
+        starts = self._newlines[: self._count - 1] + 1
+        return bool(data[0] == _BRACE and (data[starts] == _BRACE).all())
+
+
+def prove_lines(block: bytes, lines: Lines) -> Proof | None:
+    """What could be proven of the lines of ``block``; None: nothing."""
     decoders = _DECODERS
-    proven, bare = _decode_all(lines, decoders)
+    decoded = _decode_block(block, len(lines), decoders) if lines.each_opens_an_object() else None
+    proven, bare = decoded or _decode_all(lines.list(), decoders)
     products = [product for product in proven if product is not None]
     if not products:
         return Proof(proven, [])
@@ -184,10 +264,48 @@ def prove_lines(block: bytes, lines: list[bytes]) -> Proof | None:
         expected += present + joined.count(marker)
     expected += len(products) * _KEYS_PER_LINE - len(bare) * _WRAPPER_KEYS_PER_LINE
     # the lines not proven count as they are; each proven line must hold no other key
-    keys -= sum(raw.count(marker) for raw, fine in zip(lines, proven, strict=True) if fine is None)
+    keys -= sum(lines[i].count(marker) for i, fine in enumerate(proven) if fine is None)
     if keys != expected:
         return None  # a repeated key: every line the slow way
     return Proof(proven, bare)
+
+
+def _decode_block(
+    block: bytes, count: int, decoders: _Decoders
+) -> tuple[list[Any], list[int]] | None:
+    """Each line's product and the bare ones, like ``_decode_all``, from one msgspec call over
+    the block; None when a line is neither kind, or lines might not be values one to one.
+
+    ``decode_lines`` reads values separated by any whitespace: when each of the ``count``
+    lines starts with ``{`` (so none is blank) and there are as many values, each line holds
+    one. It decodes a struct with every field optional: a wrapped line is one holding
+    ``product_data`` (which holds every field of the table) and ``operation``; a bare one
+    holds neither, and must hold every field of the table. A wrapped line holding fields of
+    a product besides the wrapper's two has more keys than the proof counts for it, which
+    refuses the proof (``prove_lines``).
+    """
+    try:
+        items = decoders.lines(block)
+    except _FAILED:
+        return None
+    if len(items) != count:
+        return None
+    products = list(map(_PRODUCT_DATA_OF, items))
+    bare = list(itertools.compress(range(count), map(operator.is_, products, _UNSETS)))
+    no_operation = map(operator.is_, map(_OPERATION_OF, items), _UNSETS)
+    if bare != list(itertools.compress(range(count), no_operation)):
+        return None  # a wrapped line without an operation, or a bare one with one
+    if not bare:
+        return products, bare
+    proven_bare = []
+    for index in bare:
+        item = items[index]
+        if any(map(operator.is_, _TABLE_OF(item), _UNSETS)):
+            products[index] = None  # a field of the table is missing: the rules say which
+        else:
+            products[index] = item
+            proven_bare.append(index)
+    return products, proven_bare
 
 
 def _decode_all(lines: list[bytes], decoders: _Decoders) -> tuple[list[Any], list[int]]:
