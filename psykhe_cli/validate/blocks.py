@@ -26,7 +26,14 @@ from psykhe_cli.schema import (
     VARIANT_KEY,
 )
 from psykhe_cli.validate import fast
-from psykhe_cli.validate.fast import Lines, learn, prove_lines
+from psykhe_cli.validate.fast import (
+    Lines,
+    learn,
+    none_at,
+    not_none,
+    not_none_at,
+    prove_lines,
+)
 from psykhe_cli.validate.rules import (
     _DIGITS_AS_ZERO,
     _LONG_DIGITS,
@@ -185,7 +192,8 @@ def _check_block(block: bytes, first_line: int, params: BlockParams) -> BlockRes
     #: the records of accepted lines that are not sent as written
     rewritten = {i: wrap_bare(lines[i]) for i in bare} if want_records else {}
     operations = DOCUMENTED_OPERATIONS
-    for index in [i for i, fine in enumerate(proven) if fine is None]:
+    unproven = none_at(proven)
+    for index in unproven:
         raw = lines[index]
         obj = objects[index] if objects is not None else None
         product = obj.get(PRODUCT_DATA_KEY) if type(obj) is dict else None
@@ -214,10 +222,10 @@ def _check_block(block: bytes, first_line: int, params: BlockParams) -> BlockRes
                 rewritten[index] = record
         vid = product.get(VARIANT_KEY)
         proven[index] = _Key(product[PRODUCT_KEY], vid if type(vid) is str else None)
-    accepted = [i for i, fine in enumerate(proven) if fine is not None]
-    keys = [proven[i] for i in accepted]
+    keys = not_none(proven)
+    accepted = range(len(proven)) if len(keys) == len(proven) else not_none_at(proven)
     result.accepted = array("Q", map(first_line.__add__, accepted))
-    result.variants = len(accepted)
+    result.variants = len(keys)
     result.pair_hashes, result.product_hashes = _hashes(keys, params.portable_hashes)
     if not want_records:
         return result
@@ -229,7 +237,7 @@ def _check_block(block: bytes, first_line: int, params: BlockParams) -> BlockRes
             return result
         data = b"".join(records)
     else:  # the block as it is, but for the lines not sent as written
-        left_out = [i for i, fine in enumerate(proven) if fine is None]
+        left_out = [i for i in unproven if proven[i] is None]
         data = _spliced(block, lines, rewritten, left_out)
     result.deflated = deflate(data, len(accepted), params.deflate_level)
     return result

@@ -236,12 +236,27 @@ class Lines:
         return bool(data[0] == _BRACE and (data[starts] == _BRACE).all())
 
 
+def none_at(values: list[Any]) -> list[int]:
+    """The indexes of the None values (with C-level iteration: a block has thousands)."""
+    return list(itertools.compress(itertools.count(), map(operator.is_, values, _NONE)))
+
+
+def not_none_at(values: list[Any]) -> list[int]:
+    """The indexes of the values that are not None."""
+    return list(itertools.compress(itertools.count(), map(operator.is_not, values, _NONE)))
+
+
+def not_none(values: list[Any]) -> list[Any]:
+    """The values that are not None, in order."""
+    return list(itertools.compress(values, map(operator.is_not, values, _NONE)))
+
+
 def prove_lines(block: bytes, lines: Lines) -> Proof | None:
     """What could be proven of the lines of ``block``; None: nothing."""
     decoders = _DECODERS
     decoded = _decode_block(block, len(lines), decoders) if lines.each_opens_an_object() else None
     proven, bare = decoded or _decode_all(lines.list(), decoders)
-    products = [product for product in proven if product is not None]
+    products = not_none(proven)
     if not products:
         return Proof(proven, [])
     if not _strings_fine(products):
@@ -249,7 +264,7 @@ def prove_lines(block: bytes, lines: Lines) -> Proof | None:
     extras = _extras(products, decoders)
     if not all(_json_fine(joined) for _, joined in extras):
         _drop_doubtful_extras(proven, decoders)
-        products = [product for product in proven if product is not None]
+        products = not_none(proven)
         bare = [i for i in bare if proven[i] is not None]
         extras = _extras(products, decoders)
     numpy = _loaded_numpy()
@@ -264,7 +279,7 @@ def prove_lines(block: bytes, lines: Lines) -> Proof | None:
         expected += present + joined.count(marker)
     expected += len(products) * _KEYS_PER_LINE - len(bare) * _WRAPPER_KEYS_PER_LINE
     # the lines not proven count as they are; each proven line must hold no other key
-    keys -= sum(lines[i].count(marker) for i, fine in enumerate(proven) if fine is None)
+    keys -= sum(lines[i].count(marker) for i in none_at(proven))
     if keys != expected:
         return None  # a repeated key: every line the slow way
     return Proof(proven, bare)
