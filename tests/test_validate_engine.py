@@ -279,6 +279,19 @@ def test_hash_set_agrees_with_a_python_set_past_the_switch_to_sorted_runs() -> N
     assert seen.size > 65536  # the sorted runs were in use
 
 
+def test_hash_set_counts_new_hashes_like_a_python_set() -> None:
+    rng = random.Random(11)
+    pool = [rng.getrandbits(64) for _ in range(60_000)]
+    counted, reference = HashSet64(), set()
+    for _ in range(60):  # the Python set, then the sorted runs
+        batch = array("Q", (rng.choice(pool) for _ in range(1500)))
+        before = len(reference)
+        reference.update(batch)
+        assert counted.count_new(batch) == len(reference) - before
+        assert counted.size == len(reference)
+    assert counted.size > 16384
+
+
 # -- properties --------------------------------------------------------------------------
 
 words = (

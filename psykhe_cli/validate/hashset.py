@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal, overload
 
 #: below this many entries a Python set is cheaper than starting numpy
 _SMALL = 1 << 14
@@ -39,75 +39,95 @@ class HashSet64:
     def add_all(self, hashes: Sequence[int]) -> list[int]:
         """Add ``hashes``; return the indexes of those present before (or earlier in the batch)."""
         small = self._small
-        if small is not None:
-            present = []
-            for index, value in enumerate(hashes):
-                if value in small:
-                    present.append(index)
-                else:
-                    small.add(value)
-            self.size = len(small)
-            if self.size > _SMALL:
-                self._grow_up()
-            return present
-        return self._add_batch(hashes)
+        if small is None:
+            return self._add_batch(hashes, want_indexes=True)
+        present = []
+        for index, value in enumerate(hashes):
+            if value in small:
+                present.append(index)
+            else:
+                small.add(value)
+        self._grown()
+        return present
 
     def count_new(self, hashes: Sequence[int]) -> int:
         """Add ``hashes``; return how many distinct ones were not present before."""
-        return len(hashes) - len(self.add_all(hashes))
+        small = self._small
+        if small is None:
+            return self._add_batch(hashes, want_indexes=False)
+        before = len(small)
+        small.update(hashes)
+        self._grown()
+        return len(small) - before
+
+    def _grown(self) -> None:
+        assert self._small is not None
+        self.size = len(self._small)
+        if self.size > _SMALL:
+            self._grow_up()
 
     def _grow_up(self) -> None:
-        import numpy as np
+        from psykhe_cli.validate.fast import load_numpy
 
+        np = load_numpy()
         assert self._small is not None
         run = np.fromiter(self._small, dtype=np.uint64, count=len(self._small))
         run.sort()
         self._filter = np.zeros(1 << (_FILTER_BITS - 3), dtype=np.uint8)
-        self._mark(run)
+        self._mark(*self._filter_slots(run))
         self._runs, self._small = [run], None
 
-    def _add_batch(self, hashes: Sequence[int]) -> list[int]:
+    @overload
+    def _add_batch(self, hashes: Sequence[int], want_indexes: Literal[True]) -> list[int]: ...
+    @overload
+    def _add_batch(self, hashes: Sequence[int], want_indexes: Literal[False]) -> int: ...
+    def _add_batch(self, hashes: Sequence[int], want_indexes: bool) -> list[int] | int:
+        """Add a batch to the sorted runs: the indexes of the hashes present before (or
+        earlier in the batch), or, without ``want_indexes``, how many distinct ones are new."""
         import numpy as np
 
         if not len(hashes):
-            return []
+            return [] if want_indexes else 0
         if isinstance(hashes, array) and hashes.typecode == "Q":
             batch = np.frombuffer(hashes, dtype=np.uint64)  # the workers' arrays, not copied
         else:
             batch = np.fromiter(hashes, dtype=np.uint64, count=len(hashes))
         ordered = np.sort(batch)
+        byte, bits = self._filter_slots(ordered)
+        maybe = np.flatnonzero((self._filter[byte] & bits) == bits)
         repeated = ordered[1:] == ordered[:-1]  # later copies within the batch
-        maybe = np.flatnonzero(self._may_hold(ordered))
-        found = np.zeros(len(maybe), dtype=bool)
         if len(maybe):
             needles = ordered[maybe]
+            found = np.zeros(len(maybe), dtype=bool)
             for run in self._runs:
                 at = np.minimum(np.searchsorted(run, needles), len(run) - 1)
                 found |= run[at] == needles
-        if found.any() or repeated.any():
-            seen = np.zeros(len(ordered), dtype=bool)
-            seen[1:] = repeated
-            seen[maybe[found]] = True
-            fresh = ordered[~seen]
-            present = self._present(batch, set(ordered[maybe[found]].tolist()))
-        else:  # the common case: every hash is new
-            fresh, present = ordered, []
-        if len(fresh):
-            self._mark(fresh)
-            self._push(fresh)
-            self.size += len(fresh)
-        return present
+            maybe = maybe[found]  # now: the indexes in ``ordered`` of hashes present before
+        present: list[int] = []
+        if len(maybe) or repeated.any():
+            if want_indexes:
+                present = self._present(batch, ordered[maybe])
+            fresh = np.ones(len(ordered), dtype=bool)
+            fresh[1:] = ~repeated
+            fresh[maybe] = False
+            ordered, byte, bits = ordered[fresh], byte[fresh], bits[fresh]
+        if len(ordered):
+            self._mark(byte, bits)
+            self._push(ordered)
+            self.size += len(ordered)
+        return present if want_indexes else len(ordered)
 
     @staticmethod
-    def _present(batch: Any, before: set[int]) -> list[int]:
-        """Indexes of ``batch`` whose hash was in ``before`` or earlier in the batch."""
-        present, seen = [], set()
-        for index, value in enumerate(batch.tolist()):
-            if value in before or value in seen:
-                present.append(index)
-            else:
-                seen.add(value)
-        return present
+    def _present(batch: Any, before: Any) -> list[int]:
+        """Indexes of ``batch`` whose hash is in ``before`` or earlier in the batch."""
+        import numpy as np
+
+        order = np.argsort(batch, kind="stable")  # equal hashes: the first one first
+        values = batch[order]
+        again = np.zeros(len(values), dtype=bool)
+        again[1:] = values[1:] == values[:-1]
+        again |= np.isin(values, before)
+        return sorted(order[again].tolist())
 
     def _filter_slots(self, values: Any) -> tuple[Any, Any]:
         """Each value's byte of the filter (its top bits) and two bits in it (lower bits).
@@ -122,16 +142,10 @@ class HashSet64:
         bits = (one << (low & np.uint8(7))) | (one << ((low >> np.uint8(3)) & np.uint8(7)))
         return byte, bits
 
-    def _may_hold(self, values: Any) -> Any:
-        """False where a value is surely not in the set."""
-        byte, bits = self._filter_slots(values)
-        return (self._filter[byte] & bits) == bits
-
-    def _mark(self, values: Any) -> None:
-        """Set the filter's bits of ``values`` (sorted)."""
+    def _mark(self, byte: Any, bits: Any) -> None:
+        """Set the filter's ``bits`` in each ``byte`` (sorted)."""
         import numpy as np
 
-        byte, bits = self._filter_slots(values)
         starts = np.flatnonzero(np.concatenate(([True], byte[1:] != byte[:-1])))
         self._filter[byte[starts]] |= np.bitwise_or.reduceat(bits, starts)
 
