@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from psykhe_cli.deflate import Deflated, deflate
-from psykhe_cli.feeds.blocks import LINE_CAP
+from psykhe_cli.feeds.blocks import BOM, LINE_CAP
 from psykhe_cli.feeds.delimited import CsvReader
 from psykhe_cli.schema import (
     DEFAULT_OPERATION,
@@ -312,8 +312,8 @@ def check_range(path: str, start: int, end: int, params: BlockParams) -> RangeRe
 
     A worker reads its own part of the file: the parent then hands over two numbers, not a
     megabyte. The line running across ``start`` belongs to the range before; the one running
-    across ``end`` is read to its end. Lines are numbered from 1: the parent, which knows how
-    many came before, renumbers them.
+    across ``end`` is read to its end. A UTF-8 BOM opening the file is left out. Lines are
+    numbered from 1: the parent, which knows how many came before, renumbers them.
     """
     with open(path, "rb") as handle:
         starts_a_line = start == 0
@@ -321,7 +321,7 @@ def check_range(path: str, start: int, end: int, params: BlockParams) -> RangeRe
             handle.seek(start - 1)
             starts_a_line = handle.read(1) == b"\n"
         data = handle.read(end - start)
-        skip = 0
+        skip = len(BOM) if start == 0 and data.startswith(BOM) else 0
         if not starts_a_line:
             newline = data.find(b"\n")
             if newline < 0:  # no line starts here: it is all the middle of a long line

@@ -34,6 +34,7 @@ from psykhe_cli.validate.blocks import (
     check_rows,
     rebase,
 )
+from psykhe_cli.validate.fast import load_numpy
 from psykhe_cli.validate.hashset import HashSet64
 from psykhe_cli.validate.report import FeedReport, Problem, ValidationOptions
 from psykhe_cli.validate.rules import Issue, Rejected
@@ -117,11 +118,16 @@ def _check_jsonl(feed: OpenFeed, merger: _Merger, workers: _Workers, progress: _
     seen_a_line = False
     path = _plain_file(feed)
     consumed = len(BOM) if path is not None and _starts_with_bom(path) else 0
+    # a plain file's size is known: a big one goes to the workers from its first block
+    known = os.path.getsize(path) if path is not None else 0
     blocks = iter_blocks(feed.chunks, name, block_size=merger.options.block_size)
     for first_line, block in blocks:
         if not seen_a_line:
             seen_a_line = _reject_document(name, first_line, block)
-        pool = workers.pool(feed.bytes_read)
+        pool = workers.pool(max(known, feed.bytes_read))
+        if path is not None and pool is not None and first_line == 1:
+            _check_ranges(path, 0, name, merger, workers, progress)
+            return
         if pool is None or (path is not None and not inflight):
             merger.merge(name, check_block(block, first_line, params), first_line, block)
             consumed += len(block)
@@ -414,8 +420,7 @@ class _Workers:
         if self._pool is None and self.count and bytes_read >= self._after:
             import multiprocessing
 
-            import numpy  # noqa: F401  (forked workers share it: validate/fast.py counts keys)
-
+            load_numpy()  # forked workers share it: validate/fast.py counts keys with it
             methods = multiprocessing.get_all_start_methods()
             method = "fork" if self.fork else "forkserver" if "forkserver" in methods else "spawn"
             self._pool = ProcessPoolExecutor(
@@ -447,7 +452,7 @@ def _worker_init() -> None:
 
     _keep_freed_memory()
 
-    import numpy  # noqa: F401  (loaded already when forked; validate/fast.py counts keys with it)
+    load_numpy()  # loaded already when forked; validate/fast.py counts keys with it
 
     # the parent handles Ctrl-C and SIGTERM and shuts the pool down
     signal.signal(signal.SIGINT, signal.SIG_IGN)
