@@ -844,6 +844,23 @@ def test_make_http_client_ignores_proxies_for_loopback_http(
         assert http.trust_env is False
 
 
+def _tls_context(http: httpx.Client) -> ssl.SSLContext:
+    context = http._transport._pool._ssl_context  # type: ignore[attr-defined]
+    assert isinstance(context, ssl.SSLContext)
+    return context
+
+
+def test_only_an_https_client_loads_certificates_and_both_verify() -> None:
+    with make_http_client(_settings("https://api.example.test")) as http:
+        secure = _tls_context(http)
+        assert secure.cert_store_stats()["x509_ca"] > 0
+    with make_http_client(_settings("http://127.0.0.1:8080")) as http:
+        unused = _tls_context(http)  # never used: it trusts no certificate at all
+        assert unused.cert_store_stats()["x509_ca"] == 0
+    for context in (secure, unused):
+        assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+
+
 def test_from_settings_uses_settings_retries(
     httpx_mock: HTTPXMock, world: World, http: httpx.Client
 ) -> None:
