@@ -70,8 +70,6 @@ class SpoolPart:
     raw_bytes: int = 0
     #: bytes of the gzip file once closed
     size: int = 0
-    #: SHA-1 of the gzip bytes as sent (what the API reports as ``file_identifier``)
-    sha1: str = ""
 
     def open(self) -> Iterator[bytes]:
         """The gzip bytes in fixed-size chunks; each call starts again from the first byte."""
@@ -98,13 +96,11 @@ class _Writer:
 
     def __init__(self, part: SpoolPart, handle: Any, feed_hash: Any = None) -> None:
         self.part, self.handle, self.feed_hash = part, handle, feed_hash
-        self.sha1 = hashlib.sha1()
         self.crc = 0
         self._emit(GZIP_HEADER)
 
     def _emit(self, data: bytes) -> None:
         self.handle.write(data)
-        self.sha1.update(data)
         if self.feed_hash is not None:
             self.feed_hash.update(data)
 
@@ -118,7 +114,6 @@ class _Writer:
         self._emit(trailer(self.crc, self.part.raw_bytes))
         self.handle.close()
         self.part.size = self.part.path.stat().st_size
-        self.part.sha1 = self.sha1.hexdigest()
         return self.part
 
 
