@@ -394,7 +394,7 @@ def test_workers_are_really_used_by_the_parallel_tests() -> None:
 
     with _Workers(IN_WORKERS) as workers:
         assert workers.count == 2  # else the "workers" rows above tested the in-process path
-        assert workers.pool(0) is not None
+        assert workers.start(0)
 
 
 @pytest.mark.parametrize("options", [IN_WORKERS, IN_PROCESS], ids=["workers", "in-process"])

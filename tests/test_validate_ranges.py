@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import random
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -77,21 +80,37 @@ def test_ranges_name_a_line_over_the_cap_with_its_number(tmp_path: Path) -> None
         check_feeds([FeedSource(str(path))], RANGED)
 
 
-def test_the_parallel_part_of_a_plain_file_is_read_by_the_workers(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import psykhe_cli.validate.engine as engine
+#: run in a process of its own: forked workers are used only when no other thread runs
+FORKED_RANGES = """
+import json, sys
+from psykhe_cli.validate import FeedSource, check_feeds, engine
+from psykhe_cli.validate.forked import ForkedPool
+from tests.test_validate_ranges import RANGED
+ranges, in_process = [], []
+submit, check_block = ForkedPool.submit, engine.check_block
+def counted(pool, fn, *args):
+    ranges.append(args[1:3])
+    return submit(pool, fn, *args)
+ForkedPool.submit = counted
+engine.check_block = lambda *a: in_process.append(0) or check_block(*a)
+report = check_feeds([FeedSource(sys.argv[1])], RANGED)
+print(json.dumps([ranges, len(in_process), report.to_json()]))
+"""
 
-    calls: list[int] = []
-    real = engine._check_ranges
 
-    def spy(path: str, start: int, *args: Any) -> None:
-        calls.append(start)
-        real(path, start, *args)
-
-    monkeypatch.setattr(engine, "_check_ranges", spy)
+def test_a_big_plain_file_is_read_by_forked_workers_range_by_range(tmp_path: Path) -> None:
     path = tmp_path / "feed.jsonl"
     path.write_bytes(b"\n".join(feed_lines(4, 600)) + b"\n")
-    outcome(path, RANGED)
-    assert path.stat().st_size > RANGED.parallel_after
-    assert calls == [0]  # big enough for workers: they read all of it, from the first block
+    run = subprocess.run(
+        [sys.executable, "-c", FORKED_RANGES, str(path)],
+        capture_output=True,
+        check=True,
+        cwd=Path(__file__).parent.parent,
+    )
+    ranges, in_process, report = json.loads(run.stdout)
+    size, step = path.stat().st_size, RANGED.block_size
+    assert size > RANGED.parallel_after
+    assert ranges == [[start, min(start + step, size)] for start in range(0, size, step)]
+    assert in_process == 0
+    expected = check_feeds([FeedSource(str(path))], ONE_PROCESS)
+    assert report == json.loads(json.dumps(expected.to_json()))

@@ -8,14 +8,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, BinaryIO
 
 import orjson
 
 from psykhe_cli.deflate import Deflated
 from psykhe_cli.feeds import STDIN, FeedSource, OpenFeed, open_feed
-from psykhe_cli.feeds.blocks import BOM, iter_blocks, line_too_long, split_lines
+from psykhe_cli.feeds.blocks import iter_blocks, line_too_long, split_lines
 from psykhe_cli.feeds.delimited import CsvReader
 from psykhe_cli.feeds.jsonl import reject_json_document
 from psykhe_cli.schema import (
@@ -114,37 +113,30 @@ def check_feeds(
 
 def _check_jsonl(feed: OpenFeed, merger: _Merger, workers: _Workers, progress: _Progress) -> None:
     name, params = feed.source.name, merger.params
-    inflight: deque[tuple[Future[BlockResult], int, bytes]] = deque()
+    inflight: deque[tuple[Any, int, bytes]] = deque()
     seen_a_line = False
     path = _plain_file(feed)
-    consumed = len(BOM) if path is not None and _starts_with_bom(path) else 0
-    # a plain file's size is known: a big one goes to the workers from its first block
-    known = os.path.getsize(path) if path is not None else 0
     blocks = iter_blocks(feed.chunks, name, block_size=merger.options.block_size)
     for first_line, block in blocks:
         if not seen_a_line:
             seen_a_line = _reject_document(name, first_line, block)
-        pool = workers.pool(max(known, feed.bytes_read))
-        if path is not None and pool is not None and first_line == 1:
-            _check_ranges(path, 0, name, merger, workers, progress)
+        # a plain file's size is known: a big one is read by the workers, all of it
+        if path is not None and workers.start(os.path.getsize(path), ranges=True):
+            _check_ranges(path, name, merger, workers, progress)
             return
-        if pool is None or (path is not None and not inflight):
+        if not workers.start(feed.bytes_read):
             merger.merge(name, check_block(block, first_line, params), first_line, block)
-            consumed += len(block)
-            if pool is not None and path is not None:  # the workers read the rest themselves
-                _check_ranges(path, consumed, name, merger, workers, progress)
-                return
         else:
             inflight.append(
                 (workers.submit(check_block, block, first_line, params), first_line, block)
             )
             while len(inflight) > 2 * workers.count:  # bounds the blocks held in memory
-                future, start, held = inflight.popleft()
-                merger.merge(name, future.result(), start, held)
+                pending, start, held = inflight.popleft()
+                merger.merge(name, pending.result(), start, held)
         progress.update(merger.report.lines, feed.bytes_read)
     while inflight:
-        future, start, held = inflight.popleft()
-        merger.merge(name, future.result(), start, held)
+        pending, start, held = inflight.popleft()
+        merger.merge(name, pending.result(), start, held)
 
 
 def _plain_file(feed: OpenFeed) -> str | None:
@@ -155,26 +147,16 @@ def _plain_file(feed: OpenFeed) -> str | None:
     return os.path.abspath(path)
 
 
-def _starts_with_bom(path: str) -> bool:
-    with open(path, "rb") as handle:
-        return handle.read(len(BOM)) == BOM
-
-
 def _check_ranges(
-    path: str,
-    start: int,
-    name: str,
-    merger: _Merger,
-    workers: _Workers,
-    progress: _Progress,
+    path: str, name: str, merger: _Merger, workers: _Workers, progress: _Progress
 ) -> None:
-    """Check ``path`` from ``start`` on in byte ranges that the workers read themselves."""
+    """Check ``path`` in byte ranges that the workers read themselves."""
     size = os.path.getsize(path)
     step = merger.options.block_size
-    inflight: deque[Future[RangeResult]] = deque()
+    inflight: deque[Any] = deque()
 
     def merge_next() -> None:
-        checked = inflight.popleft().result()
+        checked: RangeResult = inflight.popleft().result()
         first_line = merger.report.lines + 1
         if checked.too_long:
             raise line_too_long(name, first_line + checked.result.lines)
@@ -184,7 +166,7 @@ def _check_ranges(
         )
         progress.update(merger.report.lines, checked.start + checked.length)
 
-    for offset in range(start, size, step):
+    for offset in range(0, size, step):
         inflight.append(
             workers.submit(check_range, path, offset, min(offset + step, size), merger.params)
         )
@@ -413,31 +395,45 @@ class _Workers:
         # threads (a rich progress display has one): then forkserver/spawn, portable hashes
         self.fork = hasattr(os, "fork") and threading.active_count() == 1
         self._after = options.parallel_after
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: Any = None
 
-    def pool(self, bytes_read: int) -> ProcessPoolExecutor | None:
-        """The pool, started once ``bytes_read`` passes the threshold; None for in-process."""
+    def start(self, bytes_read: int, *, ranges: bool = False) -> bool:
+        """Start the workers once ``bytes_read`` passes the threshold; True when running.
+
+        ``ranges``: the tasks will be ``check_range`` calls (a path and two offsets), which
+        forked workers take through plain pipes (``forked.ForkedPool``). Blocks, and workers
+        that cannot be forked, go through a ``ProcessPoolExecutor``.
+        """
         if self._pool is None and self.count and bytes_read >= self._after:
-            import multiprocessing
-
             load_numpy()  # forked workers share it: validate/fast.py counts keys with it
-            methods = multiprocessing.get_all_start_methods()
-            method = "fork" if self.fork else "forkserver" if "forkserver" in methods else "spawn"
-            self._pool = ProcessPoolExecutor(
-                self.count,
-                mp_context=multiprocessing.get_context(method),
-                initializer=_worker_init,
-            )
-        return self._pool
+            if ranges and self.fork:
+                from psykhe_cli.validate.forked import ForkedPool
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
-        """Submit to the pool started by ``pool()``; the first time, tell ``on_started``."""
+                self._pool = ForkedPool(self.count, _worker_init)
+            else:
+                import multiprocessing
+                from concurrent.futures import ProcessPoolExecutor
+
+                methods = multiprocessing.get_all_start_methods()
+                method = (
+                    "fork" if self.fork else "forkserver" if "forkserver" in methods else "spawn"
+                )
+                self._pool = ProcessPoolExecutor(
+                    self.count,
+                    mp_context=multiprocessing.get_context(method),
+                    initializer=_worker_init,
+                )
+        return self._pool is not None
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn(*args)`` in a worker: something whose ``result()`` is its value. The
+        first time, tell ``on_started``."""
         assert self._pool is not None
-        future = self._pool.submit(fn, *args)
+        pending = self._pool.submit(fn, *args)
         if self._on_started is not None:
             started, self._on_started = self._on_started, None
             started()
-        return future
+        return pending
 
     def __enter__(self) -> _Workers:
         return self
