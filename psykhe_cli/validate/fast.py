@@ -52,6 +52,8 @@ from psykhe_cli.schema import (
     OPERATION_KEY,
     PRODUCT_DATA_KEY,
     PRODUCT_FIELDS,
+    PRODUCT_KEY,
+    VARIANT_KEY,
 )
 from psykhe_cli.validate.rules import _URLS, _exact_checks, _has_colon_escape
 
@@ -173,6 +175,11 @@ class Proof(NamedTuple):
     products: list[Any]
     #: the indexes of proven lines holding a bare product (to be wrapped when sent)
     bare: list[int]
+    #: the indexes of the lines not proven (None in ``products``)
+    unproven: list[int]
+    #: the proven products, in order, and their product and variant identifiers
+    fine: list[Any]
+    identifiers: tuple[list[str], list[str]]
 
 
 class Lines:
@@ -259,15 +266,16 @@ def prove_lines(block: bytes, lines: Lines) -> Proof | None:
     proven, bare = decoded or _decode_all(lines.list(), decoders)
     products = not_none(proven)
     if not products:
-        return Proof(proven, [])
-    if not _strings_fine(products):
-        return None
+        return Proof(proven, [], list(range(len(proven))), [], ([], []))
     extras = _extras(products, decoders)
     if not all(_json_fine(joined) for _, joined in extras):
         _drop_doubtful_extras(proven, decoders)
         products = not_none(proven)
         bare = [i for i in bare if proven[i] is not None]
         extras = _extras(products, decoders)
+    identifiers = _identifiers(products)
+    if identifiers is None or not _urls_ok(products):
+        return None
     numpy = _loaded_numpy()
     keys = None if numpy is None else _key_ends(numpy, block)
     if keys is not None:
@@ -280,10 +288,11 @@ def prove_lines(block: bytes, lines: Lines) -> Proof | None:
         expected += present + joined.count(marker)
     expected += len(products) * _KEYS_PER_LINE - len(bare) * _WRAPPER_KEYS_PER_LINE
     # the lines not proven count as they are; each proven line must hold no other key
-    keys -= sum(lines[i].count(marker) for i in none_at(proven))
+    unproven = none_at(proven)
+    keys -= sum(lines[i].count(marker) for i in unproven)
     if keys != expected:
         return None  # a repeated key: every line the slow way
-    return Proof(proven, bare)
+    return Proof(proven, bare, unproven, products, identifiers)
 
 
 def _decode_block(
@@ -441,11 +450,23 @@ def _key_ends(numpy: Any, block: bytes) -> int | None:
     return int(numpy.count_nonzero(before == _QUOTE))
 
 
-def _strings_fine(products: list[Any]) -> bool:
-    """No identifier is whitespace only, and every image URL passes ``rules._URLS``."""
+def _identifiers(products: list[Any]) -> tuple[list[str], list[str]] | None:
+    """The products' product and variant identifiers; None when an identifier of the
+    table is whitespace only."""
+    found = {}
     for name in _IDENTIFIERS:
-        if any(map(str.isspace, map(operator.attrgetter(name), products))):
-            return False
+        found[name] = values = list(map(operator.attrgetter(name), products))
+        if any(map(str.isspace, values)):
+            return None
+    pids, vids = (
+        found.get(key) or list(map(operator.attrgetter(key), products))
+        for key in (PRODUCT_KEY, VARIANT_KEY)
+    )
+    return pids, vids
+
+
+def _urls_ok(products: list[Any]) -> bool:
+    """Every image URL passes ``rules._URLS``."""
     for name in _URL_LISTS:
         items = list(itertools.chain.from_iterable(map(operator.attrgetter(name), products)))
         if items and not (
