@@ -40,6 +40,23 @@ def test_results_come_back_in_the_order_submitted_from_both_workers() -> None:
     assert os.getpid() not in {pid for _, pid in results}
 
 
+def test_a_worker_done_early_gets_the_next_tasks_and_results_stay_in_order() -> None:
+    pool = ForkedPool(2, _nothing)
+    try:
+        slow = pool.submit(time.sleep, 0.5)  # the first worker
+        quick = [pool.submit(_square_slowly, 3 * n) for n in range(6)]  # n % 3 == 0: no sleep
+        time.sleep(0.1)
+        # the first worker has 4 unfinished (the slow one, then every other quick one)
+        quick += [pool.submit(_square_slowly, 3 * n) for n in range(6, 9)]
+        assert slow.result() is None
+        results = [p.result() for p in quick]
+    finally:
+        pool.shutdown()
+    assert [square for square, _ in results] == [9 * n * n for n in range(9)]
+    free = results[0][1]  # the worker that took the first quick task
+    assert [pid for _, pid in results[6:]] == [free] * 3
+
+
 def test_big_results_and_repeated_reads() -> None:
     pool = ForkedPool(2, _nothing)
     try:
@@ -68,11 +85,10 @@ def test_an_exception_in_a_worker_is_raised_by_result_and_the_pool_goes_on() -> 
 def test_a_killed_worker_is_reported_not_waited_for() -> None:
     pool = ForkedPool(2, _nothing)
     try:
-        pid = pool.submit(_square_slowly, 3).result()[1]
+        pid = pool.submit(_square_slowly, 3).result()[1]  # the first worker: none was busy
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
-        assert pool.submit(_square_slowly, 4).result()[0] == 16  # the other worker
-        with pytest.raises(WorkerLost):  # round-robin: the killed worker's turn
+        with pytest.raises(WorkerLost):  # none is busy: the first worker again
             pool.submit(_square_slowly, 5).result()
     finally:
         pool.shutdown()

@@ -170,7 +170,9 @@ def _check_ranges(
         inflight.append(
             workers.submit(check_range, path, offset, min(offset + step, size), merger.params)
         )
-        while len(inflight) > 2 * workers.count:  # bounds the results held in memory
+        # bounds the results held (~120 KB each), deep enough that a worker ahead of the
+        # one whose result is merged next still has ranges to check
+        while len(inflight) > 4 * workers.count:
             merge_next()
     while inflight:
         merge_next()

@@ -4,8 +4,9 @@
 manager that reads the results), which took ~0.25 s of CPU per 1M-line feed in the process
 that merges the results, on a core the workers need, and importing it ~30 ms before the
 first block. The ranges of a plain file are small tasks (a path and two offsets), so a
-pipe per worker and round-robin hand-out serve: results are read in the order submitted,
-in the calling thread, with nothing in between.
+pipe per worker serves, each task going to the worker with the fewest unfinished tasks
+(results already written are read as tasks are sent): results are taken in the order
+submitted, in the calling thread, with nothing in between.
 
 Only for forking (the calling process has no other thread); only for small tasks, which a
 pipe always has room for, so that sending one never waits for a worker that waits for us.
@@ -17,8 +18,10 @@ import contextlib
 import fcntl
 import os
 import pickle
+import select
 import signal
 import struct
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -32,12 +35,16 @@ class WorkerLost(RuntimeError):
 
 
 class ForkedPool:
-    """``count`` forked workers; tasks go round-robin, results are taken in submit order."""
+    """``count`` forked workers: each task goes to the one with the fewest unfinished tasks;
+    results are taken in the order submitted."""
 
     def __init__(self, count: int, initializer: Callable[[], None]) -> None:
         #: per worker: pid, the pipe end its tasks are written to, the one its results come from
         self._workers: list[tuple[int, int, int]] = []
-        self._submitted = 0
+        #: per worker: tasks sent, and the results read from its pipe but not taken yet
+        self._sent = [0] * count
+        self._read: list[deque[bytearray | None]] = [deque() for _ in range(count)]
+        self._received = [0] * count
         try:
             for _ in range(count):
                 self._workers.append(self._fork(initializer))
@@ -68,14 +75,39 @@ class ForkedPool:
         return pid, task_write, result_read
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Pending:
-        """Send ``fn(*args)`` to the next worker; take the results in the order submitted."""
-        _, tasks, results = self._workers[self._submitted % len(self._workers)]
-        self._submitted += 1
+        """Send ``fn(*args)`` to the worker with the fewest unfinished tasks (the first of
+        them on a tie); results must be taken in the order submitted."""
+        self._collect()
+        busy = [sent - got for sent, got in zip(self._sent, self._received, strict=True)]
+        worker = busy.index(min(busy))
         try:
-            _send(tasks, pickle.dumps((fn, args), pickle.HIGHEST_PROTOCOL))
+            _send(self._workers[worker][1], pickle.dumps((fn, args), pickle.HIGHEST_PROTOCOL))
         except BrokenPipeError:
             raise WorkerLost(_LOST) from None
-        return Pending(results)
+        self._sent[worker] += 1
+        return Pending(self, worker)
+
+    def _collect(self) -> None:
+        """Read the results already written (a worker has finished them), without waiting."""
+        waiting = {
+            self._workers[n][2]: n
+            for n in range(len(self._workers))
+            if self._sent[n] > self._received[n]
+        }
+        if waiting:
+            ready, _, _ = select.select(list(waiting), [], [], 0)
+            for fd in ready:
+                self._receive_from(waiting[fd])
+
+    def _receive_from(self, worker: int) -> None:
+        self._read[worker].append(_receive(self._workers[worker][2]))
+        self._received[worker] += 1
+
+    def take(self, worker: int) -> bytearray | None:
+        """``worker``'s next result (None: it ended without one), read now if need be."""
+        if not self._read[worker]:
+            self._receive_from(worker)
+        return self._read[worker].popleft()
 
     def shutdown(self, wait: bool = True, cancel_futures: bool = True) -> None:
         """Stop the workers at once (a task under way is dropped) and wait for them to end.
@@ -96,14 +128,14 @@ class ForkedPool:
 class Pending:
     """A task's result, read from its worker's pipe when asked for."""
 
-    def __init__(self, results: int) -> None:
-        self._results = results
+    def __init__(self, pool: ForkedPool, worker: int) -> None:
+        self._pool, self._worker = pool, worker
         self._outcome: tuple[bool, Any] | None = None
 
     def result(self) -> Any:
         """The value ``fn`` returned, or what it raised, raised here."""
         if self._outcome is None:
-            message = _receive(self._results)
+            message = self._pool.take(self._worker)
             if message is None:
                 raise WorkerLost(_LOST)
             self._outcome = pickle.loads(message)
