@@ -6,6 +6,7 @@ import os
 import sys
 import threading
 import time
+from array import array
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, BinaryIO
@@ -107,6 +108,7 @@ def check_feeds(
                 # the workers may have read most of a plain file themselves
                 progress.finish_file(max(feed.bytes_read, progress.file_bytes))
                 feed.close()
+    merger.finish()
     progress.report(merger.report.lines, force=True)
     return merger.report
 
@@ -227,6 +229,10 @@ class _Merger:
         self._on_problem, self._on_records, self._on_rejected = on_problem, on_records, on_rejected
         self._pairs = HashSet64()
         self._products = HashSet64()
+        #: product hashes not counted yet: the count is only read at the end, and a big
+        #: batch costs the hash set far less than a block's
+        self._uncounted: list[array[int]] = []
+        self._uncounted_size = 0
 
     def merge(
         self,
@@ -250,8 +256,10 @@ class _Merger:
         report.warnings += result.warnings
         for code, count in result.counts.items():
             report.counts_by_code[code] = report.counts_by_code.get(code, 0) + count
-        hashes = result.product_hashes
-        report.products += self._products.count_new(hashes)
+        self._uncounted.append(result.product_hashes)
+        self._uncounted_size += len(result.product_hashes)
+        if self._uncounted_size >= _PRODUCTS_BATCH:
+            self._count_products()
         problems, rejected = result.problems, result.rejected
         repeated = self._pairs.add_all(result.pair_hashes)
         if repeated:
@@ -273,6 +281,17 @@ class _Merger:
                 self._on_deflated(result.deflated)
         elif self._on_records is not None and records:
             self._on_records(records)
+
+    def finish(self) -> None:
+        """Complete the report once every result is merged."""
+        self._count_products()
+
+    def _count_products(self) -> None:
+        batch = array("Q")
+        for hashes in self._uncounted:
+            batch.extend(hashes)
+        self.report.products += self._products.count_new(batch)
+        self._uncounted, self._uncounted_size = [], 0
 
     def _problem(self, problem: Problem) -> None:
         if len(self.report.problems) < self.options.max_problems:
@@ -319,6 +338,10 @@ class _Merger:
         problems.sort(key=lambda problem: problem[0])
         rejected.sort(key=lambda item: item[0])
         return problems, rejected
+
+
+#: product hashes counted at once
+_PRODUCTS_BATCH = 1 << 16
 
 
 def _read_block(path: str, offset: int, length: int) -> bytes:
