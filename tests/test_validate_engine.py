@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from psykhe_cli.errors import InputError
+from psykhe_cli.feeds.blocks import LINE_CAP
 from psykhe_cli.validate import (
     FeedReport,
     FeedSource,
@@ -465,3 +466,55 @@ def test_check_feeds_with_threads_running_uses_non_forked_workers_and_agrees() -
     assert report.to_json() == expected.to_json()
     assert report.warnings > 0  # the duplicates were found across processes
     assert seen.records == seen_expected.records
+
+
+def _feed_with_duplicates(count: int, seed: int) -> tuple[bytes, list[int]]:
+    """JSON Lines with some (product, variant) pairs repeated; the repeats' line numbers."""
+    rng = random.Random(seed)
+    lines, seen, repeats = [], set(), []
+    for number in range(1, count + 1):
+        pair = (f"P{rng.randrange(count)}", f"V{rng.randrange(2)}")
+        lines.append(orjson.dumps({"operation": "insert", "product_data": product(*pair)}))
+        if pair in seen:
+            repeats.append(number)
+        seen.add(pair)
+    return b"\n".join(lines) + b"\n", repeats
+
+
+@pytest.mark.parametrize("strict", [False, True], ids=["warnings", "strict"])
+def test_duplicates_across_many_blocks_are_those_of_a_python_set(
+    tmp_path: Path, strict: bool
+) -> None:
+    # past the hash set's switch to sorted runs, and many results looked up together
+    data, repeats = _feed_with_duplicates(40_000, seed=5)
+    assert len(repeats) > 1000
+    path = tmp_path / "feed.jsonl"
+    path.write_bytes(data)
+    for workers in (2, 0):
+        options = ValidationOptions(
+            workers=workers, block_size=1 << 16, parallel_after=0, strict=strict, max_problems=10**6
+        )
+        seen = Collected()
+        report = check_feeds(
+            [FeedSource(str(path))],
+            options,
+            on_problem=seen.problems.append,
+            on_records=seen.records.extend,
+        )
+        assert [p.line for p in seen.problems if p.code == "duplicate_variant"] == repeats
+        assert report.counts_by_code == {"duplicate_variant": len(repeats)}
+        kept = 40_000 - (len(repeats) if strict else 0)
+        assert (report.variants, len(seen.records)) == (kept, kept)
+
+
+def test_what_was_found_before_an_unreadable_line_is_reported(tmp_path: Path) -> None:
+    data, repeats = _feed_with_duplicates(30_000, seed=6)
+    path = tmp_path / "feed.jsonl"
+    path.write_bytes(data + b'{"title":"' + b"x" * (LINE_CAP + 10) + b'"}\n')
+    seen = Collected()
+    options = ValidationOptions(workers=2, block_size=1 << 16, parallel_after=0, max_problems=10**6)
+    with pytest.raises(InputError, match=":30001: line longer than 16 MiB"):
+        check_feeds([FeedSource(str(path))], options, on_problem=seen.problems.append)
+    found = [p.line for p in seen.problems]
+    # all but those in the range of the long line, which is not checked: in order
+    assert found == repeats[: len(found)] and len(found) > len(repeats) - 100
