@@ -1,6 +1,6 @@
 """Push throughput, compressed size and memory against shell pipelines, in one run.
 
-    python bench/bench_push.py [--lines 1000000] [--small 100000] [--keep DIR]
+    python bench/bench_push.py [--lines 1000000] [--small 100000] [--keep DIR] [--repeat 3]
 
 Every contender uploads the same feed to the same local sink server on 127.0.0.1, which
 reads each body to its end and answers like the API (202 with an ingestion id):
@@ -9,8 +9,10 @@ reads each body to its end and answers like the API (202 with an ingestion id):
     gzip -6 -c FILE | curl --data-binary @- URL
     pigz -p2 -1 -c FILE | curl -T - -X POST URL    (skipped when pigz is not installed)
 
-Printed: wall time, throughput (feed MB/s), ratio to `gzip -6 | curl`, bytes on the wire
-and their ratio to gzip -6's, and psykhe's peak RSS at both sizes. Also `psykhe --help`
+Every contender runs ``--repeat`` times, in rounds (so that the machine's drift hits all of
+them alike); printed: the median wall time, throughput (feed MB/s), ratio to `gzip -6 |
+curl`, bytes on the wire and their ratio to gzip -6's, and psykhe's peak RSS (the highest
+of its runs) at both sizes. Also `psykhe --help`
 against `python -c "import typer"` (median of several runs). Targets (issue 4): push ≥ 2×
 gzip|curl, size ≤ 1.2× gzip -6, RSS ≤ 100 MB at 1M lines and ≤ 30 MB above the small run,
 --help ≤ 1.5× import typer. Figures are ratios within one run: the machine is shared.
@@ -98,6 +100,12 @@ def measure(label: str, cmd: str | list[str], env: dict[str, str], feed: Path) -
     }
 
 
+def _median_run(runs: list[dict[str, float]]) -> dict[str, float]:
+    """The run of median time, with the highest peak RSS of all runs."""
+    middle = sorted(runs, key=lambda run: run["seconds"])[len(runs) // 2]
+    return middle | {"rss_mb": max(run["rss_mb"] for run in runs)}
+
+
 def help_timing(env: dict[str, str], runs: int = 7) -> tuple[float, float]:
     def median(cmd: list[str]) -> float:
         times = []
@@ -117,6 +125,9 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--small", type=int, default=100_000)
     parser.add_argument("--keep", type=Path, help="reuse/keep generated feeds in this folder")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="rounds of every contender; the median is shown"
+    )
     args = parser.parse_args()
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="psykhe-bench-"))
@@ -145,26 +156,21 @@ def main() -> None:
     )
     rss = {}
     for n, feed in feeds.items():
-        results = {
-            "gzip -6 | curl": measure(
-                "gzip",
-                f"gzip -6 -c {feed} | curl -s -o /dev/null --data-binary @- "
-                f"-H 'Content-Encoding: gzip' {url}/v1/ingestion/",
-                env,
-                feed,
-            )
+        contenders: dict[str, str | list[str]] = {
+            "gzip -6 | curl": f"gzip -6 -c {feed} | curl -s -o /dev/null --data-binary @- "
+            f"-H 'Content-Encoding: gzip' {url}/v1/ingestion/"
         }
         if shutil.which("pigz"):
-            results["pigz -p2 -1 | curl -T -"] = measure(
-                "pigz",
+            contenders["pigz -p2 -1 | curl -T -"] = (
                 f"pigz -p2 -1 -c {feed} | curl -s -o /dev/null -T - -X POST "
-                f"-H 'Content-Encoding: gzip' {url}/v1/ingestion/",
-                env,
-                feed,
+                f"-H 'Content-Encoding: gzip' {url}/v1/ingestion/"
             )
-        results["psykhe push"] = measure(
-            "psykhe", [*psykhe, str(feed), "--no-wait", "--quiet"], env, feed
-        )
+        contenders["psykhe push"] = [*psykhe, str(feed), "--no-wait", "--quiet"]
+        runs: dict[str, list[dict[str, float]]] = {label: [] for label in contenders}
+        for _ in range(args.repeat):  # rounds of every contender: drift hits them alike
+            for label, cmd in contenders.items():
+                runs[label].append(measure(label, cmd, env, feed))
+        results = {label: _median_run(measured) for label, measured in runs.items()}
         base = results["gzip -6 | curl"]
         for label, r in results.items():
             print(
