@@ -22,14 +22,16 @@ Problem codes (one level each; ``--strict`` makes every warning an error):
              missing_operation unknown_operation duplicate_variant
 
 Big inputs are checked in worker processes, about one MiB block each, results merged in input
-order in the calling process; small inputs and CSV are checked in-process. Only the calling
-process keeps state that grows with the feed: see ``HashSet64``.
+order in the calling process; small inputs and CSV are checked in-process. A big plain file
+is read by the workers themselves, a byte range each. Only the calling process keeps state
+that grows with the feed: see ``HashSet64``.
 
     report.py   ValidationOptions, Problem, FeedReport
     rules.py    one product, one JSON line: check_product, check_line (pure functions)
     fast.py     the proof, in C (msgspec), that most lines are fine; learns extra fields
     blocks.py   one block of lines (the hot path, also run in workers); CSV rows
     hashset.py  HashSet64: exact sets of 64-bit hashes (duplicates, distinct products)
+    forked.py   ForkedPool: forked workers fed through pipes (the ranges of a plain file)
     engine.py   check_feeds: reading, workers, merging in order, duplicates, progress
 """
 
