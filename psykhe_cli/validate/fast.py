@@ -78,7 +78,6 @@ _NEWLINE, _BRACE = ord("\n"), ord("{")
 _PLUS_ONE = (1).__add__
 _PRODUCT_DATA_OF = operator.attrgetter(PRODUCT_DATA_KEY)
 _OPERATION_OF = operator.attrgetter(OPERATION_KEY)
-_TABLE_OF = operator.attrgetter(*_NAMES)
 
 _KINDS: dict[str, Any] = {
     "identifier": Annotated[str, msgspec.Meta(min_length=1)],
@@ -123,19 +122,17 @@ class _Decoders:
         )
         self.wrapped: Any = msgspec.json.Decoder(line).decode
         self.bare: Any = msgspec.json.Decoder(product).decode
-        # either kind, for a whole block in one call: every field optional, checked after
+        # either kind, for a whole block in one call: the wrapper's two keys, both optional;
+        # other keys are skipped (a bare product's, decoded again on its own by ``bare``)
         unset: Any = msgspec.UnsetType
-        either = msgspec.defstruct(
-            "Either",
+        wrapper = msgspec.defstruct(
+            "Wrapper",
             [
                 (OPERATION_KEY, operation | unset, msgspec.UNSET),
                 (PRODUCT_DATA_KEY, product | unset, msgspec.UNSET),
-                *[(name, kind | unset, msgspec.UNSET) for name, kind in fields[: len(_NAMES)]],
-                *fields[len(_NAMES) :],
             ],
-            forbid_unknown_fields=True,
         )
-        self.lines: Any = msgspec.json.Decoder(either).decode_lines
+        self.lines: Any = msgspec.json.Decoder(wrapper).decode_lines
         self.extra_values = [operator.attrgetter(f"extra_{n}") for n in range(len(self.extras))]
 
     def learn(self, product: dict[str, Any]) -> None:
@@ -262,7 +259,7 @@ def not_none(values: list[Any]) -> list[Any]:
 def prove_lines(block: bytes, lines: Lines) -> Proof | None:
     """What could be proven of the lines of ``block``; None: nothing."""
     decoders = _DECODERS
-    decoded = _decode_block(block, len(lines), decoders) if lines.each_opens_an_object() else None
+    decoded = _decode_block(block, lines, decoders) if lines.each_opens_an_object() else None
     proven, bare = decoded or _decode_all(lines.list(), decoders)
     products = not_none(proven)
     if not products:
@@ -296,19 +293,19 @@ def prove_lines(block: bytes, lines: Lines) -> Proof | None:
 
 
 def _decode_block(
-    block: bytes, count: int, decoders: _Decoders
+    block: bytes, lines: Lines, decoders: _Decoders
 ) -> tuple[list[Any], list[int]] | None:
     """Each line's product and the bare ones, like ``_decode_all``, from one msgspec call over
     the block; None when a line is neither kind, or lines might not be values one to one.
 
-    ``decode_lines`` reads values separated by any whitespace: when each of the ``count``
-    lines starts with ``{`` (so none is blank) and there are as many values, each line holds
-    one. It decodes a struct with every field optional: a wrapped line is one holding
-    ``product_data`` (which holds every field of the table) and ``operation``; a bare one
-    holds neither, and must hold every field of the table. A wrapped line holding fields of
-    a product besides the wrapper's two has more keys than the proof counts for it, which
-    refuses the proof (``prove_lines``).
+    ``decode_lines`` reads values separated by any whitespace: when each line starts with
+    ``{`` (so none is blank) and there are as many values as lines, each line holds one. It
+    decodes the wrapper's two keys, both optional, and skips any other: a wrapped line holds
+    both (``product_data`` decoded with every field of the table required); a line holding
+    neither is decoded again on its own as a bare product. A key skipped in a wrapped line
+    is one more than the proof counts for it, which refuses the proof (``prove_lines``).
     """
+    count = len(lines)
     try:
         items = decoders.lines(block)
     except _FAILED:
@@ -319,16 +316,15 @@ def _decode_block(
     bare = list(itertools.compress(range(count), map(operator.is_, products, _UNSETS)))
     no_operation = map(operator.is_, map(_OPERATION_OF, items), _UNSETS)
     if bare != list(itertools.compress(range(count), no_operation)):
-        return None  # a wrapped line without an operation, or a bare one with one
-    if not bare:
-        return products, bare
+        return None  # a wrapped line without an operation, or one with only an operation
     proven_bare = []
+    decode = decoders.bare
     for index in bare:
-        item = items[index]
-        if any(map(operator.is_, _TABLE_OF(item), _UNSETS)):
-            products[index] = None  # a field of the table is missing: the rules say which
+        try:
+            products[index] = decode(lines[index])
+        except _FAILED:  # not a product the table proves: the rules say why
+            products[index] = None
         else:
-            products[index] = item
             proven_bare.append(index)
     return products, proven_bare
 
