@@ -148,6 +148,15 @@ def test_a_line_holding_two_values_is_never_proven(blank: bytes) -> None:
     assert proven[2] is not None
 
 
+def test_nesting_deeper_than_msgspec_goes_is_left_to_the_rules() -> None:
+    deep = b"[" * 2000 + b"]" * 2000
+    bare = orjson.dumps(GOOD)[:-1] + b',"deep":' + deep + b"}"
+    beside = line(GOOD)[:-1] + b',"deep":' + deep + b"}"  # skipped beside the wrapper
+    for raw in (bare, beside):
+        proven = prove_lines([raw, line(GOOD)])
+        assert proven is None or proven[0] is None
+
+
 def test_a_wrapped_line_with_a_product_field_outside_is_not_proven() -> None:
     outside = b'{"title":"T",' + line(GOOD)[1:]
     unwrapped = b'{"title":"T","product_data":' + orjson.dumps(GOOD) + b"}"

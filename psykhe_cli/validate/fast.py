@@ -94,8 +94,9 @@ _WRAPPER_KEYS = frozenset({OPERATION_KEY, PRODUCT_DATA_KEY, LEGACY_OPERATION_KEY
 _MAX_EXTRAS = 32
 #: a field name msgspec can decode: no quote, backslash or control character
 _NAMEABLE = re.compile(r'[^"\\\x00-\x1f]*')
-#: what a decoder raises for a line it cannot prove (invalid UTF-8 is the last one)
-_FAILED = (msgspec.DecodeError, UnicodeDecodeError)
+#: what a decoder raises for a line it cannot prove (invalid UTF-8 is the last one; nesting
+#: deeper than msgspec goes, in a value skipped, a RecursionError)
+_FAILED = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
 
 
 class _Decoders:
