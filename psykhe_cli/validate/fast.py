@@ -40,6 +40,7 @@ import operator
 import os
 import re
 import sys
+from collections.abc import Iterable
 from typing import Annotated, Any, Literal, NamedTuple
 
 import msgspec
@@ -220,9 +221,9 @@ class Lines:
         """Where line ``index`` starts in the block, and where its newline is (or the end)."""
         ends = self._ends
         if ends is None:
-            if self._split is not None and self._numpy is None:
-                ends = list(itertools.accumulate(map(_PLUS_ONE, map(len, self._split))))
-                ends = [end - 1 for end in ends]
+            if self._numpy is None:  # each newline: past the one before, and the line
+                lengths = map(_PLUS_ONE, map(len, self.list()))
+                ends = list(itertools.accumulate(lengths, initial=-1))[1:]
             else:
                 ends = self._newlines.tolist()
                 if len(ends) < self._count:
@@ -234,17 +235,23 @@ class Lines:
         """True when every line starts with ``{``: none is blank."""
         if not self._count:
             return True
-        if self._split is not None and self._numpy is None:
-            return all(map(bytes.startswith, self._split, itertools.repeat(b"{")))
+        if self._numpy is None:
+            return all(map(bytes.startswith, self.list(), itertools.repeat(b"{")))
         numpy = self._numpy
         data = numpy.frombuffer(self.block, numpy.uint8)
         starts = self._newlines[: self._count - 1] + 1
         return bool(data[0] == _BRACE and (data[starts] == _BRACE).all())
 
 
+def _is_at(values: Iterable[Any], same: Iterable[Any]) -> list[int]:
+    """The indexes of the values that are the one ``same`` repeats (C-level iteration: a
+    block has thousands)."""
+    return list(itertools.compress(itertools.count(), map(operator.is_, values, same)))
+
+
 def none_at(values: list[Any]) -> list[int]:
-    """The indexes of the None values (with C-level iteration: a block has thousands)."""
-    return list(itertools.compress(itertools.count(), map(operator.is_, values, _NONE)))
+    """The indexes of the None values."""
+    return _is_at(values, _NONE)
 
 
 def not_none_at(values: list[Any]) -> list[int]:
@@ -314,9 +321,8 @@ def _decode_block(
     if len(items) != count:
         return None
     products = list(map(_PRODUCT_DATA_OF, items))
-    bare = list(itertools.compress(range(count), map(operator.is_, products, _UNSETS)))
-    no_operation = map(operator.is_, map(_OPERATION_OF, items), _UNSETS)
-    if bare != list(itertools.compress(range(count), no_operation)):
+    bare = _is_at(products, _UNSETS)
+    if bare != _is_at(map(_OPERATION_OF, items), _UNSETS):
         return None  # a wrapped line without an operation, or one with only an operation
     proven_bare = []
     decode = decoders.bare
@@ -352,7 +358,7 @@ def _decode_all(lines: list[bytes], decoders: _Decoders) -> tuple[list[Any], lis
     first_kind = len(proven) - proven.count(None)
     second_kind: list[int] = []
     decode = decoders.wrapped if bare_first else decoders.bare
-    for index in [i for i, product in enumerate(proven) if product is None]:
+    for index in none_at(proven):
         try:
             decoded = decode(lines[index])
         except failed:
@@ -372,8 +378,7 @@ def _extras(products: list[Any], decoders: _Decoders) -> list[tuple[int, bytes]]
     raw values joined by commas."""
     extras = []
     for value_of in decoders.extra_values:
-        values = list(map(value_of, products))
-        present = list(itertools.compress(values, map(operator.is_not, values, _NONE)))
+        present = not_none(list(map(value_of, products)))
         if present:
             extras.append((len(present), b",".join(present)))
     return extras
