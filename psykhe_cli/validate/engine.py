@@ -124,13 +124,14 @@ def _check_jsonl(feed: OpenFeed, merger: _Merger, workers: _Workers, progress: _
     inflight: deque[tuple[Any, int, bytes]] = deque()
     seen_a_line = False
     path = _plain_file(feed)
+    # a plain file's size is known: a big one is read by the workers, all of it
+    size = os.path.getsize(path) if path is not None else 0
     blocks = iter_blocks(feed.chunks, name, block_size=merger.options.block_size)
     for first_line, block in blocks:
         if not seen_a_line:
             seen_a_line = _reject_document(name, first_line, block)
-        # a plain file's size is known: a big one is read by the workers, all of it
-        if path is not None and workers.start(os.path.getsize(path), ranges=True):
-            _check_ranges(path, name, merger, workers, progress)
+        if path is not None and workers.start(size, ranges=True):
+            _check_ranges(path, size, name, merger, workers, progress)
             return
         if not workers.start(feed.bytes_read):
             merger.merge(name, check_block(block, first_line, params), first_line, block)
@@ -156,10 +157,9 @@ def _plain_file(feed: OpenFeed) -> str | None:
 
 
 def _check_ranges(
-    path: str, name: str, merger: _Merger, workers: _Workers, progress: _Progress
+    path: str, size: int, name: str, merger: _Merger, workers: _Workers, progress: _Progress
 ) -> None:
-    """Check ``path`` in byte ranges that the workers read themselves."""
-    size = os.path.getsize(path)
+    """Check ``path`` (``size`` bytes) in byte ranges that the workers read themselves."""
     step = merger.options.block_size
     inflight: deque[Any] = deque()
 
@@ -283,17 +283,12 @@ class _Merger:
         what one of a block's ~2,300 did. Problems and records come out a few blocks later.
         """
         staged, self._staged, self._staged_pairs = self._staged, [], 0
-        if len(staged) == 1:
-            repeats = [self._pairs.add_all(staged[0][1].pair_hashes)]
-        else:
-            batch = array("Q")
-            for _, result, _, _, _ in staged:
-                batch.extend(result.pair_hashes)
-            repeats = [[] for _ in staged]
-            ends = list(itertools.accumulate(len(item[1].pair_hashes) for item in staged))
-            for index in self._pairs.add_all(batch):
-                which = bisect.bisect_right(ends, index)
-                repeats[which].append(index - (ends[which - 1] if which else 0))
+        hashes = [result.pair_hashes for _, result, _, _, _ in staged]
+        repeats: list[list[int]] = [[] for _ in staged]
+        ends = list(itertools.accumulate(map(len, hashes)))
+        for index in self._pairs.add_all(_joined(hashes)):
+            which = bisect.bisect_right(ends, index)
+            repeats[which].append(index - (ends[which - 1] if which else 0))
         for (file, result, first_line, block, reread), repeated in zip(
             staged, repeats, strict=True
         ):
@@ -335,10 +330,7 @@ class _Merger:
         self._count_products()
 
     def _count_products(self) -> None:
-        batch = array("Q")
-        for hashes in self._uncounted:
-            batch.extend(hashes)
-        self.report.products += self._products.count_new(batch)
+        self.report.products += self._products.count_new(_joined(self._uncounted))
         self._uncounted, self._uncounted_size = [], 0
 
     def _problem(self, problem: Problem) -> None:
@@ -392,6 +384,14 @@ class _Merger:
 _PRODUCTS_BATCH = 1 << 16
 #: pair hashes looked up at once (the results of ~7 blocks)
 _PAIRS_BATCH = 1 << 14
+
+
+def _joined(arrays: list[array[int]]) -> array[int]:
+    """The hashes of several results, one after another, in one array."""
+    joined = array("Q")
+    for hashes in arrays:
+        joined.extend(hashes)
+    return joined
 
 
 def _read_block(path: str, offset: int, length: int) -> bytes:
