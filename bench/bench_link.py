@@ -1,0 +1,168 @@
+"""Push over a link of limited speed, against shell pipelines that stream, in one run.
+
+    python bench/bench_link.py [--lines 1000000] [--speeds 0,12.5,5] [--repeat 3] [--keep DIR]
+
+A local server on 127.0.0.1 reads every request body at a fixed rate (MB/s; 0: as fast as
+it can) through a small receive buffer, so a client that sends faster than the "link" is
+held back the way a real uplink holds it back, and answers like the API (202 with an id).
+At each speed, every contender uploads the same generated feed, in rounds:
+
+    psykhe push FILE --no-wait --quiet
+    gzip -6 -c FILE | curl --data-binary @- URL      (compresses everything, then sends)
+    gzip -6 -c FILE | curl -T - -X POST URL          (streams: chunked, while compressing)
+    pigz -p2 -1 -c FILE | curl -T - -X POST URL      (skipped when pigz is not installed)
+
+Printed per speed: the median wall time of ``--repeat`` rounds, bytes on the wire, the ratio
+of psykhe's time to the best streaming contender's (target ≤ 0.8 on a limited link) and to
+``gzip -6 | curl --data-binary``'s speed (target ≥ 2 unlimited), and psykhe's peak RSS.
+The ideal on a limited link is max(CPU time, bytes ÷ link speed); ``link s`` is the second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+from bench_push import KEY, Sink, run_timed
+
+HERE = Path(__file__).resolve().parent
+#: the server's receive buffer: small, so that the kernel cannot absorb the upload for it
+RECEIVE_BUFFER = 64 * 1024
+#: bytes read per step of the rate limiter
+STEP = 16 * 1024
+
+
+class LinkSink(Sink):
+    """A ``Sink`` that reads bodies at ``rate`` bytes per second (0: unlimited)."""
+
+    rate: ClassVar[float] = 0.0
+
+    def setup(self) -> None:
+        super().setup()
+        self.request.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+
+    def _read(self, length: int) -> int:
+        if not LinkSink.rate:
+            return super()._read(length)
+        total = 0
+        started = time.perf_counter()
+        while total < length:
+            chunk = self.rfile.read(min(STEP, length - total))
+            if not chunk:
+                break
+            total += len(chunk)
+            # hold the average at the rate: sleep until these bytes "have crossed the link"
+            ahead = total / LinkSink.rate - (time.perf_counter() - started)
+            if ahead > 0:
+                time.sleep(ahead)
+        return total
+
+
+class LinkServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def server_bind(self) -> None:
+        # set before listen(): accepted sockets inherit it, and the window is sized from it
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        super().server_bind()
+
+
+def contenders(feed: Path, url: str) -> dict[str, str | list[str]]:
+    post = f"-s -o /dev/null -H 'Content-Encoding: gzip' {url}/v1/ingestion/"
+    found: dict[str, str | list[str]] = {
+        "psykhe push": [sys.executable, "-m", "psykhe_cli", "push", str(feed), "--no-wait", "-q"],
+        "gzip -6 | curl --data-binary": f"gzip -6 -c {feed} | curl --data-binary @- {post}",
+        "gzip -6 | curl -T -": f"gzip -6 -c {feed} | curl -T - -X POST {post}",
+    }
+    if shutil.which("pigz"):
+        found["pigz -p2 -1 | curl -T -"] = f"pigz -p2 -1 -c {feed} | curl -T - -X POST {post}"
+    return found
+
+
+STREAMING = ("gzip -6 | curl -T -", "pigz -p2 -1 | curl -T -")
+
+
+def measure(cmd: str | list[str], env: dict[str, str]) -> tuple[float, int, float]:
+    """Seconds, bytes received by the server and peak RSS (MB) of one run."""
+    before = len(Sink.received)
+    seconds, code, rss_kb = run_timed(cmd, env)
+    if code != 0:
+        raise SystemExit(f"{cmd}: exit {code}")
+    return seconds, sum(Sink.received[before:]), rss_kb / 1024
+
+
+def feed_of(lines: int, work: Path) -> Path:
+    feed = work / f"catalog-{lines}.jsonl"
+    if not feed.exists():
+        with feed.open("wb") as out:
+            subprocess.run(
+                [sys.executable, str(HERE / "gen_catalog.py"), str(lines)], stdout=out, check=True
+            )
+    return feed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--speeds", default="0,12.5,5", help="MB/s, comma-separated; 0 = no limit")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--keep", type=Path, help="reuse/keep generated feeds in this folder")
+    args = parser.parse_args()
+
+    work = args.keep or Path(tempfile.mkdtemp(prefix="psykhe-link-"))
+    work.mkdir(parents=True, exist_ok=True)
+    feed = feed_of(args.lines, work)
+    server = LinkServer(("127.0.0.1", 0), LinkSink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    env = dict(os.environ, PSYKHE_BASE_URL=url, PSYKHE_API_KEY=KEY)
+    env |= {"XDG_STATE_HOME": str(work / "state"), "TMPDIR": str(work)}
+
+    print(
+        f"feed: {args.lines:,} lines, {feed.stat().st_size / 1e6:.0f} MB; medians of "
+        f"{args.repeat}; load average {os.getloadavg()[0]:.2f} at the start"
+    )
+    print(
+        f"{'link':>9}  {'contender':<30}{'s':>7}{'min-max':>13}{'sent MB':>9}{'link s':>9}"
+        f"{'RSS MB':>8}"
+    )
+    for speed in (float(s) for s in args.speeds.split(",")):
+        LinkSink.rate = speed * 1e6
+        runs: dict[str, list[tuple[float, int, float]]] = {}
+        for _ in range(args.repeat):  # rounds: the machine's drift hits every contender alike
+            for label, cmd in contenders(feed, url).items():
+                runs.setdefault(label, []).append(measure(cmd, env))
+        medians = {label: statistics.median(r[0] for r in rs) for label, rs in runs.items()}
+        for label, rs in runs.items():
+            times = [r[0] for r in rs]
+            sent = rs[-1][1]
+            link = f"{sent / LinkSink.rate:>9.2f}" if speed else f"{'':>9}"
+            rss = f"{max(r[2] for r in rs):>8.1f}" if label == "psykhe push" else ""
+            print(
+                f"{speed or 'no limit':>9}  {label:<30}{medians[label]:>7.2f}"
+                f"{min(times):>6.2f}-{max(times):<6.2f}{sent / 1e6:>9.1f}{link}{rss}"
+            )
+        best = min(medians[label] for label in STREAMING if label in medians)
+        print(
+            f"{'':>9}  psykhe ÷ best streaming: {medians['psykhe push'] / best:.2f} "
+            f"(target ≤ 0.8 on a limited link); gzip|curl --data-binary ÷ psykhe: "
+            f"{medians['gzip -6 | curl --data-binary'] / medians['psykhe push']:.2f}"
+        )
+    server.shutdown()
+    if args.keep is None:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
