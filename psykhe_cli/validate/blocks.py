@@ -34,14 +34,13 @@ from psykhe_cli.validate.fast import (
     prove_lines,
 )
 from psykhe_cli.validate.rules import (
-    _DIGITS_AS_ZERO,
-    _LONG_DIGITS,
     Issue,
     Rejected,
-    _has_colon_escape,
-    _product_is_fine,
     check_line,
     check_product,
+    has_colon_escape,
+    may_hold_long_integer,
+    product_is_fine,
     wrap_bare,
 )
 
@@ -178,8 +177,8 @@ def _check_block(block: bytes, first_line: int, params: BlockParams) -> BlockRes
     proof = prove_lines(block, lines)
     objects: list[Any] | None = None
     if proof is None:
-        exact_keys = _has_colon_escape(block)
-        exact_ints = _LONG_DIGITS in block.translate(_DIGITS_AS_ZERO)
+        exact_keys = has_colon_escape(block)
+        exact_ints = may_hold_long_integer(block)
         if not (exact_keys or exact_ints):
             objects = _parse_all(block, lines.list())
         proven: list[Any] = [None] * len(lines)
@@ -200,7 +199,7 @@ def _check_block(block: bytes, first_line: int, params: BlockParams) -> BlockRes
             type(product) is dict
             and type(operation := obj.get(OPERATION_KEY)) is str  # type: ignore[union-attr]
             and operation in operations
-            and _product_is_fine(product)
+            and product_is_fine(product)
         ):
             raw = raw.removesuffix(b"\r")
             if not raw or raw.isspace():

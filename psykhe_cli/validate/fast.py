@@ -56,7 +56,7 @@ from psykhe_cli.schema import (
     PRODUCT_KEY,
     VARIANT_KEY,
 )
-from psykhe_cli.validate.rules import _URLS, _exact_checks, _has_colon_escape
+from psykhe_cli.validate.rules import URL_LIST, exact_checks, has_colon_escape
 
 _NAMES = tuple(rule.name for rule in PRODUCT_FIELDS)
 _IDENTIFIERS = tuple(rule.name for rule in PRODUCT_FIELDS if rule.kind == "identifier")
@@ -285,7 +285,7 @@ def prove_lines(block: bytes, lines: Lines) -> Proof | None:
     keys = None if numpy is None else _key_ends(numpy, block)
     if keys is not None:
         marker, expected = _KEY_END, 0
-    elif _has_colon_escape(block):
+    elif has_colon_escape(block):
         return None
     else:
         marker, keys, expected = b":", block.count(b":"), _string_colons(products)
@@ -407,7 +407,7 @@ def _json_fine(joined: bytes) -> bool:
         values = orjson.loads(array)
     except orjson.JSONDecodeError:
         return False
-    return not _exact_checks(array, values, exact_keys=True, exact_ints=True)
+    return not exact_checks(array, values, exact_keys=True, exact_ints=True)
 
 
 def load_numpy() -> Any:
@@ -468,7 +468,7 @@ def _identifiers(products: list[Any]) -> tuple[list[str], list[str]] | None:
 
 
 def _urls_ok(products: list[Any]) -> bool:
-    """Every image URL passes ``rules._URLS``."""
+    """Every image URL passes ``rules.URL_LIST``."""
     for name in _URL_LISTS:
         items = list(itertools.chain.from_iterable(map(operator.attrgetter(name), products)))
         if items and not (
@@ -482,7 +482,7 @@ _SCHEMES = ("https://", "http://")
 
 
 def _urls_share_a_host(items: list[str]) -> bool:
-    """True when the URLs are proven to pass ``rules._URLS``; False says nothing.
+    """True when the URLs are proven to pass ``rules.URL_LIST``; False says nothing.
 
     A feed's images mostly come from a few hosts named by letters. The first and the last
     URL in sorted order hold what every URL between them does: when both start with the
@@ -520,7 +520,7 @@ _ASCII_WHITESPACE = (" ", *_ASCII_SPACES)
 
 
 def _urls_fine(joined: str, count: int) -> bool:
-    """``rules._URLS`` over ``count`` URLs joined by spaces (and one around them)."""
+    """``rules.URL_LIST`` over ``count`` URLs joined by spaces (and one around them)."""
     if (
         # no whitespace but the joining spaces: ASCII is known in O(1), else ask Unicode
         (
@@ -533,4 +533,4 @@ def _urls_fine(joined: str, count: int) -> bool:
         and _HOST_MISSING.search(joined) is None
     ):
         return True
-    return _URLS.match(joined[1:-1]) is not None
+    return URL_LIST.match(joined[1:-1]) is not None

@@ -31,15 +31,14 @@ Rejected = tuple[int, bytes, list[Issue], "str | None"]
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _INTEGER_LITERAL = re.compile(r"\d+(?![.eE\d])")
-#: any integer outside signed 64 bits has 19 digits or more: lines without such a run skip the
-#: check. Found by mapping every digit to "0" and searching for 19 of them (a regex is slower).
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _LONG_DIGITS = b"0" * 19
-#: URLs cannot hold whitespace, so a list of them joined by " " is checked in one match. A
-#: host's first character, then anything but whitespace: one way to match, so a list that
-#: fails near its end fails in linear time (``[^\s/?#]+\S*`` let the two share characters,
-#: and the backtracking grew exponentially with the URLs in the list).
-_URLS = re.compile(r"https?://[^\s/?#]\S*(?: https?://[^\s/?#]\S*)*\Z", re.IGNORECASE)
+#: The rule for ``images``: a list of URLs joined by single spaces matches iff each item is an
+#: absolute http(s) URL. URLs cannot hold whitespace, so the whole list is one match. A host's
+#: first character, then anything but whitespace: one way to match, so a list that fails near
+#: its end fails in linear time (``[^\s/?#]+\S*`` let the two share characters, and the
+#: backtracking grew exponentially with the URLs in the list).
+URL_LIST = re.compile(r"https?://[^\s/?#]\S*(?: https?://[^\s/?#]\S*)*\Z", re.IGNORECASE)
 _BARE_PREFIX = b'{"' + OPERATION_KEY.encode() + b'":"' + DEFAULT_OPERATION.encode() + b'","'
 _BARE_PREFIX += PRODUCT_DATA_KEY.encode() + b'":'
 
@@ -58,7 +57,7 @@ def _check_string(value: Any) -> bool:
 def _check_url_list(value: Any) -> bool:
     if type(value) is not list or not all(type(item) is str for item in value):
         return False
-    return not value or _URLS.match(" ".join(value)) is not None
+    return not value or URL_LIST.match(" ".join(value)) is not None
 
 
 def _check_string_list(value: Any) -> bool:
@@ -136,7 +135,8 @@ _PRICES = tuple(i for i, r in enumerate(PRODUCT_FIELDS) if r.kind == "price")
 _GET_ALL = operator.itemgetter(*_NAMES)
 
 
-def _product_is_fine(product: dict[str, Any]) -> bool:
+def product_is_fine(product: dict[str, Any]) -> bool:
+    """True when ``product`` breaks no rule (fast; ``check_product`` says what is wrong)."""
     try:
         values = _GET_ALL(product)  # one C call when every field is there
     except KeyError:
@@ -154,7 +154,7 @@ def _product_is_fine(product: dict[str, Any]) -> bool:
             if values[i] is not _MISSING:
                 "".join(values[i])  # TypeError unless every item is a str
         for i in _URL_LISTS:
-            if values[i] and _URLS.match(" ".join(values[i])) is None:
+            if values[i] and URL_LIST.match(" ".join(values[i])) is None:
                 return False
     except TypeError:
         return False
@@ -163,7 +163,7 @@ def _product_is_fine(product: dict[str, Any]) -> bool:
 
 def check_product(product: dict[str, Any]) -> list[Issue]:
     """The problems of one product object against the field rules of ``schema.py``."""
-    if _product_is_fine(product):
+    if product_is_fine(product):
         return []
     issues: list[Issue] = []
     for name, check, missing, invalid_code, expected in _RULES:
@@ -209,7 +209,7 @@ def check_line(
     if type(obj) is not dict:
         kind = "an array" if type(obj) is list else "a JSON " + type(obj).__name__
         return LineResult(None, [(ERROR, "not_an_object", f"line is {kind}, not an object")], None)
-    issues = _exact_checks(raw, obj, exact_keys, exact_ints)
+    issues = exact_checks(raw, obj, exact_keys, exact_ints)
     product = obj.get(PRODUCT_DATA_KEY)
     operation = obj.get(OPERATION_KEY)
     record: bytes | None
@@ -277,20 +277,21 @@ def _json_error(raw: bytes, exc: orjson.JSONDecodeError) -> Issue:
     return (ERROR, "invalid_json", f"invalid JSON: {exc.msg} (column {exc.colno})")
 
 
-def _exact_checks(raw: bytes, obj: Any, exact_keys: bool, exact_ints: bool) -> list[Issue]:
+def exact_checks(raw: bytes, obj: Any, exact_keys: bool, exact_ints: bool) -> list[Issue]:
+    """What decoding ``raw`` into ``obj`` hid: a key repeated, an integer past 64 bits."""
     # orjson keeps the last of duplicate keys and turns integers past 2**64 into floats: catch
     # both here. Colons outside strings are key/value pairs, and orjson never escapes ':', so
     # unless an escape spells a colon (\u003a) the counts differ iff a key was repeated.
-    slow_keys = exact_keys and _has_colon_escape(raw)
-    suspicious_ints = exact_ints and _LONG_DIGITS in raw.translate(_DIGITS_AS_ZERO)
+    slow_keys = exact_keys and has_colon_escape(raw)
+    suspicious_ints = exact_ints and may_hold_long_integer(raw)
     if slow_keys or suspicious_ints:
-        return _slow_exact_checks(raw)
+        return _slowexact_checks(raw)
     if raw.count(b":") != orjson.dumps(obj).count(b":"):
         return [(ERROR, "duplicate_key", "an object has the same key twice")]
     return []
 
 
-def _slow_exact_checks(raw: bytes) -> list[Issue]:
+def _slowexact_checks(raw: bytes) -> list[Issue]:
     # the reference decoder, for the rare line the cheap checks cannot settle: one problem
     # of each kind at most
     found: dict[str, Issue] = {}
@@ -317,6 +318,16 @@ def _slow_exact_checks(raw: bytes) -> list[Issue]:
     return list(found.values())
 
 
-def _has_colon_escape(data: bytes) -> bool:
+def has_colon_escape(data: bytes) -> bool:
+    """True when ``data`` may spell a colon as an escape, so counting colons proves nothing."""
     # the one escape that changes how many colons a line has once decoded: \u003a or \u003A
     return b"\\u003" in data and (b"\\u003a" in data or b"\\u003A" in data)
+
+
+def may_hold_long_integer(data: bytes) -> bool:
+    """False when ``data`` holds no integer outside signed 64 bits, which has 19 digits or more.
+
+    Lines without such a run skip the exact integer check. Found by mapping every digit to "0"
+    and searching for 19 of them (a regex is slower).
+    """
+    return _LONG_DIGITS in data.translate(_DIGITS_AS_ZERO)
