@@ -22,7 +22,7 @@ _psykhe() {
         psykhe_push:--compression-level) COMPREPLY=(); return ;;
         psykhe_push:--timeout) COMPREPLY=(); return ;;
         psykhe_push:--poll-interval) COMPREPLY=(); return ;;
-        psykhe_push:--format) COMPREPLY=($(compgen -W "jsonl csv tsv" -- "$cur")); return ;;
+        psykhe_push:--format) COMPREPLY=($(compgen -W "jsonl csv tsv gmc shopify woocommerce" -- "$cur")); return ;;
         psykhe_push:--delimiter) COMPREPLY=(); return ;;
         psykhe_push:--map) COMPREPLY=(); return ;;
         psykhe_push:--max-problems) COMPREPLY=(); return ;;
@@ -48,7 +48,7 @@ _psykhe() {
         psykhe_status:--base-url) COMPREPLY=(); return ;;
         psykhe_status:--api-key-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         psykhe_status:--retries) COMPREPLY=(); return ;;
-        psykhe_validate:--format) COMPREPLY=($(compgen -W "jsonl csv tsv" -- "$cur")); return ;;
+        psykhe_validate:--format) COMPREPLY=($(compgen -W "jsonl csv tsv gmc shopify woocommerce" -- "$cur")); return ;;
         psykhe_validate:--delimiter) COMPREPLY=(); return ;;
         psykhe_validate:--map) COMPREPLY=(); return ;;
         psykhe_validate:--max-problems) COMPREPLY=(); return ;;

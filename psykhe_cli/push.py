@@ -390,6 +390,7 @@ class Push:
             on_deflated=spool.write_deflated if deflate_here else None,
             deflate_level=request.compression_level,
             on_workers=on_workers,
+            on_notice=self.observer.notice,
         )
         parts = spool.finish()
         result = self.result

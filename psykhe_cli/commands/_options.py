@@ -46,6 +46,9 @@ class FeedFormat(str, Enum):
     jsonl = "jsonl"
     csv = "csv"
     tsv = "tsv"
+    gmc = "gmc"
+    shopify = "shopify"
+    woocommerce = "woocommerce"
 
 
 FeedsArgument = Annotated[
@@ -60,7 +63,9 @@ FormatOption = Annotated[
     FeedFormat | None,
     typer.Option(
         "--format",
-        help="Feed format. Default: from the extension (also under .gz), else the content.",
+        help="Feed format: gmc is a Google Merchant Center feed (TSV, CSV or XML), shopify and "
+        "woocommerce their products exports. Default: told from the content (a vendor's header "
+        "or XML), else the extension (also under .gz).",
         show_default=False,
     ),
 ]

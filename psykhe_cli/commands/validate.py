@@ -23,8 +23,10 @@ from psykhe_cli.errors import ExitCode, Interrupted, PsykheError
 
 HELP = """Check feeds against the product field rules; nothing is sent.
 
-FEED is a JSON Lines, CSV or TSV file, gzip-compressed or not, or - for standard input.
-With no FEED, standard input is read when it is a pipe or a file.
+FEED is a JSON Lines, CSV or TSV file, a Google Merchant Center feed (TSV, CSV or XML), or
+a Shopify or WooCommerce products export, gzip-compressed or not, or - for standard input.
+With no FEED, standard input is read when it is a pipe or a file. The product fields, their
+rules, and which column of each format becomes which field: docs/feeds.md.
 
 Problems go to stderr, one per line: FILE:LINE: error[CODE]: message
 (product_identifier=ID). The summary goes to stdout. Exit status: 0 no error (warnings
@@ -54,7 +56,12 @@ def validate_command(
     debug: DebugOption = False,
 ) -> None:
     """Check feeds against the product field rules; nothing is sent."""
-    from psykhe_cli.render.validate import problem_printer, render_failure, render_report
+    from psykhe_cli.render.validate import (
+        notice_printer,
+        problem_printer,
+        render_failure,
+        render_report,
+    )
     from psykhe_cli.terminal import Environment
     from psykhe_cli.validate import ValidationOptions, check_feeds
 
@@ -69,7 +76,13 @@ def validate_command(
             maps=column_map,
         )
         options = ValidationOptions(strict=strict, max_problems=max_problems)
-        report = check_feeds(sources, options, stdin=env.stdin, on_problem=problem_printer(env))
+        report = check_feeds(
+            sources,
+            options,
+            stdin=env.stdin,
+            on_problem=problem_printer(env),
+            on_notice=notice_printer(env),
+        )
     except KeyboardInterrupt:
         raise Interrupted("interrupted while validating; nothing was sent") from None
     except PsykheError as exc:

@@ -6,7 +6,9 @@ inside (those are in ``psykhe_cli.validate``).
     sources.py    FeedSource, ByteSource: open a path or stdin, gunzip by magic bytes
     blocks.py     chunks -> newline-aligned blocks of whole lines (16 MiB line cap, BOM)
     jsonl.py      telling a JSON document or array from JSON Lines
-    delimited.py  CSV/TSV rows -> product records
+    delimited.py  CSV/TSV tables (CsvTable) and generic CSV rows -> product records (Row)
+    formats.py    the format registry: name -> row reader, detection from content
+    gmc.py        Google Merchant Center feeds (delimited and XML) -> product records
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from psykhe_cli.feeds import formats
 from psykhe_cli.feeds.sources import (
     FORMATS,
     STDIN,
@@ -46,6 +49,9 @@ _EXTENSIONS: dict[str, Format] = {
     ".csv": "csv",
     ".tsv": "tsv",
     ".tab": "tsv",
+    ".xml": "gmc",
+    ".rss": "gmc",
+    ".atom": "gmc",
 }
 _PEEK = 4096
 
@@ -57,6 +63,8 @@ class OpenFeed:
     source: FeedSource
     bytes_source: ByteSource
     format: Format
+    #: True when the format was told from the content, not from --format or the extension
+    detected: bool
     #: the decompressed chunks, starting with the ones peeked at
     chunks: Iterator[bytes]
 
@@ -71,20 +79,21 @@ class OpenFeed:
 
 
 def detect_format(source: FeedSource, head: bytes) -> Format:
-    """``--format``, else the extension (also under ``.gz``), else the content's first line."""
+    """``--format``, else the content (a vendor's header or XML) and the extension (also
+    under ``.gz``): see ``formats.detect``."""
     if source.format is not None:
         return source.format
-    name = source.path.lower()
+    return formats.detect(head, _by_extension(source.path))
+
+
+def _by_extension(path: str) -> Format | None:
+    name = path.lower()
     for suffix in (".gz", ".gzip"):
         name = name.removesuffix(suffix)
     for extension, fmt in _EXTENSIONS.items():
         if name.endswith(extension):
             return fmt
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    first_line = text.split(b"\n", 1)[0]
-    if text[:1] in (b"{", b"[") or not any(d in first_line for d in (b",", b";", b"\t")):
-        return "jsonl"  # a header row has delimiters; anything else reads best as JSON Lines
-    return "tsv" if b"\t" in first_line and b"," not in first_line else "csv"
+    return None
 
 
 def open_feed(source: FeedSource, stdin: BinaryIO) -> OpenFeed:
@@ -96,4 +105,5 @@ def open_feed(source: FeedSource, stdin: BinaryIO) -> OpenFeed:
     except BaseException:
         raw.close()
         raise
-    return OpenFeed(source, raw, fmt, itertools.chain([head] if head else [], rest))
+    detected = source.format is None and fmt != _by_extension(source.path)
+    return OpenFeed(source, raw, fmt, detected, itertools.chain([head] if head else [], rest))

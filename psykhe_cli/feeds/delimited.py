@@ -18,6 +18,7 @@ from typing import Any
 
 from psykhe_cli.errors import InputError
 from psykhe_cli.feeds.blocks import LINE_CAP, iter_blocks, split_lines
+from psykhe_cli.feeds.sources import FeedSource
 from psykhe_cli.schema import CSV_LIST_SEPARATOR, LIST_FIELDS, NUMBER_FIELDS
 
 DELIMITERS = (",", ";", "\t")
@@ -47,37 +48,51 @@ def sniff_delimiter(header: bytes) -> str:
     return DELIMITERS[counts.index(max(counts))] if max(counts) else ","
 
 
-class CsvReader:
-    """The data rows of one CSV/TSV feed; raises ``InputError`` for an unusable header."""
+class CsvTable:
+    """The rows of one CSV/TSV table as strings, the header first: the layer every delimited
+    format (generic CSV, Merchant Center, shop exports) reads through.
 
-    def __init__(
-        self,
-        chunks: Iterable[bytes],
-        name: str,
-        *,
-        delimiter: str | None,
-        column_map: dict[str, str],
-    ) -> None:
+    ``header()`` reads and returns the header row (None for an empty feed) and raises
+    ``InputError`` when it is unusable; iterating then yields one ``Cells`` per data row.
+    """
+
+    def __init__(self, chunks: Iterable[bytes], name: str, *, delimiter: str | None) -> None:
         self._lines = _Lines(chunks, name)
-        self._name = name
+        self.name = name
         self._delimiter = delimiter
-        self._column_map = column_map
+        self._reader: Iterator[list[str]] | None = None
+        #: physical lines the header took (a quoted header cell may span lines)
+        self.header_lines = 0
+        self._width = 0
 
     @property
     def lines_read(self) -> int:
-        """Physical lines read so far, header included."""
-        return self._lines.line_no
+        """Physical lines read so far after the header."""
+        return self._lines.line_no - self.header_lines
 
-    def __iter__(self) -> Iterator[Row]:
-        lines = self._lines
-        first = lines.peek_first()
+    def header(self) -> list[str] | None:
+        """The header row's cells, stripped (a leading BOM is already gone)."""
+        first = self._lines.peek_first()
         if first is None:
-            return
+            return None
         delimiter = self._delimiter or sniff_delimiter(first)
         csv.field_size_limit(LINE_CAP)
-        reader = csv.reader(lines, delimiter=delimiter, strict=True)
-        header = _header(reader, lines, self._name, self._column_map)
-        if header is None:
+        self._reader = csv.reader(self._lines, delimiter=delimiter, strict=True)
+        try:
+            cells = next(self._reader)
+        except StopIteration:
+            return None
+        except csv.Error as exc:
+            raise InputError(f"{self.name}:1: malformed CSV header: {exc}") from None
+        if self._lines.bad_utf8 is not None:
+            raise InputError(f"{self.name}:{self._lines.bad_utf8[0]}: header is not valid UTF-8")
+        self.header_lines = self._lines.line_no
+        self._width = len(cells)
+        return [cell.strip() for cell in cells]
+
+    def __iter__(self) -> Iterator[Cells]:
+        lines, reader = self._lines, self._reader
+        if reader is None:
             return
         while True:
             start = lines.line_no + 1
@@ -87,61 +102,102 @@ class CsvReader:
             except StopIteration:
                 return
             except csv.Error as exc:
-                yield Row(start, lines.row_bytes(), None, ("csv_syntax", f"malformed CSV: {exc}"))
+                yield Cells(start, lines.row_bytes(), [], ("csv_syntax", f"malformed CSV: {exc}"))
                 continue
             if not cells or cells == [""]:
                 continue  # blank line
-            yield _row(start, lines, cells, header)
+            yield self._cells(start, cells)
+
+    def _cells(self, start: int, cells: list[str]) -> Cells:
+        raw = self._lines.row_bytes()
+        if self._lines.bad_utf8 is not None:
+            line, offset = self._lines.bad_utf8
+            error = ("invalid_utf8", f"invalid UTF-8 at line {line} byte offset {offset}")
+            return Cells(start, raw, [], error)
+        if len(cells) != self._width:
+            error = ("row_width", f"row has {len(cells)} cells, the header has {self._width}")
+            return Cells(start, raw, [], error)
+        return Cells(start, raw, cells)
 
 
-def _header(
-    reader: Iterator[list[str]], lines: _Lines, name: str, column_map: dict[str, str]
-) -> list[str] | None:
-    try:
-        cells = next(reader)
-    except StopIteration:
-        return None
-    except csv.Error as exc:
-        raise InputError(f"{name}:1: malformed CSV header: {exc}") from None
-    if lines.bad_utf8 is not None:
-        raise InputError(f"{name}:{lines.bad_utf8[0]}: header is not valid UTF-8")
-    header = [column_map.get(cell.strip(), cell.strip()) for cell in cells]
+@dataclass(frozen=True)
+class Cells:
+    """One data row of a ``CsvTable``: its cells (as wide as the header), or why it has none."""
+
+    line: int
+    raw: bytes
+    cells: list[str]
+    error: tuple[str, str] | None = None
+
+    def row(self, record: dict[str, Any] | None = None) -> Row:
+        """The ``Row`` of this line holding ``record`` (or this row's own error)."""
+        if self.error is not None:
+            return Row(self.line, self.raw, None, self.error)
+        return Row(self.line, self.raw, record)
+
+    def failed(self, code: str, message: str) -> Row:
+        """The ``Row`` of this line with an error."""
+        return Row(self.line, self.raw, None, (code, message))
+
+
+class CsvReader:
+    """The product records of one generic CSV/TSV feed; raises ``InputError`` for an unusable
+    header."""
+
+    def __init__(
+        self,
+        chunks: Iterable[bytes],
+        name: str,
+        *,
+        delimiter: str | None,
+        column_map: dict[str, str],
+    ) -> None:
+        self._table = CsvTable(chunks, name, delimiter=delimiter)
+        self._name = name
+        self._column_map = column_map
+
+    @property
+    def lines_read(self) -> int:
+        """Physical lines read so far, the header not counted."""
+        return self._table.lines_read
+
+    def __iter__(self) -> Iterator[Row]:
+        cells = self._table.header()
+        if cells is None:
+            return
+        header = _header(cells, self._table, self._column_map)
+        for data in self._table:
+            yield _row(data, header)
+
+
+def _header(cells: list[str], table: CsvTable, column_map: dict[str, str]) -> list[str]:
+    header = [column_map.get(cell, cell) for cell in cells]
+    where = f"{table.name}:{table.header_lines}"
     seen: set[str] = set()
     for column, cell in enumerate(header, start=1):
         if not cell:
-            raise InputError(f"{name}:{lines.line_no}: column {column} of the header has no name")
+            raise InputError(f"{where}: column {column} of the header has no name")
         if cell in seen:
             raise InputError(
-                f"{name}:{lines.line_no}: two columns are named {cell!r}",
+                f"{where}: two columns are named {cell!r}",
                 hint="rename one in the file, or with --map SRC=DST",
             )
         seen.add(cell)
     return header
 
 
-def _row(start: int, lines: _Lines, cells: list[str], header: list[str]) -> Row:
-    raw = lines.row_bytes()
-    if lines.bad_utf8 is not None:
-        line, offset = lines.bad_utf8
-        return Row(
-            start, raw, None, ("invalid_utf8", f"invalid UTF-8 at line {line} byte offset {offset}")
-        )
-    if len(cells) != len(header):
-        return Row(
-            start,
-            raw,
-            None,
-            ("row_width", f"row has {len(cells)} cells, the header has {len(header)}"),
-        )
+def _row(data: Cells, header: list[str]) -> Row:
+    if data.error is not None:
+        return data.row()
     record: dict[str, Any] = {}
-    for field, cell in zip(header, cells, strict=True):
+    for field, cell in zip(header, data.cells, strict=True):
         if cell == "":
             continue
         try:
             record[field] = cell_value(field, cell)
         except ValueError as exc:
-            return Row(start, raw, None, ("invalid_cell", f"{field}: {exc}"))
-    return Row(start, raw, record)
+            return data.failed("invalid_cell", f"{field}: {exc}")
+    return data.row(record)
 
 
 def cell_value(field: str, cell: str) -> Any:
@@ -170,6 +226,12 @@ def cell_value(field: str, cell: str) -> Any:
             raise ValueError(f"{text!r} is not a finite number")
         return number
     return cell
+
+
+def csv_reader(chunks: Iterable[bytes], source: FeedSource) -> CsvReader:
+    """The ``ReaderFactory`` of generic CSV and TSV feeds (``formats.py``)."""
+    delimiter = source.delimiter or ("\t" if source.format == "tsv" else None)
+    return CsvReader(chunks, source.name, delimiter=delimiter, column_map=dict(source.column_map))
 
 
 class _Lines:

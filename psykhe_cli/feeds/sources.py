@@ -16,8 +16,9 @@ from isal import isal_zlib
 
 from psykhe_cli.errors import InputError
 
-Format = Literal["jsonl", "csv", "tsv"]
-FORMATS: tuple[Format, ...] = ("jsonl", "csv", "tsv")
+Format = Literal["jsonl", "csv", "tsv", "gmc", "shopify", "woocommerce"]
+#: every name ``--format`` accepts; ``formats.py`` says what each one is
+FORMATS: tuple[Format, ...] = ("jsonl", "csv", "tsv", "gmc", "shopify", "woocommerce")
 
 STDIN = "-"
 STDIN_NAME = "<stdin>"

@@ -23,6 +23,15 @@ def problem_printer(env: Environment) -> Callable[[Problem], None]:
     return show
 
 
+def notice_printer(env: Environment) -> Callable[[str], None]:
+    """A callback writing each notice as one ``psykhe: …`` line on stderr."""
+
+    def show(message: str) -> None:
+        write_line(env.stderr, f"psykhe: {message}")
+
+    return show
+
+
 def summary_rows(report: FeedReport) -> list[SummaryRow]:
     """The summary: counts, then each problem code with its count, then the verdict."""
     rows: list[SummaryRow] = [

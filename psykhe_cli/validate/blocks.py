@@ -15,7 +15,7 @@ import orjson
 
 from psykhe_cli.deflate import Deflated, deflate
 from psykhe_cli.feeds.blocks import BOM, LINE_CAP
-from psykhe_cli.feeds.delimited import CsvReader
+from psykhe_cli.feeds.formats import RowReader
 from psykhe_cli.schema import (
     DEFAULT_OPERATION,
     DOCUMENTED_OPERATIONS,
@@ -413,12 +413,14 @@ def _pid_of(product: dict[str, Any] | None) -> str | None:
     return pid if type(pid) is str else None
 
 
-def check_rows(reader: CsvReader, params: BlockParams, size: int = 2000) -> Iterator[BlockResult]:
-    """Check CSV/TSV rows, ``size`` rows per result (in-process: CSV parsing is the slow part)."""
+def check_rows(reader: RowReader, params: BlockParams, size: int = 2000) -> Iterator[BlockResult]:
+    """Check the rows of a CSV/TSV/shop feed, ``size`` lines per result (in-process: parsing
+    is the slow part). A result's ``lines`` are the source lines read for it, no header."""
     result, end = BlockResult(keys=[]), 0
     for row in reader:
-        result.lines += row.end_line - end
-        end = row.end_line
+        read = reader.lines_read
+        result.lines += read - end
+        end = read
         if row.error is not None:
             issues: list[Issue] = [(ERROR, *row.error)]
         else:

@@ -19,7 +19,7 @@ from psykhe_cli.deflate import Deflated
 from psykhe_cli.errors import InputError
 from psykhe_cli.feeds import STDIN, FeedSource, OpenFeed, open_feed
 from psykhe_cli.feeds.blocks import iter_blocks, line_too_long, split_lines
-from psykhe_cli.feeds.delimited import CsvReader
+from psykhe_cli.feeds.formats import describe, row_reader
 from psykhe_cli.feeds.jsonl import reject_json_document
 from psykhe_cli.schema import (
     ERROR,
@@ -49,6 +49,7 @@ OnRecords = Callable[[list[bytes]], None]
 OnDeflated = Callable[[Deflated], None]
 OnRejected = Callable[[str, int, bytes, list[Problem]], None]
 OnProgress = Callable[[int, int], None]
+OnNotice = Callable[[str], None]
 
 
 def check_feeds(
@@ -63,6 +64,7 @@ def check_feeds(
     on_deflated: OnDeflated | None = None,
     deflate_level: int | None = None,
     on_workers: Callable[[], None] | None = None,
+    on_notice: OnNotice | None = None,
 ) -> FeedReport:
     """Read and check every feed in one pass; return the report.
 
@@ -81,6 +83,8 @@ def check_feeds(
     - ``on_workers()``: once, when worker processes have been started and given their
       first blocks: this process mostly waits for them from then on, and the caller may
       start a thread of its own (never before: workers are forked when they can be).
+    - ``on_notice(message)``: what the user should know that is not a problem, e.g. which
+      format a feed was read as when that was told from its content.
 
     ``stdin`` is read for the source ``-`` (default: this process's standard input).
     Raises ``InputError`` when a feed cannot be read to its end (missing, a directory,
@@ -102,11 +106,13 @@ def check_feeds(
         for source in sources:
             feed = open_feed(source, stdin if stdin is not None else sys.stdin.buffer)
             merger.report.files.append(source.name)
+            if feed.detected and feed.format not in ("jsonl", "csv", "tsv") and on_notice:
+                on_notice(f"reading {source.name} as {describe(feed.format)}")
             try:
                 if feed.format == "jsonl":
                     _check_jsonl(feed, merger, workers, progress)
                 else:
-                    _check_delimited(feed, merger, progress)
+                    _check_rows(feed, merger, progress)
             except InputError:
                 merger.flush()  # what the lines before found is reported all the same
                 raise
@@ -194,12 +200,10 @@ def _reject_document(name: str, first_line: int, block: bytes) -> bool:
     return False
 
 
-def _check_delimited(feed: OpenFeed, merger: _Merger, progress: _Progress) -> None:
+def _check_rows(feed: OpenFeed, merger: _Merger, progress: _Progress) -> None:
+    """Every format but JSON Lines: its row reader's records, checked in this process."""
     source = feed.source
-    delimiter = source.delimiter or ("\t" if feed.format == "tsv" else None)
-    reader = CsvReader(
-        feed.chunks, source.name, delimiter=delimiter, column_map=dict(source.column_map)
-    )
+    reader = row_reader(feed.format, feed.chunks, source)
     for result in check_rows(reader, merger.params):
         merger.merge(source.name, result, 0, None)
         progress.update(merger.report.lines, feed.bytes_read)

@@ -1,0 +1,246 @@
+"""Google Merchant Center feeds -> product records, one per item.
+
+Two shapes of the same attributes (Merchant Center's product data specification):
+
+- delimited (TSV, or CSV): a header row of attribute names — ``image_link``, ``image link``,
+  ``g:image_link`` or a display name with the name in brackets, ``Image link [image_link]`` —
+  then one item per row; repeated attributes (``additional_image_link``) comma-separated;
+- XML: RSS 2.0 (``<rss><channel><item>``) or Atom (``<feed><entry>``), attributes as elements
+  in the ``g:`` namespace (``http://base.google.com/ns/1.0``), repeated ones repeated. Read by
+  ``gmc_xml.py``, streaming.
+
+How an item becomes a record (``to_record``; docs/feeds.md has the table):
+
+    product_identifier  item_group_id, else id       variant_identifier  id
+    title               title                        designer            brand
+    images              image_link, then every additional_image_link
+    color               color                        sizes               [size]
+    price               the number of price; its currency in ``currency``
+    sale_price          the number of sale_price (in the same currency)
+    categories          each product_type path "A > B > C" -> "A", "A: B", "A: B: C"
+    anything else       under its own name, as a string (gtin keeps its leading zeros)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+
+from psykhe_cli.errors import InputError
+from psykhe_cli.feeds.delimited import CsvTable, Row
+from psykhe_cli.feeds.formats import RowReader
+from psykhe_cli.feeds.sources import FeedSource
+
+#: an item's attributes as read: name -> every value given (repeated attributes have several)
+Attributes = dict[str, list[str]]
+
+#: attributes that only Merchant Center feeds name this way; two of them (with ``id``) tell
+#: a Merchant Center header from a generic CSV one
+_TELLING = frozenset(
+    {
+        "image_link",
+        "additional_image_link",
+        "link",
+        "availability",
+        "condition",
+        "item_group_id",
+        "google_product_category",
+        "product_type",
+        "gtin",
+        "mpn",
+    }
+)
+#: attributes the mapping consumes; every other one is passed through under its own name
+_MAPPED = frozenset(
+    {
+        "id",
+        "item_group_id",
+        "title",
+        "image_link",
+        "additional_image_link",
+        "brand",
+        "color",
+        "size",
+        "price",
+        "sale_price",
+        "product_type",
+    }
+)
+_BRACKETED = re.compile(r"\[([^\[\]]+)\]\s*$")
+#: "15.00 USD" (the specification's form), also "USD 15.00"; ASCII digits only
+_PRICE = re.compile(
+    r"(?P<number>[0-9]+(?:\.[0-9]+)?)(?:\s*(?P<currency>[A-Za-z]{3}))?"
+    r"|(?P<currency2>[A-Za-z]{3})\s*(?P<number2>[0-9]+(?:\.[0-9]+)?)"
+)
+
+
+def attribute_name(cell: str) -> str:
+    """The attribute a header cell names: ``Image link [image_link]``, ``image link``,
+    ``g:image_link`` and ``IMAGE_LINK`` all name ``image_link``."""
+    text = cell.strip()
+    bracketed = _BRACKETED.search(text)
+    if bracketed:
+        text = bracketed.group(1).strip()
+    text = text.lower()
+    text = text.removeprefix("g:")
+    return re.sub(r"\s+", "_", text)
+
+
+def is_gmc_header(cells: list[str]) -> bool:
+    """True when a delimited header names Merchant Center attributes."""
+    names = {attribute_name(cell) for cell in cells}
+    return "id" in names and len(names & _TELLING) >= 2
+
+
+def reader(chunks: Iterable[bytes], source: FeedSource) -> RowReader:
+    """The ``ReaderFactory`` of Merchant Center feeds: XML or delimited, told by content."""
+    from psykhe_cli.feeds.sources import read_head
+
+    head, rest = read_head(iter(chunks), 64)
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    chunks = _chain(head, rest)
+    if text.startswith(b"<"):
+        from psykhe_cli.feeds.gmc_xml import XmlReader
+
+        return XmlReader(chunks, source.name)
+    delimiter = source.delimiter or ("," if source.path.lower().endswith(".csv") else None)
+    return DelimitedReader(chunks, source.name, delimiter, dict(source.column_map))
+
+
+def _chain(head: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    if head:
+        yield head
+    yield from rest
+
+
+class DelimitedReader:
+    """The items of a delimited (TSV/CSV) Merchant Center feed."""
+
+    def __init__(
+        self,
+        chunks: Iterable[bytes],
+        name: str,
+        delimiter: str | None,
+        column_map: dict[str, str],
+    ) -> None:
+        self._table = CsvTable(chunks, name, delimiter=delimiter)
+        self._name = name
+        self._column_map = column_map
+
+    @property
+    def lines_read(self) -> int:
+        """Physical lines read so far, the header not counted."""
+        return self._table.lines_read
+
+    def __iter__(self) -> Iterator[Row]:
+        cells = self._table.header()
+        if cells is None:
+            return
+        names = self._names(cells)
+        for data in self._table:
+            if data.error is not None:
+                yield data.row()
+                continue
+            attributes: Attributes = {}
+            for name, cell in zip(names, data.cells, strict=True):
+                cell = cell.strip()
+                if not cell:
+                    continue
+                if name == "additional_image_link":
+                    attributes[name] = [url.strip() for url in cell.split(",") if url.strip()]
+                else:
+                    attributes[name] = [cell]
+            try:
+                yield data.row(to_record(attributes))
+            except ValueError as exc:
+                yield data.failed("invalid_cell", str(exc))
+
+    def _names(self, cells: list[str]) -> list[str]:
+        where = f"{self._name}:{self._table.header_lines}"
+        names: list[str] = []
+        seen: dict[str, str] = {}
+        for column, cell in enumerate(cells, start=1):
+            renamed = self._column_map.get(cell, cell)
+            name = attribute_name(renamed)
+            if not name:
+                raise InputError(f"{where}: column {column} of the header has no name")
+            if name in seen:
+                raise InputError(
+                    f"{where}: columns {seen[name]!r} and {cell!r} both name the attribute "
+                    f"{name!r}",
+                    hint="remove one of them from the feed",
+                )
+            seen[name] = cell
+            names.append(name)
+        return names
+
+
+def to_record(attributes: Attributes) -> dict[str, object]:
+    """One item's attributes -> its product record; raises ``ValueError`` for a bad price."""
+    record: dict[str, object] = {}
+    first = {name: values[0] for name, values in attributes.items() if values}
+    item_id = first.get("id")
+    group = first.get("item_group_id")
+    if group or item_id:
+        record["product_identifier"] = group or item_id
+    if item_id:
+        record["variant_identifier"] = item_id
+    if "title" in first:
+        record["title"] = first["title"]
+    images = attributes.get("image_link", [])[:1] + attributes.get("additional_image_link", [])
+    if images:
+        record["images"] = images
+    if "brand" in first:
+        record["designer"] = first["brand"]
+    if "color" in first:
+        record["color"] = first["color"]
+    if "size" in first:
+        record["sizes"] = [first["size"]]
+    _prices(first, record)
+    categories = category_paths(attributes.get("product_type", []))
+    if categories:
+        record["categories"] = categories
+    for name, values in attributes.items():
+        if name not in _MAPPED and values:
+            record[name] = ",".join(values)
+    return record
+
+
+def _prices(first: dict[str, str], record: dict[str, object]) -> None:
+    currency: str | None = None
+    if "price" in first:
+        record["price"], currency = parse_price("price", first["price"])
+        if currency is not None:
+            record["currency"] = currency
+    if "sale_price" in first:
+        record["sale_price"], sale_currency = parse_price("sale_price", first["sale_price"])
+        if sale_currency is not None and currency is not None and sale_currency != currency:
+            raise ValueError(
+                f"sale_price is in {sale_currency} but price is in {currency}: "
+                "one item has one currency"
+            )
+        if sale_currency is not None and currency is None:
+            record["currency"] = sale_currency
+
+
+def parse_price(name: str, text: str) -> tuple[float, str | None]:
+    """``"15.00 USD"`` -> ``(15.0, "USD")``; raises ``ValueError`` for anything else."""
+    match = _PRICE.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(
+            f"{name}: {text!r} is not a price such as '15.00 USD' (a number with a dot for "
+            "decimals, then the ISO 4217 currency code)"
+        )
+    number = match.group("number") or match.group("number2")
+    currency = match.group("currency") or match.group("currency2")
+    return float(number), currency.upper() if currency else None
+
+
+def category_paths(product_types: list[str]) -> list[str]:
+    """``["A > B > C"]`` -> ``["A", "A: B", "A: B: C"]``: every path with its ancestors, once."""
+    paths: dict[str, None] = {}
+    for product_type in product_types:
+        parts = [part.strip() for part in product_type.split(">") if part.strip()]
+        for depth in range(1, len(parts) + 1):
+            paths[": ".join(parts[:depth])] = None
+    return list(paths)
