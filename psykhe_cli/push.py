@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from psykhe_cli.errors import (
+    ConfigError,
     ExitCode,
     GuardRefused,
     IngestionFailed,
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from psykhe_cli.client import IngestionClient
     from psykhe_cli.config import Settings
     from psykhe_cli.ingestion import Ingestion
-    from psykhe_cli.state import PushRecord, StateStore, Target
+    from psykhe_cli.state import FullSync, FullSyncs, PushRecord, StateStore, Target
 
 INSERT = "insert"
 SOFT_REPLACE = "soft_replace"
@@ -56,6 +57,10 @@ class PushRequest:
     yes: bool = False
     force: bool = False
     max_drop: float = DEFAULT_MAX_DROP
+    #: soft_replace: write every product identifier it would deactivate here
+    plan_file: Path | None = None
+    #: seconds to wait for another push to the same target to let go of the sync lock
+    wait_lock: float = 0.0
     batch_limit: BatchLimit | None = None
     compression_level: int = DEFAULT_COMPRESSION_LEVEL
     wait: bool = True
@@ -72,6 +77,7 @@ class GuardQuestion:
     variants: int
     compressed_bytes: int
     previous_products: int | None
+    previous_variants: int | None = None
 
 
 @dataclass
@@ -94,6 +100,9 @@ class PushResult:
     bytes_sent: int = 0
     requests: int = 0
     previous_products: int | None = None
+    previous_variants: int | None = None
+    #: the guards ``--force`` overrode: {"check", "previous", "feed", "max_drop"}
+    overrides: list[dict[str, Any]] = field(default_factory=list)
     dry_run: bool = False
     #: seconds spent in each phase: preparing, uploading, processing
     phases: dict[str, float] = field(default_factory=dict)
@@ -122,6 +131,7 @@ class PushResult:
             "raw_bytes": self.raw_bytes,
             "compressed_bytes": self.compressed_bytes,
             "bytes_sent": self.bytes_sent,
+            "overrides": list(self.overrides),
             "phases": {name: round(seconds, 3) for name, seconds in self.phases.items()},
             "product_metrics": {
                 str(ingestion_id): ingestion.product_metrics
@@ -167,6 +177,9 @@ class PushObserver(Protocol):
 
     def notice(self, message: str) -> None:
         """Something the user should know that is not an error."""
+
+    def warning(self, message: str) -> None:
+        """Something the user must see even with ``--quiet`` (a guard overridden)."""
 
     def created(self, ingestion_id: int, part: int, parts: int) -> None:
         """The server accepted request ``part``: this id must never be lost."""
@@ -238,19 +251,28 @@ class _EarlyClient:
 
 
 class _Rejects:
-    """``--rejects FILE``: each rejected input line, then its problems, as JSON Lines."""
+    """``--rejects FILE``: each rejected input line, then its problems, as JSON Lines.
+
+    Written beside FILE and renamed over it by ``commit`` once the feed is read.
+    """
 
     def __init__(self, path: Path | None) -> None:
+        from psykhe_cli.outputs import AtomicOutput
+
         self.path = path
+        self._output = AtomicOutput(path, "--rejects") if path is not None else None
         self._handle: Any = None
 
     def __enter__(self) -> _Rejects:
-        if self.path is not None:
-            try:
-                self._handle = self.path.open("wb")
-            except OSError as exc:
-                raise UsageError(f"cannot write --rejects {self.path}: {exc.strerror}") from exc
+        if self._output is not None:
+            self._handle = self._output.open()
         return self
+
+    def commit(self) -> None:
+        """Every line is read: the file takes its name."""
+        if self._output is not None:
+            self._output.commit()
+            self._handle = None
 
     def write(self, file: str, line: int, raw: bytes, problems: Sequence[Problem]) -> None:
         import orjson
@@ -266,8 +288,8 @@ class _Rejects:
         self._handle.write(orjson.dumps(record) + b"\n")
 
     def __exit__(self, *exc_info: object) -> None:
-        if self._handle is not None:
-            self._handle.close()
+        if self._output is not None:
+            self._output.abort()  # not committed: the feed was not read to its end
 
 
 class Push:
@@ -294,6 +316,14 @@ class Push:
         #: the request in progress has handed its whole body to the network
         self._body_sent = False
         self._feed_sha256: str | None = None
+        #: the upload has started: the history keeps this push
+        self._attempted = False
+        self._client: IngestionClient | None = None
+        self._take_client: Callable[[], IngestionClient] = self._no_client
+
+    @staticmethod
+    def _no_client() -> IngestionClient:
+        raise AssertionError("the client is made once the push runs")
 
     # -- the pipeline ----------------------------------------------------------------------
     def run(self) -> PushResult:
@@ -305,7 +335,7 @@ class Push:
                 raise self._interrupted() from None
         except PsykheError as exc:
             self.result.error = exc
-            self._remember(exit_code=int(exc.exit_code))
+            self._remember(exit_code=int(exc.exit_code), error=exc)
             raise
         self._remember(exit_code=0)
         return self.result
@@ -347,6 +377,7 @@ class Push:
             raise UsageError(
                 f"--max-drop must be a percentage from 0 to 100, not {request.max_drop}"
             )
+        self._check_outputs()
         limit = request.batch_limit if request.mode == INSERT else None
         with ExitStack() as stack:
             spool = stack.enter_context(
@@ -354,21 +385,60 @@ class Push:
             )
             early = _EarlyClient(lambda: self._client_factory(self.settings, self.observer))
             stack.callback(early.close)
+            self._take_client = functools.partial(self._client_of, early, stack)
             sending = not request.dry_run and self.settings is not None
             rejects = stack.enter_context(_Rejects(request.rejects))
             parts = self._prepare(spool, rejects, early.start if sending else None)
+            lock = stack.enter_context(ExitStack())
+            if not request.dry_run:
+                self._lock(lock)
             self._guard()
             if request.dry_run:
                 self.observer.notice("dry run: nothing was sent")
                 return
-            client, close = early.take()
-            stack.callback(close)
+            client = self._take_client()
             self._upload(client, spool, parts)
+            lock.close()  # accepted and recorded: the next push may start its guard
             spool.discard()  # free the disk before a possibly long wait
             if request.wait:
                 self._follow(client)
             else:
                 self.result.status = "created"
+
+    def _check_outputs(self) -> None:
+        from psykhe_cli.feeds import STDIN
+        from psykhe_cli.outputs import check_outputs
+
+        request = self.request
+        feeds = [source.path for source in request.sources if source.path != STDIN]
+        outputs = {"--rejects": request.rejects, "--plan-file": request.plan_file}
+        check_outputs(outputs, feeds)
+
+    def _client_of(self, early: _EarlyClient, stack: ExitStack) -> IngestionClient:
+        """The HTTP client, made once; closed when the push ends."""
+        if self._client is None:
+            self._client, close = early.take()
+            stack.callback(close)
+        return self._client
+
+    def _lock(self, stack: ExitStack) -> None:
+        """One sync at a time per target: exclusive for soft_replace, shared for insert."""
+        target = self._target()
+        if target is None:
+            return
+        store = self._state()
+        try:
+            stack.enter_context(
+                store.sync_lock(
+                    target, exclusive=self.request.mode == SOFT_REPLACE, wait=self.request.wait_lock
+                )
+            )
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot lock the state directory {store.state_dir}: {exc.strerror or exc}; "
+                "nothing was sent",
+                hint="check XDG_STATE_HOME and the directory's permissions",
+            ) from exc
 
     def _prepare(
         self, spool: Spool, rejects: _Rejects, on_workers: Callable[[], None] | None
@@ -393,6 +463,7 @@ class Push:
             on_notice=self.observer.notice,
         )
         parts = spool.finish()
+        rejects.commit()  # the feed was read to its end
         result = self.result
         result.report = report
         result.lines = spool.lines
@@ -425,18 +496,34 @@ class Push:
             return
         request, result = self.request, self.result
         target = self._target()
-        previous = self._state().last_full_sync(target) if target else None
-        result.previous_products = previous.products if previous else None
-        if previous is not None and not request.force:
-            floor = previous.products * (100 - request.max_drop) / 100
-            if result.products < floor:
-                raise GuardRefused(
-                    f"the feed has {result.products:,} products, fewer than "
-                    f"{100 - request.max_drop:g}% of the {previous.products:,} of the last "
-                    f"full sync to {target.base_url if target else 'this target'} "
-                    f"({previous.time}); nothing was sent",
-                    hint="if the catalog really shrank, pass --force (or a higher --max-drop)",
-                )
+        syncs = self._full_syncs(target) if target is not None else None
+        reference = syncs.reference if syncs is not None else None
+        result.previous_products = reference.products if reference else None
+        result.previous_variants = reference.variants if reference else None
+        drops = self._drops(reference)
+        if drops and not request.force:
+            assert reference is not None and syncs is not None and target is not None
+            compared = _described(reference, syncs, target.base_url)
+            raise GuardRefused(
+                f"{_drops_text(drops, request.max_drop)} of {compared}; nothing was sent",
+                hint="if the catalog really shrank, pass --force (or a higher --max-drop)",
+            )
+        for what, previous, now in drops:  # only with --force
+            result.overrides.append(
+                {
+                    "check": f"{what}_drop",
+                    "previous": previous,
+                    "feed": now,
+                    "max_drop": request.max_drop,
+                }
+            )
+            self.observer.warning(
+                f"--force: sending although {what} fell from {previous:,} to {now:,}, "
+                f"more than --max-drop {request.max_drop:g}%"
+            )
+        if request.dry_run:
+            self.observer.notice(self._dry_run_verdict())
+            return
         if request.yes:
             return
         if not self.observer.can_prompt():
@@ -451,14 +538,53 @@ class Push:
             variants=result.variants,
             compressed_bytes=result.compressed_bytes,
             previous_products=result.previous_products,
+            previous_variants=result.previous_variants,
         )
         if not self.observer.confirm(question):
             raise GuardRefused("soft_replace was not confirmed; nothing was sent")
+
+    def _drops(self, reference: FullSync | None) -> list[tuple[str, int, int]]:
+        """(products|variants, before, now) of each count that fell by more than --max-drop."""
+        if reference is None:
+            return []
+        keep = (100 - self.request.max_drop) / 100
+        counts = [("products", reference.products, self.result.products)]
+        if reference.variants is not None:
+            counts.append(("variants", reference.variants, self.result.variants))
+        return [(what, before, now) for what, before, now in counts if now < before * keep]
+
+    def _dry_run_verdict(self) -> str:
+        if self.request.yes:
+            return "dry run: the guard would let this soft_replace through (--yes)"
+        return "dry run: the guard would ask for confirmation (or --yes) before sending"
+
+    def _full_syncs(self, target: Target) -> FullSyncs:
+        """What is remembered of the target's full syncs, once the pending ones that have
+        ended on the server since are settled (a status lookup each)."""
+        store = self._state()
+        syncs = store.full_syncs(target)
+        settled = False
+        for pending in syncs.pending:
+            if pending.ingestion_id is None or self.settings is None:
+                continue
+            try:
+                ingestion = self._take_client().get_ingestion(pending.ingestion_id)
+            except PsykheError as exc:
+                self.observer.notice(
+                    f"the outcome of full sync {pending.ingestion_id} is not known "
+                    f"({exc.message}): comparing with the larger of it and the last completed"
+                )
+                continue
+            if ingestion.is_terminal:
+                store.settle_full_sync(target, ingestion.id, completed=ingestion.succeeded)
+                settled = True
+        return store.full_syncs(target) if settled else syncs
 
     # -- upload ----------------------------------------------------------------------------
     def _upload(self, client: IngestionClient, spool: Spool, parts: list[SpoolPart]) -> None:
         started = self._clock()
         self._uploading = True
+        self._remember()  # before the first byte: `status --last` must see this attempt
         queue = deque(parts)
         done = 0
         try:
@@ -481,6 +607,8 @@ class Push:
                 self.result.status = "created"
                 self.observer.created(created.ingestion_id, number, total)
                 self._remember()
+                if self.request.mode == SOFT_REPLACE:
+                    self._remember_pending(created.ingestion_id)
             self._uploading = False
         finally:
             self.result.phases["uploading"] = self._clock() - started
@@ -528,6 +656,8 @@ class Push:
                     on_update=self._on_update,
                     on_error=self.observer.poll_failed,
                 )
+                if self.request.mode == SOFT_REPLACE and final.is_terminal:
+                    self._settle(ingestion_id, completed=final.succeeded)
                 if final.failed:
                     raise IngestionFailed(
                         f"ingestion {ingestion_id} FAILED on the server",
@@ -542,17 +672,6 @@ class Push:
             ) from None
         finally:
             self.result.phases["processing"] = self._clock() - started
-        if self.request.mode == SOFT_REPLACE:
-            target = self._target()
-            if target is not None:
-                self._quietly(
-                    lambda: self._state().record_full_sync(
-                        target,
-                        products=self.result.products,
-                        variants=self.result.variants,
-                        ingestion_id=self.result.ingestion_ids[-1],
-                    )
-                )
 
     def _on_update(self, ingestion: Ingestion) -> None:
         self.result.ingestions[ingestion.id] = ingestion
@@ -576,12 +695,33 @@ class Push:
         assert self.settings is not None
         return StateStore.of(self.settings)
 
-    def _remember(self, exit_code: int | None = None) -> None:
-        """Save this push in the history once it has created something (for ``--last``)."""
+    def _remember_pending(self, ingestion_id: int) -> None:
+        """A soft_replace was accepted: the drop guard and the plan remember it now."""
+        from psykhe_cli.state import FullSync
+
         target = self._target()
-        unknown = exit_code == ExitCode.OUTCOME_UNKNOWN
-        if target is None or not (self.result.ingestion_ids or unknown):
-            return  # nothing reached the server: nothing for `status --last` to look at
+        if target is None:
+            return
+        sync = FullSync(
+            products=self.result.products,
+            variants=self.result.variants,
+            ingestion_id=ingestion_id,
+        )
+        self._quietly(lambda: self._state().remember_pending(target, sync))
+
+    def _settle(self, ingestion_id: int, *, completed: bool) -> None:
+        target = self._target()
+        if target is not None:
+            self._quietly(
+                lambda: self._state().settle_full_sync(target, ingestion_id, completed=completed)
+            )
+
+    def _remember(self, exit_code: int | None = None, error: PsykheError | None = None) -> None:
+        """Save this push in the history from its first byte sent on (for ``--last``)."""
+        target = self._target()
+        if target is None or not (self._attempted or self._uploading):
+            return  # nothing was sent: nothing for `status --last` to look at
+        self._attempted = True
         from psykhe_cli.state import PushRecord
 
         values: dict[str, Any] = {
@@ -591,7 +731,7 @@ class Push:
             "variants": self.result.variants,
             "bytes_sent": self.result.bytes_sent,
             "feed_sha256": self._feed_sha256,
-            "status": "outcome_unknown" if unknown else self.result.status,
+            "status": self._record_status(exit_code, error),
             "exit_code": exit_code,
         }
         if self._record is None:
@@ -603,8 +743,36 @@ class Push:
         record = self._record
         self._quietly(lambda: self._state().save_push(record))
 
+    def _record_status(self, exit_code: int | None, error: PsykheError | None) -> str | None:
+        """What the history says of this push: the ingestions' status once one was accepted,
+        ``sending`` while the upload goes on, ``outcome_unknown``, or the error's code."""
+        if exit_code == ExitCode.OUTCOME_UNKNOWN:
+            return "outcome_unknown"
+        if self.result.ingestion_ids:
+            return self.result.status
+        if exit_code is None:
+            return "sending"
+        if isinstance(error, Interrupted) and self._body_sent:
+            return "outcome_unknown"
+        return error.code if error is not None else self.result.status
+
     def _quietly(self, write: Callable[[], object]) -> None:
         try:
             write()
         except (OSError, PsykheError) as exc:
             self.observer.notice(f"could not update the local state directory: {exc}")
+
+
+def _drops_text(drops: list[tuple[str, int, int]], max_drop: float) -> str:
+    """``the feed has 3 products, fewer than 50% of the 10, and 9 variants, …``."""
+    share = f"{100 - max_drop:g}%"
+    parts = [f"{now:,} {what}, fewer than {share} of the {before:,}" for what, before, now in drops]
+    return "the feed has " + ", and ".join(parts)
+
+
+def _described(sync: FullSync, syncs: FullSyncs, base_url: str) -> str:
+    """Which full sync the guard compared with."""
+    which = f"ingestion {sync.ingestion_id}, " if sync.ingestion_id is not None else ""
+    if sync is syncs.completed:
+        return f"the last full sync to {base_url} ({which}{sync.time})"
+    return f"the full sync to {base_url} accepted at {sync.time} ({which}outcome not known yet)"

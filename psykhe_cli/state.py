@@ -2,7 +2,10 @@
 
     $XDG_STATE_HOME/psykhe/          mode 0700
       history.jsonl                  one PushRecord a line, oldest first (``psykhe status --last``)
-      full-syncs.json                per target: the last successful soft_replace's counts
+      full-syncs.json                per target: the last completed soft_replace (the baseline)
+                                     and those accepted whose outcome is not known yet (pending)
+      baselines/                     the product identifiers of each of those (``plan.py``)
+      locks/                         one lock file per target: one full sync at a time
 
 A *target* is a base URL plus the key's fingerprint (``config.key_fingerprint``), never the key.
 Every write replaces its file atomically (temp file, fsync, rename; mode 0600) under an advisory
@@ -10,15 +13,23 @@ lock, so two pushes from cron cannot tear or interleave a file. Write methods ra
 when the directory cannot be written: after a successful upload the caller should warn, not
 fail. A damaged history line is skipped; a damaged ``full-syncs.json`` is a ``ConfigError``
 (the drop guard must not silently forget).
+
+A soft_replace is remembered as *pending* the moment the server accepts it; whoever learns its
+outcome (``settle_full_sync``) promotes it to the baseline on COMPLETED, dropping the pending
+ones accepted before it, or drops it on FAILED. ``sync_lock`` is the per-target OS lock
+(``flock``; released by the kernel when its process dies): exclusive for a soft_replace from its
+guard until the server has accepted it and it is recorded, shared for insert pushes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import secrets
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
@@ -26,11 +37,13 @@ from pathlib import Path
 from typing import Any
 
 from psykhe_cli.config import Settings
-from psykhe_cli.errors import ConfigError
+from psykhe_cli.errors import ConfigError, GuardRefused
 
 HISTORY_FILE = "history.jsonl"
 FULL_SYNCS_FILE = "full-syncs.json"
 LOCK_FILE = ".lock"
+BASELINES_DIR = "baselines"
+LOCKS_DIR = "locks"
 #: the history keeps this many pushes, dropping the oldest
 MAX_HISTORY = 1000
 
@@ -56,6 +69,11 @@ class Target:
     def name(self) -> str:
         """``"<base URL> key:<fingerprint>"``: the target's key in ``full-syncs.json``."""
         return f"{self.base_url} key:{self.key_fingerprint}"
+
+    @property
+    def slug(self) -> str:
+        """A short file-name-safe digest of ``name`` (lock and baseline file names)."""
+        return hashlib.sha256(self.name.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,12 +137,38 @@ class PushRecord:
 
 @dataclass(frozen=True, kw_only=True)
 class FullSync:
-    """The last successful soft_replace to one target."""
+    """One soft_replace to a target: the last completed one, or one accepted and pending."""
 
     products: int
     variants: int | None = None
     ingestion_id: int | None = None
     time: str = field(default_factory=utc_now)
+    #: the file (in ``baselines/``) of its product identifiers, when they were kept
+    products_file: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class FullSyncs:
+    """What is remembered of a target's full syncs."""
+
+    completed: FullSync | None = None
+    #: accepted by the server, outcome not known yet; oldest first
+    pending: tuple[FullSync, ...] = ()
+
+    @property
+    def reference(self) -> FullSync | None:
+        """What the guard compares with: the largest of the completed and pending syncs."""
+        known = [s for s in (self.completed, *self.pending) if s is not None]
+        return max(known, key=lambda s: (s.products, s.variants or 0), default=None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LockHolder:
+    """Who holds a target's sync lock, as written in its lock file."""
+
+    pid: int | None
+    started: str | None
+    mode: str | None
 
 
 class StateStore:
@@ -164,10 +208,7 @@ class StateStore:
 
     def last_full_sync(self, target: Target) -> FullSync | None:
         """The last successful soft_replace to ``target``, or None if none is remembered."""
-        entry = self._read_full_syncs().get(target.name)
-        if entry is None:
-            return None
-        return self._full_sync_from(entry)
+        return self.full_syncs(target).completed
 
     def record_full_sync(
         self,
@@ -181,14 +222,93 @@ class StateStore:
         sync = FullSync(products=products, variants=variants, ingestion_id=ingestion_id)
         with self._locked():
             syncs = self._read_full_syncs()
-            syncs[target.name] = {
-                "base_url": target.base_url,
-                "key_fingerprint": target.key_fingerprint,
-                **asdict(sync),
-            }
-            text = json.dumps({"version": 1, "targets": syncs}, indent=2, sort_keys=True)
-            self._write(FULL_SYNCS_FILE, text + "\n")
+            old = self._syncs_of(syncs.get(target.name))
+            self._save_syncs(syncs, target, FullSyncs(completed=sync, pending=old.pending))
+            self._forget_files(old.completed)
         return sync
+
+    def full_syncs(self, target: Target) -> FullSyncs:
+        """The completed and pending soft_replaces remembered for ``target``."""
+        return self._syncs_of(self._read_full_syncs().get(target.name))
+
+    def remember_pending(
+        self, target: Target, sync: FullSync, products_file: Path | None = None
+    ) -> FullSync:
+        """Remember a soft_replace the server has just accepted; its outcome is not known.
+
+        ``products_file`` (from ``new_baseline_file``) is moved into ``baselines/``.
+        """
+        with self._locked():
+            if products_file is not None:
+                name = f"{target.slug}-{sync.ingestion_id}.products"
+                os.replace(products_file, self._baselines() / name)
+                sync = FullSync(**{**asdict(sync), "products_file": name})
+            syncs = self._read_full_syncs()
+            old = self._syncs_of(syncs.get(target.name))
+            pending = tuple(p for p in old.pending if p.ingestion_id != sync.ingestion_id)
+            self._save_syncs(
+                syncs, target, FullSyncs(completed=old.completed, pending=(*pending, sync))
+            )
+        return sync
+
+    def settle_full_sync(self, target: Target, ingestion_id: int, *, completed: bool) -> bool:
+        """A pending soft_replace ended: COMPLETED makes it the baseline (and drops the
+        pending ones accepted before it), FAILED drops it. False when it was not pending."""
+        with self._locked():
+            syncs = self._read_full_syncs()
+            old = self._syncs_of(syncs.get(target.name))
+            ids = [p.ingestion_id for p in old.pending]
+            if ingestion_id not in ids:
+                return False
+            at = ids.index(ingestion_id)
+            if completed:
+                new = FullSyncs(completed=old.pending[at], pending=old.pending[at + 1 :])
+                gone = [old.completed, *old.pending[:at]]
+            else:
+                new = FullSyncs(
+                    completed=old.completed, pending=old.pending[:at] + old.pending[at + 1 :]
+                )
+                gone = [old.pending[at]]
+            self._save_syncs(syncs, target, new)
+        for sync in gone:
+            self._forget_files(sync)
+        return True
+
+    def baseline_path(self, sync: FullSync) -> Path | None:
+        """The products file of ``sync``, when it has one."""
+        if sync.products_file is None:
+            return None
+        return self.state_dir / BASELINES_DIR / Path(sync.products_file).name
+
+    def new_baseline_file(self) -> Path:
+        """A new empty file beside the baselines, for ``remember_pending`` to move in."""
+        fd, temp = tempfile.mkstemp(dir=self._baselines(), prefix=".new-", suffix=".tmp")
+        os.close(fd)
+        return Path(temp)
+
+    # --- one sync at a time -------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def sync_lock(self, target: Target, *, exclusive: bool, wait: float = 0.0) -> Iterator[None]:
+        """Hold ``target``'s sync lock; ``GuardRefused`` naming the holder if it is taken
+        (after waiting up to ``wait`` seconds)."""
+        self._ensure_dir()
+        folder = self.state_dir / LOCKS_DIR
+        folder.mkdir(mode=0o700, exist_ok=True)
+        path = folder / f"{target.slug}.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            deadline = time.monotonic() + wait
+            while not _try_lock(fd, exclusive):
+                if time.monotonic() >= deadline:
+                    raise _lock_refused(target, path, _holder(path), waited=wait)
+                time.sleep(0.05)  # flock has no timeout: try again until the deadline
+            mode = "soft_replace" if exclusive else "insert"
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()} {utc_now()} {mode}\n".encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
 
     # --- files --------------------------------------------------------------------------------
 
@@ -220,6 +340,42 @@ class StateStore:
             raise self._damaged(path)
         return targets
 
+    def _syncs_of(self, entry: dict[str, Any] | None) -> FullSyncs:
+        if entry is None:
+            return FullSyncs()
+        completed = self._full_sync_from(entry) if "products" in entry else None
+        pending = entry.get("pending", [])
+        if not isinstance(pending, list) or not all(isinstance(p, dict) for p in pending):
+            raise self._damaged(self.state_dir / FULL_SYNCS_FILE)
+        return FullSyncs(completed=completed, pending=tuple(map(self._full_sync_from, pending)))
+
+    def _save_syncs(
+        self, syncs: dict[str, dict[str, Any]], target: Target, value: FullSyncs
+    ) -> None:
+        entry: dict[str, Any] = {
+            "base_url": target.base_url,
+            "key_fingerprint": target.key_fingerprint,
+        }
+        if value.completed is not None:
+            entry |= asdict(value.completed)
+        if value.pending:
+            entry["pending"] = [asdict(p) for p in value.pending]
+        syncs[target.name] = entry
+        text = json.dumps({"version": 2, "targets": syncs}, indent=2, sort_keys=True)
+        self._write(FULL_SYNCS_FILE, text + "\n")
+
+    def _forget_files(self, sync: FullSync | None) -> None:
+        path = self.baseline_path(sync) if sync is not None else None
+        if path is not None:
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+    def _baselines(self) -> Path:
+        self._ensure_dir()
+        folder = self.state_dir / BASELINES_DIR
+        folder.mkdir(mode=0o700, exist_ok=True)
+        return folder
+
     def _full_sync_from(self, entry: dict[str, Any]) -> FullSync:
         products = entry.get("products")
         if not isinstance(products, int) or isinstance(products, bool) or products < 0:
@@ -229,11 +385,13 @@ class StateStore:
             entry.get("ingestion_id"),
             entry.get("time"),
         )
+        products_file = entry.get("products_file")
         return FullSync(
             products=products,
             variants=variants if isinstance(variants, int) else None,
             ingestion_id=ingestion_id if isinstance(ingestion_id, int) else None,
             time=when if isinstance(when, str) else "",
+            products_file=products_file if isinstance(products_file, str) else None,
         )
 
     @staticmethod
@@ -279,3 +437,48 @@ def _lock(fd: int) -> None:
     except ImportError:  # not POSIX: atomic renames still keep each file whole
         return
     fcntl.flock(fd, fcntl.LOCK_EX)
+
+
+def _try_lock(fd: int, exclusive: bool) -> bool:
+    """Take the sync lock without blocking; False when another process holds it."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: one byte locked, always exclusive
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+        except OSError:
+            return False
+        return True
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _holder(path: Path) -> LockHolder:
+    """What the holder of a lock wrote in it (it may be writing it right now)."""
+    try:
+        words = path.read_text(encoding="utf-8", errors="replace").split()
+    except OSError:
+        words = []
+    pid = int(words[0]) if words and words[0].isdigit() else None
+    return LockHolder(
+        pid=pid,
+        started=words[1] if len(words) > 1 else None,
+        mode=words[2] if len(words) > 2 else None,
+    )
+
+
+def _lock_refused(target: Target, path: Path, holder: LockHolder, *, waited: float) -> GuardRefused:
+    who = f"pid {holder.pid}" if holder.pid is not None else "another process"
+    since = f", started {holder.started}" if holder.started else ""
+    what = f"a {holder.mode} push" if holder.mode else "another push"
+    after = f" after waiting {waited:g} s" if waited else ""
+    return GuardRefused(
+        f"{what} to {target.base_url} is running ({who}{since}){after}: one sync at a time "
+        "per target; nothing was sent",
+        hint="wait for it to finish, or pass --wait-lock SECONDS to wait for it",
+    )

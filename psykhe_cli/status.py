@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from typing import Any
 
 from psykhe_cli.config import Settings
@@ -14,12 +16,22 @@ from psykhe_cli.errors import (
 )
 from psykhe_cli.terminal import Environment
 
+#: what the history says of a push whose upload may have reached the server unanswered
+_UNKNOWN = (None, "sending", "outcome_unknown")
+
 
 def last_ingestion_id(settings: Settings) -> int:
     """The last ingestion id pushed to this target, from the local history."""
     from psykhe_cli.state import StateStore, Target
 
     record = StateStore.of(settings).last_push(Target.of(settings))
+    if record is not None and not record.ingestion_ids and record.status not in _UNKNOWN:
+        raise UsageError(
+            f"the last push to {settings.base_url} ({record.time}, {record.mode}, "
+            f"{record.products:,} products) created no ingestion: it ended with "
+            f"{record.status} (exit {record.exit_code}), and nothing of it was applied",
+            hint="give the id of an earlier ingestion: psykhe status ID",
+        )
     if record is not None and not record.ingestion_ids:
         raise OutcomeUnknown(
             f"the last push to {settings.base_url} ({record.time}, {record.mode}, "
@@ -33,6 +45,24 @@ def last_ingestion_id(settings: Settings) -> int:
             hint="give the ingestion id: psykhe status ID",
         )
     return record.ingestion_ids[-1]
+
+
+def _updated(observer: Any, settings: Settings, ingestion: Any) -> None:
+    observer.processing(ingestion)
+    settle_full_sync(settings, ingestion)
+
+
+def settle_full_sync(settings: Settings, ingestion: Any) -> None:
+    """A soft_replace remembered as pending has ended: tell the drop guard's memory."""
+    from psykhe_cli.state import StateStore, Target
+
+    if not ingestion.is_terminal:
+        return
+    # if it cannot be written now, the next push to the target looks it up again
+    with contextlib.suppress(OSError, PsykheError):
+        StateStore.of(settings).settle_full_sync(
+            Target.of(settings), ingestion.id, completed=ingestion.succeeded
+        )
 
 
 def ingestion_json(ingestion: Any, exit_code: int, error: PsykheError | None) -> dict[str, Any]:
@@ -89,7 +119,7 @@ def show_status(
                         ingestion_id,
                         timeout=timeout,
                         poll_interval=poll_interval,
-                        on_update=observer.processing,
+                        on_update=functools.partial(_updated, observer, settings),
                         on_error=observer.poll_failed,
                     )
                 except KeyboardInterrupt:
@@ -103,6 +133,7 @@ def show_status(
                     raise IngestionFailed(f"ingestion {ingestion_id} FAILED on the server")
             else:
                 ingestion = client.get_ingestion(ingestion_id)
+                settle_full_sync(settings, ingestion)
     except PsykheError as exc:
         error = exc
         raise

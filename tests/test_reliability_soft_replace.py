@@ -9,12 +9,19 @@ but yes) → exit 7 (``test_push_tty.py::test_soft_replace_question_defaults_to_
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
+import orjson
+
+from psykhe_cli.config import key_fingerprint
 from psykhe_cli.sandbox.inspect import SandboxHandle
-from tests.helpers import FAST, PSYKHE, catalog, psykhe, write_feed
+from psykhe_cli.state import StateStore, Target
+from tests.helpers import FAST, PSYKHE, catalog, product, psykhe, write_feed
 
 SOFT = ("--mode", "soft_replace")
 
@@ -51,7 +58,10 @@ def test_a_70_percent_smaller_feed_is_refused_showing_both_counts(
     assert psykhe("push", str(full), *SOFT, "--yes", *FAST, env=env).returncode == 0
     out = psykhe("push", str(small), *SOFT, "--yes", "--json", env=env)
     assert out.returncode == 7, out.stderr
-    assert "the feed has 6 products, fewer than 50% of the 20 of the last full sync" in out.stderr
+    assert (
+        "the feed has 6 products, fewer than 50% of the 20, and 18 variants, fewer than 50% of "
+        "the 60 of the last full sync to " + sandbox.base_url
+    ) in out.stderr
     assert "--force" in out.stderr
     assert len(posts(sandbox)) == 1
     assert sandbox.products(active=False) == []
@@ -107,3 +117,255 @@ def test_soft_replace_is_never_split_even_with_a_batch_size(
     assert out.returncode == 0, out.stderr
     assert len(posts(sandbox)) == 1
     assert len(sandbox.products(active=True)) == 30
+
+
+# -- issue 10: the holes that let a shrink through -------------------------------------------
+
+
+def store_of(home: Path) -> StateStore:
+    return StateStore(home / "state" / "psykhe")
+
+
+def target_of(sandbox: SandboxHandle) -> Target:
+    return Target(base_url=sandbox.base_url, key_fingerprint=key_fingerprint(sandbox.api_key))
+
+
+def test_no_wait_full_syncs_are_remembered_and_guard_the_next_one(
+    tmp_path: Path, env: dict[str, str], home: Path, sandbox: SandboxHandle
+) -> None:
+    full = write_feed(tmp_path / "full.jsonl", catalog(90))  # 30 products
+    tiny = write_feed(tmp_path / "tiny.jsonl", catalog(3))  # 1 product
+    first = psykhe("push", str(full), *SOFT, "--yes", "--no-wait", "--json", env=env)
+    assert first.returncode == 0, first.stderr
+    (ingestion_id,) = orjson.loads(first.stdout)["ingestion_ids"]
+    pending = store_of(home).full_syncs(target_of(sandbox)).pending
+    assert [(p.ingestion_id, p.products, p.variants) for p in pending] == [(ingestion_id, 30, 90)]
+    out = psykhe("push", str(tiny), *SOFT, "--yes", "--no-wait", env=env)
+    assert out.returncode == 7, out.stderr
+    assert "the feed has 1 products, fewer than 50% of the 30" in out.stderr
+    assert len(posts(sandbox)) == 1
+    # the refused push looked the pending sync up: it completed, so it is the baseline now
+    syncs = store_of(home).full_syncs(target_of(sandbox))
+    assert syncs.completed is not None and syncs.completed.ingestion_id == ingestion_id
+    assert syncs.pending == ()
+
+
+def test_status_watch_settles_a_no_wait_full_sync(
+    tmp_path: Path, env: dict[str, str], home: Path, sandbox: SandboxHandle
+) -> None:
+    full = write_feed(tmp_path / "full.jsonl", catalog(30))
+    first = psykhe("push", str(full), *SOFT, "--yes", "--no-wait", "--json", env=env)
+    (ingestion_id,) = orjson.loads(first.stdout)["ingestion_ids"]
+    watched = psykhe("status", str(ingestion_id), "--watch", *FAST, env=env)
+    assert watched.returncode == 0, watched.stderr
+    syncs = store_of(home).full_syncs(target_of(sandbox))
+    assert syncs.completed is not None
+    assert (syncs.completed.ingestion_id, syncs.completed.products) == (ingestion_id, 10)
+    assert syncs.pending == ()
+
+
+def test_a_failed_full_sync_is_dropped_and_never_becomes_the_baseline(
+    tmp_path: Path, env: dict[str, str], home: Path, sandbox: SandboxHandle
+) -> None:
+    full = write_feed(tmp_path / "full.jsonl", catalog(30))
+    assert psykhe("push", str(full), *SOFT, "--yes", *FAST, env=env).returncode == 0
+    sandbox.set_faults(ingestion={"outcome": "failed"})
+    big = write_feed(tmp_path / "big.jsonl", catalog(300))
+    assert psykhe("push", str(big), *SOFT, "--yes", *FAST, env=env).returncode == 9
+    syncs = store_of(home).full_syncs(target_of(sandbox))
+    assert syncs.completed is not None and syncs.completed.products == 10
+    assert syncs.pending == ()
+
+
+def test_a_held_sync_lock_refuses_a_full_sync_naming_the_holder(
+    tmp_path: Path, env: dict[str, str], home: Path, sandbox: SandboxHandle
+) -> None:
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(6))
+    with store_of(home).sync_lock(target_of(sandbox), exclusive=False):
+        out = psykhe("push", str(feed), *SOFT, "--yes", env=env)
+        assert out.returncode == 7, out.stderr
+        assert f"is running (pid {os.getpid()}, started 20" in out.stderr
+        assert "one sync at a time per target; nothing was sent" in out.stderr
+        waited = psykhe("push", str(feed), *SOFT, "--yes", "--wait-lock", "0.3", env=env)
+        assert waited.returncode == 7
+        assert "after waiting 0.3 s" in waited.stderr
+        # insert pushes share the lock with each other
+        shared = psykhe("push", str(feed), *FAST, env=env)
+        assert shared.returncode == 0, shared.stderr
+    assert len(posts(sandbox)) == 1
+    assert psykhe("push", str(feed), *SOFT, "--yes", *FAST, env=env).returncode == 0
+
+
+def test_a_full_sync_holds_off_insert_pushes(
+    tmp_path: Path, env: dict[str, str], home: Path, sandbox: SandboxHandle
+) -> None:
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(6))
+    with store_of(home).sync_lock(target_of(sandbox), exclusive=True):
+        out = psykhe("push", str(feed), env=env)
+    assert out.returncode == 7, out.stderr
+    assert "a soft_replace push to" in out.stderr
+    assert sandbox.requests() == []
+
+
+def test_two_full_syncs_at_once_never_both_pass_the_guard(
+    tmp_path: Path, env: dict[str, str], home: Path, sandbox: SandboxHandle
+) -> None:
+    full = write_feed(tmp_path / "full.jsonl", catalog(300))  # 100 products
+    tiny = write_feed(tmp_path / "tiny.jsonl", catalog(30))  # 10 products
+    # the first upload is held by the server: its push keeps the lock until it is accepted
+    sandbox.set_faults(delay={"before_answer": 1.0})
+    racing = subprocess.Popen(
+        [*PSYKHE, "push", str(full), *SOFT, "--yes", "--no-wait"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while not posts(sandbox) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    out = psykhe("push", str(tiny), *SOFT, "--yes", "--wait-lock", "30", *FAST, env=env)
+    _, racing_stderr = racing.communicate(timeout=60)
+    assert racing.returncode == 0, racing_stderr
+    assert out.returncode == 7, out.stderr
+    assert "the feed has 10 products, fewer than 50% of the 100" in out.stderr
+    assert len(posts(sandbox)) == 1
+
+
+def test_the_guard_counts_variants_too(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    full = write_feed(tmp_path / "full.jsonl", catalog(30))  # 10 products, 30 variants
+    one_each = write_feed(tmp_path / "one.jsonl", [product(f"P{i:05d}") for i in range(10)])
+    assert psykhe("push", str(full), *SOFT, "--yes", *FAST, env=env).returncode == 0
+    out = psykhe("push", str(one_each), *SOFT, "--yes", env=env)
+    assert out.returncode == 7, out.stderr
+    assert "the feed has 10 variants, fewer than 50% of the 30 of the last full sync" in out.stderr
+    assert len(posts(sandbox)) == 1
+
+
+def test_force_warns_naming_what_it_overrode(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    full = write_feed(tmp_path / "full.jsonl", catalog(30))
+    one_each = write_feed(tmp_path / "one.jsonl", [product(f"P{i:05d}") for i in range(10)])
+    assert psykhe("push", str(full), *SOFT, "--yes", *FAST, env=env).returncode == 0
+    out = psykhe(
+        "push", str(one_each), *SOFT, "--yes", "--force", "--quiet", "--json", *FAST, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    assert (
+        "psykhe: warning: --force: sending although variants fell from 30 to 10, "
+        "more than --max-drop 50%"
+    ) in out.stderr
+    overrides = orjson.loads(out.stdout)["overrides"]
+    assert overrides == [{"check": "variants_drop", "previous": 30, "feed": 10, "max_drop": 50.0}]
+
+
+def test_dry_run_of_a_full_sync_never_asks(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(6))
+    out = subprocess.run(
+        [*PSYKHE, "push", str(feed), *SOFT, "--dry-run"],
+        env=env,
+        capture_output=True,
+        timeout=60,
+        start_new_session=True,
+    )
+    stderr = out.stderr.decode()
+    assert out.returncode == 0, stderr
+    assert "dry run: the guard would ask for confirmation (or --yes) before sending" in stderr
+    assert "[y/N]" not in stderr
+    assert sandbox.requests() == []
+
+
+def test_dry_run_exits_7_when_the_guard_would_refuse(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    full = write_feed(tmp_path / "full.jsonl", catalog(30))
+    small = write_feed(tmp_path / "small.jsonl", catalog(3))
+    assert psykhe("push", str(full), *SOFT, "--yes", *FAST, env=env).returncode == 0
+    out = psykhe("push", str(small), *SOFT, "--dry-run", env=env)
+    assert out.returncode == 7, out.stderr
+    assert "the feed has 1 products, fewer than 50% of the 10" in out.stderr
+    assert len(posts(sandbox)) == 1
+
+
+def test_rejects_naming_the_feed_is_a_usage_error_and_leaves_it_whole(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    feed = write_feed(tmp_path / "v.jsonl", catalog(6))
+    before = feed.read_bytes()
+    (tmp_path / "link.jsonl").symlink_to(feed)
+    os.link(feed, tmp_path / "hard.jsonl")
+    for output in ("v.jsonl", "link.jsonl", "hard.jsonl"):
+        out = psykhe(
+            "push",
+            "v.jsonl",
+            "--skip-invalid",
+            "--rejects",
+            output,
+            "--dry-run",
+            env=env,
+            cwd=tmp_path,
+        )
+        assert out.returncode == 2, out.stderr
+        assert f"--rejects {output} is the feed v.jsonl" in out.stderr
+        assert feed.read_bytes() == before
+    assert sandbox.requests() == []
+
+
+def test_rejects_is_written_whole_or_not_at_all(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    feed = tmp_path / "feed.jsonl"
+    feed.write_bytes(
+        b"".join(
+            orjson.dumps({"product_data": p, "operation": "insert"}) + b"\n" for p in catalog(3)
+        )
+        + b"not json\n"
+    )
+    rejects = tmp_path / "rejects.jsonl"
+    rejects.write_bytes(b"previous\n")
+    missing = tmp_path / "missing.jsonl"
+    out = psykhe(
+        "push",
+        str(feed),
+        str(missing),
+        "--skip-invalid",
+        "--rejects",
+        str(rejects),
+        "--dry-run",
+        env=env,
+    )
+    assert out.returncode == 3, out.stderr
+    assert rejects.read_bytes() == b"previous\n"  # the run failed: the old file is kept
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".rejects")] == []
+    out = psykhe(
+        "push", str(feed), "--skip-invalid", "--rejects", str(rejects), "--dry-run", env=env
+    )
+    assert out.returncode == 0, out.stderr
+    (line,) = rejects.read_bytes().splitlines()
+    assert orjson.loads(line)["line"] == 4
+
+
+def test_status_last_after_an_interrupted_upload_shows_the_new_attempt(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(6))
+    assert psykhe("push", str(feed), *FAST, env=env).returncode == 0
+    sandbox.set_faults(delay={"before_answer": 30})
+    running = subprocess.Popen(
+        [*PSYKHE, "push", str(feed)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 30
+    while not any(r["complete"] for r in posts(sandbox)[1:]) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    running.send_signal(signal.SIGTERM)
+    _, stderr = running.communicate(timeout=30)
+    assert running.returncode == 130, stderr
+    assert b"status --last" in stderr
+    out = psykhe("status", "--last", env=env)
+    assert out.returncode == 8, out.stdout + out.stderr
+    assert "got no ingestion id back: the server may or may not have accepted it" in out.stderr
+    assert "completed" not in out.stdout

@@ -84,8 +84,27 @@ def push(
         ),
     ] = 50.0,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Read, validate, spool and guard; send nothing.")
+        bool,
+        typer.Option(
+            "--dry-run", help="Read, validate, spool, plan and guard; ask nothing, send nothing."
+        ),
     ] = False,
+    plan_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--plan-file",
+            help="soft_replace: write every product identifier it would deactivate here.",
+        ),
+    ] = None,
+    wait_lock: Annotated[
+        float,
+        typer.Option(
+            "--wait-lock",
+            min=0,
+            metavar="SECONDS",
+            help="Wait this long for another push to the same target to finish (default: 0).",
+        ),
+    ] = 0.0,
     skip_invalid: Annotated[
         bool,
         typer.Option("--skip-invalid", help="insert: send the valid lines, skip the invalid."),
@@ -153,6 +172,8 @@ def push(
     try:
         if rejects is not None and not skip_invalid:
             raise UsageError("--rejects goes with --skip-invalid")
+        if plan_file is not None and mode != ProcessingMode.soft_replace:
+            raise UsageError("--plan-file goes with --mode soft_replace")
         request = PushRequest(
             sources=feed_sources(
                 feeds, env=env, command="push", format=format, delimiter=delimiter, maps=map
@@ -165,6 +186,8 @@ def push(
             yes=yes,
             force=force,
             max_drop=max_drop,
+            plan_file=plan_file,
+            wait_lock=wait_lock,
             batch_limit=BatchLimit.parse(batch_size) if batch_size else None,
             compression_level=compression_level,
             wait=not no_wait,

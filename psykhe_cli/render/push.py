@@ -137,6 +137,11 @@ class PlainObserver:
     def notice(self, message: str) -> None:
         self._say(message)
 
+    def warning(self, message: str) -> None:
+        # Printed even with --quiet: a guard was overridden.
+        self.close()
+        write_line(self.env.stderr, f"psykhe: warning: {message}")
+
     def created(self, ingestion_id: int, part: int, parts: int) -> None:
         # Printed even with --quiet: the id must never be lost.
         self.env.stderr.write(f"psykhe: ingestion {ingestion_id} accepted\n")
@@ -294,7 +299,12 @@ def guard_text(question: GuardQuestion) -> str:
         "             of this catalog (kept, but excluded from recommendations).",
     ]
     if question.previous_products is not None:
-        lines.insert(2, f"last sync    {question.previous_products:,} products")
+        variants = (
+            f" ({question.previous_variants:,} variants)"
+            if question.previous_variants is not None
+            else ""
+        )
+        lines.insert(2, f"last sync    {question.previous_products:,} products{variants}")
     else:
         lines.insert(2, "last sync    none remembered for this target")
     return "\n".join(lines)
