@@ -51,8 +51,8 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ),
     ExitCode.REJECTED: "request rejected by the server (4xx other than auth)",
     ExitCode.GUARD_REFUSED: (
-        "safety guard refused (soft_replace not confirmed, empty, or shrunk too much)"
-        " — nothing sent"
+        "safety guard refused (soft_replace not confirmed, empty, or shrunk too much;"
+        " another sync to the target running) — nothing sent"
     ),
     ExitCode.OUTCOME_UNKNOWN: "outcome unknown — the server may have accepted the upload",
     ExitCode.INGESTION_FAILED: "the ingestion finished with status FAILED",
