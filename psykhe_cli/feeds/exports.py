@@ -1,0 +1,119 @@
+"""What the shop-export readers (Shopify, WooCommerce) share: columns by name, paths, numbers.
+
+A shop export is read through ``delimited.CsvTable`` (one CSV tokeniser, one header and BOM
+handling); these helpers turn its cells into product fields.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from psykhe_cli.errors import InputError
+from psykhe_cli.feeds.delimited import CsvTable
+
+#: option and attribute names that become ``color`` and ``sizes`` (compared lower-cased)
+COLOR_NAMES = frozenset({"color", "colour"})
+SIZE_NAMES = frozenset({"size"})
+#: how the shops write a category's ancestry: "Apparel > Clothing > Shirts"
+PATH_SEPARATOR = ">"
+#: how the API's own example joins a category path: "Beauty: Skincare"
+CATEGORY_JOIN = ": "
+
+#: how a variant without a SKU is told apart: its product's identifier, "/", its option values
+#: joined as Shopify titles a variant ("wool-beanie/S/M / Grey")
+VALUE_JOIN = " / "
+
+_DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
+
+
+class Columns:
+    """A header's columns by name, compared case-insensitively (exports vary in case)."""
+
+    def __init__(self, header: list[str]) -> None:
+        self._index: dict[str, int] = {}
+        for index, name in enumerate(header):
+            self._index.setdefault(name.lower(), index)
+
+    def __contains__(self, name: str) -> bool:
+        return name.lower() in self._index
+
+    def index(self, name: str) -> int | None:
+        """The position of column ``name``, None when the header lacks it."""
+        return self._index.get(name.lower())
+
+    def names(self, pattern: str) -> list[str]:
+        """The lower-cased column names matching ``pattern`` (a regular expression), in order."""
+        regex = re.compile(pattern, re.IGNORECASE)
+        return [name for name in self._index if regex.fullmatch(name)]
+
+
+class Cell:
+    """Reads one column of a row by position; an absent column reads as ``""``."""
+
+    __slots__ = ("_index",)
+
+    def __init__(self, columns: Columns, name: str) -> None:
+        self._index = columns.index(name)
+
+    def __call__(self, cells: list[str]) -> str:
+        return cells[self._index].strip() if self._index is not None else ""
+
+
+def read_header(table: CsvTable, required: str, export: str) -> Columns | None:
+    """The header's columns (None for an empty feed); raises ``InputError`` without ``required``."""
+    header = table.header()
+    if header is None:
+        return None
+    columns = Columns(header)
+    if required not in columns:
+        raise InputError(
+            f"{table.name}:{table.header_lines}: the header has no {required!r} column, "
+            f"which every {export} has",
+            hint="export the file again from the shop, or choose another --format",
+        )
+    return columns
+
+
+def category_paths(cells: Iterable[str]) -> list[str]:
+    """``"A > B > C"`` -> ``["A", "A: B", "A: B: C"]`` for each cell: ancestors included, as
+    the API reference's own example lists them; duplicates dropped, order kept."""
+    paths: dict[str, None] = {}
+    for cell in cells:
+        parts = [part.strip() for part in cell.split(PATH_SEPARATOR)]
+        if not all(parts):
+            parts = [part for part in parts if part]
+        for end in range(1, len(parts) + 1):
+            paths[CATEGORY_JOIN.join(parts[:end])] = None
+    return list(paths)
+
+
+def number(column: str, text: str) -> int | float:
+    """A plain decimal number as the shops export prices (``"29.00"``); raises ``ValueError``.
+
+    Stricter than Python's ``float``: no ``_``, no non-ASCII digits, no exponent, no currency.
+    """
+    if not text.isascii() or not _DECIMAL.fullmatch(text):
+        raise ValueError(f"{column}: {text!r} is not a number")
+    if "." not in text:
+        value = int(text)
+        if not -(2**63) <= value < 2**63:
+            raise ValueError(f"{column}: {text} is outside signed 64-bit range")
+        return value
+    result = float(text)
+    if not math.isfinite(result):
+        raise ValueError(f"{column}: {text!r} is not a finite number")
+    return result
+
+
+def unique(values: Iterable[str]) -> list[str]:
+    """Non-empty values, duplicates dropped, order kept."""
+    return list(dict.fromkeys(value for value in values if value))
+
+
+def put(record: dict[str, Any], field: str, value: Any) -> None:
+    """Set ``field`` unless ``value`` is empty: an empty cell is a missing field, as in CSV."""
+    if value not in ("", [], None):
+        record[field] = value
