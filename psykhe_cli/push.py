@@ -109,6 +109,11 @@ class PushResult:
     report: FeedReport | None = None
     error: PsykheError | None = None
 
+    @property
+    def left_out(self) -> int:
+        """Products of a shop export the feed's reader left out as not active."""
+        return self.report.left_out if self.report is not None else 0
+
     def to_json(self, exit_code: int) -> dict[str, Any]:
         """The one object ``push --json`` prints."""
         error = None
@@ -128,6 +133,7 @@ class PushResult:
             "variants": self.variants,
             "warnings": self.warnings,
             "rejected": self.rejected,
+            "left_out": self.left_out,
             "raw_bytes": self.raw_bytes,
             "compressed_bytes": self.compressed_bytes,
             "bytes_sent": self.bytes_sent,

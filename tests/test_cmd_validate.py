@@ -108,6 +108,7 @@ def test_validate_json_is_exactly_one_object(
         "variants",
         "errors",
         "warnings",
+        "left_out",
         "counts_by_code",
         "problems",
     ]

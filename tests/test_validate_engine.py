@@ -186,6 +186,7 @@ def test_check_feeds_empty_feed() -> None:
         "variants": 0,
         "errors": 0,
         "warnings": 0,
+        "left_out": 0,
         "counts_by_code": {},
         "problems": [],
     }

@@ -86,6 +86,14 @@ MapOption = Annotated[
         show_default=False,
     ),
 ]
+IncludeInactiveOption = Annotated[
+    bool,
+    typer.Option(
+        "--include-inactive",
+        help="Shopify/WooCommerce exports: keep draft, archived, unpublished and hidden "
+        "products (left out and counted by default).",
+    ),
+]
 StrictOption = Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")]
 MaxProblemsOption = Annotated[
     int,
@@ -103,6 +111,7 @@ def feed_sources(
     format: FeedFormat | None = None,
     delimiter: str | None = None,
     maps: list[str] | None = None,
+    include_inactive: bool = False,
 ) -> list[FeedSource]:
     """The feeds named on the command line; none means stdin, unless stdin is a terminal."""
     from psykhe_cli.feeds import STDIN, FeedSource
@@ -121,7 +130,10 @@ def feed_sources(
     renames = tuple(parse_map(item) for item in maps or [])
     separator = parse_delimiter(delimiter)
     fmt: Any = format.value if format is not None else None  # Typer checked the choice
-    return [FeedSource(path, fmt, separator, renames) for path in paths]
+    return [
+        FeedSource(path, fmt, separator, renames, include_inactive=include_inactive)
+        for path in paths
+    ]
 
 
 def parse_map(item: str) -> tuple[str, str]:

@@ -13,6 +13,7 @@ from psykhe_cli.commands._options import (
     DelimiterOption,
     FeedsArgument,
     FormatOption,
+    IncludeInactiveOption,
     JsonOption,
     MapOption,
     MaxProblemsOption,
@@ -124,6 +125,7 @@ def push(
     format: FormatOption = None,
     delimiter: DelimiterOption = None,
     map: MapOption = None,
+    include_inactive: IncludeInactiveOption = False,
     strict: StrictOption = False,
     max_problems: MaxProblemsOption = 1000,
     base_url: BaseUrlOption = None,
@@ -167,7 +169,13 @@ def push(
             raise UsageError("--rejects goes with --skip-invalid")
         request = PushRequest(
             sources=feed_sources(
-                feeds, env=env, command="push", format=format, delimiter=delimiter, maps=map
+                feeds,
+                env=env,
+                command="push",
+                format=format,
+                delimiter=delimiter,
+                maps=map,
+                include_inactive=include_inactive,
             ),
             validation=ValidationOptions(strict=strict, max_problems=max_problems),
             mode=mode.value,

@@ -13,6 +13,7 @@ from psykhe_cli.commands._options import (
     DelimiterOption,
     FeedsArgument,
     FormatOption,
+    IncludeInactiveOption,
     JsonOption,
     MapOption,
     MaxProblemsOption,
@@ -50,6 +51,7 @@ def validate_command(
     feed_format: FormatOption = None,
     delimiter: DelimiterOption = None,
     column_map: MapOption = None,
+    include_inactive: IncludeInactiveOption = False,
     strict: StrictOption = False,
     max_problems: MaxProblemsOption = 1000,
     as_json: JsonOption = False,
@@ -74,6 +76,7 @@ def validate_command(
             format=feed_format,
             delimiter=delimiter,
             maps=column_map,
+            include_inactive=include_inactive,
         )
         options = ValidationOptions(strict=strict, max_problems=max_problems)
         report = check_feeds(

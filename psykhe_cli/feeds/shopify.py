@@ -44,6 +44,7 @@ from psykhe_cli.feeds.exports import (
     read_header,
     unique,
 )
+from psykhe_cli.feeds.sources import FeedSource
 
 #: rows one handle may span before the export is taken as unordered (Shopify allows 2,048
 #: variants and 250 images a product)
@@ -57,6 +58,16 @@ _VARIANT_CELLS = (
     "Variant Compare At Price",
     *(f"Option{n} Value" for n in _OPTIONS),
 )
+
+
+def reader(chunks: Iterable[bytes], source: FeedSource) -> ShopifyReader:
+    """The reader of ``source`` (its delimiter, ``include_inactive``) over its chunks."""
+    return ShopifyReader(
+        chunks,
+        source.name,
+        delimiter=source.delimiter,
+        include_inactive=source.include_inactive,
+    )
 
 
 class ShopifyReader:

@@ -39,6 +39,8 @@ class FeedSource:
     delimiter: str | None = None
     #: CSV/TSV column renames, source column -> product field
     column_map: tuple[tuple[str, str], ...] = field(default=())
+    #: shop exports: keep the products that are not active (drafts, archived, hidden)
+    include_inactive: bool = False
 
     @property
     def name(self) -> str:

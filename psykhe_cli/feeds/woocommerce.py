@@ -48,6 +48,7 @@ from psykhe_cli.feeds.exports import (
     read_header,
     unique,
 )
+from psykhe_cli.feeds.sources import FeedSource
 
 #: variations waiting for a parent that has not come, held to name its line when it does
 MAX_WAITING = 10_000
@@ -60,6 +61,16 @@ _UNPUBLISHED = frozenset({"0", "-1"})
 def split_list(cell: str) -> list[str]:
     """A WooCommerce list cell (``"A, B\\, C"``) -> its values (``["A", "B, C"]``)."""
     return unique(part.replace("\\,", ",").strip() for part in _LIST_SPLIT.split(cell))
+
+
+def reader(chunks: Iterable[bytes], source: FeedSource) -> WooCommerceReader:
+    """The reader of ``source`` (its delimiter, ``include_inactive``) over its chunks."""
+    return WooCommerceReader(
+        chunks,
+        source.name,
+        delimiter=source.delimiter,
+        include_inactive=source.include_inactive,
+    )
 
 
 class WooCommerceReader:

@@ -111,6 +111,8 @@ class PlainObserver:
     def prepared(self, result: PushResult) -> None:
         seconds = result.phases.get("preparing", 0.0)
         rejected = f", {result.rejected:,} rejected" if result.rejected else ""
+        if result.left_out:
+            rejected += f", {result.left_out:,} inactive left out"
         self._say(
             f"prepared {result.lines:,} lines ({result.products:,} products, "
             f"{result.variants:,} variants, {result.warnings:,} warnings{rejected}) "
@@ -322,6 +324,8 @@ def summary_rows(result: PushResult) -> list[tuple[str, str]]:
     ]
     if result.rejected:
         rows.append(("rejected lines", f"{result.rejected:,}"))
+    if result.left_out:
+        rows.append(("left out (inactive)", f"{result.left_out:,}"))
     ratio = result.raw_bytes / result.compressed_bytes if result.compressed_bytes else 0
     rows.append(
         (

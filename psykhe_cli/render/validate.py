@@ -42,6 +42,8 @@ def summary_rows(report: FeedReport) -> list[SummaryRow]:
         ("errors", str(report.errors), "red" if report.errors else ""),
         ("warnings", str(report.warnings), "yellow" if report.warnings else ""),
     ]
+    if report.left_out:
+        rows.append(("left out (inactive)", str(report.left_out), ""))
     for code, count in sorted(report.counts_by_code.items()):
         rows.append((f"  {code}", str(count), ""))
     shown = len(report.problems)
@@ -70,6 +72,7 @@ def render_failure(env: Environment, files: list[str], error: PsykheError) -> No
         "variants": 0,
         "errors": 1,
         "warnings": 0,
+        "left_out": 0,
         "counts_by_code": {error.code: 1},
         "problems": [],
         "error": {"code": error.code, "message": error.message},

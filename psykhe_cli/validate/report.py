@@ -70,6 +70,9 @@ class FeedReport:
     problems: list[Problem] = field(default_factory=list)
     #: lines (CSV rows) with at least one error: what ``--skip-invalid`` leaves out
     rejected_lines: int = 0
+    #: products of a shop export left out as not active (draft, archived, unpublished,
+    #: hidden): never sent, unless ``--include-inactive``
+    left_out: int = 0
 
     @property
     def ok(self) -> bool:
@@ -86,6 +89,7 @@ class FeedReport:
             "variants": self.variants,
             "errors": self.errors,
             "warnings": self.warnings,
+            "left_out": self.left_out,
             "counts_by_code": dict(sorted(self.counts_by_code.items())),
             "problems": [problem.to_json() for problem in self.problems],
         }
