@@ -56,11 +56,11 @@ _psykhe() {
     esac
     case "$node" in
         psykhe) words="push sandbox status validate --version --help -h" ;;
-        psykhe_push) words="--mode --yes -y --force --max-drop --dry-run --wait-lock --skip-invalid --rejects --batch-size --compression-level --no-wait --timeout --poll-interval --format --delimiter --map --strict --max-problems --base-url --api-key-file --retries --json --quiet -q --debug --help -h" ;;
+        psykhe_push) words="--mode --yes -y --force --max-drop --dry-run --wait-lock --skip-invalid --rejects --batch-size --compression-level --no-wait --timeout --poll-interval --format --delimiter --map --include-inactive --strict --max-problems --base-url --api-key-file --retries --json --quiet -q --debug --help -h" ;;
         psykhe_sandbox) words="exec --host --port --key --db --processing-delay --max-body-mb --faults --quiet --help -h" ;;
         psykhe_sandbox_exec) words="--host --port --key --db --processing-delay --max-body-mb --faults --help -h" ;;
         psykhe_status) words="--last --watch --timeout --poll-interval --base-url --api-key-file --retries --json --debug --help -h" ;;
-        psykhe_validate) words="--format --delimiter --map --strict --max-problems --json --debug --help -h" ;;
+        psykhe_validate) words="--format --delimiter --map --include-inactive --strict --max-problems --json --debug --help -h" ;;
     esac
     case "$node" in
         psykhe_push) files=1 ;;
