@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from operator import itemgetter
 from typing import Any
 
 from psykhe_cli.errors import InputError
@@ -60,6 +61,15 @@ class Cell:
 
     def __call__(self, cells: list[str]) -> str:
         return cells[self._index].strip() if self._index is not None else ""
+
+
+def getter(columns: Columns, names: Iterable[str]) -> Callable[[list[str]], tuple[str, ...]]:
+    """Reads several columns of a row at once, stripped; an absent column reads as ``""``."""
+    indexes = [columns.index(name) for name in names]
+    if len(indexes) > 1 and None not in indexes:
+        pick = itemgetter(*indexes)  # one C call for the lot: this runs for every row
+        return lambda cells: tuple(map(str.strip, pick(cells)))
+    return lambda cells: tuple(cells[i].strip() if i is not None else "" for i in indexes)
 
 
 def read_header(table: CsvTable, required: str, export: str) -> Columns | None:

@@ -39,6 +39,7 @@ from psykhe_cli.feeds.exports import (
     Cell,
     Columns,
     category_paths,
+    getter,
     number,
     put,
     read_header,
@@ -52,10 +53,12 @@ MAX_HANDLE_ROWS = 10_000
 _OPTIONS = (1, 2, 3)
 #: Shopify's single variant of a product without options: Option1 "Title" = "Default Title"
 _DEFAULT_VARIANT = "Default Title"
+#: a variant's own cells: a row without a SKU, a price or an option value only adds an image
 _VARIANT_CELLS = (
     "Variant SKU",
     "Variant Price",
     "Variant Compare At Price",
+    "Variant Image",
     *(f"Option{n} Value" for n in _OPTIONS),
 )
 
@@ -135,8 +138,16 @@ class ShopifyReader:
         for data in group:
             if data.error is not None:
                 yield data.row()
-            elif cells.is_variant(data.cells):
-                yield _variant(data, handle, product, images, cells)
+                continue
+            sku, price, compare_at, image, *values = cells.variant(data.cells)
+            if sku or price or compare_at or any(values):  # else: an image-only row
+                record = _variant(handle, product, images, sku, image, values)
+                try:
+                    _prices(record, price, compare_at)
+                except ValueError as exc:
+                    yield data.failed("invalid_cell", str(exc))
+                else:
+                    yield data.row(record)
 
 
 @dataclass(frozen=True)
@@ -144,8 +155,9 @@ class _Product:
     """The product-level cells of a handle's first row, as fields."""
 
     fields: dict[str, Any]
-    #: lower-cased option names by position (1-3)
-    options: dict[int, str]
+    #: the positions (0-2) of the options named Color/Colour and Size, if any
+    color_at: int | None
+    size_at: int | None
     active: bool
 
 
@@ -162,14 +174,10 @@ class _ShopifyCells:
         self._published = Cell(columns, "Published")
         self._status = Cell(columns, "Status") if "Status" in columns else None
         self._option_names = {n: Cell(columns, f"Option{n} Name") for n in _OPTIONS}
-        self.option_values = {n: Cell(columns, f"Option{n} Value") for n in _OPTIONS}
-        self.sku = Cell(columns, "Variant SKU")
-        self.price = Cell(columns, "Variant Price")
-        self.compare_at = Cell(columns, "Variant Compare At Price")
-        self.variant_image = Cell(columns, "Variant Image")
+        #: (sku, price, compare-at price, variant image, value 1, value 2, value 3)
+        self.variant = getter(columns, _VARIANT_CELLS)
         self._image = Cell(columns, "Image Src")
         self._position = Cell(columns, "Image Position")
-        self._variant_cells = [Cell(columns, name) for name in _VARIANT_CELLS]
 
     def product(self, cells: list[str]) -> _Product:
         """The product-level fields of a handle's first row."""
@@ -183,16 +191,14 @@ class _ShopifyCells:
             unique([*category_paths([category] if category else []), self._type(cells)]),
         )
         put(fields, "tags", unique(tag.strip() for tag in self._tags(cells).split(",")))
-        options = {n: cell(cells).lower() for n, cell in self._option_names.items()}
+        options = [cell(cells).lower() for cell in self._option_names.values()]
+        color_at = next((n for n, name in enumerate(options) if name in COLOR_NAMES), None)
+        size_at = next((n for n, name in enumerate(options) if name in SIZE_NAMES), None)
         if self._status is not None:
             active = self._status(cells).lower() == "active"
         else:
             active = self._published(cells).lower() != "false"
-        return _Product(fields, options, active)
-
-    def is_variant(self, cells: list[str]) -> bool:
-        """A row with a variant's cells, not one that only adds an image."""
-        return any(cell(cells) for cell in self._variant_cells)
+        return _Product(fields, color_at, size_at, active)
 
     def images(self, rows: list[Cells]) -> list[str]:
         """The handle's images by Image Position; those without one after, in file order."""
@@ -207,29 +213,27 @@ class _ShopifyCells:
 
 
 def _variant(
-    data: Cells, handle: str, product: _Product, images: list[str], cells: _ShopifyCells
-) -> Row:
-    values = {n: cell(data.cells) for n, cell in cells.option_values.items()}
+    handle: str, product: _Product, images: list[str], sku: str, image: str, values: list[str]
+) -> dict[str, Any]:
     record: dict[str, Any] = {"product_identifier": handle}
-    chosen = [value for value in values.values() if value]
+    chosen = [value for value in values if value]
     if chosen == [_DEFAULT_VARIANT]:
         chosen = []
-    derived = f"{handle}/{VALUE_JOIN.join(chosen)}" if chosen else handle
-    put(record, "variant_identifier", cells.sku(data.cells) or derived)
+    record["variant_identifier"] = sku or (
+        f"{handle}/{VALUE_JOIN.join(chosen)}" if chosen else handle
+    )
     record.update(product.fields)
-    put(record, "images", unique([cells.variant_image(data.cells), *images]))
-    for n, option in product.options.items():
-        if option in COLOR_NAMES:
-            put(record, "color", values[n])
-        elif option in SIZE_NAMES and values[n]:
-            record["sizes"] = [values[n]]
-    try:
-        for field, text in (
-            ("price", cells.price(data.cells)),
-            ("compare_at_price", cells.compare_at(data.cells)),
-        ):
-            if text:
-                record[field] = number(field, text)
-    except ValueError as exc:
-        return data.failed("invalid_cell", str(exc))
-    return data.row(record)
+    put(record, "images", unique([image, *images]) if image else images)
+    if product.color_at is not None:
+        put(record, "color", values[product.color_at])
+    if product.size_at is not None and values[product.size_at]:
+        record["sizes"] = [values[product.size_at]]
+    return record
+
+
+def _prices(record: dict[str, Any], price: str, compare_at: str) -> None:
+    """Variant Price and Variant Compare At Price as numbers; raises ``ValueError``."""
+    if price:
+        record["price"] = number("price", price)
+    if compare_at:
+        record["compare_at_price"] = number("compare_at_price", compare_at)
