@@ -11,6 +11,7 @@ so validation, the plan, the guard and push do not know which format a record ca
     detect(head, guess)  the format of a feed from its first bytes (and its extension's guess)
     row_reader(fmt, chunks, source)
                          the row reader of a format (not JSON Lines, which has its own engine)
+    left_out(reader)     the products a shop export's reader left out as not active
 
 A new format is a ``FormatSpec`` in ``_SPECS``: its description, a reader factory (imported
 when first used, so ``psykhe --help`` and the validation workers stay light), and, if it can be
@@ -24,15 +25,23 @@ import dataclasses
 import importlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from psykhe_cli.errors import InputError
 from psykhe_cli.feeds.sources import FORMATS, FeedSource, Format
 
 if TYPE_CHECKING:
     from psykhe_cli.feeds.delimited import Row
 
-__all__ = ["FORMATS", "FormatSpec", "RowReader", "describe", "detect", "row_reader"]
+__all__ = [
+    "FORMATS",
+    "FormatSpec",
+    "LeavesOut",
+    "RowReader",
+    "describe",
+    "detect",
+    "left_out",
+    "row_reader",
+]
 
 
 class RowReader(Protocol):
@@ -44,6 +53,19 @@ class RowReader(Protocol):
         ...
 
     def __iter__(self) -> Iterator[Row]: ...
+
+
+@runtime_checkable
+class LeavesOut(Protocol):
+    """A row reader that leaves products out as not active (the shop exports), counting them."""
+
+    #: products left out so far
+    left_out: int
+
+
+def left_out(reader: RowReader) -> int:
+    """How many products ``reader`` left out as not active (0 for formats that leave none out)."""
+    return reader.left_out if isinstance(reader, LeavesOut) else 0
 
 
 #: ``(decompressed chunks, the feed) -> RowReader``; raises ``InputError`` for a bad header.
@@ -84,10 +106,12 @@ _SPECS: dict[Format, FormatSpec] = {
     "tsv": FormatSpec("a TSV feed", "psykhe_cli.feeds.delimited:csv_reader"),
     "gmc": FormatSpec("a Google Merchant Center feed", "psykhe_cli.feeds.gmc:reader", _gmc_header),
     "shopify": FormatSpec(
-        "a Shopify products export", "psykhe_cli.feeds.formats:_not_yet", _shopify_header
+        "a Shopify products export", "psykhe_cli.feeds.shopify:reader", _shopify_header
     ),
     "woocommerce": FormatSpec(
-        "a WooCommerce products export", "psykhe_cli.feeds.formats:_not_yet", _woocommerce_header
+        "a WooCommerce products export",
+        "psykhe_cli.feeds.woocommerce:reader",
+        _woocommerce_header,
     ),
 }
 assert tuple(_SPECS) == FORMATS, "every format has a spec"
@@ -147,12 +171,3 @@ def row_reader(fmt: Format, chunks: Iterable[bytes], source: FeedSource) -> RowR
     module, _, function = spec.reader.partition(":")
     factory: ReaderFactory = getattr(importlib.import_module(module), function)
     return factory(chunks, dataclasses.replace(source, format=fmt))
-
-
-def _not_yet(chunks: Iterable[bytes], source: FeedSource) -> RowReader:
-    assert source.format is not None
-    raise InputError(
-        f"{source.name}: reading {describe(source.format)} is not available in this version "
-        "of psykhe yet",
-        hint="export the catalog as CSV with the product field names, or as JSON Lines",
-    )

@@ -19,7 +19,7 @@ from psykhe_cli.deflate import Deflated
 from psykhe_cli.errors import InputError
 from psykhe_cli.feeds import STDIN, FeedSource, OpenFeed, open_feed
 from psykhe_cli.feeds.blocks import iter_blocks, line_too_long, split_lines
-from psykhe_cli.feeds.formats import describe, row_reader
+from psykhe_cli.feeds.formats import describe, left_out, row_reader
 from psykhe_cli.feeds.jsonl import reject_json_document
 from psykhe_cli.schema import (
     ERROR,
@@ -207,6 +207,7 @@ def _check_rows(feed: OpenFeed, merger: _Merger, progress: _Progress) -> None:
     for result in check_rows(reader, merger.params):
         merger.merge(source.name, result, 0, None)
         progress.update(merger.report.lines, feed.bytes_read)
+    merger.report.left_out += left_out(reader)
 
 
 class _Merger:
