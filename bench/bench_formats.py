@@ -1,0 +1,106 @@
+"""Time `psykhe validate` on a shop export against the same catalog as JSON Lines; print RSS.
+
+    python bench/bench_formats.py                   # 1,000,000 rows, 3 rounds
+    python bench/bench_formats.py 200000 --repeat 5
+
+For each format, a generated export (cached in bench/out/) and its equivalent JSON Lines —
+the very records the format's reader makes of it, one wrapped line each — are validated in
+turns, ``--repeat`` rounds. Printed per contender: the median seconds with the range over the
+rounds, the source rows per second, the peak RSS (largest of the rounds; ``max`` as in
+bench_validate.py) against the 100 MB budget; then the median of the per-round ratios
+export/JSON Lines with their range. Other work on the machine slows both alike, which the
+ratio of one round cancels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import orjson
+from bench_validate import measure
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+RSS_BUDGET_MB = 100
+
+
+def _shopify_records(path: Path) -> Iterable[dict[str, object]]:
+    from psykhe_cli.feeds.shopify import ShopifyReader
+
+    with path.open("rb") as chunks:
+        for row in ShopifyReader(chunks, str(path)):
+            if row.record is not None:
+                yield row.record
+
+
+#: format -> (generator script, extension, the records its reader makes of a file)
+FORMATS: dict[str, tuple[str, str, Callable[[Path], Iterable[dict[str, object]]]]] = {
+    "shopify": ("gen_shopify.py", "csv", _shopify_records),
+}
+
+
+def feeds(fmt: str, rows: int) -> tuple[Path, Path]:
+    """The generated export of ``rows`` data rows and its JSON Lines twin, made once."""
+    script, extension, records = FORMATS[fmt]
+    OUT.mkdir(exist_ok=True)
+    export = OUT / f"{fmt}-{rows}.{extension}"
+    if not export.exists():
+        with export.open("wb") as out:
+            subprocess.run([sys.executable, str(HERE / script), str(rows)], stdout=out, check=True)
+    twin = OUT / f"{fmt}-{rows}.jsonl"
+    if not twin.exists():
+        with twin.open("wb") as out:
+            for record in records(export):
+                out.write(orjson.dumps({"operation": "insert", "product_data": record}) + b"\n")
+    return export, twin
+
+
+def _spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+
+
+def main() -> None:
+    """Run each format's rounds and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("rows", nargs="?", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--format", choices=list(FORMATS), action="append")
+    args = parser.parse_args()
+    validate = [sys.executable, "-m", "psykhe_cli", "validate"]
+    for fmt in args.format or list(FORMATS):
+        export, twin = feeds(fmt, args.rows)
+        contenders = {
+            f"{fmt} export": [*validate, "--format", fmt, str(export)],
+            "JSON Lines": [*validate, str(twin)],
+        }
+        seconds: dict[str, list[float]] = {name: [] for name in contenders}
+        rss: dict[str, int] = dict.fromkeys(contenders, 0)
+        for _ in range(args.repeat):
+            for name, command in contenders.items():
+                took, _, code, max_rss, _ = measure(command)
+                if code != 0:
+                    sys.exit(f"{name}: exit {code}: {' '.join(command)}")
+                seconds[name].append(took)
+                rss[name] = max(rss[name], max_rss)
+        print(
+            f"{fmt}: {args.rows:,} rows, {export.stat().st_size / 1e6:.0f} MB export, "
+            f"{twin.stat().st_size / 1e6:.0f} MB JSON Lines, {args.repeat} rounds"
+        )
+        for name in contenders:
+            rate = args.rows / statistics.median(seconds[name])
+            verdict = "within" if rss[name] <= RSS_BUDGET_MB else "OVER"
+            print(
+                f"  {name:<16} {_spread(seconds[name])} s  {rate:>9,.0f} rows/s  "
+                f"max RSS {rss[name]} MB ({verdict} the {RSS_BUDGET_MB} MB budget)"
+            )
+        ratios = [a / b for a, b in zip(*seconds.values(), strict=True)]
+        print(f"  time {fmt} export / JSON Lines: {_spread(ratios)}x")
+
+
+if __name__ == "__main__":
+    main()
