@@ -229,3 +229,26 @@ def test_shopify_a_handle_longer_than_the_cap_is_refused(monkeypatch: pytest.Mon
     more = {"Handle": "a", "Option1 Value": "x", "Variant Price": "1"}
     with pytest.raises(InputError, match="handle 'a' has more than 2 rows"):
         read(export(first("a"), more, more))
+
+
+def test_shopify_rows_of_a_handle_apart_from_its_first_are_errors_not_left_out() -> None:
+    data = export(
+        first("a"),
+        first("b"),
+        {"Handle": "a", "Option1 Value": "x", "Variant Price": "1"},
+    )
+    rows, reader = read(data)
+    assert [(row.line, row.error and row.error[0]) for row in rows] == [
+        (2, None),
+        (3, None),
+        (4, "handle_rows_apart"),
+    ]
+    assert reader.left_out == 0
+
+
+def test_shopify_a_row_without_handle_is_an_error() -> None:
+    rows, _ = read(export(first("a"), first("")))
+    assert [(row.line, row.error and row.error[0]) for row in rows] == [
+        (2, None),
+        (3, "missing_handle"),
+    ]

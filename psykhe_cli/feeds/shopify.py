@@ -127,7 +127,16 @@ class ShopifyReader:
             yield from (data.row() for data in group)
             return
         if not handle:
-            yield from (data.failed("missing_handle", "row has no Handle") for data in rows)
+            yield from _failed(group, "missing_handle", "row has no Handle")
+            return
+        if not cells.starts_product(rows[0].cells):
+            # rows of a handle apart from its first: their product's cells are elsewhere
+            yield from _failed(
+                group,
+                "handle_rows_apart",
+                f"the first row of handle {handle!r} here has no Title: a Shopify export "
+                "writes a product's cells on its first row, and all its rows together",
+            )
             return
         product = cells.product(rows[0].cells)
         if not product.active and not self._include_inactive:
@@ -167,6 +176,7 @@ class _ShopifyCells:
     def __init__(self, columns: Columns) -> None:
         self.handle = Cell(columns, "Handle")
         self._title = Cell(columns, "Title")
+        self._title_at = columns.index("Title")
         self._vendor = Cell(columns, "Vendor")
         self._category = Cell(columns, "Product Category")
         self._type = Cell(columns, "Type")
@@ -178,6 +188,10 @@ class _ShopifyCells:
         self.variant = getter(columns, _VARIANT_CELLS)
         self._image = Cell(columns, "Image Src")
         self._position = Cell(columns, "Image Position")
+
+    def starts_product(self, cells: list[str]) -> bool:
+        """A handle's first row has the product's Title (when the export has the column)."""
+        return self._title_at is None or bool(cells[self._title_at].strip())
 
     def product(self, cells: list[str]) -> _Product:
         """The product-level fields of a handle's first row."""
@@ -210,6 +224,12 @@ class _ShopifyCells:
                 key = float(position) if position.isdigit() else float("inf")
                 found.append((key, order, src))
         return unique(src for _, _, src in sorted(found))
+
+
+def _failed(group: list[Cells], code: str, message: str) -> Iterator[Row]:
+    """Every row of ``group`` as an error: its own, else ``message``."""
+    for data in group:
+        yield data.row() if data.error is not None else data.failed(code, message)
 
 
 def _variant(
