@@ -103,14 +103,12 @@ class ShopifyReader:
         group: list[Cells] = []
         handle = ""
         for data in self._table:
-            if data.error is not None:
-                group.append(data)
-                continue
-            row_handle = cells.handle(data.cells)
-            if row_handle != handle and group:
-                yield from self._product(handle, group, cells)
-                group = []
-            handle = row_handle
+            if data.error is None:  # a malformed row stays in the group it interrupts
+                row_handle = cells.handle(data.cells)
+                if row_handle != handle and group:
+                    yield from self._product(handle, group, cells)
+                    group = []
+                handle = row_handle
             group.append(data)
             if len(group) > MAX_HANDLE_ROWS:
                 raise InputError(
