@@ -144,7 +144,6 @@ class WooCommerceReader:
 
     def _parent(self, data: Cells, cells: _WooCells) -> Iterator[Row]:
         parent = cells.product(data.cells)
-        parent.line = data.line
         parent.kept = self._kept(cells, data.cells)
         parent.sizes = cells.attributes(data.cells).sizes
         for ref in parent.refs:
@@ -217,7 +216,6 @@ class _Parent:
     refs: list[str]
     fields: dict[str, Any]
     images: list[str]
-    line: int = 0
     kept: bool = True
     sizes: list[str] = field(default_factory=list)
 
