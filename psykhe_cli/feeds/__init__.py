@@ -63,7 +63,7 @@ class OpenFeed:
     source: FeedSource
     bytes_source: ByteSource
     format: Format
-    #: True when the format was told from the content, not from --format or the extension
+    #: True when the format was told from the content or the extension, not --format
     detected: bool
     #: the decompressed chunks, starting with the ones peeked at
     chunks: Iterator[bytes]
@@ -105,5 +105,5 @@ def open_feed(source: FeedSource, stdin: BinaryIO) -> OpenFeed:
     except BaseException:
         raw.close()
         raise
-    detected = source.format is None and fmt != _by_extension(source.path)
+    detected = source.format is None
     return OpenFeed(source, raw, fmt, detected, itertools.chain([head] if head else [], rest))
