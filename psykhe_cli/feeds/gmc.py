@@ -31,8 +31,8 @@ from psykhe_cli.feeds.delimited import CsvTable, Row
 from psykhe_cli.feeds.formats import RowReader
 from psykhe_cli.feeds.sources import FeedSource
 
-#: an item's attributes as read: name -> every value given (repeated attributes have several)
-Attributes = dict[str, list[str]]
+#: an item's attributes as read, in order: (name, value); a repeated attribute comes again
+Attributes = list[tuple[str, str]]
 
 #: attributes that only Merchant Center feeds name this way; two of them (with ``id``) tell
 #: a Merchant Center header from a generic CSV one
@@ -141,15 +141,15 @@ class DelimitedReader:
             if data.error is not None:
                 yield data.row()
                 continue
-            attributes: Attributes = {}
+            attributes: Attributes = []
             for name, cell in zip(names, data.cells, strict=True):
                 cell = cell.strip()
                 if not cell:
                     continue
                 if name == "additional_image_link":
-                    attributes[name] = [url.strip() for url in cell.split(",") if url.strip()]
+                    attributes += [(name, url.strip()) for url in cell.split(",") if url.strip()]
                 else:
-                    attributes[name] = [cell]
+                    attributes.append((name, cell))
             try:
                 yield data.row(to_record(attributes))
             except ValueError as exc:
@@ -176,18 +176,21 @@ class DelimitedReader:
 
 
 def to_record(attributes: Attributes) -> dict[str, object]:
-    """One item's attributes -> its product record; raises ``ValueError`` for a bad price."""
+    """One item's attributes, in the feed's order -> its product record; raises
+    ``ValueError`` for a bad price."""
+    first = dict(reversed(attributes))  # the first value of each attribute
     record: dict[str, object] = {}
-    first = {name: values[0] for name, values in attributes.items() if values}
-    item_id = first.get("id")
-    group = first.get("item_group_id")
+    get = first.get
+    item_id, group = get("id"), get("item_group_id")
     if group or item_id:
         record["product_identifier"] = group or item_id
     if item_id:
         record["variant_identifier"] = item_id
     if "title" in first:
         record["title"] = first["title"]
-    images = attributes.get("image_link", [])[:1] + attributes.get("additional_image_link", [])
+    repeated = len(first) != len(attributes)
+    extra = [url for name, url in attributes if name == "additional_image_link"]
+    images = ([first["image_link"]] if "image_link" in first else []) + extra
     if images:
         record["images"] = images
     if "brand" in first:
@@ -197,12 +200,21 @@ def to_record(attributes: Attributes) -> dict[str, object]:
     if "size" in first:
         record["sizes"] = [first["size"]]
     _prices(first, record)
-    categories = category_paths(attributes.get("product_type", []))
-    if categories:
-        record["categories"] = categories
-    for name, values in attributes.items():
-        if name not in _MAPPED and values:
-            record[name] = ",".join(values)
+    if "product_type" in first:
+        types = (
+            [v for n, v in attributes if n == "product_type"]
+            if repeated
+            else [first["product_type"]]
+        )
+        record["categories"] = category_paths(types)
+    if repeated:
+        for name, value in attributes:
+            if name not in _MAPPED:
+                record[name] = f"{record[name]},{value}" if name in record else value
+    else:
+        for name, value in attributes:
+            if name not in _MAPPED:
+                record[name] = value
     return record
 
 

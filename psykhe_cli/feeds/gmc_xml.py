@@ -38,7 +38,6 @@ from psykhe_cli.feeds.gmc import Attributes, to_record
 G = "http://base.google.com/ns/1.0"
 ATOM = "http://www.w3.org/2005/Atom"
 _SEP = " "  # expat's namespace separator: "uri local"; a URI holds no space
-_ITEMS = {"item": "rss", f"{ATOM}{_SEP}entry": "feed"}
 _ROOTS = {"rss", f"{ATOM}{_SEP}feed"}
 _RSS_OWN = {"title", "link", "description"}
 _ATOM_OWN = {"title": "title", "summary": "description", "link": "link"}
@@ -60,23 +59,14 @@ class XmlReader:
         self._chunks = chunks
         self._name = name
         self._parser = _new_parser()
-        self._item = _ItemBuilder()
-        #: finished items not handed on yet: (first line, last line, bytes, attributes)
-        self._done: list[tuple[int, int, bytes, Attributes]] = []
-        #: the document offset just after the last item (or 0)
-        self._last_end = 0
+        self._items = _Items(self._parser, name)
         #: the bytes fed and not yet handed on, and the document offset of their first byte
         self._held = bytearray()
         self._held_from = 0
-        self._root_seen = False
-        self._kind = "rss"  # or "feed" (Atom), from the root element
         self.lines_read = 0
 
     def __iter__(self) -> Iterator[Row]:
         parser = self._parser
-        parser.StartElementHandler = self._start
-        parser.EndElementHandler = self._end
-        parser.CharacterDataHandler = self._item.text
         for chunk in self._chunks:
             self._held += chunk
             self._parse(chunk, final=False)
@@ -98,7 +88,7 @@ class XmlReader:
             ) from None
         except expat.ExpatError as exc:
             message = expat.ErrorString(exc.code)
-            if exc.code == _NO_ELEMENTS and not self._root_seen:
+            if exc.code == _NO_ELEMENTS and not self._items.root_seen:
                 raise InputError(f"{self._name}: the XML feed has no root element") from None
             if exc.code == _NO_ELEMENTS:
                 raise InputError(
@@ -111,115 +101,150 @@ class XmlReader:
             ) from None
 
     def _hand_on(self) -> Iterator[Row]:
-        done, self._done = self._done, []
-        for line, end_line, raw, attributes in done:
+        done, self._items.done = self._items.done, []
+        held, held_from = self._held, self._held_from
+        for line, end_line, start, end, attributes in done:
             self.lines_read = end_line
+            # the end tag starts at ``end`` and ends at the next ">"
+            stop = held.index(b">", end - held_from) + 1
+            raw = bytes(held[start - held_from : stop])
             try:
                 yield Row(line, raw, to_record(attributes))
             except ValueError as exc:
                 yield Row(line, raw, None, ("invalid_cell", str(exc)))
+            self._items.last_end = held_from + stop
 
     def _trim(self) -> None:
         """Forget the bytes before the item being read, or up to the end of the last one.
 
         Not further: expat may hold the start of a tag it has not reported yet, and its byte
         offsets must still point into what is held when it does."""
-        keep_from = self._item.start_byte if self._item.open else self._last_end
+        items = self._items
+        keep_from = items.start_byte if items.open else items.last_end
         if keep_from > self._held_from:
             del self._held[: keep_from - self._held_from]
             self._held_from = keep_from
         if len(self._held) > LINE_CAP:
-            where = self._item.line if self._item.open else self._parser.CurrentLineNumber
+            where = items.line if items.open else self._parser.CurrentLineNumber
             raise InputError(
                 f"{self._name}:{where}: an item (or what lies between two) is longer than "
                 f"{LINE_CAP >> 20} MiB"
             )
 
-    def _start(self, tag: str, attributes: dict[str, str]) -> None:
-        item = self._item
-        if not self._root_seen:
-            self._root_seen = True
-            if tag not in _ROOTS:
-                raise InputError(
-                    f"{self._name}:{self._parser.CurrentLineNumber}: the XML root element is "
-                    f"<{_local(tag)}>, not a Merchant Center feed's <rss> or <feed> (Atom)"
-                )
-            self._kind = "rss" if tag == "rss" else "feed"
-        elif item.open:
-            item.start(tag, attributes, self._kind)
-        elif _ITEMS.get(tag) == self._kind:
-            item.begin(self._parser.CurrentLineNumber, self._parser.CurrentByteIndex)
 
-    def _end(self, tag: str) -> None:
-        item = self._item
-        if not item.open:
-            return
-        if item.depth > 0:
-            item.end()
-            return
-        # the end tag starts at CurrentByteIndex and ends at the next ">"
-        end = self._held.index(b">", self._parser.CurrentByteIndex - self._held_from) + 1
-        raw = bytes(self._held[item.start_byte - self._held_from : end])
-        self._last_end = self._held_from + end
-        self._done.append((item.line, self._parser.CurrentLineNumber, raw, item.finish()))
+class _Items:
+    """expat's handlers: the attributes of each item, collected as the parser reports them.
 
+    The handlers are swapped as the parser goes in and out of items, so text outside items
+    costs no call, and an item's text goes straight to a list's ``append``: per element,
+    this is most of the reader's time.
+    """
 
-class _ItemBuilder:
-    """The attributes of the item being read, element by element."""
-
-    def __init__(self) -> None:
+    def __init__(self, parser: Any, name: str) -> None:
+        self._parser = parser
+        self._name = name
+        self.root_seen = False
         self.open = False
         self.line = 0
         self.start_byte = 0
-        self.depth = 0
-        self._attributes: Attributes = {}
-        self._name: str | None = None  # the attribute being read (depth 1)
-        self._text: list[str] = []
-        self._group: list[tuple[str, str]] = []  # (sub-attribute, value) of a group
+        #: the document offset just after the last item handed on (or 0)
+        self.last_end = 0
+        #: finished items: (first line, last line, start offset, end tag offset, attributes)
+        self.done: list[tuple[int, int, int, int, Attributes]] = []
+        self._item_tag = "item"
+        self._kind = "rss"
+        self._names: dict[str, str | None] = {}  # element -> the attribute it gives
+        self._depth = 0
+        self._attributes: Attributes = []
+        self._attribute: str | None = None
+        self._group: list[tuple[str, str]] = []
         self._sub: str | None = None
+        self._text: list[str] = []
+        parser.StartElementHandler = self._root
 
-    def begin(self, line: int, start_byte: int) -> None:
-        self.open, self.line, self.start_byte, self.depth = True, line, start_byte, 0
-        self._attributes = {}
+    def _root(self, tag: str, _: dict[str, str]) -> None:
+        self.root_seen = True
+        if tag not in _ROOTS:
+            raise InputError(
+                f"{self._name}:{self._parser.CurrentLineNumber}: the XML root element is "
+                f"<{_local(tag)}>, not a Merchant Center feed's <rss> or <feed> (Atom)"
+            )
+        self._kind = "rss" if tag == "rss" else "feed"
+        self._item_tag = "item" if tag == "rss" else f"{ATOM}{_SEP}entry"
+        self._parser.StartElementHandler = self._outside
 
-    def finish(self) -> Attributes:
-        self.open = False
-        return self._attributes
+    def _outside(self, tag: str, _: dict[str, str]) -> None:
+        if tag != self._item_tag:
+            return
+        parser = self._parser
+        self.open, self.line, self.start_byte = (
+            True,
+            parser.CurrentLineNumber,
+            parser.CurrentByteIndex,
+        )
+        self._depth, self._attributes = 0, []
+        parser.StartElementHandler = self._start
+        parser.EndElementHandler = self._end
+        parser.CharacterDataHandler = self._text.append
 
-    def start(self, tag: str, xml_attributes: dict[str, str], kind: str) -> None:
-        self.depth += 1
-        self._text = []
-        if self.depth == 1:
-            self._name = _attribute(tag, kind)
-            self._group = []
-            if self._name == "link" and kind == "feed":
+    def _start(self, tag: str, xml_attributes: dict[str, str]) -> None:
+        self._depth += 1
+        self._text.clear()
+        if self._depth == 1:
+            try:
+                attribute = self._names[tag]
+            except KeyError:
+                attribute = self._names[tag] = _attribute(tag, self._kind)
+            self._attribute = attribute
+            if self._group:
+                self._group = []
+            if attribute == "link" and self._kind == "feed":
                 self._add("link", xml_attributes.get("href", "").strip())
-                self._name = None
-        elif self.depth == 2 and self._name is not None:
+                self._attribute = None
+        elif self._depth == 2 and self._attribute is not None:
             self._sub = _local(tag)
 
-    def text(self, data: str) -> None:
-        if self.open:
-            self._text.append(data)
-
-    def end(self) -> None:
-        text = "".join(self._text).strip()
-        self._text = []
-        if self.depth == 2 and self._sub is not None:
-            self._group.append((self._sub, text))
+    def _end(self, _: str) -> None:
+        depth = self._depth
+        if depth == 1:
+            if self._attribute is not None:
+                if self._group:
+                    names = ":".join(sub for sub, _ in self._group)
+                    values = ":".join(value for _, value in self._group)
+                    self._add(f"{self._attribute}({names})", values)
+                else:
+                    value = "".join(self._text).strip()
+                    if value:
+                        self._attributes.append((self._attribute, value))
+                self._attribute = None
+        elif depth == 0:
+            self._close()
+            return
+        elif depth == 2 and self._sub is not None:
+            self._group.append((self._sub, "".join(self._text).strip()))
             self._sub = None
-        elif self.depth == 1 and self._name is not None:
-            if self._group:
-                names = ":".join(sub for sub, _ in self._group)
-                self._add(f"{self._name}({names})", ":".join(value for _, value in self._group))
-            else:
-                self._add(self._name, text)
-            self._name = None
-        self.depth -= 1
+        self._text.clear()
+        self._depth = depth - 1
+
+    def _close(self) -> None:
+        parser = self._parser
+        self.open = False
+        self.done.append(
+            (
+                self.line,
+                parser.CurrentLineNumber,
+                self.start_byte,
+                parser.CurrentByteIndex,
+                self._attributes,
+            )
+        )
+        parser.StartElementHandler = self._outside
+        parser.EndElementHandler = None
+        parser.CharacterDataHandler = None
 
     def _add(self, name: str, value: str) -> None:
         if value:
-            self._attributes.setdefault(name, []).append(value)
+            self._attributes.append((name, value))
 
 
 def _attribute(tag: str, kind: str) -> str | None:
