@@ -65,11 +65,14 @@ DEFAULT_OPERATION = "insert"
 PRODUCT_KEY = "product_identifier"
 VARIANT_KEY = "variant_identifier"
 
-#: CSV cells of list fields are split on this (or hold a JSON array)
+#: CSV cells of list fields are split on this by default (or hold a JSON array)
 CSV_LIST_SEPARATOR = "|"
 
 LIST_FIELDS: frozenset[str] = frozenset(
     rule.name for rule in PRODUCT_FIELDS if rule.kind in ("url_list", "string_list")
+)
+URL_LIST_FIELDS: frozenset[str] = frozenset(
+    rule.name for rule in PRODUCT_FIELDS if rule.kind == "url_list"
 )
 NUMBER_FIELDS: frozenset[str] = frozenset(
     rule.name for rule in PRODUCT_FIELDS if rule.kind == "price"

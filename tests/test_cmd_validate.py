@@ -359,3 +359,62 @@ def test_validate_takes_any_extra_field_name(
     assert run(["validate", str(feed)]) == 0
     out, err = capsys.readouterr()
     assert "variants: 3" in out and "internal error" not in err
+
+
+def test_validate_map_of_an_unknown_column_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    feed = tmp_path / "catalog.csv"
+    feed.write_bytes(b"product_identifier,id,title\nA,1,x\n")
+    assert run(["validate", "--map", "idd=variant_identifier", str(feed)]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"psykhe: error: --map idd=variant_identifier: {feed} has no column 'idd' "
+        "(did you mean 'id'?)\n"
+        "psykhe: hint: its columns: product_identifier, id, title\n"
+    )
+
+
+def test_validate_missing_key_column_is_one_error_not_one_per_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    feed = tmp_path / "catalog.csv"
+    feed.write_bytes(b"sku,title\n" + b"".join(b"S%d,x\n" % i for i in range(50)))
+    assert run(["validate", str(feed)]) == 3
+    err = capsys.readouterr().err
+    assert err == (
+        f"psykhe: error: {feed}:1: the header has no product_identifier column "
+        "(its columns: sku, title)\n"
+        "psykhe: hint: name the column that identifies a product: "
+        "--map COLUMN=product_identifier\n"
+    )
+
+
+def test_validate_map_joins_columns_and_list_separator(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    feed = tmp_path / "catalog.csv"
+    feed.write_bytes(
+        b"product_identifier,image_link,more,sizes\n"
+        b'A,https://a/1.jpg,https://a/2.jpg;https://a/3.jpg,"S; M"\n'
+    )
+    args = ["--map", "images=image_link+more", "--list-separator", ";", "--json", str(feed)]
+    assert run(["validate", *args]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["lines"], report["variants"], report["errors"]) == (1, 1, 0)
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ("title=name+subtitle", "columns joined with + make a list, and 'title' is not a list"),
+        ("images=a+", "a column name is missing around '+'"),
+    ],
+)
+def test_validate_bad_join_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], item: str, message: str
+) -> None:
+    feed = tmp_path / "catalog.csv"
+    feed.write_bytes(b"product_identifier\nA\n")
+    assert run(["validate", "--map", item, str(feed)]) == 2
+    assert message in capsys.readouterr().err

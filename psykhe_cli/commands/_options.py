@@ -82,7 +82,18 @@ MapOption = Annotated[
     typer.Option(
         "--map",
         metavar="SRC=DST",
-        help="Rename CSV/TSV column SRC to product field DST (repeatable).",
+        help="Rename CSV/TSV column SRC to product field DST (repeatable); SRC may join the "
+        "list cells of several columns into one list: --map images=image_link+more_images.",
+        show_default=False,
+    ),
+]
+ListSeparatorOption = Annotated[
+    str | None,
+    typer.Option(
+        "--list-separator",
+        metavar="TEXT",
+        help="What separates the items of a CSV/TSV list cell (images, categories, sizes). "
+        "Default: |",
         show_default=False,
     ),
 ]
@@ -112,6 +123,7 @@ def feed_sources(
     delimiter: str | None = None,
     maps: list[str] | None = None,
     include_inactive: bool = False,
+    list_separator: str | None = None,
 ) -> list[FeedSource]:
     """The feeds named on the command line; none means stdin, unless stdin is a terminal."""
     from psykhe_cli.feeds import STDIN, FeedSource
@@ -130,18 +142,50 @@ def feed_sources(
     renames = tuple(parse_map(item) for item in maps or [])
     separator = parse_delimiter(delimiter)
     fmt: Any = format.value if format is not None else None  # Typer checked the choice
+    items = parse_list_separator(list_separator)
     return [
-        FeedSource(path, fmt, separator, renames, include_inactive=include_inactive)
+        FeedSource(
+            path, fmt, separator, renames, include_inactive=include_inactive, list_separator=items
+        )
         for path in paths
     ]
 
 
 def parse_map(item: str) -> tuple[str, str]:
-    """``SRC=DST`` -> ``(SRC, DST)``; raises ``UsageError``."""
-    source, equals, target = item.partition("=")
-    if not equals or not source.strip() or not target.strip():
+    """``SRC=DST`` -> ``(SRC, DST)``; raises ``UsageError``.
+
+    A join may be written either way round, the side with ``+`` naming the columns:
+    ``images=image_link+additional_image_link`` is ``image_link+additional_image_link=images``.
+    """
+    from psykhe_cli.schema import LIST_FIELDS
+
+    source, equals, target = (part.strip() for part in item.partition("="))
+    if not equals or not source or not target:
         raise UsageError(f"--map {item!r}: expected SRC=DST, e.g. --map sku=variant_identifier")
-    return source.strip(), target.strip()
+    if "+" in target and "+" not in source:
+        source, target = target, source
+    if "+" in source:
+        if target not in LIST_FIELDS:
+            raise UsageError(
+                f"--map {item!r}: columns joined with + make a list, and {target!r} is not a "
+                f"list field ({', '.join(sorted(LIST_FIELDS))})"
+            )
+        if not all(column.strip() for column in source.split("+")):
+            raise UsageError(f"--map {item!r}: a column name is missing around '+'")
+        source = "+".join(column.strip() for column in source.split("+"))
+    return source, target
+
+
+def parse_list_separator(value: str | None) -> str:
+    """The separator of list cells (``|`` by default); raises ``UsageError``."""
+    from psykhe_cli.schema import CSV_LIST_SEPARATOR
+
+    if value is None:
+        return CSV_LIST_SEPARATOR
+    value = _DELIMITER_NAMES.get(value.lower(), value)
+    if not value or "\n" in value or "\r" in value:
+        raise UsageError(f"--list-separator {value!r}: expected some text, e.g. ';' or ', '")
+    return value
 
 
 def parse_delimiter(value: str | None) -> str | None:

@@ -15,6 +15,7 @@ from psykhe_cli.commands._options import (
     FormatOption,
     IncludeInactiveOption,
     JsonOption,
+    ListSeparatorOption,
     MapOption,
     MaxProblemsOption,
     StrictOption,
@@ -52,6 +53,7 @@ def validate_command(
     delimiter: DelimiterOption = None,
     column_map: MapOption = None,
     include_inactive: IncludeInactiveOption = False,
+    list_separator: ListSeparatorOption = None,
     strict: StrictOption = False,
     max_problems: MaxProblemsOption = 1000,
     as_json: JsonOption = False,
@@ -77,6 +79,7 @@ def validate_command(
             delimiter=delimiter,
             maps=column_map,
             include_inactive=include_inactive,
+            list_separator=list_separator,
         )
         options = ValidationOptions(strict=strict, max_problems=max_problems)
         report = check_feeds(

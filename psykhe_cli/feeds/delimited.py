@@ -9,6 +9,7 @@ checked here: that is ``validate.py``'s job.
 from __future__ import annotations
 
 import csv
+import difflib
 import json
 import math
 import re
@@ -16,13 +17,26 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from psykhe_cli.errors import InputError
+from psykhe_cli.errors import InputError, UsageError
 from psykhe_cli.feeds.blocks import LINE_CAP, iter_blocks, split_lines
 from psykhe_cli.feeds.sources import FeedSource
-from psykhe_cli.schema import CSV_LIST_SEPARATOR, LIST_FIELDS, NUMBER_FIELDS
+from psykhe_cli.schema import (
+    CSV_LIST_SEPARATOR,
+    LIST_FIELDS,
+    NUMBER_FIELDS,
+    PRODUCT_KEY,
+    URL_LIST_FIELDS,
+)
 
 DELIMITERS = (",", ";", "\t")
-_INTEGER = re.compile(r"[+-]?\d+")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+#: "295.00 USD", "USD 295", "€12", "12 €": a number with a currency code or sign
+_WITH_CURRENCY = re.compile(
+    r"(?:[A-Za-z]{3}|[$€£¥₹₩₽¢])\s*[0-9][0-9.,' ]*|[0-9][0-9.,' ]*\s*(?:[A-Za-z]{3}|[$€£¥₹₩₽¢])"
+)
+#: whitespace, or a comma before another scheme: an image cell holding several URLs
+_SEVERAL_URLS = re.compile(r"\s|,\s*https?://", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -141,8 +155,12 @@ class Cells:
 
 
 class CsvReader:
-    """The product records of one generic CSV/TSV feed; raises ``InputError`` for an unusable
-    header."""
+    """The product records of one generic CSV/TSV feed.
+
+    Raises ``InputError`` for an unusable header (a column without a name, two with one,
+    no ``product_identifier``) and ``UsageError`` for a ``--map`` naming a column the header
+    lacks.
+    """
 
     def __init__(
         self,
@@ -151,10 +169,12 @@ class CsvReader:
         *,
         delimiter: str | None,
         column_map: dict[str, str],
+        list_separator: str = CSV_LIST_SEPARATOR,
     ) -> None:
         self._table = CsvTable(chunks, name, delimiter=delimiter)
         self._name = name
         self._column_map = column_map
+        self._separator = list_separator
 
     @property
     def lines_read(self) -> int:
@@ -165,43 +185,90 @@ class CsvReader:
         cells = self._table.header()
         if cells is None:
             return
-        header = _header(cells, self._table, self._column_map)
+        fields = _fields(cells, self._table, self._column_map)
+        separator = self._separator
         for data in self._table:
-            yield _row(data, header)
+            yield _row(data, fields, separator)
 
 
-def _header(cells: list[str], table: CsvTable, column_map: dict[str, str]) -> list[str]:
-    header = [column_map.get(cell, cell) for cell in cells]
+#: a product field and the header's columns (indexes) its value comes from, in order
+_Field = tuple[str, tuple[int, ...]]
+
+
+def check_map(column_map: dict[str, str], header: list[str], name: str) -> None:
+    """Raise ``UsageError`` when a ``--map`` source names a column ``header`` lacks."""
+    for source, target in column_map.items():
+        for column in source.split("+"):
+            if column not in header:
+                close = difflib.get_close_matches(column, header, n=1)
+                maybe = f" (did you mean {close[0]!r}?)" if close else ""
+                raise UsageError(
+                    f"--map {source}={target}: {name} has no column {column!r}{maybe}",
+                    hint=f"its columns: {', '.join(header)}",
+                )
+
+
+def _fields(cells: list[str], table: CsvTable, column_map: dict[str, str]) -> list[_Field]:
+    check_map(column_map, cells, table.name)
     where = f"{table.name}:{table.header_lines}"
-    seen: set[str] = set()
-    for column, cell in enumerate(header, start=1):
+    joined = {column for source in column_map if "+" in source for column in source.split("+")}
+    fields: list[_Field] = []
+    for column, cell in enumerate(cells, start=1):
         if not cell:
             raise InputError(f"{where}: column {column} of the header has no name")
-        if cell in seen:
+        if cell not in joined:
+            fields.append((column_map.get(cell, cell), (column - 1,)))
+    for source, target in column_map.items():
+        if "+" in source:
+            fields.append((target, tuple(cells.index(c) for c in source.split("+"))))
+    seen: set[str] = set()
+    for field, _ in fields:
+        if field in seen:
             raise InputError(
-                f"{where}: two columns are named {cell!r}",
+                f"{where}: two columns are named {field!r}",
                 hint="rename one in the file, or with --map SRC=DST",
             )
-        seen.add(cell)
-    return header
+        seen.add(field)
+    if PRODUCT_KEY not in seen:
+        raise InputError(
+            f"{where}: the header has no {PRODUCT_KEY} column (its columns: {', '.join(cells)})",
+            hint=f"name the column that identifies a product: --map COLUMN={PRODUCT_KEY}",
+        )
+    return fields
 
 
-def _row(data: Cells, header: list[str]) -> Row:
+def _row(data: Cells, fields: list[_Field], separator: str) -> Row:
     if data.error is not None:
         return data.row()
     record: dict[str, Any] = {}
-    for field, cell in zip(header, data.cells, strict=True):
-        if cell == "":
-            continue
+    cells = data.cells
+    for field, columns in fields:
         try:
-            record[field] = cell_value(field, cell)
+            if len(columns) == 1:
+                cell = cells[columns[0]]
+                if cell != "":
+                    record[field] = cell_value(field, cell, separator)
+                continue
+            items = [
+                item
+                for column in columns
+                if cells[column] != ""
+                for item in cell_value(field, cells[column], separator)
+            ]
         except ValueError as exc:
             return data.failed("invalid_cell", f"{field}: {exc}")
+        if items:
+            record[field] = items
     return data.row(record)
 
 
-def cell_value(field: str, cell: str) -> Any:
-    """A cell's value: a list for list fields, a number for number fields, else the string."""
+def cell_value(field: str, cell: str, separator: str = CSV_LIST_SEPARATOR) -> Any:
+    """A cell's value: a list for list fields, a number for number fields, else the string.
+
+    Raises ``ValueError`` for a cell that would otherwise be read wrong without a word: an
+    image cell holding several URLs, a price in other digits than 0-9, with ``_`` or with a
+    currency.
+    """
     if field in LIST_FIELDS:
         if cell.lstrip().startswith("["):
             try:
@@ -210,28 +277,63 @@ def cell_value(field: str, cell: str) -> Any:
                 raise ValueError("cell starts with '[' but is not a JSON array") from None
             if isinstance(value, list):
                 return value
-        return [item.strip() for item in cell.split(CSV_LIST_SEPARATOR) if item.strip()]
+        items = [item.strip() for item in cell.split(separator) if item.strip()]
+        if field in URL_LIST_FIELDS:
+            _one_url_each(items, separator)
+        return items
     if field in NUMBER_FIELDS:
-        text = cell.strip()
-        if _INTEGER.fullmatch(text):
-            integer = int(text)
-            if not -(2**63) <= integer < 2**63:
-                raise ValueError(f"{text} is outside signed 64-bit range")
-            return integer
-        try:
-            number = float(text)
-        except ValueError:
-            return cell  # left for validation to call a wrong type
+        return _number(cell.strip())
+    return cell
+
+
+def _one_url_each(items: list[str], separator: str) -> None:
+    for item in items:
+        if _SEVERAL_URLS.search(item):
+            raise ValueError(
+                f"{item!r} holds several URLs: separate them with {separator!r} "
+                "(or name the separator the feed uses with --list-separator)"
+            )
+
+
+def _number(text: str) -> Any:
+    if _INTEGER.fullmatch(text):
+        integer = int(text)
+        if not -(2**63) <= integer < 2**63:
+            raise ValueError(f"{text} is outside signed 64-bit range")
+        return integer
+    if _DECIMAL.fullmatch(text):
+        number = float(text)
         if not math.isfinite(number):
             raise ValueError(f"{text!r} is not a finite number")
         return number
-    return cell
+    try:
+        number = float(text)  # what Python alone would read: "1_000", "١٢", "nan", "inf"
+    except ValueError:
+        pass
+    else:
+        if not math.isfinite(number):
+            raise ValueError(f"{text!r} is not a finite number")
+        raise ValueError(
+            f"{text!r} is not a plain number: write it with the digits 0-9 and a dot only"
+        )
+    if _WITH_CURRENCY.fullmatch(text):
+        raise ValueError(
+            f"{text!r} has a currency: a price is a number; put the currency in a column of "
+            "its own (a Google Merchant Center feed is read with --format gmc)"
+        )
+    return text  # left for validation to call a wrong type
 
 
 def csv_reader(chunks: Iterable[bytes], source: FeedSource) -> CsvReader:
     """The ``ReaderFactory`` of generic CSV and TSV feeds (``formats.py``)."""
     delimiter = source.delimiter or ("\t" if source.format == "tsv" else None)
-    return CsvReader(chunks, source.name, delimiter=delimiter, column_map=dict(source.column_map))
+    return CsvReader(
+        chunks,
+        source.name,
+        delimiter=delimiter,
+        column_map=dict(source.column_map),
+        list_separator=source.list_separator,
+    )
 
 
 class _Lines:

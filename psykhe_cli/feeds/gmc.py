@@ -26,8 +26,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 
-from psykhe_cli.errors import InputError
-from psykhe_cli.feeds.delimited import CsvTable, Row
+from psykhe_cli.errors import InputError, UsageError
+from psykhe_cli.feeds.delimited import CsvTable, Row, check_map
 from psykhe_cli.feeds.formats import RowReader
 from psykhe_cli.feeds.sources import FeedSource
 
@@ -157,6 +157,13 @@ class DelimitedReader:
 
     def _names(self, cells: list[str]) -> list[str]:
         where = f"{self._name}:{self._table.header_lines}"
+        check_map(self._column_map, cells, self._name)
+        for source in self._column_map:
+            if "+" in source:
+                raise UsageError(
+                    f"--map {source}=…: a Merchant Center feed's columns are not joined; "
+                    "additional_image_link already adds to the images"
+                )
         names: list[str] = []
         seen: dict[str, str] = {}
         for column, cell in enumerate(cells, start=1):
@@ -172,6 +179,11 @@ class DelimitedReader:
                 )
             seen[name] = cell
             names.append(name)
+        if "id" not in seen:
+            raise InputError(
+                f"{where}: the header has no id column (its columns: {', '.join(cells)})",
+                hint="every Merchant Center item has an id; name its column id",
+            )
         return names
 
 

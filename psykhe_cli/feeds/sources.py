@@ -15,6 +15,7 @@ from typing import BinaryIO, Literal, cast
 from isal import isal_zlib
 
 from psykhe_cli.errors import InputError
+from psykhe_cli.schema import CSV_LIST_SEPARATOR
 
 Format = Literal["jsonl", "csv", "tsv", "gmc", "shopify", "woocommerce"]
 #: every name ``--format`` accepts; ``formats.py`` says what each one is
@@ -37,10 +38,13 @@ class FeedSource:
     format: Format | None = None
     #: CSV/TSV delimiter; None: detected from the header row
     delimiter: str | None = None
-    #: CSV/TSV column renames, source column -> product field
+    #: CSV/TSV column renames, source column -> product field; a source ``a+b`` joins the
+    #: list cells of columns ``a`` and ``b`` into one list field
     column_map: tuple[tuple[str, str], ...] = field(default=())
     #: shop exports: keep the products that are not active (drafts, archived, hidden)
     include_inactive: bool = False
+    #: what separates the items of a CSV/TSV list cell
+    list_separator: str = CSV_LIST_SEPARATOR
 
     @property
     def name(self) -> str:
