@@ -26,6 +26,7 @@ _psykhe() {
         psykhe_push:--format) COMPREPLY=($(compgen -W "jsonl csv tsv gmc shopify woocommerce" -- "$cur")); return ;;
         psykhe_push:--delimiter) COMPREPLY=(); return ;;
         psykhe_push:--map) COMPREPLY=(); return ;;
+        psykhe_push:--list-separator) COMPREPLY=(); return ;;
         psykhe_push:--max-problems) COMPREPLY=(); return ;;
         psykhe_push:--base-url) COMPREPLY=(); return ;;
         psykhe_push:--api-key-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -52,15 +53,16 @@ _psykhe() {
         psykhe_validate:--format) COMPREPLY=($(compgen -W "jsonl csv tsv gmc shopify woocommerce" -- "$cur")); return ;;
         psykhe_validate:--delimiter) COMPREPLY=(); return ;;
         psykhe_validate:--map) COMPREPLY=(); return ;;
+        psykhe_validate:--list-separator) COMPREPLY=(); return ;;
         psykhe_validate:--max-problems) COMPREPLY=(); return ;;
     esac
     case "$node" in
         psykhe) words="push sandbox status validate --version --help -h" ;;
-        psykhe_push) words="--mode --yes -y --force --max-drop --dry-run --wait-lock --skip-invalid --rejects --batch-size --compression-level --no-wait --timeout --poll-interval --format --delimiter --map --include-inactive --strict --max-problems --base-url --api-key-file --retries --json --quiet -q --debug --help -h" ;;
+        psykhe_push) words="--mode --yes -y --force --max-drop --dry-run --wait-lock --skip-invalid --rejects --batch-size --compression-level --no-wait --timeout --poll-interval --format --delimiter --map --include-inactive --list-separator --strict --max-problems --base-url --api-key-file --retries --json --quiet -q --debug --help -h" ;;
         psykhe_sandbox) words="exec --host --port --key --db --processing-delay --max-body-mb --faults --quiet --help -h" ;;
         psykhe_sandbox_exec) words="--host --port --key --db --processing-delay --max-body-mb --faults --help -h" ;;
         psykhe_status) words="--last --watch --timeout --poll-interval --base-url --api-key-file --retries --json --debug --help -h" ;;
-        psykhe_validate) words="--format --delimiter --map --include-inactive --strict --max-problems --json --debug --help -h" ;;
+        psykhe_validate) words="--format --delimiter --map --include-inactive --list-separator --strict --max-problems --json --debug --help -h" ;;
     esac
     case "$node" in
         psykhe_push) files=1 ;;

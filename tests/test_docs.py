@@ -1,4 +1,4 @@
-"""The README stays true to the code: its exit-code table and its commands."""
+"""The README and docs/feeds.md stay true to the code: exit codes, commands, product fields."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import typer
 
 from psykhe_cli.cli import app
 from psykhe_cli.errors import EXIT_CODE_MEANINGS
+from psykhe_cli.feeds import FORMATS
+from psykhe_cli.schema import KIND_DESCRIPTIONS, PRODUCT_FIELDS
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
@@ -25,3 +27,33 @@ def test_readme_documents_every_command() -> None:
     assert set(names) == {"validate", "push", "status", "sandbox"}
     for name in names:
         assert f"### `psykhe {name}" in README, name
+
+
+FEEDS_DOC = (Path(__file__).resolve().parent.parent / "docs" / "feeds.md").read_text()
+
+
+def field_table() -> str:
+    """docs/feeds.md's table of product fields, as psykhe_cli/schema.py says it is."""
+    rows = ["| field | type | when missing |", "|---|---|---|"]
+    for rule in PRODUCT_FIELDS:
+        level = rule.when_missing or "—"
+        rows.append(f"| `{rule.name}` | {KIND_DESCRIPTIONS[rule.kind]} | {level} |")
+    return "\n".join(rows)
+
+
+def test_feeds_doc_field_table_is_schema_py() -> None:
+    # on failure, paste the expected table between the markers of docs/feeds.md
+    start = FEEDS_DOC.index("checked by tests/test_docs.py -->\n") + len(
+        "checked by tests/test_docs.py -->\n"
+    )
+    end = FEEDS_DOC.index("\n<!-- /fields -->")
+    assert FEEDS_DOC[start:end] == field_table()
+
+
+def test_feeds_doc_names_every_format_and_is_linked() -> None:
+    for fmt in FORMATS:
+        assert f"`{fmt}`" in FEEDS_DOC, fmt
+    assert "[docs/feeds.md](docs/feeds.md)" in README
+    group = typer.main.get_command(app)
+    validate = getattr(group, "commands", {})["validate"]
+    assert "docs/feeds.md" in (validate.help or "")
