@@ -6,11 +6,12 @@ Knows nothing about terminals: what a person should see leaves through three cal
 
     POST /v1/ingestion/
       2xx with an ingestion id ........................... CreateResult
-      2xx without a usable id, or not JSON ............... OutcomeUnknown   (8)
+      2xx without a usable id, not JSON, or over 1 MiB ... OutcomeUnknown   (8)
       connect error, pool timeout ........................ retried, then TransientError (5)
       connection lost before the whole body was sent ..... retried, then TransientError (5)
       429, 503 (Retry-After honoured, capped) ............ retried, then TransientError (5)
       timeout / reset / 5xx after the whole body was sent  OutcomeUnknown   (8), never retried
+        (an answer not complete within the read timeout counts as a timeout)
       3xx (never followed) ............................... RejectedError    (6)
       401, 403 ........................................... AuthError        (4)
       413 or payload_too_large ........................... PayloadTooLarge  (6)
@@ -19,7 +20,13 @@ Knows nothing about terminals: what a person should see leaves through three cal
     GET /v1/ingestion/{id}
       transport errors, timeouts, 429, 5xx, unreadable 2xx  retried, then TransientError (5)
       404 ................................................ RejectedError (6, api_code not_found)
+      2xx about another ingestion id ..................... ProtocolError (8)
       3xx / 401, 403 / other 4xx ......................... as for POST
+
+Every answer is read through ``_Answer``: at most ``ANSWER_LIMIT`` bytes of it (the envelope is
+small; an endless body must not fill memory), within a deadline that a trickling server cannot
+stretch (``_Watchdog``), and with the key scrubbed from every text the server sent, before
+anything else looks at it.
 
 Retries wait with full-jitter exponential backoff (``RetryPolicy``); ``sleep``, ``now`` (wall
 clock, for HTTP-date ``Retry-After``), ``clock`` (monotonic) and ``random`` are injected.
@@ -28,28 +35,42 @@ clock, for HTTP-date ``Retry-After``), ``clock`` (monotonic) and ``random`` are 
 from __future__ import annotations
 
 import email.utils
+import functools
 import json
 import math
+import os
 import random as _random
+import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timezone
 from typing import Any, Protocol, TypeVar
 
 import httpx
 
 from psykhe_cli import __version__
-from psykhe_cli.config import REDACTED, Secret, Settings
+from psykhe_cli.config import (
+    ENV_SSL_CERT_DIR,
+    ENV_SSL_CERT_FILE,
+    REDACTED,
+    NetworkEnvironment,
+    Secret,
+    Settings,
+    network_environment,
+)
 from psykhe_cli.errors import (
     AuthError,
     ConfigError,
     OutcomeUnknown,
     PayloadTooLarge,
+    ProtocolError,
     PsykheError,
     RejectedError,
     TransientError,
+    UploadFailed,
     UsageError,
 )
 from psykhe_cli.ingestion import (
@@ -67,6 +88,8 @@ CHECK_LAST_HINT = (
     "(sending the same feed twice is harmless, but makes a second ingestion)"
 )
 
+#: the most psykhe reads of any answer: every documented one is a small JSON envelope
+ANSWER_LIMIT = 1 << 20
 _DEBUG_BODY_LIMIT = 2000
 _MESSAGE_LIMIT = 300
 
@@ -134,6 +157,8 @@ def make_http_client(
 
     Proxy variables are honoured for https only (the key then travels inside the TLS tunnel);
     a plain-http base URL is loopback, where a proxy would only see the key in clear text.
+    Connections are not kept alive between requests: each request's own connection is the
+    one its deadline can shut (``_Watchdog``), and requests are seconds apart anyway.
     """
     timeout = httpx.Timeout(
         connect=settings.connect_timeout,
@@ -142,6 +167,8 @@ def make_http_client(
         pool=settings.connect_timeout,
     )
     https = settings.base_url.startswith("https://")
+    if https:
+        _check_trust_variables(network_environment(settings.base_url))
     try:
         return httpx.Client(
             timeout=timeout,
@@ -150,9 +177,37 @@ def make_http_client(
             headers={"User-Agent": USER_AGENT},
             transport=transport,
             verify=True if https else _trusting_nothing(),
+            limits=httpx.Limits(max_keepalive_connections=0),
         )
     except ImportError as exc:  # e.g. ALL_PROXY=socks5://… without socksio installed
         raise ConfigError(f"cannot use the proxy from the environment: {exc}") from None
+    except OSError as exc:  # ssl.SSLError too: SSL_CERT_FILE is not a certificate bundle
+        raise _bad_trust_variable(network_environment(settings.base_url), exc) from None
+
+
+def _check_trust_variables(env: NetworkEnvironment) -> None:
+    """httpx reads SSL_CERT_DIR only when the TLS handshake needs it: check it now."""
+    cert_dir = env.ssl_cert_dir if env.ssl_cert_file is None else None
+    if cert_dir is not None and not os.path.isdir(cert_dir):
+        raise ConfigError(
+            f"{ENV_SSL_CERT_DIR}={printable(cert_dir, 200)} is not a directory",
+            hint=f"point {ENV_SSL_CERT_DIR} at a directory of CA certificates, or unset it",
+        )
+
+
+def _bad_trust_variable(env: NetworkEnvironment, exc: OSError) -> ConfigError:
+    if env.ssl_cert_file is None:
+        return ConfigError(f"cannot set up TLS: {printable(str(exc), _MESSAGE_LIMIT)}")
+    if isinstance(exc, IsADirectoryError):
+        why = "is a directory"
+    elif isinstance(exc, ssl.SSLError):
+        why = f"holds no usable certificate ({printable(exc.reason or str(exc), 120)})"
+    else:
+        why = f"cannot be read ({printable(exc.strerror or str(exc), 120)})"
+    return ConfigError(
+        f"{ENV_SSL_CERT_FILE}={printable(env.ssl_cert_file, 200)} {why}",
+        hint=f"point {ENV_SSL_CERT_FILE} at a PEM file of CA certificates, or unset it",
+    )
 
 
 class IngestionClient:
@@ -184,6 +239,8 @@ class IngestionClient:
         self._now = now
         self._clock = clock
         self._random = random
+        #: the proxy httpx takes from the environment for this base URL, to name it in errors
+        self._proxy = network_environment(self._base_url).proxy
 
     @classmethod
     def from_settings(
@@ -267,10 +324,16 @@ class IngestionClient:
         return _Retry(f"{reason} before the whole body was sent", reached_server=True)
 
     def _post_answered(
-        self, response: httpx.Response, tracked: _TrackedBody, attempt: int
+        self, response: _Answer, tracked: _TrackedBody, attempt: int
     ) -> CreateResult | _Retry:
         status = response.status_code
         if 200 <= status < 300:
+            if response.truncated:
+                raise OutcomeUnknown(
+                    f"the server answered HTTP {status} with {response.size_text}, not the "
+                    "small envelope of an ingestion id; it may have accepted the upload",
+                    hint=CHECK_LAST_HINT,
+                )
             ingestion_id = _ingestion_id_of(response)
             if ingestion_id is None:
                 raise OutcomeUnknown(
@@ -294,9 +357,11 @@ class IngestionClient:
 
     def _upload_exhausted(self, attempts: int, last: _Retry, reached_server: bool) -> PsykheError:
         what = "nothing was processed" if reached_server else "nothing was sent (no connection)"
-        return TransientError(
+        return UploadFailed(
             f"the upload failed {attempts} time(s), last: {last.reason}; {what}",
             hint="it is safe to run the same command again (--retries sets how often to retry)",
+            attempts=attempts,
+            last=last.reason,
         )
 
     # --- GET ----------------------------------------------------------------------------------
@@ -310,14 +375,16 @@ class IngestionClient:
     ) -> Ingestion:
         """The current state of one ingestion; transient failures are retried (module table).
 
-        ``max_wait`` bounds the seconds spent waiting between retries (polling passes the time
-        left before its deadline); without it only ``RetryPolicy.retries`` limits them.
+        ``max_wait`` bounds the seconds this takes, requests and waits between retries included
+        (polling passes the time left before its deadline); without it only the read timeout
+        and ``RetryPolicy.retries`` limit them.
         """
         url = f"{self._base_url}/v1/ingestion/{int(ingestion_id)}"
+        until = None if max_wait is None else self._clock() + max_wait
 
         def once(attempt: int) -> Ingestion | _Retry:
             try:
-                response = self._send("GET", url, {}, None, attempt)
+                response = self._send("GET", url, {}, None, attempt, until=until)
             except httpx.RequestError as exc:
                 self._raise_if_untrusted(exc)
                 return _Retry(self._describe(exc))
@@ -326,7 +393,15 @@ class IngestionClient:
                 data = _data_of(response)
                 if data is None:
                     return _Retry(f"an unreadable answer ({self._describe_body(response)})")
-                return Ingestion.from_data(data, ingestion_id=ingestion_id)
+                ingestion = Ingestion.from_data(data, ingestion_id=ingestion_id)
+                if ingestion.id != ingestion_id:
+                    raise ProtocolError(
+                        f"asked for the status of ingestion {ingestion_id}, the server answered "
+                        f"about ingestion {ingestion.id} ({ingestion.status_name}); psykhe does "
+                        f"not know how ingestion {ingestion_id} went",
+                        hint=f"look again later with: psykhe status {ingestion_id}",
+                    )
+                return ingestion
             if status == 404:
                 error = _ApiError.parse(response, self._key)
                 raise RejectedError(
@@ -350,7 +425,7 @@ class IngestionClient:
                 hint=f"it may still be running; look again with: psykhe status {ingestion_id}",
             )
 
-        return self._retrying(once, on_retry, exhausted=exhausted, max_wait=max_wait)
+        return self._retrying(once, on_retry, exhausted=exhausted, max_wait=max_wait, until=until)
 
     # --- shared -------------------------------------------------------------------------------
 
@@ -361,9 +436,10 @@ class IngestionClient:
         *,
         exhausted: Callable[[int, _Retry, bool], PsykheError],
         max_wait: float | None = None,
+        until: float | None = None,
     ) -> T:
         attempts = self._policy.retries + 1
-        wait_left = math.inf if max_wait is None else max_wait
+        budget = math.inf if max_wait is None else max_wait
         reached_server = False
         attempt = 0
         while True:
@@ -372,12 +448,13 @@ class IngestionClient:
             if not isinstance(outcome, _Retry):
                 return outcome
             reached_server = reached_server or outcome.reached_server
+            wait_left = budget if until is None else min(budget, until - self._clock())
             if attempt >= attempts or wait_left <= 0:
                 raise exhausted(attempt, outcome, reached_server)
             delay, why = self._delay(attempt, outcome)
             if delay > wait_left:
                 delay, why = wait_left, f"{why}; waiting only {wait_left:g} s (deadline)"
-            wait_left -= delay
+            budget -= delay
             self._debug(f"* attempt {attempt} failed: {outcome.reason}; retrying in {delay:.1f} s")
             callback = on_retry or self._on_retry
             if callback is not None:
@@ -395,7 +472,7 @@ class IngestionClient:
             )
         return outcome.retry_after, f"{outcome.reason}, Retry-After {outcome.retry_after:.0f} s"
 
-    def _retry_later(self, response: httpx.Response) -> _Retry:
+    def _retry_later(self, response: _Answer) -> _Retry:
         error = _ApiError.parse(response, self._key)
         return _Retry(
             self._status_text(response) + (f" {error.code}" if error.code else ""),
@@ -403,7 +480,7 @@ class IngestionClient:
             reached_server=True,
         )
 
-    def _raise_for_refusal(self, response: httpx.Response, *, what: str) -> None:
+    def _raise_for_refusal(self, response: _Answer, *, what: str) -> None:
         """Raise for 3xx, 401/403, 413 and every other 4xx but 429; return for anything else."""
         status = response.status_code
         if 300 <= status < 400:
@@ -433,7 +510,7 @@ class IngestionClient:
             ingestion_id=error.ingestion_id,
         )
 
-    def _redirect_error(self, response: httpx.Response) -> RejectedError:
+    def _redirect_error(self, response: _Answer) -> RejectedError:
         target = _origin_of_location(response)
         where = f"to {target}" if target else "without a usable Location"
         return RejectedError(
@@ -451,22 +528,70 @@ class IngestionClient:
         headers: Mapping[str, str],
         content: Iterator[bytes] | None,
         attempt: int,
-    ) -> httpx.Response:
+        *,
+        until: float | None = None,
+    ) -> _Answer:
+        """One request and its answer, read whole (up to ``ANSWER_LIMIT``) before returning.
+
+        The answer must be complete within the read timeout of the request being sent, and
+        before ``until`` (this client's clock) when given.
+        """
+        read_timeout = self._http.timeout.read
+        watchdog = _Watchdog(answer_within=read_timeout)
+        if until is not None:
+            watchdog.arm(until - self._clock(), "the time left to wait")
         request = self._http.build_request(
             method,
             url,
-            headers={API_KEY_HEADER: self._key.reveal(), "User-Agent": USER_AGENT, **headers},
+            headers={
+                API_KEY_HEADER: self._key.reveal(),
+                "User-Agent": USER_AGENT,
+                # an answer psykhe cannot unpack whole stays within ANSWER_LIMIT
+                "Accept-Encoding": "identity",
+                **headers,
+            },
             content=content,
+            extensions={"trace": watchdog.trace},
         )
         self._debug_request(request, attempt)
         started = self._clock()
         try:
-            response = self._http.send(request, follow_redirects=False)
+            response = self._http.send(request, follow_redirects=False, stream=True)
+            try:
+                answer = self._read_answer(response, request)
+            finally:
+                response.close()
         except httpx.RequestError as exc:
-            self._debug(f"! {type(exc).__name__}: {self._describe(exc)}")
-            raise
-        self._debug_response(response, self._clock() - started)
-        return response
+            if watchdog.fired is None:
+                self._debug(f"! {type(exc).__name__}: {self._describe(exc)}")
+                raise
+            late = _AnswerDeadline(watchdog.fired, request=request)
+            self._debug(f"! {self._describe(late)}")
+            raise late from None
+        finally:
+            watchdog.stop()
+        self._debug_response(answer, self._clock() - started)
+        return answer
+
+    def _read_answer(self, response: httpx.Response, request: httpx.Request) -> _Answer:
+        body = bytearray()
+        truncated = False
+        for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) > ANSWER_LIMIT:
+                truncated = True
+                break
+        del body[ANSWER_LIMIT:]
+        key = self._key
+        return _Answer(
+            status_code=response.status_code,
+            reason_phrase=key.scrub(response.reason_phrase),
+            http_version=response.http_version,
+            headers=httpx.Headers([(k, key.scrub(v)) for k, v in response.headers.multi_items()]),
+            content=_scrubbed_body(bytes(body), key),
+            truncated=truncated,
+            request=request,
+        )
 
     def _raise_if_untrusted(self, exc: httpx.RequestError) -> None:
         """A certificate that fails verification will fail again: say so instead of retrying."""
@@ -484,13 +609,21 @@ class IngestionClient:
 
     def _describe(self, exc: httpx.RequestError) -> str:
         detail = printable(self._key.scrub(str(exc)), _MESSAGE_LIMIT)
+        if self._proxy is not None and _is_connect_failure(exc):
+            variable, proxy = self._proxy
+            return (
+                f"cannot connect through the proxy {proxy} (from {variable}): "
+                f"{detail or type(exc).__name__}"
+            )
         if isinstance(exc, httpx.ConnectTimeout):
             return "the connection timed out"
         if isinstance(exc, httpx.ConnectError):
             return f"cannot connect ({detail or 'connection failed'})"
+        if isinstance(exc, _AnswerDeadline):
+            return f"no complete answer came within {exc.limit}"
         if isinstance(exc, httpx.ReadTimeout):
             limit = self._http.timeout.read
-            return "no answer came within the read timeout" + (
+            return "no complete answer came within the read timeout" + (
                 f" ({limit:g} s)" if limit is not None else ""
             )
         if isinstance(exc, httpx.WriteTimeout):
@@ -501,12 +634,12 @@ class IngestionClient:
             return f"the server closed the connection ({detail or 'no answer'})"
         return f"{type(exc).__name__}: {detail or 'connection failed'}"
 
-    def _describe_body(self, response: httpx.Response) -> str:
+    def _describe_body(self, response: _Answer) -> str:
         kind = response.headers.get("Content-Type", "no Content-Type").split(";")[0]
-        return f"{printable(kind, 60)}, {len(response.content)} bytes"
+        return f"{printable(kind, 60)}, {response.size_text}"
 
     @staticmethod
-    def _status_text(response: httpx.Response) -> str:
+    def _status_text(response: _Answer) -> str:
         reason = printable(response.reason_phrase, 60)
         return f"HTTP {response.status_code}" + (f" {reason}" if reason else "")
 
@@ -525,7 +658,7 @@ class IngestionClient:
             )
             self._debug(f"> {name}: {shown}")
 
-    def _debug_response(self, response: httpx.Response, elapsed: float) -> None:
+    def _debug_response(self, response: _Answer, elapsed: float) -> None:
         if self._on_debug is None:
             return
         status = self._status_text(response).removeprefix("HTTP ")
@@ -539,6 +672,142 @@ class IngestionClient:
 
 
 # --- helpers --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Answer:
+    """An answer as psykhe keeps it: the key scrubbed from every text, at most 1 MiB of body."""
+
+    status_code: int
+    #: scrubbed, like every header value and the body
+    reason_phrase: str
+    http_version: str
+    headers: httpx.Headers
+    content: bytes
+    #: the body went on past ``ANSWER_LIMIT``: ``content`` is its start, and not an answer
+    truncated: bool
+    request: httpx.Request = field(repr=False)
+
+    @functools.cached_property
+    def document(self) -> Any:
+        """The body as JSON; None when it is not JSON, too deep to parse, or truncated."""
+        return None if self.truncated else _parsed(self.content)
+
+    @property
+    def size_text(self) -> str:
+        """How long the body was, for messages."""
+        if self.truncated:
+            return f"more than {ANSWER_LIMIT // (1 << 20)} MiB (psykhe reads no further)"
+        return f"{len(self.content)} bytes"
+
+
+def _parsed(content: bytes) -> Any:
+    try:
+        return json.loads(content)
+    except (ValueError, RecursionError):  # ValueError includes UnicodeDecodeError
+        return None
+
+
+def _scrubbed_body(content: bytes, key: Secret) -> bytes:
+    """``content`` without the key, also where JSON spelled it with ``\\u`` escapes."""
+    content = key.scrub_bytes(content)
+    if b"\\u" not in content:
+        return content
+    doc = _parsed(content)
+    if doc is None:
+        return content
+    try:
+        text = json.dumps(doc, ensure_ascii=False)
+    except (ValueError, RecursionError):
+        return content
+    scrubbed = key.scrub(text)
+    return content if scrubbed == text else scrubbed.encode("utf-8", "replace")
+
+
+class _AnswerDeadline(httpx.ReadTimeout):
+    """The answer did not arrive in full in time, however steadily its bytes trickled."""
+
+    def __init__(self, limit: str, *, request: httpx.Request) -> None:
+        super().__init__(f"no complete answer came within {limit}", request=request)
+        #: which limit passed, for messages: "the read timeout (3 s)"
+        self.limit = limit
+
+
+class _Watchdog:
+    """Ends one request at its deadline, however slowly the server sends its answer.
+
+    httpx's timeouts bound each socket operation, not a whole answer: a server sending a byte
+    every half second never trips them. The watchdog learns the request's connection from
+    httpcore's ``trace`` extension, arms itself once the request is sent (the answer must then
+    be complete within the read timeout) or earlier (``arm``), and at the deadline shuts the
+    connection down, which wakes the reading thread with an end of stream.
+    """
+
+    def __init__(self, *, answer_within: float | None) -> None:
+        self._answer_within = answer_within
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._timer: threading.Timer | None = None
+        self._deadline = math.inf
+        self._reason = ""
+        self._active = True
+        #: the limit that passed, once the watchdog has shut the connection
+        self.fired: str | None = None
+
+    def trace(self, event: str, info: Mapping[str, Any]) -> None:
+        """httpcore's ``trace`` callback: note new connections, arm once the request is sent."""
+        if event.endswith((".connect_tcp.complete", ".start_tls.complete")):
+            stream = info.get("return_value")
+            sock = stream.get_extra_info("socket") if stream is not None else None
+            if isinstance(sock, socket.socket):
+                with self._lock:
+                    self._sockets.append(sock)
+        elif event.endswith(".send_request_body.complete") and self._answer_within is not None:
+            self.arm(self._answer_within, f"the read timeout ({self._answer_within:g} s)")
+
+    def arm(self, seconds: float, reason: str) -> None:
+        """End the request ``seconds`` from now, unless an earlier deadline is set."""
+        at = time.monotonic() + max(0.0, seconds)
+        with self._lock:
+            if not self._active or at >= self._deadline:
+                return
+            self._deadline, self._reason = at, reason
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = threading.Timer(max(0.0, seconds), self._fire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _fire(self) -> None:
+        with self._lock:
+            if not self._active:
+                return
+            self.fired = self._reason
+            for sock in self._sockets:
+                _shut_down(sock)
+
+    def stop(self) -> None:
+        """The request is over: never touch its connection again."""
+        with self._lock:
+            self._active = False
+            if self._timer is not None:
+                self._timer.cancel()
+
+
+def _shut_down(sock: socket.socket) -> None:
+    """Shut a connection down from another thread: its reader sees the end of the stream.
+
+    Through a duplicate descriptor, because ``SSLSocket.shutdown`` would also drop the TLS
+    state that the reading thread is using; a closed socket (``fileno() == -1``) is left be.
+    """
+    fd = sock.fileno()
+    if fd < 0:
+        return
+    try:
+        with socket.socket(fileno=os.dup(fd)) as twin:
+            twin.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 @dataclass(frozen=True)
@@ -582,15 +851,18 @@ class _ApiError:
     not_json: str | None
 
     @classmethod
-    def parse(cls, response: httpx.Response, key: Secret) -> _ApiError:
+    def parse(cls, response: _Answer, key: Secret) -> _ApiError:
         """Read the envelope; never raises, whatever the body is."""
         doc = _json_of(response)
         errors = doc.get("errors") if isinstance(doc, dict) else None
         first = errors[0] if isinstance(errors, list) and errors else None
         if not isinstance(first, dict):
             kind = response.headers.get("Content-Type", "no Content-Type").split(";")[0]
-            size = len(response.content)
-            what = "an empty body" if not size else f"{size} bytes of {printable(kind, 60)}"
+            what = (
+                "an empty body"
+                if not response.content
+                else f"{response.size_text} of {printable(kind, 60)}"
+            )
             return cls(None, None, None, f"not a JSON error: {what}")
         context = first.get("context")
         code, message = first.get("code"), first.get("message")
@@ -640,20 +912,17 @@ def _is_connect_failure(exc: httpx.RequestError) -> bool:
     )
 
 
-def _json_of(response: httpx.Response) -> Any:
-    try:
-        return json.loads(response.content)
-    except ValueError:  # includes UnicodeDecodeError
-        return None
+def _json_of(response: _Answer) -> Any:
+    return response.document
 
 
-def _data_of(response: httpx.Response) -> dict[str, Any] | None:
+def _data_of(response: _Answer) -> dict[str, Any] | None:
     doc = _json_of(response)
     data = doc.get("data") if isinstance(doc, dict) else None
     return data if isinstance(data, dict) else None
 
 
-def _ingestion_id_of(response: httpx.Response) -> int | None:
+def _ingestion_id_of(response: _Answer) -> int | None:
     """``data.ingestion_id``, or the older bare ``ingestion_id``; None when neither is usable."""
     doc = _json_of(response)
     if not isinstance(doc, dict):
@@ -668,7 +937,7 @@ def _ingestion_id_of(response: httpx.Response) -> int | None:
     return None
 
 
-def _origin_of_location(response: httpx.Response) -> str | None:
+def _origin_of_location(response: _Answer) -> str | None:
     """``scheme://host:port`` of a redirect's target — never its path, query or userinfo."""
     location = response.headers.get("Location")
     if not location:

@@ -22,7 +22,9 @@ import hmac
 import ipaddress
 import math
 import os
+import re
 import stat
+import string
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -47,6 +49,8 @@ REDACTED = "[redacted]"
 _SCRUB_WINDOW = 8
 #: a key file or config file larger than this is refused rather than read in part
 _MAX_FILE_BYTES = 1024 * 1024
+#: lower-cases ASCII letters only, so that every character keeps its place
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 
 class Secret:
@@ -62,24 +66,41 @@ class Secret:
         return self._value
 
     def scrub(self, text: str) -> str:
-        """``text`` with every piece of 8+ consecutive characters of the secret redacted."""
-        value = self._value
-        if len(value) < _SCRUB_WINDOW:
-            return text.replace(value, REDACTED) if value else text
-        windows = {value[i : i + _SCRUB_WINDOW] for i in range(len(value) - _SCRUB_WINDOW + 1)}
-        hidden = [False] * len(text)
-        for i in range(len(text) - _SCRUB_WINDOW + 1):
-            if text[i : i + _SCRUB_WINDOW] in windows:
-                hidden[i : i + _SCRUB_WINDOW] = [True] * _SCRUB_WINDOW
-        if not any(hidden):
+        """``text`` with every piece of 8+ consecutive characters of the secret redacted.
+
+        Letters match in either case: a gateway may echo the key lower-cased (a ``Location``
+        host) or upper-cased.
+        """
+        pattern = self._pattern()
+        hidden: list[tuple[int, int]] = []
+        for match in pattern.finditer(text.translate(_ASCII_LOWER)):
+            start, end = match.start(), match.start() + len(match.group(1))
+            if hidden and start <= hidden[-1][1]:
+                hidden[-1] = (hidden[-1][0], max(end, hidden[-1][1]))
+            else:
+                hidden.append((start, end))
+        if not hidden:
             return text
-        out: list[str] = []
-        for i, char in enumerate(text):
-            if not hidden[i]:
-                out.append(char)
-            elif i == 0 or not hidden[i - 1]:
-                out.append(REDACTED)
+        out, done = [], 0
+        for start, end in hidden:
+            out += [text[done:start], REDACTED]
+            done = end
+        out.append(text[done:])
         return "".join(out)
+
+    def scrub_bytes(self, data: bytes) -> bytes:
+        """``scrub`` for bytes (a response body); each byte is taken as one character."""
+        return self.scrub(data.decode("latin-1")).encode("latin-1", "replace")
+
+    def _pattern(self) -> re.Pattern[str]:
+        # every window, found at every position (a lookahead matches without consuming)
+        value = self._value.translate(_ASCII_LOWER)
+        if not value:
+            return re.compile(r"(?!)()")
+        if len(value) < _SCRUB_WINDOW:
+            return re.compile(f"(?=({re.escape(value)}))")
+        windows = {value[i : i + _SCRUB_WINDOW] for i in range(len(value) - _SCRUB_WINDOW + 1)}
+        return re.compile("(?=(" + "|".join(map(re.escape, sorted(windows))) + "))")
 
     def __repr__(self) -> str:
         return f"Secret({REDACTED!r})"
@@ -434,3 +455,62 @@ def _xdg_dir(env: Mapping[str, str], name: str, fallback: str) -> Path:
         return Path(value)
     home = env.get("HOME") or os.path.expanduser("~")
     return Path(home) / fallback
+
+
+#: the variables that choose the CA certificates httpx trusts for an https base URL
+ENV_SSL_CERT_FILE = "SSL_CERT_FILE"
+ENV_SSL_CERT_DIR = "SSL_CERT_DIR"
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkEnvironment:
+    """What the environment says about TLS trust and proxies for an https base URL.
+
+    httpx reads these variables itself; they are here so that a failure can name the one
+    that caused it.
+    """
+
+    ssl_cert_file: str | None = None
+    ssl_cert_dir: str | None = None
+    #: ``(variable, proxy URL without credentials)`` the base URL goes through, if any
+    proxy: tuple[str, str] | None = None
+
+
+def network_environment(
+    base_url: str, environ: Mapping[str, str] | None = None
+) -> NetworkEnvironment:
+    """The TLS and proxy variables that apply to ``base_url`` (https only: see the client)."""
+    env = os.environ if environ is None else environ
+    parts = urlsplit(base_url)
+    if parts.scheme != "https":
+        return NetworkEnvironment()
+    return NetworkEnvironment(
+        ssl_cert_file=env.get(ENV_SSL_CERT_FILE) or None,
+        ssl_cert_dir=env.get(ENV_SSL_CERT_DIR) or None,
+        proxy=_proxy_for(parts.hostname or "", env),
+    )
+
+
+def _proxy_for(host: str, env: Mapping[str, str]) -> tuple[str, str] | None:
+    # as httpx (through urllib): https_proxy, then all_proxy; lower case first; NO_PROXY wins
+    no_proxy = env.get("no_proxy") or env.get("NO_PROXY") or ""
+    for entry in (e.strip().lower().lstrip(".") for e in no_proxy.split(",")):
+        if entry == "*" or (entry and (host == entry or host.endswith("." + entry))):
+            return None
+    for name in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        value = env.get(name, "").strip()
+        if value:
+            return name, _without_credentials(value)
+    return None
+
+
+def _without_credentials(url: str) -> str:
+    """``scheme://host:port`` of a proxy URL: never its user name or password."""
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = parts.hostname or "?"
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}" + (f":{port}" if port else "")

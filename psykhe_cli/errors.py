@@ -9,10 +9,12 @@ Every failure the user can meet is a ``PsykheError`` carrying the exit code it e
     ├── ConfigError              (4)  missing, unsafe or malformed configuration or key
     │   └── AuthError            (4)  the server rejected the key (401/403)
     ├── TransientError           (5)  retries exhausted; nothing was processed, safe to rerun
+    │   └── UploadFailed         (5)  every attempt of one upload request failed
     ├── RejectedError            (6)  the server refused the request (4xx other than auth, 3xx)
     │   └── PayloadTooLarge      (6)  HTTP 413 / payload_too_large: an insert batch can be split
     ├── GuardRefused             (7)  the soft_replace guard said no; nothing was sent
     ├── OutcomeUnknown           (8)  the server may have accepted the upload
+    │   └── ProtocolError        (8)  an answer that contradicts the request (another id)
     ├── IngestionFailed          (9)  the ingestion ended with status FAILED
     ├── WaitTimeout             (10)  the wait deadline passed, ingestion still running
     └── Interrupted            (130)  Ctrl-C or SIGTERM
@@ -74,6 +76,14 @@ class PsykheError(Exception):
         #: one more line telling the user what to do next
         self.hint = hint
 
+    def reword(self, message: str, *, hint: str | None) -> None:
+        """Say ``message`` and ``hint`` instead, keeping the type and exit code.
+
+        For a caller that knows more than the raiser did (which ingestions were accepted).
+        """
+        self.args = (message,)
+        self.message, self.hint = message, hint
+
 
 class UsageError(PsykheError):
     """Raised for a bad combination of options or a missing input argument."""
@@ -107,6 +117,16 @@ class TransientError(PsykheError):
 
     exit_code = ExitCode.TRANSIENT
     code = "transient_failure"
+
+
+class UploadFailed(TransientError):
+    """Raised when every attempt of one upload request failed and none was accepted."""
+
+    def __init__(self, message: str, *, hint: str | None = None, attempts: int, last: str) -> None:
+        super().__init__(message, hint=hint)
+        self.attempts = attempts
+        #: why the last attempt failed
+        self.last = last
 
 
 class RejectedError(PsykheError):
@@ -155,6 +175,15 @@ class OutcomeUnknown(PsykheError):
 
     exit_code = ExitCode.OUTCOME_UNKNOWN
     code = "outcome_unknown"
+
+
+class ProtocolError(OutcomeUnknown):
+    """Raised when an answer contradicts its request: a status about another ingestion id.
+
+    What became of the ingestion asked about is then unknown, as after a lost answer.
+    """
+
+    code = "protocol_error"
 
 
 class IngestionFailed(PsykheError):

@@ -27,7 +27,9 @@ from psykhe_cli.errors import (
     PayloadTooLarge,
     PsykheError,
     RejectedError,
+    UploadFailed,
     UsageError,
+    WaitTimeout,
 )
 from psykhe_cli.spool import DEFAULT_COMPRESSION_LEVEL, BatchLimit, Spool, SpoolPart
 from psykhe_cli.validate import FeedReport, FeedSource, Problem, ValidationOptions, check_feeds
@@ -321,6 +323,8 @@ class Push:
         self._uploading = False
         #: the request in progress has handed its whole body to the network
         self._body_sent = False
+        #: why the upload is waiting to be retried (429, 503, …), while it waits
+        self._backing_off: str | None = None
         self._feed_sha256: str | None = None
         #: the upload has started: the history keeps this push
         self._attempted = False
@@ -350,6 +354,12 @@ class Push:
         """What an interruption before polling left behind (polling explains itself)."""
         ids = self.result.ingestion_ids
         before = f"; ingestion(s) {', '.join(map(str, ids))} were accepted before it" if ids else ""
+        if self._uploading and self._backing_off is not None:
+            return Interrupted(
+                f"interrupted while waiting to retry the upload ({self._backing_off}): the "
+                f"server did not accept the last attempt, so it applied nothing from it{before}",
+                hint="it is safe to run the same command again" if not ids else None,
+            )
         if self._uploading and self._body_sent:
             return Interrupted(
                 "interrupted after the whole upload was sent, before the server answered: "
@@ -600,11 +610,17 @@ class Push:
                 progress = functools.partial(self._upload_progress, number, total)
                 try:
                     created = client.create_ingestion(
-                        part, mode=self.request.mode, on_upload_progress=progress
+                        part,
+                        mode=self.request.mode,
+                        on_upload_progress=progress,
+                        on_retry=self._retrying_upload,
                     )
                 except PayloadTooLarge as exc:
                     queue.extendleft(reversed(self._split(spool, part, exc)))
                     continue
+                except PsykheError as exc:
+                    self._tell_what_was_accepted(exc, number, total)
+                    raise
                 done += 1
                 self._body_sent = False
                 self.result.requests = done
@@ -621,7 +637,34 @@ class Push:
 
     def _upload_progress(self, part: int, parts: int, sent: int, total: int) -> None:
         self._body_sent = sent >= total
+        self._backing_off = None
         self.observer.uploading(part, parts, sent, total)
+
+    def _retrying_upload(self, attempt: int, delay: float, reason: str) -> None:
+        # the attempt was answered (or never connected): what was sent is settled, not pending
+        self._body_sent = False
+        self._backing_off = reason
+        self.observer.retrying(attempt, delay, reason)
+
+    def _tell_what_was_accepted(self, exc: PsykheError, number: int, total: int) -> None:
+        """A later part failed: the ingestions of the parts before it stand, so name them."""
+        ids = self.result.ingestion_ids
+        if not ids:
+            return
+        accepted = (
+            f"ingestion(s) {', '.join(map(str, ids))} of the part(s) before it were accepted "
+            "and go on on the server"
+        )
+        follow = f"follow them with: psykhe status {ids[-1]} --watch"
+        if isinstance(exc, UploadFailed):
+            exc.reword(
+                f"part {number} of {total} of the upload failed {exc.attempts} time(s), last: "
+                f"{exc.last}; nothing from that part was processed, but {accepted}",
+                hint=f"{follow}; sending the whole feed again is safe (products are "
+                "upserted), but makes those ingestions again",
+            )
+        else:
+            exc.reword(f"{exc.message} (part {number} of {total}); {accepted}", hint=follow)
 
     def _split(self, spool: Spool, part: SpoolPart, exc: PayloadTooLarge) -> tuple[SpoolPart, ...]:
         if self.request.mode == SOFT_REPLACE:
@@ -676,6 +719,16 @@ class Push:
                 "on the server",
                 hint=f"follow it with: psykhe status {current} --watch",
             ) from None
+        except (IngestionFailed, WaitTimeout):
+            raise  # they name the ingestion already
+        except PsykheError as exc:  # a refused key, a 404, an answer about another id
+            follow = f"follow it with: psykhe status {current} --watch"
+            exc.reword(
+                f"ingestion {current} was accepted and goes on on the server, but following "
+                f"it failed: {exc.message}",
+                hint=f"{exc.hint}; then {follow}" if exc.hint else follow,
+            )
+            raise
         finally:
             self.result.phases["processing"] = self._clock() - started
 

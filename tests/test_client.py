@@ -362,7 +362,7 @@ def test_create_5xx_after_full_body_is_outcome_unknown_not_retried(
 @pytest.mark.parametrize(
     ("exc", "said"),
     [
-        (httpx.ReadTimeout("timed out"), "no answer came within the read timeout (5 s)"),
+        (httpx.ReadTimeout("timed out"), "no complete answer came within the read timeout (5 s)"),
         (
             httpx.RemoteProtocolError("Server disconnected without sending a response."),
             "the server closed the connection (Server disconnected without sending a response.)",
@@ -711,7 +711,7 @@ def test_get_retries_transient_failures_then_succeeds(
     assert ingestion.status_name == "started"
     assert [r[2] for r in world.retries] == [
         "cannot connect (refused)",
-        "no answer came within the read timeout (5 s)",
+        "no complete answer came within the read timeout (5 s)",
         "HTTP 502 Bad Gateway",
         "an unreadable answer (text/plain, 21 bytes)",
     ]

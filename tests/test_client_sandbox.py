@@ -204,7 +204,9 @@ def test_no_answer_within_read_timeout_is_outcome_unknown(
     sandbox: SandboxHandle, client_for: Any
 ) -> None:
     sandbox.set_faults(delay={"before_answer": 2.0})
-    with pytest.raises(OutcomeUnknown, match=r"no answer came within the read timeout \(0\.3 s\)"):
+    with pytest.raises(
+        OutcomeUnknown, match=r"no complete answer came within the read timeout \(0\.3 s\)"
+    ):
         client_for(sandbox, read_timeout=0.3).create_ingestion(Body(SMALL), mode="insert")
     assert len(sandbox.requests()) == 1
 

@@ -79,7 +79,7 @@ def test_timeouts_while_polling_then_success_exits_0(
         "push", str(feed), *FAST, "--retries", "1", env=env | {"PSYKHE_READ_TIMEOUT": "0.3"}
     )
     assert out.returncode == 0, out.stderr
-    assert "no answer came within the read timeout (0.3 s)" in out.stderr
+    assert "no complete answer came within the read timeout (0.3 s)" in out.stderr
     assert "status: completed\n" in out.stdout
 
 

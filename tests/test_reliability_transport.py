@@ -241,7 +241,7 @@ def test_no_answer_within_the_read_timeout_exits_8_without_retry(
     sandbox.set_faults(delay={"before_answer": 5, "count": None})
     out = psykhe("push", str(feed), "--retries", "3", env=env | {"PSYKHE_READ_TIMEOUT": "0.5"})
     assert out.returncode == 8, out.stderr
-    assert "no answer came within the read timeout (0.5 s)" in out.stderr
+    assert "no complete answer came within the read timeout (0.5 s)" in out.stderr
     assert "psykhe status --last" in out.stderr
     assert len(posts(sandbox)) == 1
 

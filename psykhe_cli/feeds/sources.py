@@ -114,6 +114,18 @@ class ByteSource:
         yield from self._raw
 
     def _gunzip(self, head: bytes) -> Iterator[bytes]:
+        first, chunks = read_head(self._gunzip_members(head), len(GZIP_MAGIC))
+        if first.startswith(GZIP_MAGIC):
+            # no feed starts with these bytes (not UTF-8): say it once, not per "line"
+            raise InputError(
+                f"{self.name}: gzip inside gzip (the file was compressed twice)",
+                hint="decompress it once, e.g. gunzip -c FILE > FILE.once.gz, and send that",
+            )
+        if first:
+            yield first
+        yield from chunks
+
+    def _gunzip_members(self, head: bytes) -> Iterator[bytes]:
         decompressor = isal_zlib.decompressobj(wbits=_GZIP_WBITS)
         pending = head
         while True:
