@@ -90,6 +90,8 @@ CHECK_LAST_HINT = (
 
 #: the most psykhe reads of any answer: every documented one is a small JSON envelope
 ANSWER_LIMIT = 1 << 20
+#: seconds a status request may take past the caller's ``max_wait`` (the poll at the deadline)
+_LAST_REQUEST_GRACE = 2.0
 _DEBUG_BODY_LIMIT = 2000
 _MESSAGE_LIMIT = 300
 
@@ -539,7 +541,8 @@ class IngestionClient:
         read_timeout = self._http.timeout.read
         watchdog = _Watchdog(answer_within=read_timeout)
         if until is not None:
-            watchdog.arm(until - self._clock(), "the time left to wait")
+            # the poll made exactly at its deadline still gets a moment to be answered
+            watchdog.arm(max(until - self._clock(), _LAST_REQUEST_GRACE), "the time left to wait")
         request = self._http.build_request(
             method,
             url,
@@ -762,6 +765,8 @@ class _Watchdog:
             if isinstance(sock, socket.socket):
                 with self._lock:
                     self._sockets.append(sock)
+                    if self.fired is not None:  # the time was up before it connected
+                        _shut_down(sock)
         elif event.endswith(".send_request_body.complete") and self._answer_within is not None:
             self.arm(self._answer_within, f"the read timeout ({self._answer_within:g} s)")
 
