@@ -19,6 +19,7 @@ Knows nothing about terminals: what a person should see leaves through three cal
 
     GET /v1/ingestion/{id}
       transport errors, timeouts, 429, 5xx, unreadable 2xx  retried, then TransientError (5)
+        (unreadable: not JSON, nested too deep, or over 1 MiB)
       404 ................................................ RejectedError (6, api_code not_found)
       2xx about another ingestion id ..................... ProtocolError (8)
       3xx / 401, 403 / other 4xx ......................... as for POST
@@ -27,6 +28,9 @@ Every answer is read through ``_Answer``: at most ``ANSWER_LIMIT`` bytes of it (
 small; an endless body must not fill memory), within a deadline that a trickling server cannot
 stretch (``_Watchdog``), and with the key scrubbed from every text the server sent, before
 anything else looks at it.
+
+A bad ``SSL_CERT_FILE`` or ``SSL_CERT_DIR`` is a ``ConfigError`` (4) naming it, raised when the
+client is made; a proxy that cannot be reached is named in the connect error.
 
 Retries wait with full-jitter exponential backoff (``RetryPolicy``); ``sleep``, ``now`` (wall
 clock, for HTTP-date ``Retry-After``), ``clock`` (monotonic) and ``random`` are injected.
