@@ -8,11 +8,11 @@ renders, and either returns, raises ``typer.Exit(code)``, or raises a ``PsykheEr
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import sys
 import traceback
-from types import FrameType
 from typing import Annotated, NoReturn
 
 import typer
@@ -20,7 +20,7 @@ import typer
 from psykhe_cli import __version__
 from psykhe_cli.commands import push, sandbox, validate
 from psykhe_cli.commands._options import Runtime
-from psykhe_cli.errors import ExitCode, PsykheError
+from psykhe_cli.errors import ExitCode, PsykheError, exit_code_of_interrupt
 
 app = typer.Typer(
     name="psykhe",
@@ -56,26 +56,29 @@ push.register(app)
 sandbox.register(app)
 
 
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    # the same path as Ctrl-C: every phase that cleans up or explains itself on
-    # KeyboardInterrupt (spool removal, "ingestion N goes on, follow it with …") does so here
-    raise KeyboardInterrupt
-
-
 def _report(exc: PsykheError) -> None:
     sys.stderr.write(f"psykhe: error: {exc.message}\n")
     if exc.hint:
         sys.stderr.write(f"psykhe: hint: {exc.hint}\n")
 
 
-def _silence_stdout() -> None:
-    # stdout's reader has gone (`| head`): point the descriptor at /dev/null so the
-    # interpreter's final flush cannot fail a second time.
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
+def _interrupted(interrupt: KeyboardInterrupt) -> int:
+    """Report a Ctrl-C or signal that no phase explained; its exit code."""
+    code = exit_code_of_interrupt(interrupt)
+    signum = getattr(interrupt, "signum", signal.SIGINT)
+    name = f" ({signal.Signals(signum).name})" if code != ExitCode.INTERRUPTED else ""
+    sys.stderr.write(f"psykhe: error: interrupted{name}\n")
+    return code
+
+
+def _interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C or signal that Typer turned into ``Exit(130)``, if that is what this is."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def run(args: list[str] | None = None) -> int:
@@ -88,18 +91,17 @@ def run(args: list[str] | None = None) -> int:
         code = exc.code
         if code is None:
             return ExitCode.OK
+        interrupt = _interrupt_behind(exc) if code == ExitCode.INTERRUPTED else None
+        if interrupt is not None:
+            return _interrupted(interrupt)
         return code if isinstance(code, int) else ExitCode.INTERNAL
-    except KeyboardInterrupt:
-        sys.stderr.write("psykhe: interrupted\n")
-        return ExitCode.INTERRUPTED
+    except KeyboardInterrupt as exc:
+        return _interrupted(exc)
     except PsykheError as exc:
         if Runtime.debug and exc.exit_code == ExitCode.INTERNAL:
             traceback.print_exc()
         _report(exc)
         return exc.exit_code
-    except BrokenPipeError:
-        _silence_stdout()
-        return ExitCode.OK
     except OSError as exc:
         if Runtime.debug:
             traceback.print_exc()
@@ -118,16 +120,23 @@ def run(args: list[str] | None = None) -> int:
 
 def main() -> NoReturn:
     """Console-script entry point."""
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    from psykhe_cli.terminal import (
+        GuardedStream,
+        guard_std_streams,
+        handle_stop_signals,
+        open_closed_std_streams,
+    )
+
+    open_closed_std_streams()
+    guard_std_streams()
+    handle_stop_signals()
     code = run()
-    try:
-        sys.stdout.flush()
-    except BrokenPipeError:
-        _silence_stdout()
-    except OSError as exc:  # e.g. stdout is /dev/full
-        _silence_stdout()
-        sys.stderr.write(f"psykhe: error: cannot write to standard output: {exc.strerror}\n")
-        code = code or ExitCode.INTERNAL
+    sys.stdout.flush()
+    error = sys.stdout.error if isinstance(sys.stdout, GuardedStream) else None
+    # e.g. stdout is /dev/full, and no report noticed (a command writing there directly)
+    if error is not None and error.errno not in (errno.EPIPE, errno.EBADF) and code == 0:
+        sys.stderr.write(f"psykhe: error: cannot write to standard output: {error.strerror}\n")
+        code = ExitCode.INTERNAL
     with contextlib.suppress(OSError, ValueError):
         sys.stderr.flush()
     # Every file, spool, worker and connection is closed by now: leave without tearing the

@@ -9,7 +9,8 @@ Every failure the user can meet is a ``PsykheError`` carrying the exit code it e
     ├── ConfigError              (4)  missing, unsafe or malformed configuration or key
     │   └── AuthError            (4)  the server rejected the key (401/403)
     ├── TransientError           (5)  retries exhausted; nothing was processed, safe to rerun
-    │   └── UploadFailed         (5)  every attempt of one upload request failed
+    │   ├── UploadFailed         (5)  every attempt of one upload request failed
+    │   └── WorkerKilled         (5)  a validation worker was killed; nothing was sent
     ├── RejectedError            (6)  the server refused the request (4xx other than auth, 3xx)
     │   └── PayloadTooLarge      (6)  HTTP 413 / payload_too_large: an insert batch can be split
     ├── GuardRefused             (7)  the soft_replace guard said no; nothing was sent
@@ -17,11 +18,15 @@ Every failure the user can meet is a ``PsykheError`` carrying the exit code it e
     │   └── ProtocolError        (8)  an answer that contradicts the request (another id)
     ├── IngestionFailed          (9)  the ingestion ended with status FAILED
     ├── WaitTimeout             (10)  the wait deadline passed, ingestion still running
-    └── Interrupted            (130)  Ctrl-C or SIGTERM
+    ├── Interrupted            (130)  Ctrl-C or SIGTERM; 129 on SIGHUP, 131 on SIGQUIT
+    └── OutputBroken           (141)  stdout's or stderr's reader went away before anything
+                                      was sent; nothing was sent
 """
 
 from __future__ import annotations
 
+import signal
+import sys
 from enum import IntEnum
 
 
@@ -39,7 +44,10 @@ class ExitCode(IntEnum):
     OUTCOME_UNKNOWN = 8
     INGESTION_FAILED = 9
     WAIT_TIMEOUT = 10
+    HANGUP = 129
     INTERRUPTED = 130
+    QUIT = 131
+    BROKEN_PIPE = 141
 
 
 EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
@@ -49,7 +57,8 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.INVALID_INPUT: "invalid input — nothing was sent",
     ExitCode.CONFIG: "configuration or authentication problem (missing/unsafe/rejected key)",
     ExitCode.TRANSIENT: (
-        "transient failure, retries exhausted — nothing was processed, safe to run again"
+        "transient failure (retries exhausted, or a validation worker was killed)"
+        " — nothing was processed, safe to run again"
     ),
     ExitCode.REJECTED: "request rejected by the server (4xx other than auth)",
     ExitCode.GUARD_REFUSED: (
@@ -59,7 +68,12 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.OUTCOME_UNKNOWN: "outcome unknown — the server may have accepted the upload",
     ExitCode.INGESTION_FAILED: "the ingestion finished with status FAILED",
     ExitCode.WAIT_TIMEOUT: "wait deadline passed, ingestion still running",
-    ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
+    ExitCode.HANGUP: "hung up (SIGHUP), stopped as on Ctrl-C",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C or SIGTERM)",
+    ExitCode.QUIT: "quit (SIGQUIT), stopped as on Ctrl-C",
+    ExitCode.BROKEN_PIPE: (
+        "the reader of stdout or stderr went away before anything was sent — nothing sent"
+    ),
 }
 
 
@@ -200,8 +214,52 @@ class WaitTimeout(PsykheError):
     code = "wait_timeout"
 
 
+class WorkerKilled(TransientError):
+    """Raised when a validation worker process was killed (by the kernel when out of
+    memory, or by someone): the feed was not checked to its end, so nothing was sent."""
+
+    code = "worker_killed"
+
+
+class SignalReceived(KeyboardInterrupt):
+    """What the CLI's handler of SIGTERM, SIGHUP and SIGQUIT raises: a Ctrl-C that knows its
+    signal, so that every phase cleans up and explains itself as it does on Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+#: signals whose exit code is 128 + the signal's number; SIGTERM keeps Ctrl-C's 130
+_OWN_CODES = {signal.SIGHUP: ExitCode.HANGUP, signal.SIGQUIT: ExitCode.QUIT}
+
+
 class Interrupted(PsykheError):
-    """Raised on Ctrl-C or SIGTERM."""
+    """Raised on Ctrl-C or SIGTERM (130), SIGHUP (129) or SIGQUIT (131).
+
+    Raised while handling the ``KeyboardInterrupt``: the signal behind it decides the code.
+    """
 
     exit_code = ExitCode.INTERRUPTED
     code = "interrupted"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        handled = sys.exc_info()[1]
+        if isinstance(handled, SignalReceived) and handled.signum in _OWN_CODES:
+            self.exit_code = _OWN_CODES[signal.Signals(handled.signum)]
+            message = f"{message} ({signal.Signals(handled.signum).name})"
+        super().__init__(message, hint=hint)
+
+
+def exit_code_of_interrupt(interrupt: KeyboardInterrupt) -> ExitCode:
+    """The exit code of a Ctrl-C or a signal that no phase turned into ``Interrupted``."""
+    if isinstance(interrupt, SignalReceived) and interrupt.signum in _OWN_CODES:
+        return _OWN_CODES[signal.Signals(interrupt.signum)]
+    return ExitCode.INTERRUPTED
+
+
+class OutputBroken(PsykheError):
+    """Raised when the reader of stdout or stderr went away while nothing was sent yet."""
+
+    exit_code = ExitCode.BROKEN_PIPE
+    code = "output_closed"

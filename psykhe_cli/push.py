@@ -177,6 +177,10 @@ class PushObserver(Protocol):
     def confirm(self, question: GuardQuestion) -> bool:
         """Ask whether to run soft_replace; True only on an explicit yes."""
 
+    def sending(self) -> None:
+        """Nothing was sent before this call; from now on anything may be, and nothing
+        that happens to the output may stop the push (it must record what it did)."""
+
     def uploading(self, part: int, parts: int, sent: int, total: int) -> None:
         """Bytes of request ``part`` (1-based) of ``parts`` handed to the network."""
 
@@ -598,6 +602,7 @@ class Push:
 
     # -- upload ----------------------------------------------------------------------------
     def _upload(self, client: IngestionClient, spool: Spool, parts: list[SpoolPart]) -> None:
+        self.observer.sending()
         started = self._clock()
         self._uploading = True
         self._remember()  # before the first byte: `status --last` must see this attempt

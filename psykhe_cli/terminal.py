@@ -1,19 +1,174 @@
 """What the process is attached to: streams, whether each is a terminal, colour.
 
 Commands receive an ``Environment`` instead of touching ``sys.std*`` so tests can swap it.
+
+What a failed write to stdout or stderr does is decided here, once (``GuardedStream``):
+
+- a standard descriptor closed at start (``>&-``) is opened on ``/dev/null``
+  (``open_closed_std_streams``): a closed stream never turns a success into a failure;
+- a write that fails is remembered and dropped, never raised at the writer, so output can
+  never abort the work half-way; the stream stays silent from then on;
+- except while a push has sent nothing yet (``Environment.stop_on_broken_output``): then a
+  reader that went away (``EPIPE``) stops the run cleanly (``OutputBroken``, exit 141);
+- at the end, ``Environment.reporting`` decides what a failed report means for the exit code.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, BinaryIO, TextIO
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, TextIO
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+#: the standard descriptors and the mode each is opened on /dev/null with when closed
+_STD_FDS = ((0, os.O_RDONLY), (1, os.O_WRONLY), (2, os.O_WRONLY))
+
+
+#: Ctrl-C; SIGTERM (a supervisor), SIGHUP (the terminal or SSH session went away), SIGQUIT
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+
+
+class _Stop:
+    """The last stop signal received, if any."""
+
+    received: int | None = None
+
+
+def handle_stop_signals() -> None:
+    """Make SIGTERM, SIGHUP and SIGQUIT stop psykhe the way Ctrl-C does (the CLI, at start).
+
+    Every phase that cleans up or explains itself on ``KeyboardInterrupt`` (spool removed,
+    workers stopped, "ingestion N goes on, follow it with …") then does so for each.
+    """
+    for signum in STOP_SIGNALS:
+        # an ignored signal stays ignored: `nohup psykhe …`, or a shell's background job
+        if signal.getsignal(signum) != signal.SIG_IGN:
+            signal.signal(signum, _on_stop_signal)
+
+
+def _on_stop_signal(signum: int, frame: object) -> None:
+    from psykhe_cli.errors import SignalReceived
+
+    # remembered as well as raised: an exception raised inside a finalizer or a fork hook
+    # is swallowed by the interpreter; ``Environment.sending`` raises it again in time
+    _Stop.received = signum
+    raise SignalReceived(signum)
+
+
+def open_closed_std_streams() -> None:
+    """Open ``/dev/null`` on each standard descriptor that is closed, and give ``sys`` the
+    stream objects it could not make at start-up.
+
+    Otherwise the first file opened (a spool, a socket) would become descriptor 1 or 2 and
+    receive what is written to stdout or stderr, and ``sys.stdout`` would be None.
+    """
+    for fd, mode in _STD_FDS:
+        try:
+            os.fstat(fd)
+        except OSError:
+            opened = os.open(os.devnull, mode)
+            if opened != fd:  # a lower descriptor was closed too, and took it
+                os.dup2(opened, fd)
+                os.close(opened)
+    if sys.stdin is None:
+        sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
+    if sys.stdout is None:
+        sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+    if sys.stderr is None:
+        sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
+
+
+class GuardedStream:
+    """A text stream whose write failures are remembered instead of raised.
+
+    After the first failure nothing more is written (and its descriptor is pointed at
+    ``/dev/null``, so no later flush can fail). ``on_failure`` is called once, with the
+    stream, in the thread that wrote: it may raise to stop the run.
+    """
+
+    def __init__(self, stream: TextIO, name: str) -> None:
+        self.stream = stream
+        #: "standard output" or "standard error", for messages
+        self.name = name
+        #: the first write failure, or None
+        self.error: OSError | None = None
+        self.on_failure: Any = None
+
+    @property
+    def reader_gone(self) -> bool:
+        """True when a write failed because the stream's reader went away (``EPIPE``)."""
+        return self.error is not None and self.error.errno == errno.EPIPE
+
+    def write(self, text: str) -> int:
+        if self.error is None:
+            try:
+                return self.stream.write(text)
+            except (OSError, ValueError) as exc:
+                self._failed(exc)
+        return len(text)
+
+    def flush(self) -> None:
+        if self.error is None:
+            try:
+                self.stream.flush()
+            except (OSError, ValueError) as exc:
+                self._failed(exc)
+
+    def _failed(self, exc: OSError | ValueError) -> None:
+        # ValueError: the stream object was closed under us; the same as a closed descriptor
+        self.error = exc if isinstance(exc, OSError) else OSError(errno.EBADF, str(exc))
+        _point_at_devnull(self.stream)
+        if self.on_failure is not None:
+            self.on_failure(self)
+
+    def isatty(self) -> bool:
+        return _isatty(self.stream)
+
+    def __getattr__(self, name: str) -> Any:  # encoding, fileno, buffer, …
+        return getattr(self.stream, name)
+
+
+def _point_at_devnull(stream: TextIO) -> None:
+    """Let nothing more reach the broken descriptor, and no buffered text fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, stream.fileno())
+        finally:
+            os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def guard_std_streams() -> None:
+    """Replace ``sys.stdout`` and ``sys.stderr`` by ``GuardedStream``s (the CLI, at start)."""
+    if not isinstance(sys.stdout, GuardedStream):
+        sys.stdout = GuardedStream(sys.stdout, "standard output")
+    if not isinstance(sys.stderr, GuardedStream):
+        sys.stderr = GuardedStream(sys.stderr, "standard error")
+
+
+def _stop_if_reader_gone(stream: GuardedStream, *, now: bool = False) -> None:
+    """Raise ``OutputBroken`` when ``stream``'s reader went away — only in the main thread
+    (a display thread cannot stop the run; the next check in the main thread does), unless
+    ``now``."""
+    if not stream.reader_gone:
+        return
+    if not now and threading.current_thread() is not threading.main_thread():
+        return
+    from psykhe_cli.errors import OutputBroken
+
+    raise OutputBroken(
+        f"the reader of {stream.name} went away before anything was sent; nothing was sent"
+    )
 
 
 def _isatty(stream: IO[str] | IO[bytes]) -> bool:
@@ -39,6 +194,7 @@ class Environment:
     @classmethod
     def from_process(cls) -> Environment:
         """The real streams of this process."""
+        guard_std_streams()
         return cls(
             stdin=sys.stdin.buffer,
             stdout=sys.stdout,
@@ -50,27 +206,69 @@ class Environment:
             no_color=bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb",
         )
 
+    def stop_on_broken_output(self) -> None:
+        """From now on, until ``output_never_stops``, a reader of stdout or stderr that goes
+        away stops the run with ``OutputBroken`` (a push, before it may have sent anything)."""
+        for stream in self._guarded():
+            stream.on_failure = _stop_if_reader_gone
+            _stop_if_reader_gone(stream, now=False)
+
+    def sending(self) -> None:
+        """Called just before a push may send its first byte: from now on, no failure of
+        stdout or stderr stops the run (the push goes on, records what it did, and exits
+        with the code it earned).
+
+        Raises what should have stopped the run already and may have been lost: a stop
+        signal (``SignalReceived``), or a reader that went away (``OutputBroken``).
+        """
+        from psykhe_cli.errors import SignalReceived
+
+        if _Stop.received is not None:
+            raise SignalReceived(_Stop.received)
+        self.output_never_stops()
+
+    def output_never_stops(self) -> None:
+        """From now on, no failure of stdout or stderr stops the run.
+
+        Raises ``OutputBroken`` if a reader went away before this call (e.g. in a thread).
+        """
+        for stream in self._guarded():
+            stream.on_failure = None
+        for stream in self._guarded():
+            _stop_if_reader_gone(stream, now=True)
+
+    def _guarded(self) -> list[GuardedStream]:
+        return [s for s in (self.stdout, self.stderr) if isinstance(s, GuardedStream)]
+
     @contextmanager
     def reporting(self, *, failed: bool) -> Iterator[None]:
         """Write a command's report to stdout without letting stdout decide its exit code.
 
-        After a failure, a stdout that cannot be written (``| head -c1`` gone, ``/dev/full``)
-        is noted and the failure's own code stands. After a success, a reader that went away
-        is fine (``BrokenPipeError`` ends quietly in ``cli.py``); any other write failure is
-        an error, since the result was not reported.
+        A reader that went away (``| head -c1``, ``| true``) is fine: the work's own code
+        stands. Any other failure (``/dev/full``) is noted after a failure, and is an error
+        after a success, since the result was not reported.
         """
         from psykhe_cli.errors import PsykheError
 
+        self.output_never_stops_quietly()
+        error: OSError | None = None
         try:
             yield
-        except BrokenPipeError:
-            if not failed:
-                raise
-        except OSError as exc:
-            message = f"cannot write to standard output: {exc.strerror or exc}"
-            if not failed:
-                raise PsykheError(message) from None
-            self.stderr.write(f"psykhe: error: {message}\n")
+        except OSError as exc:  # an unguarded stream (a test's)
+            error = exc
+        if isinstance(self.stdout, GuardedStream):
+            error = error or self.stdout.error
+        if error is None or error.errno in (errno.EPIPE, errno.EBADF):
+            return
+        message = f"cannot write to standard output: {error.strerror or error}"
+        if not failed:
+            raise PsykheError(message) from None
+        self.stderr.write(f"psykhe: error: {message}\n")
+
+    def output_never_stops_quietly(self) -> None:
+        """``output_never_stops`` without raising: the run is over, its outcome decided."""
+        for stream in self._guarded():
+            stream.on_failure = None
 
     @property
     def interactive(self) -> bool:

@@ -21,7 +21,7 @@ from psykhe_cli.commands._options import (
     StrictOption,
     feed_sources,
 )
-from psykhe_cli.errors import ConfigError, PsykheError, UsageError
+from psykhe_cli.errors import ConfigError, PsykheError, UsageError, exit_code_of_interrupt
 
 if TYPE_CHECKING:
     from psykhe_cli.config import Settings
@@ -151,9 +151,11 @@ def push(
       psykhe push catalog.csv.gz --mode soft_replace --yes --json
 
     \b
-    Exit status: 0 completed, 2 usage, 3 invalid feed, 4 key or configuration, 5 retries
-    exhausted (nothing processed), 6 rejected, 7 guard refused, 8 outcome unknown,
-    9 ingestion FAILED, 10 still running at --timeout, 130 interrupted.
+    Exit status: 0 completed, 2 usage, 3 invalid feed, 4 key or configuration,
+    5 retries exhausted or a validation worker killed (nothing processed), 6 rejected,
+    7 guard refused, 8 outcome unknown, 9 ingestion FAILED, 10 still running at
+    --timeout, 130 interrupted (129 SIGHUP, 131 SIGQUIT), 141 the reader of stdout or
+    stderr went away before anything was sent.
     """
     from psykhe_cli.push import Push, PushRequest
     from psykhe_cli.render.push import make_observer
@@ -162,6 +164,8 @@ def push(
     from psykhe_cli.validate import ValidationOptions
 
     env = Environment.from_process()
+    # until the push may have sent something, a reader that went away stops it (exit 141)
+    env.stop_on_broken_output()
     observer = make_observer(env, quiet=quiet, debug=debug)
     exit_code = 0
     error: BaseException | None = None
@@ -203,7 +207,7 @@ def push(
         exit_code, error = int(exc.exit_code), exc
         raise
     except KeyboardInterrupt as exc:
-        exit_code, error = 130, exc
+        exit_code, error = int(exit_code_of_interrupt(exc)), exc
         raise
     except Exception as exc:
         exit_code, error = 1, exc

@@ -128,6 +128,9 @@ class PlainObserver:
         answer = self._ask("Deactivate every product missing from this feed? [y/N] ")
         return bool(answer)
 
+    def sending(self) -> None:
+        self.env.sending()
+
     def uploading(self, part: int, parts: int, sent: int, total: int) -> None:
         if sent == 0:
             which = f" (request {part} of {parts})" if parts > 1 else ""

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import bisect
+import contextlib
+import functools
 import itertools
 import os
+import signal
 import sys
 import threading
 import time
 from array import array
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, BinaryIO
 
 import orjson
 
 from psykhe_cli.deflate import Deflated
-from psykhe_cli.errors import InputError
+from psykhe_cli.errors import InputError, WorkerKilled
 from psykhe_cli.feeds import STDIN, FeedSource, OpenFeed, open_feed
 from psykhe_cli.feeds.blocks import iter_blocks, line_too_long, split_lines
 from psykhe_cli.feeds.formats import describe, left_out, row_reader
@@ -93,7 +96,7 @@ def check_feeds(
     """
     options = options or ValidationOptions()
     progress = _Progress(on_progress)
-    with _Workers(options, on_workers) as workers:
+    with _Workers(options, on_workers) as workers, workers.explaining_a_death():
         merger = _Merger(
             options,
             on_problem,
@@ -476,6 +479,8 @@ class _Workers:
         self.fork = hasattr(os, "fork") and threading.active_count() == 1
         self._after = options.parallel_after
         self._pool: Any = None
+        #: the processes a ``ProcessPoolExecutor`` made, to tell what killed one
+        self._context: _Tracking | None = None
 
     def start(self, bytes_read: int, *, ranges: bool = False) -> bool:
         """Start the workers once ``bytes_read`` passes the threshold; True when running.
@@ -486,10 +491,12 @@ class _Workers:
         """
         if self._pool is None and self.count and bytes_read >= self._after:
             load_numpy()  # forked workers share it: validate/fast.py counts keys with it
+            parent = os.getpid() if self.fork else None
             if ranges and self.fork:
                 from psykhe_cli.validate.forked import ForkedPool
 
-                self._pool = ForkedPool(self.count, _worker_init)
+                with _signals_held():
+                    self._pool = ForkedPool(self.count, functools.partial(_worker_init, parent))
             else:
                 import multiprocessing
                 from concurrent.futures import ProcessPoolExecutor
@@ -498,10 +505,10 @@ class _Workers:
                 method = (
                     "fork" if self.fork else "forkserver" if "forkserver" in methods else "spawn"
                 )
+                self._context = _Tracking(multiprocessing.get_context(method))
+                context: Any = self._context  # a BaseContext in all it is asked for
                 self._pool = ProcessPoolExecutor(
-                    self.count,
-                    mp_context=multiprocessing.get_context(method),
-                    initializer=_worker_init,
+                    self.count, mp_context=context, initializer=_worker_init, initargs=(parent,)
                 )
         return self._pool is not None
 
@@ -509,7 +516,8 @@ class _Workers:
         """Run ``fn(*args)`` in a worker: something whose ``result()`` is its value. The
         first time, tell ``on_started``."""
         assert self._pool is not None
-        pending = self._pool.submit(fn, *args)
+        with _signals_held():  # a ProcessPoolExecutor forks its workers in submit
+            pending = self._pool.submit(fn, *args)
         if self._on_started is not None:
             started, self._on_started = self._on_started, None
             started()
@@ -522,17 +530,111 @@ class _Workers:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
+    @contextlib.contextmanager
+    def explaining_a_death(self) -> Iterator[None]:
+        """Turn a worker that died (killed by the kernel when out of memory, or by
+        someone) into ``WorkerKilled``, naming the signal that killed it."""
+        try:
+            yield
+        except Exception as exc:
+            if not _is_worker_death(exc):
+                raise
+            signum = getattr(exc, "signum", None) or self._killed_by()
+            how = f"was killed by signal {signum}" if signum else "ended without answering"
+            how += " — out of memory?" if signum == signal.SIGKILL else "."
+            raise WorkerKilled(
+                f"a validation worker {how} Nothing was sent: the feed was not checked to its end",
+                hint="it is safe to run the same command again once memory is free "
+                "(the kernel log, `dmesg`, names what it killed)",
+            ) from None
 
-def _worker_init() -> None:
-    import signal
+    def _killed_by(self) -> int | None:
+        """The signal that ended one of a ``ProcessPoolExecutor``'s workers, if one did."""
+        for process in self._context.processes if self._context is not None else []:
+            process.join(1.0)  # the executor stops the others: they end at once
+            code: int | None = process.exitcode
+            if code is not None and code < 0:
+                return -code
+        return None
+
+
+def _is_worker_death(exc: BaseException) -> bool:
+    from psykhe_cli.validate.forked import WorkerLost
+
+    broken = sys.modules.get("concurrent.futures.process")
+    return isinstance(exc, WorkerLost) or (
+        broken is not None and isinstance(exc, broken.BrokenProcessPool)
+    )
+
+
+class _Tracking:
+    """A multiprocessing context that keeps the processes it makes (to tell, when one of a
+    ``ProcessPoolExecutor``'s workers dies, what killed it)."""
+
+    def __init__(self, context: Any) -> None:
+        self._context = context
+        self.processes: list[Any] = []
+
+    def Process(self, *args: Any, **kwargs: Any) -> Any:
+        process = self._context.Process(*args, **kwargs)
+        self.processes.append(process)
+        return process
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+
+#: what the parent handles: Ctrl-C and the stop signals (``terminal.STOP_SIGNALS``)
+_PARENT_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT}
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold Ctrl-C and the stop signals while workers are forked: their ``KeyboardInterrupt``
+    raised inside a fork hook (logging's) is swallowed, leaving a lock held; held, they are
+    delivered once forking is done."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _PARENT_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+def _worker_init(parent: int | None = None) -> None:
+    _die_with(parent)
+    # the parent handles Ctrl-C and the stop signals, and shuts the pool down with SIGTERM;
+    # a terminal's SIGHUP or Ctrl-\ reaches every process of the group, workers too
+    for signum in (signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(signum, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if hasattr(signal, "pthread_sigmask"):  # held while the parent forked (_signals_held)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _PARENT_SIGNALS)
 
     _keep_freed_memory()
 
     load_numpy()  # loaded already when forked; validate/fast.py counts keys with it
 
-    # the parent handles Ctrl-C and SIGTERM and shuts the pool down
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+#: prctl(2): ask for a signal when the parent ends
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with(parent: int | None) -> None:
+    """Let the kernel kill this worker when the process that made it ends, however it ends
+    (even by SIGKILL): no worker outlives psykhe. Linux only; elsewhere the parent's
+    clean-up is all there is. ``parent``: the pid that forked us, if known."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if parent is not None and os.getppid() != parent:  # it ended before prctl took effect
+        os._exit(1)
 
 
 #: glibc's mallopt parameters

@@ -33,6 +33,11 @@ _LOST = "a worker process ended without answering (killed, or out of memory?)"
 class WorkerLost(RuntimeError):
     """A worker process ended without answering (killed, or out of memory)."""
 
+    def __init__(self, message: str, signum: int | None = None) -> None:
+        super().__init__(message)
+        #: the signal that killed it, when it was killed by one
+        self.signum = signum
+
 
 class ForkedPool:
     """``count`` forked workers: each task goes to the one with the fewest unfinished tasks;
@@ -83,7 +88,7 @@ class ForkedPool:
         try:
             _send(self._workers[worker][1], pickle.dumps((fn, args), pickle.HIGHEST_PROTOCOL))
         except BrokenPipeError:
-            raise WorkerLost(_LOST) from None
+            raise self.lost(worker) from None
         self._sent[worker] += 1
         return Pending(self, worker)
 
@@ -102,6 +107,17 @@ class ForkedPool:
     def _receive_from(self, worker: int) -> None:
         self._read[worker].append(_receive(self._workers[worker][2]))
         self._received[worker] += 1
+
+    def lost(self, worker: int) -> WorkerLost:
+        """What to raise for ``worker``, which ended without answering: reaped here, to
+        tell the signal that killed it."""
+        pid = self._workers[worker][0]
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            return WorkerLost(_LOST)
+        signum = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+        return WorkerLost(_LOST, signum)
 
     def take(self, worker: int) -> bytearray | None:
         """``worker``'s next result (None: it ended without one), read now if need be."""
@@ -137,7 +153,7 @@ class Pending:
         if self._outcome is None:
             message = self._pool.take(self._worker)
             if message is None:
-                raise WorkerLost(_LOST)
+                raise self._pool.lost(self._worker)
             self._outcome = pickle.loads(message)
         done, value = self._outcome
         if not done:

@@ -1,0 +1,338 @@
+"""Standard streams and signals: the real ``psykhe`` as a subprocess, with real pipes, closed
+descriptors and signals.
+
+Every wait is for a state the test can observe — a line read from a pipe, a worker process
+listed among the child's children in ``/proc``, a request in the sandbox's log — and bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+from pathlib import Path
+
+import orjson
+import pytest
+
+from psykhe_cli.sandbox.inspect import SandboxHandle
+from tests.helpers import FAST, PSYKHE, catalog, isolated_env, psykhe, wrapped, write_feed
+from tests.test_reliability_process import spool_leftovers, wait_until
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def children(pid: int) -> list[int]:
+    """The processes ``pid`` made that are still its children (every thread's)."""
+    found: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as listing:
+                found += [int(child) for child in listing.read().split()]
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return found
+
+
+def alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie waiting to be reaped by init does not count)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def shell(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
+    """``command`` run by bash (for ``<&-``-style redirections), output captured."""
+    return subprocess.run(
+        ["bash", "-c", command], env=env, capture_output=True, timeout=120, stdin=subprocess.DEVNULL
+    )
+
+
+def psykhe_command(*args: str) -> str:
+    return " ".join([*PSYKHE, *args])
+
+
+def lines_of(count: int) -> bytes:
+    return b"".join(wrapped(item) for item in catalog(count))
+
+
+class FedChild:
+    """``psykhe ARGS`` reading its feed from a pipe (or FIFO) that the test writes, so that it
+    stays in validation, workers started, for as long as the test holds the pipe open."""
+
+    def __init__(self, args: list[str], env: dict[str, str], fifo: Path | None = None) -> None:
+        if fifo is None:
+            read_end, self.write_end = os.pipe()
+            stdin: int = read_end
+        else:
+            os.mkfifo(fifo)
+            stdin = subprocess.DEVNULL
+        self.process = subprocess.Popen(
+            [*PSYKHE, *args], env=env, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        if fifo is None:
+            os.close(read_end)
+        else:
+            self.write_end = os.open(fifo, os.O_WRONLY)  # waits for psykhe to open it
+        self.output: dict[str, bytes] = {}
+        self._readers = [
+            threading.Thread(target=self._drain, args=(name,)) for name in ("stdout", "stderr")
+        ]
+        for reader in self._readers:
+            reader.start()
+        # past the in-process threshold (4 MiB): the workers start and take blocks
+        self.feeder = threading.Thread(target=self._feed, args=(lines_of(30000) * 3,))
+        self.feeder.start()
+
+    def _drain(self, name: str) -> None:
+        with getattr(self.process, name) as stream:
+            self.output[name] = stream.read()
+
+    def _feed(self, data: bytes) -> None:
+        with contextlib.suppress(OSError):  # psykhe stopped reading: that is the point
+            os.write(self.write_end, data)
+
+    def workers(self) -> list[int]:
+        return wait_until(
+            lambda: len(children(self.process.pid)) >= 2 and children(self.process.pid),
+            what="two workers",
+        )
+
+    def finish(self) -> tuple[int, str, str]:
+        try:
+            code = self.process.wait(60)
+        finally:
+            os.close(self.write_end)
+            self.feeder.join(30)
+            for reader in self._readers:
+                reader.join(30)
+        return code, self.output["stdout"].decode(), self.output["stderr"].decode()
+
+
+# -- closed standard streams (issue 13 item 1) -----------------------------------------------
+
+
+@pytest.mark.parametrize("closed", ["<&-", ">&-", "2>&-"])
+def test_a_closed_standard_stream_does_not_stop_a_push_of_a_file(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle, closed: str
+) -> None:
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(30))
+    out = shell(f"{psykhe_command('push', str(feed), *FAST)} {closed}", env)
+    stderr = out.stderr.decode()
+    assert out.returncode == 0, stderr
+    assert "Traceback" not in stderr and "internal error" not in stderr
+    (ingestion,) = sandbox.ingestions()
+    assert ingestion["status"] == 4  # completed
+    if closed != ">&-":
+        assert "status: completed" in out.stdout.decode()
+
+
+@pytest.mark.parametrize("closed", ["<&-", ">&-", "2>&-"])
+def test_a_closed_standard_stream_does_not_change_what_validate_says(
+    tmp_path: Path, env: dict[str, str], closed: str
+) -> None:
+    good = write_feed(tmp_path / "good.jsonl", catalog(3))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b"not json\n")
+    for feed, code in ((good, 0), (bad, 3)):
+        out = shell(f"{psykhe_command('validate', str(feed))} {closed}", env)
+        assert out.returncode == code, out.stderr.decode()
+        assert b"Traceback" not in out.stderr
+
+
+# -- a reader of stdout gone at the end (issue 13 item 2) ------------------------------------
+
+
+def _into_a_gone_reader(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
+    """Run with stdout a pipe whose reader has gone, as in ``| true``."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run(
+            [*PSYKHE, *args],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+
+
+@pytest.mark.parametrize("json", [True, False])
+def test_a_successful_run_keeps_exit_0_when_the_reader_of_stdout_has_gone(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle, json: bool
+) -> None:
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(30))
+    flags = ["--json"] if json else []
+    pushed = _into_a_gone_reader(["push", str(feed), *FAST, *flags], env)
+    assert pushed.returncode == 0, pushed.stderr.decode()
+    assert len(sandbox.ingestions()) == 1
+    status = _into_a_gone_reader(["status", "1", *flags], env)
+    assert status.returncode == 0, status.stderr.decode()
+    checked = _into_a_gone_reader(["validate", str(feed), *flags], env)
+    assert checked.returncode == 0, checked.stderr.decode()
+    for out in (pushed, status, checked):
+        assert b"Traceback" not in out.stderr and b"error" not in out.stderr
+
+
+# -- output failures never abort the work (issue 10 G and failure 5) -------------------------
+
+
+def test_a_reader_gone_after_the_upload_was_accepted_never_stops_the_push(
+    tmp_path: Path, home: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    """``psykhe push full.jsonl --mode soft_replace --yes --json 2>&1 | head -1`` where the
+    reader goes once the upload was accepted: the push goes on to the end and remembers it."""
+    feed = write_feed(tmp_path / "full.jsonl", catalog(300))
+    read_end, write_end = os.pipe()
+    process = subprocess.Popen(
+        [*PSYKHE, "push", str(feed), "--mode", "soft_replace", "--yes", "--json", *FAST],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=write_end,
+        stderr=write_end,
+    )
+    os.close(write_end)
+    seen = b""
+    with os.fdopen(read_end, "rb", buffering=0) as reader:
+        while b"accepted\n" not in seen:
+            chunk = reader.read(4096)
+            assert chunk, seen
+            seen += chunk
+    # the reader has gone (like `head -1`): every later line psykhe writes meets EPIPE
+    code = process.wait(60)
+    assert code == 0, seen
+    (ingestion,) = sandbox.ingestions()
+    assert ingestion["status"] == 4
+    # the history and the full-sync memory were written all the same
+    last = psykhe("status", "--last", "--json", env=env)
+    assert last.returncode == 0, last.stderr
+    assert orjson.loads(last.stdout)["ingestion_id"] == ingestion["id"]
+    smaller = write_feed(tmp_path / "small.jsonl", catalog(30))
+    guarded = psykhe("push", str(smaller), "--mode", "soft_replace", "--yes", env=env)
+    assert guarded.returncode == 7, guarded.stderr  # the guard remembers the 100 products
+    assert "100" in guarded.stderr
+
+
+@pytest.mark.parametrize("broken", ["stderr", "stdout_and_stderr"])
+def test_a_reader_gone_before_anything_was_sent_ends_the_push_cleanly_sending_nothing(
+    tmp_path: Path, home: Path, env: dict[str, str], sandbox: SandboxHandle, broken: str
+) -> None:
+    feed = write_feed(tmp_path / "full.jsonl", catalog(300))
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader went away before psykhe wrote its first line
+    try:
+        out = subprocess.run(
+            [*PSYKHE, "push", str(feed), "--mode", "soft_replace", "--yes", "--json"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=write_end if broken == "stdout_and_stderr" else subprocess.PIPE,
+            stderr=write_end,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert out.returncode == 141
+    assert sandbox.requests() == []
+    assert spool_leftovers(home) == []
+    if broken == "stderr":
+        report = orjson.loads(out.stdout)
+        assert report["exit_code"] == 141
+        assert report["error"]["code"] == "output_closed"
+        assert report["ingestion_ids"] == []
+
+
+# -- SIGHUP and SIGQUIT; no worker outlives psykhe (issue 13 item 3) -------------------------
+
+
+@pytest.mark.parametrize("via", ["pipe", "fifo"])
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGQUIT])
+def test_sighup_and_sigquit_stop_like_sigterm_and_leave_no_worker(
+    tmp_path: Path,
+    home: Path,
+    env: dict[str, str],
+    sandbox: SandboxHandle,
+    signum: signal.Signals,
+    via: str,
+) -> None:
+    feed = ["-"] if via == "pipe" else [str(tmp_path / "feed.fifo")]
+    fifo = tmp_path / "feed.fifo" if via == "fifo" else None
+    child = FedChild(["push", *feed, "--json"], env, fifo)
+    workers = child.workers()
+    child.process.send_signal(signum)
+    code, stdout, stderr = child.finish()
+    assert code == 128 + signum, stderr
+    assert f"psykhe: error: interrupted before anything was sent ({signum.name})" in stderr
+    assert "Traceback" not in stderr
+    report = orjson.loads(stdout)
+    assert report["exit_code"] == 128 + signum
+    assert report["error"]["code"] == "interrupted"
+    assert sandbox.requests() == []
+    assert spool_leftovers(home) == []
+    # psykhe waited for its workers: none is left, not even for a moment
+    assert not [pid for pid in workers if alive(pid)]
+
+
+def test_no_worker_outlives_psykhe_even_when_it_is_killed(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    child = FedChild(["push", "-"], env)
+    workers = child.workers()
+    child.process.kill()  # no clean-up can run: the kernel ends the workers
+    assert child.finish()[0] == -signal.SIGKILL
+    wait_until(lambda: not [pid for pid in workers if alive(pid)], 10, "the workers to end")
+    assert sandbox.requests() == []
+
+
+# -- a worker killed by the kernel (issue 13 item 4) -----------------------------------------
+
+
+def _assert_worker_death_reported(code: int, stdout: str, stderr: str) -> None:
+    assert code == 5, stderr
+    assert "psykhe: error: a validation worker was killed by signal 9 — out of memory?" in stderr
+    assert "Nothing was sent" in stderr
+    assert "Traceback" not in stderr and "internal error" not in stderr
+    report = orjson.loads(stdout)
+    assert report["exit_code"] == 5
+    assert report["error"]["code"] == "worker_killed"
+
+
+def test_a_worker_killed_while_a_pipe_is_checked_is_named_and_nothing_is_sent(
+    home: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    child = FedChild(["push", "-", "--json"], env)
+    os.kill(child.workers()[0], signal.SIGKILL)
+    _assert_worker_death_reported(*child.finish())
+    assert sandbox.requests() == []
+    assert spool_leftovers(home) == []
+
+
+def test_a_worker_killed_while_a_file_is_checked_is_named_and_nothing_is_sent(
+    tmp_path: Path, home: Path, sandbox: SandboxHandle
+) -> None:
+    feed = tmp_path / "big.jsonl"
+    feed.write_bytes(lines_of(30000) * 4)  # ~33 MB, read by the workers themselves
+    # a worker that stops before its first range: it is surely killed before it answers
+    env = isolated_env(home, sandbox.env())
+    process = subprocess.Popen(
+        [*PSYKHE, "push", str(feed), "--json"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    (first, *_) = wait_until(lambda: children(process.pid), what="a worker")
+    os.kill(first, signal.SIGKILL)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    process.stderr.close()
+    _assert_worker_death_reported(process.returncode, stdout.decode(), stderr.decode())
+    assert sandbox.requests() == []
+    assert spool_leftovers(home) == []
