@@ -21,6 +21,7 @@ from psykhe_cli import __version__
 from psykhe_cli.commands import push, sandbox, validate
 from psykhe_cli.commands._options import Runtime
 from psykhe_cli.errors import ExitCode, PsykheError, exit_code_of_interrupt
+from psykhe_cli.printable import printable
 
 app = typer.Typer(
     name="psykhe",
@@ -57,9 +58,10 @@ sandbox.register(app)
 
 
 def _report(exc: PsykheError) -> None:
-    sys.stderr.write(f"psykhe: error: {exc.message}\n")
+    # a message may carry a file name or a server's words: control characters escaped
+    sys.stderr.write(f"psykhe: error: {printable(exc.message)}\n")
     if exc.hint:
-        sys.stderr.write(f"psykhe: hint: {exc.hint}\n")
+        sys.stderr.write(f"psykhe: hint: {printable(exc.hint)}\n")
 
 
 def _interrupted(interrupt: KeyboardInterrupt) -> int:
@@ -105,13 +107,13 @@ def run(args: list[str] | None = None) -> int:
     except OSError as exc:
         if Runtime.debug:
             traceback.print_exc()
-        sys.stderr.write(f"psykhe: error: {exc.strerror or exc}\n")
+        sys.stderr.write(f"psykhe: error: {printable(str(exc.strerror or exc))}\n")
         return ExitCode.INTERNAL
     except Exception as exc:
         if Runtime.debug:
             traceback.print_exc()
         sys.stderr.write(
-            f"psykhe: internal error: {type(exc).__name__}: {exc}\n"
+            f"psykhe: internal error: {type(exc).__name__}: {printable(str(exc))}\n"
             "psykhe: hint: this is a bug; rerun with --debug for the traceback\n"
         )
         return ExitCode.INTERNAL

@@ -336,3 +336,42 @@ def test_a_worker_killed_while_a_file_is_checked_is_named_and_nothing_is_sent(
     _assert_worker_death_reported(process.returncode, stdout.decode(), stderr.decode())
     assert sandbox.requests() == []
     assert spool_leftovers(home) == []
+
+
+# -- control characters never reach the terminal (issue 13 item 13) -------------------------
+
+ESC_PID = "A1\x1b[2J\x1b]0;pwned\x07"
+EVIL_NAME = "feed\x1b[31m\nred\u202e.jsonl"
+
+
+def _assert_every_line_is_printable(text: str) -> None:
+    for line in text.splitlines():
+        assert not any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or c == "\u202e" for c in line), line
+
+
+@pytest.mark.parametrize("command", ["validate", "push"])
+def test_control_characters_from_a_feed_or_a_file_name_are_escaped_in_every_message(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle, command: str
+) -> None:
+    feed = write_feed(tmp_path / EVIL_NAME, [*catalog(3), {"product_identifier": ESC_PID}])
+    feed.write_bytes(feed.read_bytes() + b'{"product_data": {"product_identifier": 5}}\n')
+    out = psykhe(command, str(feed), env=env)
+    assert out.returncode == 3, out.stderr
+    _assert_every_line_is_printable(out.stderr)
+    _assert_every_line_is_printable(out.stdout)
+    shown = str(tmp_path / "feed\\x1b[31m\\nred\\u202e.jsonl")
+    # one line per problem, the file named with its escapes, and the product's escaped id
+    assert f"{shown}:4: warning[" in out.stderr
+    assert "(product_identifier=A1\\x1b[2J\\x1b]0;pwned\\x07)" in out.stderr
+    assert f"{shown}:5: error[" in out.stderr
+    assert sandbox.requests() == []
+
+
+def test_control_characters_in_a_path_are_escaped_in_the_error_message(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    missing = tmp_path / "gone\x1b]0;pwned\x07\n.jsonl"
+    out = psykhe("push", str(missing), env=env)
+    assert out.returncode == 3
+    _assert_every_line_is_printable(out.stderr)
+    assert "gone\\x1b]0;pwned\\x07\\n.jsonl: no such file" in out.stderr

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from psykhe_cli.printable import printable
 from psykhe_cli.terminal import Environment
 
 #: (label, value, rich style or "") — one row of a summary
@@ -18,8 +19,9 @@ SummaryRow = tuple[str, str, str]
 
 
 def write_line(stream: Any, text: str) -> None:
-    """Write one line and flush, so lines interleave in order with the other stream."""
-    stream.write(text + "\n")
+    """Write one line, control characters escaped (``printable``), and flush, so lines
+    interleave in order with the other stream."""
+    stream.write(printable(text) + "\n")
     stream.flush()
 
 
@@ -40,5 +42,5 @@ def print_summary(env: Environment, title: str, rows: Sequence[SummaryRow]) -> N
     table.add_column(justify="left")
     table.add_column(justify="right")
     for label, value, style in rows:
-        table.add_row(label, value, style=style or None)
+        table.add_row(printable(label), printable(value), style=style or None)
     env.console(stderr=False).print(table)

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from psykhe_cli.printable import printable
 from psykhe_cli.push import GuardQuestion, PushResult
 from psykhe_cli.render import SummaryRow, print_summary, write_line
 from psykhe_cli.terminal import Environment
@@ -96,8 +97,7 @@ class PlainObserver:
 
     def _say(self, message: str) -> None:
         if not self.quiet:
-            self.env.stderr.write(f"psykhe: {message}\n")
-            self.env.stderr.flush()
+            write_line(self.env.stderr, f"psykhe: {message}")
 
     # -- PushObserver ----------------------------------------------------------------------
     def problem(self, problem: Problem) -> None:
@@ -162,7 +162,7 @@ class PlainObserver:
 
     def debug(self, line: str) -> None:
         if self.debug_enabled:
-            self.env.stderr.write(f"psykhe: debug: {line}\n")
+            write_line(self.env.stderr, f"psykhe: debug: {line}")
 
     # -- end -------------------------------------------------------------------------------
     def close(self) -> None:
@@ -199,7 +199,7 @@ class TerminalObserver(PlainObserver):
     def _say(self, message: str) -> None:
         if not self.quiet:
             console = self._progress.console if self._progress else self.console
-            console.print(message, markup=False, highlight=False)
+            console.print(printable(message), markup=False, highlight=False)
 
     def problem(self, problem: Problem) -> None:
         self.close()  # problem lines must not be torn by the spinner

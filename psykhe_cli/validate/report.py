@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from psykhe_cli.feeds.blocks import BLOCK_SIZE
+from psykhe_cli.printable import printable
 
 
 @dataclass(frozen=True)
@@ -37,10 +38,10 @@ class Problem:
 
     def format(self) -> str:
         """``FILE:LINE: error[CODE]: message (product_identifier=ID)``, always one line."""
-        text = f"{self.file}:{self.line}: {self.level}[{self.code}]: {_one_line(self.message)}"
+        text = f"{self.file}:{self.line}: {self.level}[{self.code}]: {self.message}"
         if self.product_identifier is not None:
-            text += f" (product_identifier={_one_line(self.product_identifier)})"
-        return text
+            text += f" (product_identifier={self.product_identifier})"
+        return printable(text)
 
     def to_json(self) -> dict[str, Any]:
         """The problem as the ``--json`` output shows it."""
@@ -93,7 +94,3 @@ class FeedReport:
             "counts_by_code": dict(sorted(self.counts_by_code.items())),
             "problems": [problem.to_json() for problem in self.problems],
         }
-
-
-def _one_line(text: str) -> str:
-    return text.replace("\r", "\\r").replace("\n", "\\n")
