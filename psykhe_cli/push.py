@@ -605,7 +605,9 @@ class Push:
         self.observer.sending()
         started = self._clock()
         self._uploading = True
-        self._remember()  # before the first byte: `status --last` must see this attempt
+        # before the first byte: `status --last` must see this attempt; a state directory
+        # that cannot record it stops the push here, with nothing sent (never after)
+        self._record_first()
         queue = deque(parts)
         done = 0
         try:
@@ -780,8 +782,18 @@ class Push:
                 lambda: self._state().settle_full_sync(target, ingestion_id, completed=completed)
             )
 
-    def _remember(self, exit_code: int | None = None, error: PsykheError | None = None) -> None:
-        """Save this push in the history from its first byte sent on (for ``--last``)."""
+    def _remember(
+        self,
+        exit_code: int | None = None,
+        error: PsykheError | None = None,
+        *,
+        strict: bool = False,
+    ) -> None:
+        """Save this push in the history from its first byte sent on (for ``--last``).
+
+        ``strict``: a history that cannot be written is a ``ConfigError`` (nothing was sent
+        yet); otherwise only a notice, since the server may have accepted something.
+        """
         target = self._target()
         if target is None or not (self._attempted or self._uploading):
             return  # nothing was sent: nothing for `status --last` to look at
@@ -805,7 +817,28 @@ class Push:
 
             self._record = replace(self._record, **values)
         record = self._record
-        self._quietly(lambda: self._state().save_push(record))
+        if not strict:
+            self._quietly(lambda: self._state().save_push(record))
+            return
+        try:
+            self._state().save_push(record)
+        except (OSError, ConfigError):
+            self._attempted = self._uploading = False  # nothing to record: nothing was sent
+            raise
+
+    def _record_first(self) -> None:
+        """Before the first byte: record the attempt, or stop with nothing sent."""
+        store = self._state()
+        try:
+            self._remember(strict=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot record this push in the state directory {store.state_dir}: "
+                f"{exc.strerror or exc}; nothing was sent",
+                hint="check XDG_STATE_HOME: psykhe keeps its history and full-sync counts there",
+            ) from None
+        except ConfigError as exc:
+            raise ConfigError(f"{exc.message}; nothing was sent", hint=exc.hint) from None
 
     def _record_status(self, exit_code: int | None, error: PsykheError | None) -> str | None:
         """What the history says of this push: the ingestions' status once one was accepted,

@@ -11,8 +11,9 @@ A *target* is a base URL plus the key's fingerprint (``config.key_fingerprint``)
 Every write replaces its file atomically (temp file, fsync, rename; mode 0600) under an advisory
 lock, so two pushes from cron cannot tear or interleave a file. Write methods raise ``OSError``
 when the directory cannot be written: after a successful upload the caller should warn, not
-fail. A damaged history line is skipped; a damaged ``full-syncs.json`` is a ``ConfigError``
-(the drop guard must not silently forget).
+fail. A damaged history line is skipped (counted in ``skipped_lines``, for a warning); a
+damaged ``full-syncs.json`` is a ``ConfigError`` (the drop guard must not silently forget), and
+so is a state file or directory that cannot be read (of the wrong type, say), naming its path.
 
 A soft_replace is remembered as *pending* the moment the server accepts it; whoever learns its
 outcome (``settle_full_sync``) promotes it to the baseline on COMPLETED, dropping the pending
@@ -129,6 +130,13 @@ class PushRecord:
         for name in ("push_id", "time", "base_url", "key_fingerprint", "mode"):
             if not isinstance(values.get(name), str):
                 raise ValueError(f"{name} must be a string")
+        for name in ("lines", "products", "variants", "bytes_sent", "exit_code"):
+            value = values.get(name, 0)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                raise ValueError(f"{name} must be an integer")
+        for name in ("feed_sha256", "status"):
+            if not isinstance(values.get(name), str | None):
+                raise ValueError(f"{name} must be a string")
         try:
             return cls(**values)
         except TypeError as exc:
@@ -176,6 +184,8 @@ class StateStore:
 
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = Path(state_dir)
+        #: the numbers of the damaged history lines the last read skipped
+        self.skipped_lines: list[int] = []
 
     @classmethod
     def of(cls, settings: Settings) -> StateStore:
@@ -313,18 +323,22 @@ class StateStore:
     # --- files --------------------------------------------------------------------------------
 
     def _read_history(self) -> list[PushRecord]:
+        path = self.state_dir / HISTORY_FILE
         try:
-            text = (self.state_dir / HISTORY_FILE).read_text(encoding="utf-8", errors="replace")
+            text = path.read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
             return []
-        records = []
-        for line in text.splitlines():
+        except OSError as exc:
+            raise _unusable(path, exc) from None
+        records, self.skipped_lines = [], []
+        for number, line in enumerate(text.splitlines(), start=1):
             try:
                 data = json.loads(line)
-                if isinstance(data, dict):
-                    records.append(PushRecord.from_json(data))
-            except ValueError:
-                continue  # one damaged line must not hide the others
+                if not isinstance(data, dict):
+                    raise ValueError("not an object")
+                records.append(PushRecord.from_json(data))
+            except (ValueError, RecursionError):  # nested deeper than the parser goes
+                self.skipped_lines.append(number)  # one damaged line must not hide the others
         return records
 
     def _read_full_syncs(self) -> dict[str, dict[str, Any]]:
@@ -333,8 +347,10 @@ class StateStore:
             doc = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return {}
-        except ValueError:
+        except (ValueError, RecursionError):
             raise self._damaged(path) from None
+        except OSError as exc:
+            raise _unusable(path, exc) from None
         targets = doc.get("targets") if isinstance(doc, dict) else None
         if not isinstance(targets, dict) or not all(isinstance(v, dict) for v in targets.values()):
             raise self._damaged(path)
@@ -429,6 +445,14 @@ class StateStore:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
             raise
+
+
+def _unusable(path: Path, exc: OSError) -> ConfigError:
+    """A state file or directory that cannot be read: not there as what it should be."""
+    return ConfigError(
+        f"the state file {path} cannot be read: {exc.strerror or exc}",
+        hint="check XDG_STATE_HOME: psykhe keeps its history and full-sync counts there",
+    )
 
 
 def _lock(fd: int) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from collections.abc import Callable
 from typing import Any
 
 from psykhe_cli.config import Settings
@@ -20,11 +21,20 @@ from psykhe_cli.terminal import Environment
 _UNKNOWN = (None, "sending", "outcome_unknown")
 
 
-def last_ingestion_id(settings: Settings) -> int:
-    """The last ingestion id pushed to this target, from the local history."""
-    from psykhe_cli.state import StateStore, Target
+def last_ingestion_id(settings: Settings, on_warning: Callable[[str], None] | None = None) -> int:
+    """The last ingestion id pushed to this target, from the local history;
+    ``on_warning(text)`` hears of damaged lines skipped."""
+    from psykhe_cli.state import HISTORY_FILE, StateStore, Target
 
-    record = StateStore.of(settings).last_push(Target.of(settings))
+    store = StateStore.of(settings)
+    record = store.last_push(Target.of(settings))
+    if store.skipped_lines and on_warning is not None:
+        numbers = ", ".join(map(str, store.skipped_lines[:10]))
+        more = ", …" if len(store.skipped_lines) > 10 else ""
+        on_warning(
+            f"skipped {len(store.skipped_lines)} damaged line(s) of "
+            f"{store.state_dir / HISTORY_FILE} (line {numbers}{more})"
+        )
     if record is not None and not record.ingestion_ids and record.status not in _UNKNOWN:
         raise UsageError(
             f"the last push to {settings.base_url} ({record.time}, {record.mode}, "
@@ -100,6 +110,7 @@ def show_status(
 
     from psykhe_cli.client import IngestionClient, make_http_client
     from psykhe_cli.poll import wait_for_ingestion
+    from psykhe_cli.render import write_line
     from psykhe_cli.render.push import make_observer, print_ingestion
 
     observer = make_observer(env, quiet=as_json, debug=debug)
@@ -107,7 +118,9 @@ def show_status(
     error: PsykheError | None = None
     try:
         if ingestion_id is None:
-            ingestion_id = last_ingestion_id(settings)
+            ingestion_id = last_ingestion_id(
+                settings, lambda text: write_line(env.stderr, f"psykhe: warning: {text}")
+            )
         with make_http_client(settings) as http:
             client = IngestionClient.from_settings(
                 settings, http, on_retry=observer.retrying, on_debug=observer.debug

@@ -375,3 +375,94 @@ def test_control_characters_in_a_path_are_escaped_in_the_error_message(
     assert out.returncode == 3
     _assert_every_line_is_printable(out.stderr)
     assert "gone\\x1b]0;pwned\\x07\\n.jsonl: no such file" in out.stderr
+
+
+# -- a state directory or files of the wrong type (issue 13 item 17) -------------------------
+
+
+def test_a_damaged_history_line_is_skipped_with_a_warning(
+    tmp_path: Path, home: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(3))
+    assert psykhe("push", str(feed), *FAST, env=env).returncode == 0
+    history = home / "state" / "psykhe" / "history.jsonl"
+    (good,) = history.read_text().splitlines()
+    wrongly_typed = orjson.loads(good) | {"push_id": "other", "products": "many"}
+    with history.open("a") as lines:
+        lines.write("[" * 100_000 + "\n")  # deeper than any parser goes
+        lines.write(orjson.dumps(wrongly_typed).decode() + "\n")
+    for args in (["status", "--last"], ["status", "--last", "--json"]):
+        out = psykhe(*args, env=env)
+        assert out.returncode == 0, out.stderr
+        assert f"psykhe: warning: skipped 2 damaged line(s) of {history} (line 2, 3)" in (
+            out.stderr
+        )
+        assert "internal error" not in out.stderr
+    assert orjson.loads(out.stdout)["ingestion_id"] == 1
+
+
+@pytest.mark.parametrize("broken", ["state_home_a_file", "history_a_directory"])
+def test_an_unusable_state_directory_is_exit_4_naming_the_path_and_nothing_is_sent(
+    tmp_path: Path, home: Path, sandbox: SandboxHandle, broken: str
+) -> None:
+    env = isolated_env(home, sandbox.env())
+    state = home / "state"
+    if broken == "state_home_a_file":
+        state.write_text("")
+        named = str(state / "psykhe")
+    else:
+        (state / "psykhe" / "history.jsonl").mkdir(parents=True)
+        named = str(state / "psykhe" / "history.jsonl")
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(3))
+    for args in (
+        ["status", "--last"],
+        ["push", str(feed)],
+        ["push", str(feed), "--mode", "soft_replace", "--yes"],
+    ):
+        out = psykhe(*args, env=env)
+        assert out.returncode == 4, (args, out.stderr)
+        assert named in out.stderr.splitlines()[-2], out.stderr
+        assert "internal error" not in out.stderr
+    assert sandbox.requests() == []
+
+
+def test_a_full_sync_file_that_is_a_directory_is_exit_4_naming_it_and_nothing_is_sent(
+    tmp_path: Path, home: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    syncs = home / "state" / "psykhe" / "full-syncs.json"
+    syncs.mkdir(parents=True)
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(3))
+    out = psykhe("push", str(feed), "--mode", "soft_replace", "--yes", env=env)
+    assert out.returncode == 4, out.stderr
+    assert f"psykhe: error: the state file {syncs} cannot be read: Is a directory" in out.stderr
+    assert sandbox.requests() == []
+
+
+def test_a_state_directory_broken_after_the_upload_was_accepted_never_changes_the_exit_code(
+    tmp_path: Path, home: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    sandbox.set_faults(ingestion={"outcome": "stalled"})
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(3))
+    history = home / "state" / "psykhe" / "history.jsonl"
+    process = subprocess.Popen(
+        [*PSYKHE, "push", str(feed), *FAST, "--timeout", "3"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    with process.stderr:
+        seen = b""
+        while b"accepted\n" not in seen:
+            line = process.stderr.readline()
+            assert line, seen
+            seen += line
+        history.unlink()  # the history becomes unusable while the ingestion is followed
+        history.mkdir()
+        seen += process.stderr.read()
+    # the wait's own outcome (the ingestion is still running at --timeout), not exit 4
+    assert process.wait(30) == 10, seen
+    stderr = seen.decode()
+    assert f"could not update the local state directory: the state file {history}" in stderr
+    assert len(sandbox.ingestions()) == 1
