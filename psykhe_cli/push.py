@@ -330,6 +330,8 @@ class Push:
         #: why the upload is waiting to be retried (429, 503, …), while it waits
         self._backing_off: str | None = None
         self._feed_sha256: str | None = None
+        #: lines of the requests the server accepted
+        self._lines_accepted = 0
         #: the upload has started: the history keeps this push
         self._attempted = False
         self._client: IngestionClient | None = None
@@ -623,12 +625,18 @@ class Push:
                         on_retry=self._retrying_upload,
                     )
                 except PayloadTooLarge as exc:
-                    queue.extendleft(reversed(self._split(spool, part, exc)))
+                    try:
+                        halves = self._split(spool, part, exc)
+                    except OSError as error:  # TMPDIR full: say what was sent and what not
+                        unsent = part.lines + sum(rest.lines for rest in queue)
+                        raise self._split_failed(spool, part, unsent, error, exc) from None
+                    queue.extendleft(reversed(halves))
                     continue
                 except PsykheError as exc:
                     self._tell_what_was_accepted(exc, number, total)
                     raise
                 done += 1
+                self._lines_accepted += part.lines
                 self._body_sent = False
                 self.result.requests = done
                 self.result.bytes_sent += part.size
@@ -641,6 +649,27 @@ class Push:
             self._uploading = False
         finally:
             self.result.phases["uploading"] = self._clock() - started
+
+    def _split_failed(
+        self, spool: Spool, part: SpoolPart, unsent: int, error: OSError, refusal: PayloadTooLarge
+    ) -> RejectedError:
+        ids = self.result.ingestion_ids
+        sent = (
+            f"accepted before it: ingestion(s) {', '.join(map(str, ids))} "
+            f"({self._lines_accepted:,} lines); not sent: {unsent:,} lines"
+            if ids
+            else f"nothing was accepted; not sent: {unsent:,} lines"
+        )
+        return RejectedError(
+            f"the server refused {part.lines:,} lines as too large, and they could not be "
+            f"split: cannot write the temporary spool in {spool.directory.parent} (TMPDIR): "
+            f"{error.strerror or error}; {sent}",
+            hint="free space in TMPDIR, or point TMPDIR at a directory with room, and send the "
+            "feed again (insert upserts: the lines already accepted are not duplicated)",
+            http_status=refusal.http_status,
+            api_code=refusal.api_code,
+            ingestion_id=refusal.ingestion_id,
+        )
 
     def _upload_progress(self, part: int, parts: int, sent: int, total: int) -> None:
         self._body_sent = sent >= total

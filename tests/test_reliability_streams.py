@@ -12,14 +12,17 @@ import os
 import signal
 import subprocess
 import threading
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
 from psykhe_cli.sandbox.inspect import SandboxHandle
 from tests.helpers import FAST, PSYKHE, catalog, isolated_env, psykhe, wrapped, write_feed
-from tests.test_reliability_process import spool_leftovers, wait_until
+from tests.test_reliability_process import incompressible_feed, spool_leftovers, wait_until
 
 # -- helpers ----------------------------------------------------------------------------------
 
@@ -466,3 +469,50 @@ def test_a_state_directory_broken_after_the_upload_was_accepted_never_changes_th
     stderr = seen.decode()
     assert f"could not update the local state directory: the state file {history}" in stderr
     assert len(sandbox.ingestions()) == 1
+
+
+# -- disk full while a refused batch is split (issue 13 item 16) -----------------------------
+
+
+@contextlib.contextmanager
+def tiny_tmpfs(path: Path, size: int) -> Iterator[Path]:
+    """A tmpfs of ``size`` bytes at ``path``: a TMPDIR that really fills up (ENOSPC)."""
+    path.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)],
+        capture_output=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=True)
+
+
+def test_a_full_tmpdir_while_a_refused_batch_is_split_says_where_and_what_was_sent(
+    tmp_path: Path, home: Path, sandbox_factory: Any
+) -> None:
+    small = b"".join(wrapped(item) for item in catalog(400))  # ~110 kB
+    big = incompressible_feed(tmp_path / "big.jsonl", 400).read_bytes()  # ~480 kB
+    feed = tmp_path / "feed.jsonl"
+    feed.write_bytes(small + big)
+    server = sandbox_factory(max_body_mb=0.3)  # the big half of the feed is refused: 413
+    # room for the spool, not for the halves of the refused request beside it
+    room = len(zlib.compress(small + big, 3)) + len(zlib.compress(big, 3)) // 3
+    with tiny_tmpfs(tmp_path / "tmpdir", room) as tmpdir:
+        env = isolated_env(home, server.env() | {"TMPDIR": str(tmpdir)})
+        out = psykhe("push", str(feed), "--batch-size", "400", "--json", *FAST, env=env)
+        leftovers = os.listdir(tmpdir)
+    assert out.returncode == 6, out.stderr
+    assert (
+        f"psykhe: error: the server refused 400 lines as too large, and they could not be split: "
+        f"cannot write the temporary spool in {tmpdir} (TMPDIR): No space left on device; "
+        "accepted before it: ingestion(s) 1 (400 lines); not sent: 400 lines"
+    ) in out.stderr
+    assert "Traceback" not in out.stderr
+    report = orjson.loads(out.stdout)
+    assert report["exit_code"] == 6
+    assert report["ingestion_ids"] == [1]
+    assert report["error"]["code"] == "payload_too_large"
+    assert leftovers == []
