@@ -11,6 +11,9 @@ What a failed write to stdout or stderr does is decided here, once (``GuardedStr
 - except while a push has sent nothing yet (``Environment.stop_on_broken_output``): then a
   reader that went away (``EPIPE``) stops the run cleanly (``OutputBroken``, exit 141);
 - at the end, ``Environment.reporting`` decides what a failed report means for the exit code.
+
+Signals: ``handle_stop_signals`` makes SIGTERM, SIGHUP and SIGQUIT stop psykhe as Ctrl-C does
+(``errors.SignalReceived``, a ``KeyboardInterrupt``); the exit code is ``errors.Interrupted``'s.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, TextIO
@@ -100,7 +103,7 @@ class GuardedStream:
         self.name = name
         #: the first write failure, or None
         self.error: OSError | None = None
-        self.on_failure: Any = None
+        self.on_failure: Callable[[GuardedStream], None] | None = None
 
     @property
     def reader_gone(self) -> bool:
@@ -232,8 +235,7 @@ class Environment:
 
         Raises ``OutputBroken`` if a reader went away before this call (e.g. in a thread).
         """
-        for stream in self._guarded():
-            stream.on_failure = None
+        self._disarm()
         for stream in self._guarded():
             _stop_if_reader_gone(stream, now=True)
 
@@ -250,7 +252,7 @@ class Environment:
         """
         from psykhe_cli.errors import PsykheError
 
-        self.output_never_stops_quietly()
+        self._disarm()  # the run is over: its outcome is decided
         error: OSError | None = None
         try:
             yield
@@ -265,8 +267,7 @@ class Environment:
             raise PsykheError(message) from None
         self.stderr.write(f"psykhe: error: {message}\n")
 
-    def output_never_stops_quietly(self) -> None:
-        """``output_never_stops`` without raising: the run is over, its outcome decided."""
+    def _disarm(self) -> None:
         for stream in self._guarded():
             stream.on_failure = None
 
