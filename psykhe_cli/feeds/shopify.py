@@ -53,6 +53,17 @@ MAX_HANDLE_ROWS = 10_000
 _OPTIONS = (1, 2, 3)
 #: Shopify's single variant of a product without options: Option1 "Title" = "Default Title"
 _DEFAULT_VARIANT = "Default Title"
+#: a product's cells, on its handle's first row
+_PRODUCT_CELLS = (
+    "Title",
+    "Vendor",
+    "Product Category",
+    "Type",
+    "Tags",
+    "Status",
+    "Published",
+    *(f"Option{n} Name" for n in _OPTIONS),
+)
 #: a variant's own cells: a row without a SKU, a price or an option value only adds an image
 _VARIANT_CELLS = (
     "Variant SKU",
@@ -142,13 +153,18 @@ class ShopifyReader:
             yield from (data.row() for data in group if data.error is not None)
             return
         images = cells.images(rows)
+        #: a variant's images by its Variant Image: the variants of a colour share one
+        by_image = {"": images}
         for data in group:
             if data.error is not None:
                 yield data.row()
                 continue
             sku, price, compare_at, image, *values = cells.variant(data.cells)
             if sku or price or compare_at or any(values):  # else: an image-only row
-                record = _variant(handle, product, images, sku, image, values)
+                shown = by_image.get(image)
+                if shown is None:
+                    shown = by_image[image] = unique([image, *images])
+                record = _variant(handle, product, shown, sku, values)
                 try:
                     _prices(record, price, compare_at)
                 except ValueError as exc:
@@ -173,15 +189,9 @@ class _ShopifyCells:
 
     def __init__(self, columns: Columns) -> None:
         self.handle = Cell(columns, "Handle")
-        self._title = Cell(columns, "Title")
         self._title_at = columns.index("Title")
-        self._vendor = Cell(columns, "Vendor")
-        self._category = Cell(columns, "Product Category")
-        self._type = Cell(columns, "Type")
-        self._tags = Cell(columns, "Tags")
-        self._published = Cell(columns, "Published")
-        self._status = Cell(columns, "Status") if "Status" in columns else None
-        self._option_names = {n: Cell(columns, f"Option{n} Name") for n in _OPTIONS}
+        self._has_status = "Status" in columns
+        self._product = getter(columns, _PRODUCT_CELLS)
         #: (sku, price, compare-at price, variant image, value 1, value 2, value 3)
         self.variant = getter(columns, _VARIANT_CELLS)
         self._image = Cell(columns, "Image Src")
@@ -193,23 +203,17 @@ class _ShopifyCells:
 
     def product(self, cells: list[str]) -> _Product:
         """The product-level fields of a handle's first row."""
+        title, vendor, category, kind, tags, status, published, *options = self._product(cells)
         fields: dict[str, Any] = {}
-        put(fields, "title", self._title(cells))
-        put(fields, "designer", self._vendor(cells))
-        category = self._category(cells)
-        put(
-            fields,
-            "categories",
-            unique([*category_paths([category] if category else []), self._type(cells)]),
-        )
-        put(fields, "tags", unique(tag.strip() for tag in self._tags(cells).split(",")))
-        options = [cell(cells).lower() for cell in self._option_names.values()]
-        color_at = next((n for n, name in enumerate(options) if name in COLOR_NAMES), None)
-        size_at = next((n for n, name in enumerate(options) if name in SIZE_NAMES), None)
-        if self._status is not None:
-            active = self._status(cells).lower() == "active"
-        else:
-            active = self._published(cells).lower() != "false"
+        put(fields, "title", title)
+        put(fields, "designer", vendor)
+        put(fields, "categories", unique([*category_paths([category]), kind]))
+        put(fields, "tags", unique(tag.strip() for tag in tags.split(",")))
+        names = [option.lower() for option in options]
+        color_at = next((n for n, name in enumerate(names) if name in COLOR_NAMES), None)
+        size_at = next((n for n, name in enumerate(names) if name in SIZE_NAMES), None)
+        # older exports have no Status column: Published says it
+        active = status.lower() == "active" if self._has_status else published.lower() != "false"
         return _Product(fields, color_at, size_at, active)
 
     def images(self, rows: list[Cells]) -> list[str]:
@@ -231,7 +235,7 @@ def _failed(group: list[Cells], code: str, message: str) -> Iterator[Row]:
 
 
 def _variant(
-    handle: str, product: _Product, images: list[str], sku: str, image: str, values: list[str]
+    handle: str, product: _Product, images: list[str], sku: str, values: list[str]
 ) -> dict[str, Any]:
     record: dict[str, Any] = {"product_identifier": handle}
     chosen = [value for value in values if value]
@@ -241,9 +245,10 @@ def _variant(
         f"{handle}/{VALUE_JOIN.join(chosen)}" if chosen else handle
     )
     record.update(product.fields)
-    put(record, "images", unique([image, *images]) if image else images)
-    if product.color_at is not None:
-        put(record, "color", values[product.color_at])
+    if images:
+        record["images"] = images
+    if product.color_at is not None and values[product.color_at]:
+        record["color"] = values[product.color_at]
     if product.size_at is not None and values[product.size_at]:
         record["sizes"] = [values[product.size_at]]
     return record
