@@ -80,13 +80,14 @@ def main() -> None:
         }
         seconds: dict[str, list[float]] = {name: [] for name in contenders}
         rss: dict[str, int] = dict.fromkeys(contenders, 0)
-        for _ in range(args.repeat):
+        for round_number in range(1, args.repeat + 1):
             for name, command in contenders.items():
                 took, _, code, max_rss, _ = measure(command)
                 if code != 0:
                     sys.exit(f"{name}: exit {code}: {' '.join(command)}")
                 seconds[name].append(took)
                 rss[name] = max(rss[name], max_rss)
+                print(f"  round {round_number}: {name:<16} {took:6.2f} s  max RSS {max_rss} MB")
         print(
             f"{fmt}: {args.rows:,} rows, {export.stat().st_size / 1e6:.0f} MB export, "
             f"{twin.stat().st_size / 1e6:.0f} MB JSON Lines, {args.repeat} rounds"
