@@ -130,47 +130,47 @@ class ShopifyReader:
         if group:
             yield from self._product(handle, group, cells)
 
-    def _product(self, handle: str, group: list[Cells], cells: _ShopifyCells) -> Iterator[Row]:
+    def _product(self, handle: str, group: list[Cells], cells: _ShopifyCells) -> list[Row]:
+        """The rows of one handle: its variants' records, and the errors of its rows."""
         rows = [data for data in group if data.error is None]
         if not rows:
-            yield from (data.row() for data in group)
-            return
+            return [data.row() for data in group]
         if not handle:
-            yield from _failed(group, "missing_handle", "row has no Handle")
-            return
+            return _failed(group, "missing_handle", "row has no Handle")
         if not cells.starts_product(rows[0].cells):
             # rows of a handle apart from its first: their product's cells are elsewhere
-            yield from _failed(
+            return _failed(
                 group,
                 "handle_rows_apart",
                 f"the first row of handle {handle!r} here has no Title: a Shopify export "
                 "writes a product's cells on its first row, and all its rows together",
             )
-            return
         product = cells.product(rows[0].cells)
         if not product.active and not self._include_inactive:
             self.left_out += 1
-            yield from (data.row() for data in group if data.error is not None)
-            return
+            return [data.row() for data in group if data.error is not None]
         images = cells.images(rows)
         #: a variant's images by its Variant Image: the variants of a colour share one
         by_image = {"": images}
+        found: list[Row] = []  # a list, not a generator: this runs once a product
         for data in group:
             if data.error is not None:
-                yield data.row()
+                found.append(data.row())
                 continue
             sku, price, compare_at, image, *values = cells.variant(data.cells)
-            if sku or price or compare_at or any(values):  # else: an image-only row
-                shown = by_image.get(image)
-                if shown is None:
-                    shown = by_image[image] = unique([image, *images])
-                record = _variant(handle, product, shown, sku, values)
-                try:
-                    _prices(record, price, compare_at)
-                except ValueError as exc:
-                    yield data.failed("invalid_cell", str(exc))
-                else:
-                    yield data.row(record)
+            if not (sku or price or compare_at or any(values)):
+                continue  # an image-only row
+            shown = by_image.get(image)
+            if shown is None:
+                shown = by_image[image] = unique([image, *images])
+            record = _variant(handle, product, shown, sku, values)
+            try:
+                _prices(record, price, compare_at)
+            except ValueError as exc:
+                found.append(data.failed("invalid_cell", str(exc)))
+            else:
+                found.append(data.row(record))
+        return found
 
 
 @dataclass(frozen=True)
@@ -228,10 +228,9 @@ class _ShopifyCells:
         return unique(src for _, _, src in sorted(found))
 
 
-def _failed(group: list[Cells], code: str, message: str) -> Iterator[Row]:
+def _failed(group: list[Cells], code: str, message: str) -> list[Row]:
     """Every row of ``group`` as an error: its own, else ``message``."""
-    for data in group:
-        yield data.row() if data.error is not None else data.failed(code, message)
+    return [data.row() if data.error is not None else data.failed(code, message) for data in group]
 
 
 def _variant(
