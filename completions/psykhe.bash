@@ -17,6 +17,7 @@ _psykhe() {
     case "$node:$prev" in
         psykhe_push:--mode) COMPREPLY=($(compgen -W "insert soft_replace" -- "$cur")); return ;;
         psykhe_push:--max-drop) COMPREPLY=(); return ;;
+        psykhe_push:--plan-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         psykhe_push:--wait-lock) COMPREPLY=(); return ;;
         psykhe_push:--rejects) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         psykhe_push:--batch-size) COMPREPLY=(); return ;;
@@ -58,7 +59,7 @@ _psykhe() {
     esac
     case "$node" in
         psykhe) words="push sandbox status validate --version --help -h" ;;
-        psykhe_push) words="--mode --yes -y --force --max-drop --dry-run --wait-lock --skip-invalid --rejects --batch-size --compression-level --no-wait --timeout --poll-interval --format --delimiter --map --include-inactive --list-separator --strict --max-problems --base-url --api-key-file --retries --json --quiet -q --debug --help -h" ;;
+        psykhe_push) words="--mode --yes -y --force --max-drop --dry-run --plan-file --wait-lock --skip-invalid --rejects --batch-size --compression-level --no-wait --timeout --poll-interval --format --delimiter --map --include-inactive --list-separator --strict --max-problems --base-url --api-key-file --retries --json --quiet -q --debug --help -h" ;;
         psykhe_sandbox) words="exec --host --port --key --db --processing-delay --max-body-mb --faults --quiet --help -h" ;;
         psykhe_sandbox_exec) words="--host --port --key --db --processing-delay --max-body-mb --faults --help -h" ;;
         psykhe_status) words="--last --watch --timeout --poll-interval --base-url --api-key-file --retries --json --debug --help -h" ;;

@@ -7,6 +7,7 @@ filled in as the push goes, so that ``--json`` can report what happened even on 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 import time
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from psykhe_cli.client import IngestionClient
     from psykhe_cli.config import Settings
     from psykhe_cli.ingestion import Ingestion
+    from psykhe_cli.plan import Plan, ProductsWriter
     from psykhe_cli.state import FullSync, FullSyncs, PushRecord, StateStore, Target
 
 INSERT = "insert"
@@ -80,6 +82,7 @@ class GuardQuestion:
     compressed_bytes: int
     previous_products: int | None
     previous_variants: int | None = None
+    plan: Plan | None = None
 
 
 @dataclass
@@ -103,6 +106,8 @@ class PushResult:
     requests: int = 0
     previous_products: int | None = None
     previous_variants: int | None = None
+    #: soft_replace: what it would deactivate, add and keep (``plan_json``)
+    plan: dict[str, Any] | None = None
     #: the guards ``--force`` overrode: {"check", "previous", "feed", "max_drop"}
     overrides: list[dict[str, Any]] = field(default_factory=list)
     dry_run: bool = False
@@ -140,6 +145,7 @@ class PushResult:
             "compressed_bytes": self.compressed_bytes,
             "bytes_sent": self.bytes_sent,
             "overrides": list(self.overrides),
+            "plan": self.plan,
             "phases": {name: round(seconds, 3) for name, seconds in self.phases.items()},
             "product_metrics": {
                 str(ingestion_id): ingestion.product_metrics
@@ -334,6 +340,8 @@ class Push:
         self._lines_accepted = 0
         #: the upload has started: the history keeps this push
         self._attempted = False
+        #: the feed's product identifiers, written while it is validated (soft_replace)
+        self._products: ProductsWriter | None = None
         self._client: IngestionClient | None = None
         self._take_client: Callable[[], IngestionClient] = self._no_client
 
@@ -410,6 +418,8 @@ class Push:
             self._take_client = functools.partial(self._client_of, early, stack)
             sending = not request.dry_run and self.settings is not None
             rejects = stack.enter_context(_Rejects(request.rejects))
+            if sending and request.mode == SOFT_REPLACE:
+                self._keep_products(stack)
             parts = self._prepare(spool, rejects, early.start if sending else None)
             lock = stack.enter_context(ExitStack())
             if not request.dry_run:
@@ -435,6 +445,28 @@ class Push:
         feeds = [source.path for source in request.sources if source.path != STDIN]
         outputs = {"--rejects": request.rejects, "--plan-file": request.plan_file}
         check_outputs(outputs, feeds)
+
+    def _keep_products(self, stack: ExitStack) -> None:
+        """Keep the feed's product identifiers, to become the target's baseline if accepted."""
+        from psykhe_cli.plan import ProductsWriter
+
+        try:
+            path = self._state().new_baseline_file()
+            self._products = ProductsWriter(path)
+        except OSError as exc:
+            self.observer.notice(
+                f"cannot keep this feed's product identifiers in the state directory "
+                f"({exc.strerror or exc}): the next full sync will show no plan"
+            )
+            return
+        stack.callback(self._drop_products)
+
+    def _drop_products(self) -> None:
+        """Remove the identifiers not taken as a pending baseline (nothing was accepted)."""
+        if self._products is not None:
+            self._products.close()
+            with contextlib.suppress(OSError):
+                self._products.path.unlink()
 
     def _client_of(self, early: _EarlyClient, stack: ExitStack) -> IngestionClient:
         """The HTTP client, made once; closed when the push ends."""
@@ -483,7 +515,11 @@ class Push:
             deflate_level=request.compression_level,
             on_workers=on_workers,
             on_notice=self.observer.notice,
+            on_products=self._products.add if self._products is not None else None,
+            want_product_hashes=request.mode == SOFT_REPLACE,
         )
+        if self._products is not None:
+            self._products.close()
         parts = spool.finish()
         rejects.commit()  # the feed was read to its end
         result = self.result
@@ -522,6 +558,7 @@ class Push:
         reference = syncs.reference if syncs is not None else None
         result.previous_products = reference.products if reference else None
         result.previous_variants = reference.variants if reference else None
+        plan = self._plan(reference)
         drops = self._drops(reference)
         if drops and not request.force:
             assert reference is not None and syncs is not None and target is not None
@@ -561,9 +598,42 @@ class Push:
             compressed_bytes=result.compressed_bytes,
             previous_products=result.previous_products,
             previous_variants=result.previous_variants,
+            plan=plan,
         )
         if not self.observer.confirm(question):
             raise GuardRefused("soft_replace was not confirmed; nothing was sent")
+
+    def _plan(self, reference: FullSync | None) -> Plan | None:
+        """Compare the feed with the baseline; ``result.plan``, ``--plan-file``, a notice."""
+        from psykhe_cli.outputs import AtomicOutput
+        from psykhe_cli.plan import ProductsFileError, compare
+
+        request, result = self.request, self.result
+        report = result.report
+        path = self._state().baseline_path(reference) if reference is not None else None
+        if path is None or report is None or report.product_hashes is None:
+            result.plan = plan_json(reference, None)
+            if reference is None:
+                self.observer.notice("no plan: no full sync to this target is remembered")
+            else:
+                self.observer.notice("no plan: the identifiers of the last full sync were not kept")
+            return None
+        output = AtomicOutput(request.plan_file, "--plan-file") if request.plan_file else None
+        try:
+            handle = output.open() if output is not None else None
+            plan = compare(report.product_hashes, result.products, path, plan_file=handle)
+            if output is not None:
+                output.commit()
+        except (OSError, ProductsFileError) as exc:
+            self.observer.notice(f"no plan: the baseline's identifiers cannot be read ({exc})")
+            result.plan = plan_json(reference, None)
+            return None
+        finally:
+            if output is not None:
+                output.abort()
+        result.plan = plan_json(reference, plan)
+        self.observer.notice(plan_text(plan))
+        return plan
 
     def _drops(self, reference: FullSync | None) -> list[tuple[str, int, int]]:
         """(products|variants, before, now) of each count that fell by more than --max-drop."""
@@ -802,7 +872,9 @@ class Push:
             variants=self.result.variants,
             ingestion_id=ingestion_id,
         )
-        self._quietly(lambda: self._state().remember_pending(target, sync))
+        products = self._products.path if self._products is not None else None
+        self._quietly(lambda: self._state().remember_pending(target, sync, products))
+        self._products = None  # moved into the baselines: no longer this push's to remove
 
     def _settle(self, ingestion_id: int, *, completed: bool) -> None:
         target = self._target()
@@ -902,3 +974,30 @@ def _described(sync: FullSync, syncs: FullSyncs, base_url: str) -> str:
     if sync is syncs.completed:
         return f"the last full sync to {base_url} ({which}{sync.time})"
     return f"the full sync to {base_url} accepted at {sync.time} ({which}outcome not known yet)"
+
+
+def plan_json(baseline: FullSync | None, plan: Plan | None) -> dict[str, Any]:
+    """``"plan"`` in ``push --json``: counts are null when there is no baseline to compare."""
+    described = None
+    if baseline is not None:
+        described = {
+            "ingestion_id": baseline.ingestion_id,
+            "at": baseline.time,
+            "products": baseline.products,
+            "variants": baseline.variants,
+        }
+    return {
+        "baseline": described,
+        "deactivate": plan.deactivate if plan else None,
+        "new": plan.new if plan else None,
+        "kept": plan.kept if plan else None,
+        "deactivate_sample": list(plan.sample) if plan else [],
+    }
+
+
+def plan_text(plan: Plan) -> str:
+    """One line: the plan's counts."""
+    return (
+        f"plan: deactivate {plan.deactivate:,}, new {plan.new:,}, kept {plan.kept:,} "
+        "(against the last full sync's products)"
+    )

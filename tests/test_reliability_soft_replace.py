@@ -369,3 +369,61 @@ def test_status_last_after_an_interrupted_upload_shows_the_new_attempt(
     assert out.returncode == 8, out.stdout + out.stderr
     assert "got no ingestion id back: the server may or may not have accepted it" in out.stderr
     assert "completed" not in out.stdout
+
+
+def test_the_plan_names_what_a_full_sync_would_deactivate(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    full = write_feed(tmp_path / "full.jsonl", catalog(60))  # P00000..P00019
+    part = write_feed(tmp_path / "part.jsonl", catalog(60)[12:] + catalog(3, prefix="N"))
+    first = psykhe("push", str(full), *SOFT, "--yes", "--json", *FAST, env=env)
+    assert orjson.loads(first.stdout)["plan"] == {
+        "baseline": None,
+        "deactivate": None,
+        "new": None,
+        "kept": None,
+        "deactivate_sample": [],
+    }
+    plan_file = tmp_path / "plan.txt"
+    out = psykhe(
+        "push", str(part), *SOFT, "--yes", "--json", "--plan-file", str(plan_file), *FAST, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    plan = orjson.loads(out.stdout)["plan"]
+    assert plan["baseline"]["products"] == 20
+    assert plan["baseline"]["variants"] == 60
+    assert plan["baseline"]["ingestion_id"] == orjson.loads(first.stdout)["ingestion_ids"][0]
+    assert (plan["deactivate"], plan["new"], plan["kept"]) == (4, 1, 16)
+    assert plan["deactivate_sample"] == ["P00000", "P00001", "P00002", "P00003"]
+    assert plan_file.read_text() == "P00000\nP00001\nP00002\nP00003\n"
+    assert "plan: deactivate 4, new 1, kept 16" in out.stderr
+    deactivated = {p["product_identifier"] for p in sandbox.products(active=False)}
+    assert deactivated == {"P00000", "P00001", "P00002", "P00003"}
+
+
+def test_the_question_shows_the_plan_counts_and_ten_identifiers(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    from tests.helpers import run_in_pty
+
+    full = write_feed(tmp_path / "full.jsonl", catalog(90))  # 30 products
+    part = write_feed(tmp_path / "part.jsonl", catalog(90)[36:])  # the first 12 gone
+    assert psykhe("push", str(full), *SOFT, "--yes", *FAST, env=env).returncode == 0
+    code, screen = run_in_pty(["push", str(part), *SOFT], env=env, answers={b"[y/N]": b"n\n"})
+    text = screen.decode(errors="replace")
+    assert code == 7, text
+    assert "plan         deactivate 12 · new 0 · kept 18" in text
+    assert "P00009" in text and "P00010" not in text
+    assert "… and 2 more (--plan-file lists them all)" in text
+    assert len(posts(sandbox)) == 1
+
+
+def test_plan_file_naming_the_feed_is_a_usage_error(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(6))
+    before = feed.read_bytes()
+    out = psykhe("push", str(feed), *SOFT, "--dry-run", "--plan-file", str(feed), env=env)
+    assert out.returncode == 2, out.stderr
+    assert "--plan-file" in out.stderr and "is the feed" in out.stderr
+    assert feed.read_bytes() == before

@@ -88,9 +88,16 @@ def push(
     dry_run: Annotated[
         bool,
         typer.Option(
-            "--dry-run", help="Read, validate, spool and guard; ask nothing, send nothing."
+            "--dry-run", help="Read, validate, spool, plan and guard; ask nothing, send nothing."
         ),
     ] = False,
+    plan_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--plan-file",
+            help="soft_replace: write every product identifier it would deactivate here.",
+        ),
+    ] = None,
     wait_lock: Annotated[
         float,
         typer.Option(
@@ -173,6 +180,8 @@ def push(
     try:
         if rejects is not None and not skip_invalid:
             raise UsageError("--rejects goes with --skip-invalid")
+        if plan_file is not None and mode != ProcessingMode.soft_replace:
+            raise UsageError("--plan-file goes with --mode soft_replace")
         request = PushRequest(
             sources=feed_sources(
                 feeds,
@@ -192,6 +201,7 @@ def push(
             yes=yes,
             force=force,
             max_drop=max_drop,
+            plan_file=plan_file,
             wait_lock=wait_lock,
             batch_limit=BatchLimit.parse(batch_size) if batch_size else None,
             compression_level=compression_level,

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from psykhe_cli.errors import PsykheError
     from psykhe_cli.ingestion import Ingestion
+    from psykhe_cli.plan import Plan
     from psykhe_cli.validate import Problem
 
 STATUS_STYLES = {
@@ -299,9 +300,6 @@ def guard_text(question: GuardQuestion) -> str:
     lines = [
         f"target       {question.base_url}",
         f"products     {question.products:,} ({question.variants:,} variants)",
-        f"upload       {human_bytes(question.compressed_bytes)} gzip, one request",
-        "soft_replace upserts these products and DEACTIVATES every other active product",
-        "             of this catalog (kept, but excluded from recommendations).",
     ]
     if question.previous_products is not None:
         variants = (
@@ -309,10 +307,29 @@ def guard_text(question: GuardQuestion) -> str:
             if question.previous_variants is not None
             else ""
         )
-        lines.insert(2, f"last sync    {question.previous_products:,} products{variants}")
+        lines.append(f"last sync    {question.previous_products:,} products{variants}")
     else:
-        lines.insert(2, "last sync    none remembered for this target")
+        lines.append("last sync    none remembered for this target")
+    if question.plan is not None:
+        lines += plan_lines(question.plan)
+    lines += [
+        f"upload       {human_bytes(question.compressed_bytes)} gzip, one request",
+        "soft_replace upserts these products and DEACTIVATES every other active product",
+        "             of this catalog (kept, but excluded from recommendations).",
+    ]
     return "\n".join(lines)
+
+
+def plan_lines(plan: Plan) -> list[str]:
+    """The plan's counts, then up to ``plan.SAMPLE`` identifiers it would deactivate."""
+    lines = [f"plan         deactivate {plan.deactivate:,} · new {plan.new:,} · kept {plan.kept:,}"]
+    for index, identifier in enumerate(plan.sample):
+        label = "deactivates" if index == 0 else ""
+        lines.append(f"{label:<12} {printable(identifier, 80)}")
+    more = plan.deactivate - len(plan.sample)
+    if more > 0:
+        lines.append(f"{'':<12} … and {more:,} more (--plan-file lists them all)")
+    return lines
 
 
 def summary_rows(result: PushResult) -> list[tuple[str, str]]:

@@ -59,6 +59,8 @@ class BlockParams(NamedTuple):
     portable_hashes: bool = False
     #: compress the block's normalized lines here, at this level, instead of returning them
     deflate_level: int | None = None
+    #: return the product identifier beside each product hash (``BlockResult.product_ids``)
+    want_product_ids: bool = False
 
 
 @dataclass
@@ -77,6 +79,8 @@ class BlockResult:
     accepted: array[int] = field(default_factory=lambda: array("Q"))
     pair_hashes: array[int] = field(default_factory=lambda: array("Q"))
     product_hashes: array[int] = field(default_factory=lambda: array("Q"))
+    #: the product identifier of each of ``product_hashes``, when asked for
+    product_ids: list[str] | None = None
     records: list[bytes] = field(default_factory=list)
     #: ``(line, raw bytes, issues)`` of lines with an error, when asked for
     rejected: list[Rejected] = field(default_factory=list)
@@ -114,6 +118,10 @@ class BlockResult:
         if pid != self.last_pid:
             self.product_hashes.append(product_hash(pid, portable))
             self.last_pid = pid
+            if params.want_product_ids:
+                if self.product_ids is None:
+                    self.product_ids = []
+                self.product_ids.append(pid)
         if params.want_records:
             self.records.append(record)
 
@@ -227,7 +235,9 @@ def _check_block(block: bytes, first_line: int, params: BlockParams) -> BlockRes
     accepted = range(len(proven)) if len(keys) == len(proven) else not_none_at(proven)
     result.accepted = _line_numbers(first_line, accepted)
     result.variants = len(keys)
-    result.pair_hashes, result.product_hashes = _hashes(keys, params.portable_hashes, identifiers)
+    result.pair_hashes, result.product_hashes, result.product_ids = _hashes(
+        keys, params.portable_hashes, identifiers, want_ids=params.want_product_ids
+    )
     if not want_records:
         return result
     if params.deflate_level is None or b"\r" in block:
@@ -288,10 +298,15 @@ def _line_numbers(first_line: int, indexes: range | list[int]) -> array[int]:
 
 
 def _hashes(
-    keys: list[Any], portable: bool, identifiers: tuple[list[str], list[str]] | None = None
-) -> tuple[array[int], array[int]]:
+    keys: list[Any],
+    portable: bool,
+    identifiers: tuple[list[str], list[str]] | None = None,
+    *,
+    want_ids: bool = False,
+) -> tuple[array[int], array[int], list[str] | None]:
     """The pair hash of each key, and the product hash of each first variant of a product
-    (consecutive variants hashed once): ``pair_hash`` and ``product_hash``, over a block.
+    (consecutive variants hashed once): ``pair_hash`` and ``product_hash``, over a block;
+    with ``want_ids``, the product identifier of each product hash too.
 
     With numpy (loaded with the workers), two C-level maps of ``hash`` and vector
     arithmetic; the same values without it. ``identifiers``: the keys' product and variant
@@ -305,13 +320,14 @@ def _hashes(
         firsts = [pid for pid, _ in itertools.groupby(pids)]
         flags = itertools.repeat(portable)
         pairs = array("Q", map(pair_hash, pids, vids, flags))
-        return pairs, array("Q", map(product_hash, firsts, flags))
+        return pairs, array("Q", map(product_hash, firsts, flags)), firsts if want_ids else None
     count = len(pids)
     of_products = numpy.fromiter(map(hash, pids), numpy.int64, count).view(numpy.uint64)
     of_variants = numpy.fromiter(map(hash, vids), numpy.int64, count)
     pairs = (of_products * numpy.uint64(_PAIR_MIX)) ^ of_variants.view(numpy.uint64)
     firsts = numpy.flatnonzero(numpy.concatenate(([True], of_products[1:] != of_products[:-1])))
-    return array("Q", pairs.tobytes()), array("Q", of_products[firsts].tobytes())
+    ids = list(map(pids.__getitem__, firsts.tolist())) if want_ids else None
+    return array("Q", pairs.tobytes()), array("Q", of_products[firsts].tobytes()), ids
 
 
 class RangeResult(NamedTuple):

@@ -41,7 +41,7 @@ from psykhe_cli.validate.blocks import (
     rebase,
 )
 from psykhe_cli.validate.fast import load_numpy
-from psykhe_cli.validate.hashset import HashSet64
+from psykhe_cli.validate.hashset import HashSet64, ProductHashes
 from psykhe_cli.validate.report import FeedReport, Problem, ValidationOptions
 from psykhe_cli.validate.rules import Issue, Rejected
 
@@ -52,6 +52,7 @@ OnRecords = Callable[[list[bytes]], None]
 OnDeflated = Callable[[Deflated], None]
 OnRejected = Callable[[str, int, bytes, list[Problem]], None]
 OnProgress = Callable[[int, int], None]
+OnProducts = Callable[[list[str]], None]
 OnNotice = Callable[[str], None]
 
 
@@ -68,6 +69,8 @@ def check_feeds(
     deflate_level: int | None = None,
     on_workers: Callable[[], None] | None = None,
     on_notice: OnNotice | None = None,
+    on_products: OnProducts | None = None,
+    want_product_hashes: bool = False,
 ) -> FeedReport:
     """Read and check every feed in one pass; return the report.
 
@@ -86,6 +89,10 @@ def check_feeds(
     - ``on_workers()``: once, when worker processes have been started and given their
       first blocks: this process mostly waits for them from then on, and the caller may
       start a thread of its own (never before: workers are forked when they can be).
+    - ``on_products(identifiers)``: in input order, the product identifiers of the accepted
+      lines, each product once (its first time).
+    - ``want_product_hashes``: the report's ``product_hashes`` holds the feed's distinct
+      products as sorted hashes (``ProductHashes``), to compare with other identifiers.
     - ``on_notice(message)``: what the user should know that is not a problem, e.g. which
       format a feed was read as when that was told from its content.
 
@@ -105,6 +112,7 @@ def check_feeds(
             portable=not workers.fork,
             on_deflated=on_deflated,
             deflate_level=deflate_level,
+            on_products=on_products,
         )
         for source in sources:
             feed = open_feed(source, stdin if stdin is not None else sys.stdin.buffer)
@@ -124,6 +132,8 @@ def check_feeds(
                 progress.finish_file(max(feed.bytes_read, progress.file_bytes))
                 feed.close()
     merger.finish()
+    if want_product_hashes:
+        merger.report.product_hashes = merger.product_hashes()
     progress.report(merger.report.lines, force=True)
     return merger.report
 
@@ -226,6 +236,7 @@ class _Merger:
         portable: bool,
         on_deflated: OnDeflated | None = None,
         deflate_level: int | None = None,
+        on_products: OnProducts | None = None,
     ) -> None:
         if on_deflated is not None and options.strict and on_rejected is not None:
             raise ValueError("strict duplicates cannot be dropped from compressed pieces")
@@ -238,7 +249,10 @@ class _Merger:
             options.max_problems,
             portable,
             deflate_level if on_deflated is not None else None,
+            on_products is not None,
         )
+        self._on_products = on_products
+        self._uncounted_ids: list[list[str]] = []
         self._on_deflated = on_deflated
         self._on_problem, self._on_records, self._on_rejected = on_problem, on_records, on_rejected
         self._pairs = HashSet64()
@@ -276,6 +290,9 @@ class _Merger:
         for code, count in result.counts.items():
             report.counts_by_code[code] = report.counts_by_code.get(code, 0) + count
         self._uncounted.append(result.product_hashes)
+        if self._on_products is not None:
+            assert result.product_ids is not None or not result.product_hashes
+            self._uncounted_ids.append(result.product_ids or [])
         self._uncounted_size += len(result.product_hashes)
         if self._uncounted_size >= _PRODUCTS_BATCH:
             self._count_products()
@@ -338,8 +355,23 @@ class _Merger:
         self._count_products()
 
     def _count_products(self) -> None:
-        self.report.products += self._products.count_new(_joined(self._uncounted))
-        self._uncounted, self._uncounted_size = [], 0
+        hashes = _joined(self._uncounted)
+        if self._on_products is None:
+            self.report.products += self._products.count_new(hashes)
+        else:
+            ids = list(itertools.chain.from_iterable(self._uncounted_ids))
+            seen = self._products.add_all(hashes)
+            if seen:
+                again = set(seen)
+                ids = [pid for index, pid in enumerate(ids) if index not in again]
+            self.report.products += len(ids)
+            if ids:
+                self._on_products(ids)
+        self._uncounted, self._uncounted_ids, self._uncounted_size = [], [], 0
+
+    def product_hashes(self) -> ProductHashes:
+        """The feed's distinct products as sorted hashes (once every result is merged)."""
+        return ProductHashes(self._products.sorted(), self.params.portable_hashes)
 
     def _problem(self, problem: Problem) -> None:
         if len(self.report.problems) < self.options.max_problems:

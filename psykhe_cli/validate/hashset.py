@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, overload
 
 #: below this many entries a Python set is cheaper than starting numpy
@@ -59,6 +60,18 @@ class HashSet64:
         small.update(hashes)
         self._grown()
         return len(small) - before
+
+    def sorted(self) -> Any:
+        """Every hash in the set, once, as a sorted numpy ``uint64`` array (a copy)."""
+        from psykhe_cli.validate.fast import load_numpy
+
+        np = load_numpy()
+        if self._small is not None:
+            values = np.fromiter(self._small, dtype=np.uint64, count=len(self._small))
+        else:
+            values = np.concatenate(self._runs) if self._runs else np.zeros(0, np.uint64)
+        values.sort()
+        return values
 
     def _grown(self) -> None:
         assert self._small is not None
@@ -161,3 +174,41 @@ class HashSet64:
             del older, newer
             merged.sort(kind="stable")  # timsort: two sorted runs merge in linear time
             runs.append(merged)
+
+
+@dataclass(frozen=True)
+class ProductHashes:
+    """A feed's distinct product identifiers as sorted 64-bit hashes, and how to hash more.
+
+    The hashes are those the run's validation made (``blocks.product_hash``): salted per
+    interpreter unless ``portable``, so they compare only with hashes made by ``hashes_of``
+    in the same process, never with hashes stored by another run.
+    """
+
+    #: sorted numpy ``uint64`` array
+    sorted: Any
+    portable: bool
+
+    def hashes_of(self, identifiers: Sequence[str]) -> Any:
+        """The hashes of ``identifiers`` made as the feed's were, as a numpy array."""
+        import itertools
+
+        import numpy as np
+
+        from psykhe_cli.validate.blocks import product_hash
+
+        if not self.portable:
+            hashed = map(hash, identifiers)
+            return np.fromiter(hashed, np.int64, len(identifiers)).view(np.uint64)
+        flags = itertools.repeat(True)
+        return np.fromiter(map(product_hash, identifiers, flags), np.uint64, len(identifiers))
+
+    def contains(self, hashes: Any) -> Any:
+        """A boolean numpy array: which of ``hashes`` are the feed's."""
+        import numpy as np
+
+        found = self.sorted
+        if not len(found):
+            return np.zeros(len(hashes), dtype=bool)
+        at = np.minimum(np.searchsorted(found, hashes), len(found) - 1)
+        return found[at] == hashes

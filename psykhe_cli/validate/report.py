@@ -74,6 +74,8 @@ class FeedReport:
     #: products of a shop export left out as not active (draft, archived, unpublished,
     #: hidden): never sent, unless ``--include-inactive``
     left_out: int = 0
+    #: the distinct products as sorted hashes (a ``hashset.ProductHashes``), when asked for
+    product_hashes: Any = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:

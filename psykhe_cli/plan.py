@@ -1,0 +1,149 @@
+"""The deactivation plan of a soft_replace: what the feed would deactivate, add and keep.
+
+The baseline is the product identifiers of the last full sync to the target (kept by
+``state.py`` in ``baselines/``). Before a soft_replace is sent, every identifier of the baseline
+is looked up among the feed's products: those missing would be **deactivated**, those present
+are **kept**, and the feed's other products are **new**.
+
+A *products file* holds the distinct identifiers of one feed, in feed order, as chunks of
+``CHUNK`` identifiers, each a msgpack list, zlib-compressed, behind its 4-byte length::
+
+    b"PSYKHE-PRODUCTS\\x01"  (len | zlib(msgpack([id, ...])))*
+
+A million identifiers of ~15 characters take ~4-6 MB. The comparison holds the feed's sorted
+64-bit hashes (8 bytes a product, made while the feed was validated) and one chunk at a time:
+no set of a million strings. Hashes are salted per process, so the baseline keeps identifiers,
+and they are hashed again, as the feed's were, when compared.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+MAGIC = b"PSYKHE-PRODUCTS\x01"
+#: identifiers per chunk: bounds what a reader holds at once
+CHUNK = 1 << 16
+#: identifiers the question and ``--json`` name
+SAMPLE = 10
+_LENGTH = struct.Struct("<I")
+
+
+class ProductsFileError(ValueError):
+    """Raised when a products file is damaged or not one."""
+
+
+class ProductsWriter:
+    """Writes a products file: ``add`` identifiers (each once) in order, then ``close``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.count = 0
+        self._pending: list[str] = []
+        self._handle: IO[bytes] | None = path.open("wb")
+        self._handle.write(MAGIC)
+
+    def add(self, identifiers: list[str]) -> None:
+        """Append ``identifiers`` (the engine's ``on_products``)."""
+        self._pending.extend(identifiers)
+        self.count += len(identifiers)
+        while len(self._pending) >= CHUNK:
+            self._write(self._pending[:CHUNK])
+            del self._pending[:CHUNK]
+
+    def _write(self, identifiers: list[str]) -> None:
+        import msgspec
+
+        assert self._handle is not None
+        data = zlib.compress(msgspec.msgpack.encode(identifiers), 1)
+        self._handle.write(_LENGTH.pack(len(data)) + data)
+
+    def close(self) -> None:
+        """Write what is left and make it durable."""
+        if self._handle is None:
+            return
+        if self._pending:
+            self._write(self._pending)
+            self._pending = []
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self._handle.close()
+        self._handle = None
+
+
+def write_products(path: Path, identifiers: list[str]) -> int:
+    """Write a products file holding ``identifiers`` (distinct); return how many."""
+    writer = ProductsWriter(path)
+    try:
+        writer.add(identifiers)
+    finally:
+        writer.close()
+    return writer.count
+
+
+def read_products(path: Path) -> Iterator[list[str]]:
+    """The identifiers of a products file, a chunk at a time; ``ProductsFileError``."""
+    import msgspec
+
+    decoder = msgspec.msgpack.Decoder(list[str])
+    with path.open("rb") as handle:
+        if handle.read(len(MAGIC)) != MAGIC:
+            raise ProductsFileError(f"{path} is not a products file")
+        while header := handle.read(_LENGTH.size):
+            if len(header) < _LENGTH.size:
+                raise ProductsFileError(f"{path} is truncated")
+            (size,) = _LENGTH.unpack(header)
+            data = handle.read(size)
+            try:
+                yield decoder.decode(zlib.decompress(data))
+            except (zlib.error, msgspec.DecodeError) as exc:
+                raise ProductsFileError(f"{path} is damaged: {exc}") from None
+
+
+@dataclass
+class Plan:
+    """What a soft_replace would do to the baseline's products."""
+
+    #: products in the baseline and not in the feed
+    deactivate: int = 0
+    #: products in the feed and not in the baseline
+    new: int = 0
+    #: products in both
+    kept: int = 0
+    #: the first ``SAMPLE`` identifiers that would be deactivated, in the baseline's order
+    sample: list[str] = field(default_factory=list)
+
+
+def compare(
+    feed: Any, feed_products: int, baseline: Path, *, plan_file: IO[bytes] | None = None
+) -> Plan:
+    """Compare the feed (its ``ProductHashes``, ``feed_products`` distinct) with a baseline
+    products file; every identifier that would be deactivated goes to ``plan_file``."""
+    plan = Plan()
+    for identifiers in read_products(baseline):
+        found = feed.contains(feed.hashes_of(identifiers))
+        kept = int(found.sum())
+        plan.kept += kept
+        if kept == len(identifiers):
+            continue
+        missing = [identifiers[i] for i in (~found).nonzero()[0].tolist()]
+        plan.deactivate += len(missing)
+        plan.sample.extend(missing[: SAMPLE - len(plan.sample)])
+        if plan_file is not None:
+            plan_file.write(b"".join(plan_line(pid) for pid in missing))
+    plan.new = feed_products - plan.kept
+    return plan
+
+
+def plan_line(identifier: str) -> bytes:
+    """One line of ``--plan-file``: the identifier, JSON-quoted only if it holds a line break."""
+    if "\n" in identifier or "\r" in identifier:
+        import orjson
+
+        return orjson.dumps(identifier) + b"\n"
+    return identifier.encode("utf-8", "surrogatepass") + b"\n"
