@@ -135,9 +135,17 @@ def compare(
         plan.deactivate += len(missing)
         plan.sample.extend(missing[: SAMPLE - len(plan.sample)])
         if plan_file is not None:
-            plan_file.write(b"".join(plan_line(pid) for pid in missing))
+            plan_file.write(plan_lines(missing))
     plan.new = feed_products - plan.kept
     return plan
+
+
+def plan_lines(identifiers: list[str]) -> bytes:
+    """Lines of ``--plan-file``, one identifier each (see ``plan_line``)."""
+    text = "\n".join(identifiers)
+    if "\r" in text or text.count("\n") != len(identifiers) - 1:  # some hold a line break
+        return b"".join(map(plan_line, identifiers))
+    return (text + "\n").encode("utf-8", "surrogatepass")
 
 
 def plan_line(identifier: str) -> bytes:

@@ -16,6 +16,7 @@ from psykhe_cli.plan import (
     ProductsWriter,
     compare,
     plan_line,
+    plan_lines,
     read_products,
     write_products,
 )
@@ -71,6 +72,8 @@ def test_compare_counts_and_names_what_would_be_deactivated(tmp_path: Path) -> N
 def test_plan_lines_quote_only_identifiers_with_line_breaks() -> None:
     assert plan_line("SKU 1") == b"SKU 1\n"
     assert plan_line("two\nlines") == b'"two\\nlines"\n'
+    assert plan_lines(["a", "b"]) == b"a\nb\n"
+    assert plan_lines(["a", "two\nlines", "c\r"]) == b'a\n"two\\nlines"\n"c\\r"\n'
 
 
 def test_the_engine_hands_each_product_once_in_feed_order(tmp_path: Path) -> None:

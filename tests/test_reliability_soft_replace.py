@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from psykhe_cli.config import key_fingerprint
 from psykhe_cli.sandbox.inspect import SandboxHandle
 from psykhe_cli.state import StateStore, Target
-from tests.helpers import FAST, PSYKHE, catalog, product, psykhe, write_feed
+from tests.helpers import FAST, PSYKHE, catalog, product, psykhe, wrapped, write_feed
 
 SOFT = ("--mode", "soft_replace")
 
@@ -427,3 +428,66 @@ def test_plan_file_naming_the_feed_is_a_usage_error(
     assert out.returncode == 2, out.stderr
     assert "--plan-file" in out.stderr and "is the feed" in out.stderr
     assert feed.read_bytes() == before
+
+
+def _when_opened(process: subprocess.Popen[bytes], path: Path, change: Any) -> None:
+    """Call ``change()`` as soon as ``process`` has ``path`` open (it is then reading it)."""
+    folder = Path(f"/proc/{process.pid}/fd")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            links = [os.readlink(fd) for fd in folder.iterdir()]
+        except OSError:
+            links = []
+        if str(path) in links:
+            change()
+            return
+        time.sleep(0.001)
+    raise AssertionError("the feed was never opened")
+
+
+def _big_feed(path: Path, prefix: str = "P") -> Path:
+    return write_feed(path, catalog(150_000, prefix=prefix))  # ~45 MB, ~0.5 s to read
+
+
+@pytest.mark.parametrize(
+    "change", ["replaced", "truncated", "grown", "replaced_gz", "truncated_csv"]
+)
+def test_a_feed_that_changes_while_it_is_read_is_never_sent(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle, change: str
+) -> None:
+    if change.endswith("_gz"):
+        feed = _big_feed(tmp_path / "feed.jsonl.gz")
+        other = _big_feed(tmp_path / "other.jsonl.gz", prefix="Q")
+    elif change.endswith("_csv"):
+        feed = tmp_path / "feed.csv"
+        rows = "".join(
+            f"P{i},P{i}-v,Title {i},https://cdn.example.com/{i}.jpg,10.5\n" for i in range(600_000)
+        )
+        feed.write_text("product_identifier,variant_identifier,title,images,price\n" + rows)
+        other = feed
+    else:
+        feed = _big_feed(tmp_path / "feed.jsonl")
+        other = _big_feed(tmp_path / "other.jsonl", prefix="Q")
+
+    def act() -> None:
+        if change.startswith("replaced"):
+            os.replace(other, feed)
+        elif change.startswith("truncated"):
+            os.truncate(feed, feed.stat().st_size // 2)
+        else:
+            with feed.open("ab") as handle:
+                handle.write(b"".join(wrapped(p) for p in catalog(30, prefix="X")))
+
+    running = subprocess.Popen(
+        [*PSYKHE, "push", str(feed), *SOFT, "--yes", "--max-problems", "3"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    _when_opened(running, feed, act)
+    _, stderr = running.communicate(timeout=120)
+    text = stderr.decode()
+    assert running.returncode == 3, text
+    assert f"{feed} changed while it was read; nothing was sent" in text
+    assert posts(sandbox) == []

@@ -25,6 +25,7 @@ from psykhe_cli.feeds.sources import (
     STDIN_NAME,
     ByteSource,
     FeedSource,
+    FileIdentity,
     Format,
     read_head,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "STDIN_NAME",
     "ByteSource",
     "FeedSource",
+    "FileIdentity",
     "Format",
     "OpenFeed",
     "detect_format",
@@ -76,6 +78,15 @@ class OpenFeed:
     def close(self) -> None:
         """Close the underlying file (never stdin)."""
         self.bytes_source.close()
+
+    @property
+    def identity(self) -> FileIdentity | None:
+        """A regular file's device, inode, size and mtime when it was opened; else None."""
+        return self.bytes_source.identity
+
+    def check_unchanged(self) -> None:
+        """``InputError`` when the file changed since it was opened (see ``ByteSource``)."""
+        self.bytes_source.check_unchanged()
 
 
 def detect_format(source: FeedSource, head: bytes) -> Format:

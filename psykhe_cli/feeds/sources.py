@@ -8,6 +8,7 @@ truncated or corrupt gzip stream raises ``InputError``: never a silently shorter
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO, Literal, cast
@@ -52,15 +53,37 @@ class FeedSource:
         return STDIN_NAME if self.path == STDIN else self.path
 
 
+@dataclass(frozen=True)
+class FileIdentity:
+    """Which file a path named when it was opened, and its size and time then."""
+
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, info: os.stat_result) -> FileIdentity:
+        """The identity in ``os.stat``/``os.fstat``'s answer."""
+        return cls(info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+
+
 class ByteSource:
     """The decompressed chunks of one feed, counting the raw bytes read for progress."""
 
     def __init__(self, source: FeedSource, stdin: BinaryIO) -> None:
         self.name = source.name
+        self.path = source.path
         self.bytes_read = 0
         self.compressed = False
         self._stream = stdin if source.path == STDIN else _open(source.path)
         self._owned = source.path != STDIN
+        #: a regular file's identity when opened: ``check_unchanged`` compares it at the end
+        self.identity: FileIdentity | None = None
+        if self._owned:
+            info = os.fstat(self._stream.fileno())
+            if stat.S_ISREG(info.st_mode):
+                self.identity = FileIdentity.of(info)
         self._raw = self._raw_chunks()
         try:
             head = self._read_head()
@@ -77,6 +100,22 @@ class ByteSource:
         """Close the file (never stdin)."""
         if self._owned:
             self._stream.close()
+
+    def check_unchanged(self) -> None:
+        """``InputError`` when the file was replaced, truncated, grown or written to since it
+        was opened: what was read would then not be one version of the feed."""
+        if self.identity is None:
+            return
+        try:
+            opened = FileIdentity.of(os.fstat(self._stream.fileno()))
+            now = {opened, FileIdentity.of(os.stat(self.path))}
+        except (OSError, ValueError):
+            now = set()
+        if now != {self.identity}:
+            raise InputError(
+                f"{self.name} changed while it was read; nothing was sent",
+                hint="write the feed to another name and rename it into place when complete",
+            )
 
     def _raw_chunks(self) -> Iterator[bytes]:
         # read1: one system call per chunk. read() loops in C until the chunk is full, so a

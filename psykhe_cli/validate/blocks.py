@@ -6,6 +6,7 @@ import gc
 import hashlib
 import itertools
 import operator
+import os
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -339,17 +340,26 @@ class RangeResult(NamedTuple):
     length: int
     #: a line starting in the range runs past ``LINE_CAP``: nothing else was checked
     too_long: bool = False
+    #: the path named another file than ``check_range``'s ``same``: nothing was checked
+    changed: bool = False
 
 
-def check_range(path: str, start: int, end: int, params: BlockParams) -> RangeResult:
+def check_range(
+    path: str, start: int, end: int, params: BlockParams, same: tuple[int, int] | None = None
+) -> RangeResult:
     """Check the lines of a plain file that start in ``[start, end)``, read here.
 
     A worker reads its own part of the file: the parent then hands over two numbers, not a
     megabyte. The line running across ``start`` belongs to the range before; the one running
     across ``end`` is read to its end. A UTF-8 BOM opening the file is left out. Lines are
-    numbered from 1: the parent, which knows how many came before, renumbers them.
+    numbered from 1: the parent, which knows how many came before, renumbers them. ``same``:
+    the (device, inode) the parent opened; a path now naming another file is not read.
     """
     with open(path, "rb") as handle:
+        if same is not None:
+            info = os.fstat(handle.fileno())
+            if (info.st_dev, info.st_ino) != same:
+                return RangeResult(BlockResult(), start, 0, changed=True)
         starts_a_line = start == 0
         if not starts_a_line:
             handle.seek(start - 1)

@@ -124,6 +124,7 @@ def check_feeds(
                     _check_jsonl(feed, merger, workers, progress)
                 else:
                     _check_rows(feed, merger, progress)
+                feed.check_unchanged()  # what was read is one version of the file
             except InputError:
                 merger.flush()  # what the lines before found is reported all the same
                 raise
@@ -143,14 +144,16 @@ def _check_jsonl(feed: OpenFeed, merger: _Merger, workers: _Workers, progress: _
     inflight: deque[tuple[Any, int, bytes]] = deque()
     seen_a_line = False
     path = _plain_file(feed)
-    # a plain file's size is known: a big one is read by the workers, all of it
-    size = os.path.getsize(path) if path is not None else 0
+    # a plain file's size is known (when it was opened): a big one is read by the workers
+    identity = feed.identity
+    size = identity.size if identity is not None else 0
     blocks = iter_blocks(feed.chunks, name, block_size=merger.options.block_size)
     for first_line, block in blocks:
         if not seen_a_line:
             seen_a_line = _reject_document(name, first_line, block)
-        if path is not None and workers.start(size, ranges=True):
-            _check_ranges(path, size, name, merger, workers, progress)
+        if path is not None and identity is not None and workers.start(size, ranges=True):
+            same = (identity.device, identity.inode)
+            _check_ranges(path, size, same, name, merger, workers, progress)
             return
         if not workers.start(feed.bytes_read):
             merger.merge(name, check_block(block, first_line, params), first_line, block)
@@ -170,20 +173,29 @@ def _check_jsonl(feed: OpenFeed, merger: _Merger, workers: _Workers, progress: _
 def _plain_file(feed: OpenFeed) -> str | None:
     """The absolute path of a feed that is a plain, uncompressed regular file, else None."""
     path = feed.source.path
-    if path == STDIN or feed.bytes_source.compressed or not os.path.isfile(path):
+    if path == STDIN or feed.bytes_source.compressed or feed.identity is None:
         return None
     return os.path.abspath(path)
 
 
 def _check_ranges(
-    path: str, size: int, name: str, merger: _Merger, workers: _Workers, progress: _Progress
+    path: str,
+    size: int,
+    same: tuple[int, int],
+    name: str,
+    merger: _Merger,
+    workers: _Workers,
+    progress: _Progress,
 ) -> None:
-    """Check ``path`` (``size`` bytes) in byte ranges that the workers read themselves."""
+    """Check ``path`` (``size`` bytes) in byte ranges that the workers read themselves,
+    each making sure it opened the file ``same`` (device, inode) that was opened here."""
     step = merger.options.block_size
     inflight: deque[Any] = deque()
 
     def merge_next() -> None:
         checked: RangeResult = inflight.popleft().result()
+        if checked.changed:
+            raise feed_changed(name)
         first_line = merger.report.lines + 1
         if checked.too_long:
             raise line_too_long(name, first_line + checked.result.lines)
@@ -195,7 +207,7 @@ def _check_ranges(
 
     for offset in range(0, size, step):
         inflight.append(
-            workers.submit(check_range, path, offset, min(offset + step, size), merger.params)
+            workers.submit(check_range, path, offset, min(offset + step, size), merger.params, same)
         )
         # bounds the results held (~120 KB each), deep enough that a worker ahead of the
         # one whose result is merged next still has ranges to check
@@ -203,6 +215,14 @@ def _check_ranges(
             merge_next()
     while inflight:
         merge_next()
+
+
+def feed_changed(name: str) -> InputError:
+    """A worker opened another file than the one the feed named when it was opened."""
+    return InputError(
+        f"{name} changed while it was read; nothing was sent",
+        hint="write the feed to another name and rename it into place when complete",
+    )
 
 
 def _reject_document(name: str, first_line: int, block: bytes) -> bool:

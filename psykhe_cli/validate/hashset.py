@@ -208,7 +208,12 @@ class ProductHashes:
         import numpy as np
 
         found = self.sorted
+        contained = np.zeros(len(hashes), dtype=bool)
         if not len(found):
-            return np.zeros(len(hashes), dtype=bool)
-        at = np.minimum(np.searchsorted(found, hashes), len(found) - 1)
-        return found[at] == hashes
+            return contained
+        # sorted needles walk the array once, where others jump about it (~5x slower)
+        order = np.argsort(hashes)
+        needles = hashes[order]
+        at = np.minimum(np.searchsorted(found, needles), len(found) - 1)
+        contained[order] = found[at] == needles
+        return contained
