@@ -315,7 +315,8 @@ class StateStore:
                 time.sleep(0.05)  # flock has no timeout: try again until the deadline
             mode = "soft_replace" if exclusive else "insert"
             os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()} {utc_now()} {mode}\n".encode(), 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, f"{os.getpid()} {utc_now()} {mode}\n".encode())
             yield
         finally:
             os.close(fd)  # closing releases the lock

@@ -491,3 +491,20 @@ def test_a_feed_that_changes_while_it_is_read_is_never_sent(
     assert running.returncode == 3, text
     assert f"{feed} changed while it was read; nothing was sent" in text
     assert posts(sandbox) == []
+
+
+def test_an_unusable_state_directory_stops_a_full_sync_but_not_an_insert(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(6))
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")
+    env = env | {"XDG_STATE_HOME": str(blocked)}
+    out = psykhe("push", str(feed), *SOFT, "--yes", env=env)
+    assert out.returncode == 4, out.stderr
+    assert str(blocked / "psykhe") in out.stderr
+    assert "nothing was sent" in out.stderr
+    assert sandbox.requests() == []
+    out = psykhe("push", str(feed), *FAST, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "sending without the per-target lock" in out.stderr
