@@ -12,7 +12,11 @@ Two measures, each in fresh processes (feeds and baselines cached in bench/out/)
    seconds of the comparison, the process's RSS before it, its peak during it (the peak is
    reset in between through ``/proc/self/clear_refs``), and the peak of the whole run —
    against the 100 MB budget of a push.
-2. **Collecting the identifiers while validating.** ``check_feeds`` on the generated catalog
+2. **The whole dry run.** ``psykhe push FEED --mode soft_replace --dry-run --plan-file F``
+   (validation, hashes kept, the plan against the baseline kept in a state directory)
+   against ``psykhe push FEED --dry-run`` (an insert: no plan) on the same feed: wall seconds
+   and the peak RSS of the psykhe process (``wait4``), alternately, ``--repeat`` times.
+3. **Collecting the identifiers while validating.** ``check_feeds`` on the generated catalog
    (``gen_catalog.py``) as a soft_replace push calls it (identifiers handed to a products file,
    hashes kept) and as an insert push calls it, alternately, ``--repeat`` times: the median
    seconds, the ratio, and each run's peak RSS.
@@ -143,6 +147,50 @@ def catalog(lines: int) -> Path:
     return path
 
 
+def state_with_baseline(baseline: Path, products: int) -> tuple[Path, dict[str, str]]:
+    """A home whose state directory remembers ``baseline`` as the last full sync."""
+    from psykhe_cli.config import key_fingerprint
+    from psykhe_cli.state import FullSync, StateStore, Target
+
+    home = Path(tempfile.mkdtemp(prefix="bench-plan-"))
+    key, url = "sk_bench_plan_0123456789", "http://127.0.0.1:9"
+    store = StateStore(home / "state" / "psykhe")
+    target = Target(base_url=url, key_fingerprint=key_fingerprint(key))
+    kept = store.new_baseline_file()
+    kept.write_bytes(baseline.read_bytes())
+    store.remember_pending(
+        target, FullSync(products=products, variants=products, ingestion_id=1), kept
+    )
+    store.settle_full_sync(target, 1, completed=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PSYKHE_", "XDG_"))}
+    env |= {
+        "XDG_STATE_HOME": str(home / "state"),
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "PSYKHE_BASE_URL": url,
+        "PSYKHE_API_KEY": key,
+        "PYTHONPATH": str(ROOT),
+    }
+    return home, env
+
+
+def run_push(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Seconds and peak RSS (MB) of one ``psykhe`` run."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "psykhe_cli", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    errors = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"psykhe {' '.join(args)}: exit {process.returncode}: {errors[-500:]!r}")
+    return time.perf_counter() - started, _mb(usage.ru_maxrss)
+
+
 def run_child(*args: str) -> dict[str, float]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     out = subprocess.run(
@@ -182,6 +230,41 @@ def main() -> None:
             f"{run['compare_peak_mb']:.0f} | {run['run_peak_mb']:.0f} | "
             f"{run['run_peak_mb'] / BUDGET_MB:.2f} of {BUDGET_MB} MB |"
         )
+
+    home, env = state_with_baseline(baseline, args.products)
+    plan_file = home / "plan.txt"
+    pushes: dict[str, list[tuple[float, float]]] = {"insert": [], "soft_replace": []}
+    for _ in range(args.repeat):
+        pushes["insert"].append(run_push(["push", str(feed), "--dry-run", "--quiet"], env))
+        soft = [
+            "push",
+            str(feed),
+            "--mode",
+            "soft_replace",
+            "--dry-run",
+            "--quiet",
+            "--plan-file",
+            str(plan_file),
+        ]
+        pushes["soft_replace"].append(run_push(soft, env))
+    lines = sum(1 for _ in plan_file.open())
+    print(
+        f"\npsykhe push --dry-run of the feed ({feed.stat().st_size / 1e6:.0f} MB), "
+        f"median of {args.repeat} (plan file: {lines:,} lines):"
+    )
+    print("| push | seconds | ratio | peak RSS MB (max of runs) | budget |")
+    print("|---|---|---|---|---|")
+    base_s = statistics.median(s for s, _ in pushes["insert"])
+    for label, found in pushes.items():
+        seconds = statistics.median(s for s, _ in found)
+        peak = max(r for _, r in found)
+        print(
+            f"| {label} | {seconds:.2f} | {seconds / base_s:.2f} | {peak:.0f} | "
+            f"{peak / BUDGET_MB:.2f} of {BUDGET_MB} MB |"
+        )
+    print(
+        "spread (s, MB):", {k: [(round(s, 2), round(r)) for s, r in v] for k, v in pushes.items()}
+    )
 
     source = catalog(args.lines)
     timings: dict[str, list[dict[str, float]]] = {"insert": [], "soft_replace": []}
