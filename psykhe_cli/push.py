@@ -3,6 +3,11 @@
 Nothing here prints: what a person sees goes through a ``PushObserver`` (``render/push.py``),
 and every failure is a ``PsykheError`` that ``cli.py`` turns into an exit code. The result is
 filled in as the push goes, so that ``--json`` can report what happened even on failure.
+
+A soft_replace also keeps the feed's product identifiers while it is validated (``plan.py``),
+takes the target's sync lock (``state.py``) before its guard, compares the feed with the
+baseline (the plan), and is remembered as pending the moment the server accepts it; the lock
+is let go then, before the wait for the outcome.
 """
 
 from __future__ import annotations
