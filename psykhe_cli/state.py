@@ -314,9 +314,10 @@ class StateStore:
                     raise _lock_refused(target, path, _holder(path), waited=wait)
                 time.sleep(0.05)  # flock has no timeout: try again until the deadline
             mode = "soft_replace" if exclusive else "insert"
-            os.ftruncate(fd, 0)
-            os.lseek(fd, 0, os.SEEK_SET)
-            os.write(fd, f"{os.getpid()} {utc_now()} {mode}\n".encode())
+            with contextlib.suppress(OSError):  # who holds it: for the others' message only
+                os.ftruncate(fd, 0)
+                os.lseek(fd, 0, os.SEEK_SET)
+                os.write(fd, f"{os.getpid()} {utc_now()} {mode}\n".encode())
             yield
         finally:
             os.close(fd)  # closing releases the lock
