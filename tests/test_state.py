@@ -225,3 +225,55 @@ def test_new_records_get_distinct_ids_and_utc_times() -> None:
 def test_target_name_is_url_and_fingerprint() -> None:
     assert TARGET.name == f"https://api.psykhe.dev key:{TARGET.key_fingerprint}"
     assert FullSync(products=1).variants is None
+
+
+def test_a_pending_full_sync_becomes_the_baseline_once_completed(
+    store: StateStore, tmp_path: Path
+) -> None:
+    from psykhe_cli.state import FullSyncs
+
+    store.record_full_sync(TARGET, products=100, variants=300, ingestion_id=1)
+    first = store.new_baseline_file()
+    store.remember_pending(TARGET, FullSync(products=50, variants=50, ingestion_id=2), first)
+    second = store.new_baseline_file()
+    store.remember_pending(TARGET, FullSync(products=200, variants=200, ingestion_id=3), second)
+    syncs = store.full_syncs(TARGET)
+    assert [p.ingestion_id for p in syncs.pending] == [2, 3]
+    assert syncs.reference is not None and syncs.reference.ingestion_id == 3
+    kept = [store.baseline_path(p) for p in syncs.pending]
+    assert all(path is not None and path.exists() for path in kept)
+    assert not first.exists() and not second.exists()  # moved into baselines/
+    assert store.settle_full_sync(TARGET, 3, completed=True)
+    syncs = store.full_syncs(TARGET)
+    assert syncs == FullSyncs(completed=syncs.completed, pending=())
+    assert syncs.completed is not None and syncs.completed.ingestion_id == 3
+    assert kept[0] is not None and not kept[0].exists()  # accepted before 3: superseded
+    assert not store.settle_full_sync(TARGET, 2, completed=True)  # no longer pending
+    assert store.full_syncs(OTHER_KEY) == FullSyncs()
+
+
+def test_a_failed_pending_full_sync_is_dropped(store: StateStore) -> None:
+    store.record_full_sync(TARGET, products=100, variants=300, ingestion_id=1)
+    store.remember_pending(TARGET, FullSync(products=500, variants=900, ingestion_id=2))
+    assert store.full_syncs(TARGET).reference.ingestion_id == 2  # type: ignore[union-attr]
+    assert store.settle_full_sync(TARGET, 2, completed=False)
+    syncs = store.full_syncs(TARGET)
+    assert syncs.pending == ()
+    assert syncs.completed is not None and syncs.completed.ingestion_id == 1
+
+
+def test_the_sync_lock_is_shared_by_inserts_and_exclusive_for_a_full_sync(
+    store: StateStore,
+) -> None:
+    from psykhe_cli.errors import GuardRefused
+
+    with store.sync_lock(TARGET, exclusive=False), store.sync_lock(TARGET, exclusive=False):
+        with pytest.raises(GuardRefused, match=f"pid {os.getpid()}, started 20"):
+            store.sync_lock(TARGET, exclusive=True).__enter__()
+        with store.sync_lock(OTHER_URL, exclusive=True):
+            pass  # another target: another lock
+    with (
+        store.sync_lock(TARGET, exclusive=True),
+        pytest.raises(GuardRefused, match="a soft_replace push to"),
+    ):
+        store.sync_lock(TARGET, exclusive=False, wait=0.1).__enter__()
