@@ -154,6 +154,7 @@ def test_compare_matches_hashes_made_by_workers(tmp_path: Path, portable: bool) 
     baseline = tmp_path / "b.products"
     write_products(baseline, [*identifiers, "GONE"])
     options = ValidationOptions(workers=2, parallel_after=0)
+    threads_before = threading.active_count()
     stop = threading.Event()
     # a thread in this process makes the engine spawn its workers, with portable hashes
     running = threading.Thread(target=stop.wait) if portable else None
@@ -166,7 +167,8 @@ def test_compare_matches_hashes_made_by_workers(tmp_path: Path, portable: bool) 
         )
     finally:
         stop.set()
-    assert report.product_hashes.portable is portable
+    # workers are forked (salted hashes) only from a process without other threads
+    assert report.product_hashes.portable is (portable or threads_before > 1)
     assert seen == identifiers
     plan = compare(report.product_hashes, report.products, baseline)
     assert (plan.deactivate, plan.new, plan.kept, plan.sample) == (1, 0, 60_000, ["GONE"])
