@@ -122,17 +122,23 @@ def baseline_and_feed(products: int) -> tuple[Path, Path]:
 
     OUT.mkdir(exist_ok=True)
     baseline = OUT / f"baseline-{products}.products"
-    feed = OUT / f"plan-feed-{products}.jsonl"
+    feed = OUT / f"plan-feed-{products}-v2.jsonl"
     ids = [f"SKU-{i:08d}" for i in range(products)]
     if not baseline.exists():
         write_products(baseline, ids)
     if not feed.exists():
+        # complete products, one variant each: the fast path, no warnings to report
+        line = (
+            b'{"operation":"insert","product_data":{"product_identifier":"%s",'
+            b'"variant_identifier":"%s","title":"Product","images":'
+            b'["https://cdn.example.com/%s.jpg"],"price":10.5}}\n'
+        )
         with feed.open("wb") as out:
             for i, pid in enumerate(ids):
                 if i % 10:
-                    out.write(b'{"product_identifier":"%s"}\n' % pid.encode())
+                    out.write(line % ((pid.encode(),) * 3))
             for i in range(1000):
-                out.write(b'{"product_identifier":"NEW-%d"}\n' % i)
+                out.write(line % ((b"NEW-%d" % i,) * 3))
     return baseline, feed
 
 
