@@ -325,7 +325,9 @@ def plan_lines(plan: Plan) -> list[str]:
     lines = [f"plan         deactivate {plan.deactivate:,} · new {plan.new:,} · kept {plan.kept:,}"]
     for index, identifier in enumerate(plan.sample):
         label = "deactivates" if index == 0 else ""
-        lines.append(f"{label:<12} {printable(identifier, 80)}")
+        shown = printable(identifier)
+        shown = shown if len(shown) <= 80 else shown[:79] + "…"
+        lines.append(f"{label:<12} {shown}")
     more = plan.deactivate - len(plan.sample)
     if more > 0:
         lines.append(f"{'':<12} … and {more:,} more (--plan-file lists them all)")
