@@ -493,12 +493,6 @@ class Push:
                 )
             )
         except OSError as exc:
-            if self.request.mode == INSERT:  # an insert deactivates nothing: go on unlocked
-                self.observer.notice(
-                    f"cannot lock the state directory {store.state_dir} "
-                    f"({exc.strerror or exc}); sending without the per-target lock"
-                )
-                return
             raise ConfigError(
                 f"cannot lock the state directory {store.state_dir}: {exc.strerror or exc}; "
                 "nothing was sent",

@@ -493,7 +493,7 @@ def test_a_feed_that_changes_while_it_is_read_is_never_sent(
     assert posts(sandbox) == []
 
 
-def test_an_unusable_state_directory_stops_a_full_sync_but_not_an_insert(
+def test_an_unusable_state_directory_stops_a_push_before_anything_is_sent(
     tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
 ) -> None:
     feed = write_feed(tmp_path / "feed.jsonl", catalog(6))
@@ -506,5 +506,6 @@ def test_an_unusable_state_directory_stops_a_full_sync_but_not_an_insert(
     assert "nothing was sent" in out.stderr
     assert sandbox.requests() == []
     out = psykhe("push", str(feed), *FAST, env=env)
-    assert out.returncode == 0, out.stderr
-    assert "sending without the per-target lock" in out.stderr
+    assert out.returncode == 4, out.stderr
+    assert f"cannot lock the state directory {blocked / 'psykhe'}" in out.stderr
+    assert sandbox.requests() == []
