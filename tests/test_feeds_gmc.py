@@ -46,6 +46,7 @@ def test_is_gmc_header_needs_id_and_two_telling_attributes() -> None:
     assert is_gmc_header(["id", "title", "link", "image_link"])
     assert not is_gmc_header(["id", "title", "link", "price"])
     assert not is_gmc_header(["product_identifier", "image_link", "link"])
+    assert not is_gmc_header(["product_identifier", "id", "image_link", "link"])
 
 
 def test_parse_price_keeps_the_currency() -> None:

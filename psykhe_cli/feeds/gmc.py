@@ -89,7 +89,8 @@ def attribute_name(cell: str) -> str:
 def is_gmc_header(cells: list[str]) -> bool:
     """True when a delimited header names Merchant Center attributes."""
     names = {attribute_name(cell) for cell in cells}
-    return "id" in names and len(names & _TELLING) >= 2
+    # a header naming product fields is a generic CSV, whatever else it holds
+    return "id" in names and len(names & _TELLING) >= 2 and "product_identifier" not in names
 
 
 def reader(chunks: Iterable[bytes], source: FeedSource) -> RowReader:
