@@ -38,9 +38,19 @@ def _shopify_records(path: Path) -> Iterable[dict[str, object]]:
                 yield row.record
 
 
+def _gmc_records(path: Path) -> Iterable[dict[str, object]]:
+    from psykhe_cli.feeds.gmc_xml import XmlReader
+
+    with path.open("rb") as chunks:
+        for row in XmlReader(chunks, str(path)):
+            if row.record is not None:
+                yield row.record
+
+
 #: format -> (generator script, extension, the records its reader makes of a file)
 FORMATS: dict[str, tuple[str, str, Callable[[Path], Iterable[dict[str, object]]]]] = {
     "shopify": ("gen_shopify.py", "csv", _shopify_records),
+    "gmc": ("gen_gmc.py", "xml", _gmc_records),
 }
 
 
