@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from psykhe_cli.errors import InputError
+from psykhe_cli.errors import InputError, UsageError
 from psykhe_cli.feeds import FeedSource
 from psykhe_cli.feeds.delimited import Row
 from psykhe_cli.feeds.formats import row_reader
@@ -163,3 +163,24 @@ def test_atom_id_is_not_the_item_id() -> None:
     assert rows[0].record is not None
     assert rows[0].record["link"] == "https://nordlys.example.no/jkt-4?c=blue&s=m"
     assert rows[0].record["description"] == "Three-layer shell, taped seams."
+
+
+def test_map_on_an_xml_feed_is_a_usage_error() -> None:
+    source = FeedSource("feed.xml", column_map=(("title", "name"),))
+    with pytest.raises(UsageError, match=r"feed\.xml is an XML feed, which has no columns"):
+        list(row_reader("gmc", [rss("<g:id>A</g:id>")], source))
+
+
+def test_map_renames_a_delimited_column_and_checks_it() -> None:
+    data = b"id\tlink\timage_link\tname\nA\tl\thttps://a/1.jpg\tDress\n"
+    source = FeedSource("f.tsv", column_map=(("name", "title"),))
+    (row,) = row_reader("gmc", [data], source)
+    assert row.record is not None and row.record["title"] == "Dress"
+    wrong = FeedSource("f.tsv", column_map=(("nme", "title"),))
+    with pytest.raises(UsageError, match=r"f\.tsv has no column 'nme' \(did you mean 'name'\?\)"):
+        list(row_reader("gmc", [data], wrong))
+
+
+def test_delimited_feed_without_id_is_one_error_naming_the_header() -> None:
+    with pytest.raises(InputError, match=r"f\.tsv:1: the header has no id column \(its columns"):
+        list(row_reader("gmc", [b"title\tlink\nA\tl\nB\tl\n"], FeedSource("f.tsv")))

@@ -103,9 +103,15 @@ def reader(chunks: Iterable[bytes], source: FeedSource) -> RowReader:
     if text.startswith(b"<"):
         from psykhe_cli.feeds.gmc_xml import XmlReader
 
+        if source.column_map:
+            source_column, target = source.column_map[0]
+            raise UsageError(
+                f"--map {source_column}={target}: {source.name} is an XML feed, which has no "
+                "columns to rename",
+                hint="its attributes are read by their Merchant Center names; see docs/feeds.md",
+            )
         return XmlReader(chunks, source.name)
-    delimiter = source.delimiter or ("," if source.path.lower().endswith(".csv") else None)
-    return DelimitedReader(chunks, source.name, delimiter, dict(source.column_map))
+    return DelimitedReader(chunks, source.name, source.delimiter, dict(source.column_map))
 
 
 def _chain(head: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
