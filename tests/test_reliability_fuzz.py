@@ -187,6 +187,30 @@ def test_arbitrary_bytes_as_csv_exit_0_or_3(
     assert_clean_exit(code, err)
 
 
+@FUZZ
+@given(
+    data=st.binary(max_size=300),
+    tail=st.sampled_from(["", "<item><g:id>A</g:id>", "<item><g:price>1 USD</g:price></item>"]),
+    tsv=st.booleans(),
+)
+def test_arbitrary_bytes_as_gmc_exit_0_or_3(
+    data: bytes,
+    tail: str,
+    tsv: bool,
+    isolated: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    if tsv:
+        head = b"id\ttitle\tprice\tadditional_image_link\n"
+    else:
+        head = b'<rss xmlns:g="http://base.google.com/ns/1.0"><channel>' + tail.encode()
+    code, _, err = run_with_stdin(
+        ["validate", "-", "--format", "gmc"], head + data, monkeypatch, capsys
+    )
+    assert_clean_exit(code, err)
+
+
 @pytest.mark.parametrize("data", [b"[]\n", gzip.compress(b"{}\n")[:-8]], ids=["array", "gzip"])
 def test_validate_json_is_one_object_even_when_the_feed_cannot_be_read(
     data: bytes, isolated: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
