@@ -64,6 +64,16 @@ def test_parse_price_refuses_what_is_not_a_price(text: str) -> None:
         parse_price("price", text)
 
 
+def test_category_paths_split_product_types_on_commas_as_merchant_center_does() -> None:
+    assert category_paths(["Home > Women > Dresses, Sale > Dresses"]) == [
+        "Home",
+        "Home: Women",
+        "Home: Women: Dresses",
+        "Sale",
+        "Sale: Dresses",
+    ]
+
+
 def test_category_paths_include_ancestors_once() -> None:
     assert category_paths(["A > B > C", "A > B > D", " X "]) == [
         "A",

@@ -18,6 +18,7 @@ How an item becomes a record (``to_record``; docs/feeds.md has the table):
     price               the number of price; its currency in ``currency``
     sale_price          the number of sale_price (in the same currency)
     categories          each product_type path "A > B > C" -> "A", "A: B", "A: B: C"
+                        (several comma-separated, or repeated in XML)
     anything else       under its own name, as a string (gtin keeps its leading zeros)
 """
 
@@ -268,10 +269,15 @@ def parse_price(name: str, text: str) -> tuple[float, str | None]:
 
 
 def category_paths(product_types: list[str]) -> list[str]:
-    """``["A > B > C"]`` -> ``["A", "A: B", "A: B: C"]``: every path with its ancestors, once."""
+    """``["A > B > C"]`` -> ``["A", "A: B", "A: B: C"]``: every path with its ancestors, once.
+
+    A comma separates product types, in text and XML feeds alike: the specification says
+    Merchant Center reads ``"House, Garden"`` as two of them.
+    """
     paths: dict[str, None] = {}
-    for product_type in product_types:
-        parts = [part.strip() for part in product_type.split(">") if part.strip()]
-        for depth in range(1, len(parts) + 1):
-            paths[": ".join(parts[:depth])] = None
+    for value in product_types:
+        for product_type in value.split(","):
+            parts = [part.strip() for part in product_type.split(">") if part.strip()]
+            for depth in range(1, len(parts) + 1):
+                paths[": ".join(parts[:depth])] = None
     return list(paths)
