@@ -55,7 +55,8 @@ FeedsArgument = Annotated[
     list[str] | None,
     typer.Argument(
         metavar="FEED",
-        help="JSON Lines, CSV or TSV files, .gz or not; - (or nothing, from a pipe) for stdin.",
+        help="Feed files (JSON Lines, CSV/TSV, Merchant Center, Shopify or WooCommerce), .gz "
+        "or not; - (or nothing, from a pipe) for stdin.",
         show_default=False,
     ),
 ]
@@ -63,9 +64,9 @@ FormatOption = Annotated[
     FeedFormat | None,
     typer.Option(
         "--format",
-        help="Feed format: gmc is a Google Merchant Center feed (TSV, CSV or XML), shopify and "
-        "woocommerce their products exports. Default: told from the content (a vendor's header "
-        "or XML), else the extension (also under .gz).",
+        help="Feed format: gmc is a Google Merchant Center feed (TSV, CSV or XML); shopify and "
+        "woocommerce are those shops' products exports. Default: told from the content (a "
+        "vendor's header or XML), else the extension (also under .gz).",
         show_default=False,
     ),
 ]

@@ -38,6 +38,7 @@ allowed unless --strict), 3 the feed has an error or cannot be read, 2 usage err
 Examples:
   psykhe validate examples/catalog.jsonl
   psykhe validate catalog.csv.gz --map sku=variant_identifier --map name=title
+  psykhe validate merchant-center-feed.xml
   export-catalog | psykhe validate --strict --json -
 """
 
