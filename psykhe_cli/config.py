@@ -2,13 +2,20 @@
 
 Where each value comes from, first match wins:
 
-    base URL   --base-url  >  PSYKHE_BASE_URL  >  config file ``base_url``  >  https://api.psykhe.dev
-    API key    --api-key-file PATH  >  PSYKHE_API_KEY  >  config file ``api_key``
+    profile    --profile NAME  >  PSYKHE_PROFILE  >  none (the config file's top-level keys)
+    base URL   --base-url  >  PSYKHE_BASE_URL  >  the profile's ``base_url``  >  https://api.psykhe.dev
+    API key    --api-key-file PATH  >  PSYKHE_API_KEY  >  the keyring (``psykhe login``)
+               >  the profile's ``api_key`` or ``api_key_file``
     read timeout                       PSYKHE_READ_TIMEOUT (seconds)  >  60
 
 The config file is ``$XDG_CONFIG_HOME/psykhe/config.toml`` (default ``~/.config``); local state
 lives in ``$XDG_STATE_HOME/psykhe`` (default ``~/.local/state``). No flag takes the key's value:
 a command line is visible to every user of the machine.
+
+A profile is a ``[profiles.NAME]`` table with ``base_url``, ``api_key`` or ``api_key_file``, and
+``protected``; its values never mix with the top-level ones, so a key cannot reach another
+profile's origin. The keyring is read only when the optional ``keyring`` package is installed,
+under service ``psykhe`` and user NAME (``default`` for the top level).
 
 The key is held in a ``Secret`` whose ``repr``/``str`` are redacted, so it cannot reach output,
 logs, exception messages or tracebacks by accident; ``Secret.reveal()`` is called in exactly one
@@ -29,9 +36,10 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
-from psykhe_cli.errors import ConfigError, UsageError
+from psykhe_cli.errors import ConfigError, MissingKeyError, UsageError
 
 DEFAULT_BASE_URL = "https://api.psykhe.dev"
 DEFAULT_RETRIES = 4
@@ -41,6 +49,14 @@ DEFAULT_WRITE_TIMEOUT = 60.0
 
 ENV_BASE_URL = "PSYKHE_BASE_URL"
 ENV_API_KEY = "PSYKHE_API_KEY"
+ENV_PROFILE = "PSYKHE_PROFILE"
+#: the name of the config file's top-level keys, as a profile and as the keyring's user
+DEFAULT_PROFILE = "default"
+#: the keyring service under which ``psykhe login`` stores keys (user: the profile's name)
+KEYRING_SERVICE = "psykhe"
+#: the keys a ``[profiles.NAME]`` table may hold; anything else is a typo worth an error
+PROFILE_KEYS = ("base_url", "api_key", "api_key_file", "protected")
+_PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 #: seconds to wait for an answer; for slow gateways, and for tests that need a short one
 ENV_READ_TIMEOUT = "PSYKHE_READ_TIMEOUT"
 
@@ -155,6 +171,10 @@ class Settings:
     read_timeout: float = DEFAULT_READ_TIMEOUT
     #: how long a single write of the body may block (a server that stopped reading)
     write_timeout: float = DEFAULT_WRITE_TIMEOUT
+    #: the ``[profiles.NAME]`` in use, or None for the config file's top-level keys
+    profile: str | None = None
+    #: ``protected = true`` on that profile: a soft_replace asks for its name to be typed
+    protected: bool = False
 
     @property
     def key_fingerprint(self) -> str:
@@ -169,6 +189,7 @@ def load_settings(
     retries: int = DEFAULT_RETRIES,
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
     read_timeout: float | None = None,
+    profile: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Build ``Settings`` from flag values, the environment and the config file.
@@ -184,10 +205,11 @@ def load_settings(
     for name, value in (("connect", connect_timeout), ("read", read_timeout)):
         if not value > 0:
             raise UsageError(f"the {name} timeout must be more than 0 seconds, not {value}")
-    config_path = _xdg_dir(env, "XDG_CONFIG_HOME", ".config") / "psykhe" / "config.toml"
-    config = _read_config(config_path)
-    url, url_source = _pick_base_url(base_url, env, config, config_path)
-    key, key_source = _pick_api_key(api_key_file, env, config, config_path)
+    config_path = config_file(env)
+    chosen = pick_profile(profile, env)
+    table = profile_table(_read_config(config_path), chosen, config_path)
+    url, url_source = _pick_base_url(base_url, env, table)
+    key, key_source = _pick_api_key(api_key_file, env, table, chosen)
     return Settings(
         base_url=normalize_base_url(url, source=url_source),
         api_key=key,
@@ -197,7 +219,15 @@ def load_settings(
         retries=retries,
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
+        profile=chosen,
+        protected=table.protected,
     )
+
+
+def config_file(environ: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_CONFIG_HOME/psykhe/config.toml`` (it may not exist)."""
+    env = os.environ if environ is None else environ
+    return _xdg_dir(env, "XDG_CONFIG_HOME", ".config") / "psykhe" / "config.toml"
 
 
 def _seconds_from(env: Mapping[str, str], name: str, default: float) -> float:
@@ -213,18 +243,105 @@ def _seconds_from(env: Mapping[str, str], name: str, default: float) -> float:
     return seconds
 
 
+# --- profiles -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProfileTable:
+    """One target's keys in the config file: the top level, or a ``[profiles.NAME]`` table."""
+
+    #: how messages name the table: "the config file PATH" or "[profiles.NAME] in PATH"
+    where: str
+    base_url: str | None = None
+    api_key: str | None = None
+    api_key_file: Path | None = None
+    protected: bool = False
+
+
+def pick_profile(flag: str | None, environ: Mapping[str, str] | None = None) -> str | None:
+    """``--profile`` > ``PSYKHE_PROFILE`` > None; ``default`` names the top-level keys."""
+    env = os.environ if environ is None else environ
+    name = flag if flag is not None else env.get(ENV_PROFILE) or None
+    if name is None or name == DEFAULT_PROFILE:
+        return None
+    if not _PROFILE_NAME.fullmatch(name):
+        source = "--profile" if flag is not None else ENV_PROFILE
+        raise UsageError(
+            f"{source} {name!r} is not a profile name (letters, digits, '_', '-', '.')"
+        )
+    return name
+
+
+def profile_table(config: Mapping[str, Any], profile: str | None, path: Path) -> ProfileTable:
+    """The keys of ``profile`` (None: the top level), type-checked; ``ConfigError`` if unusable."""
+    profiles = config.get("profiles", {})
+    if not isinstance(profiles, dict):
+        raise ConfigError(f"profiles in the config file {path} must be [profiles.NAME] tables")
+    if DEFAULT_PROFILE in profiles:
+        raise ConfigError(
+            f"[profiles.{DEFAULT_PROFILE}] in the config file {path}: '{DEFAULT_PROFILE}' "
+            "names the top-level keys; give the table another name"
+        )
+    if profile is None:
+        values = {name: value for name, value in config.items() if name != "profiles"}
+        return _table(values, where=f"the config file {path}", path=path)
+    if profile not in profiles:
+        known = ", ".join(sorted(profiles)) or "none"
+        raise ConfigError(
+            f"no profile {profile!r} in the config file {path} (profiles: {known})",
+            hint=f'add a [profiles.{profile}] table with base_url = "https://..." and '
+            'api_key_file = "PATH"',
+        )
+    values = profiles[profile]
+    where = f"[profiles.{profile}] in the config file {path}"
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where} must be a table")
+    unknown = sorted(set(values) - set(PROFILE_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"{where} has unknown key(s): {', '.join(unknown)} (known: {', '.join(PROFILE_KEYS)})"
+        )
+    return _table(values, where=where, path=path)
+
+
+def _table(values: Mapping[str, Any], *, where: str, path: Path) -> ProfileTable:
+    # unknown top-level keys are let be, as they always were: they may be a newer psykhe's
+    strings: dict[str, str | None] = {}
+    for name in ("base_url", "api_key", "api_key_file"):
+        value = values.get(name)
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"{name} in {where} must be a string")
+        strings[name] = value
+    protected = values.get("protected", False)
+    if not isinstance(protected, bool):
+        raise ConfigError(f"protected in {where} must be true or false")
+    if strings["api_key"] is not None and strings["api_key_file"] is not None:
+        raise ConfigError(f"{where} has both api_key and api_key_file; keep one")
+    key_file = None
+    if strings["api_key_file"] is not None:
+        # relative to the config file's folder, so the file can be moved with its keys
+        key_file = path.parent / Path(strings["api_key_file"]).expanduser()
+    return ProfileTable(
+        where=where,
+        base_url=strings["base_url"],
+        api_key=strings["api_key"],
+        api_key_file=key_file,
+        protected=protected,
+    )
+
+
 # --- base URL -------------------------------------------------------------------------------
 
 
 def _pick_base_url(
-    flag: str | None, env: Mapping[str, str], config: Mapping[str, str], config_path: Path
+    flag: str | None, env: Mapping[str, str], table: ProfileTable
 ) -> tuple[str, str]:
     if flag is not None:
         return flag, "--base-url"
     if env.get(ENV_BASE_URL):
         return env[ENV_BASE_URL], ENV_BASE_URL
-    if "base_url" in config:
-        return config["base_url"], f"base_url in {config_path}"
+    if table.base_url is not None:
+        return table.base_url, f"base_url in {table.where}"
     return DEFAULT_BASE_URL, "the default"
 
 
@@ -287,8 +404,8 @@ def is_loopback_host(host: str) -> bool:
 def _pick_api_key(
     key_file: Path | str | None,
     env: Mapping[str, str],
-    config: Mapping[str, str],
-    config_path: Path,
+    table: ProfileTable,
+    profile: str | None,
 ) -> tuple[Secret, str]:
     if key_file is not None:
         path = Path(key_file)
@@ -296,19 +413,84 @@ def _pick_api_key(
         return check_api_key(_read_key_file(path), source=source), source
     if ENV_API_KEY in env:
         return check_api_key(env[ENV_API_KEY], source=ENV_API_KEY), ENV_API_KEY
-    if "api_key" in config:
-        source = str(config_path)
-        return check_api_key(config["api_key"], source=source), source
-    raise ConfigError(
+    stored = keyring_key(profile)
+    if stored is not None:
+        source = f"the keyring (psykhe login{f' --profile {profile}' if profile else ''})"
+        return check_api_key(stored, source=source), source
+    if table.api_key is not None:
+        source = table.where.removeprefix("the config file ")
+        return check_api_key(table.api_key, source=source), source
+    if table.api_key_file is not None:
+        source = str(table.api_key_file)
+        return check_api_key(_read_key_file(table.api_key_file), source=source), source
+    where = table.where.removeprefix("the config file ")
+    raise MissingKeyError(
         "no API key: set one of "
         f"the {ENV_API_KEY} environment variable, "
-        "--api-key-file PATH (a file holding only the key, mode 600), or "
-        f'api_key = "sk_..." in {config_path} (mode 600)'
+        "--api-key-file PATH (a file holding only the key, mode 600), "
+        f'api_key = "sk_..." in {where} (mode 600), or the keyring with psykhe login'
+        + (f" --profile {profile}" if profile else "")
     )
 
 
+# --- the keyring ----------------------------------------------------------------------------
+
+
+def keyring_key(profile: str | None) -> str | None:
+    """The key ``psykhe login`` stored for ``profile``; None without keyring or a backend."""
+    try:
+        import keyring
+        from keyring.errors import KeyringError
+    except ImportError:
+        return None
+    try:
+        return keyring.get_password(KEYRING_SERVICE, profile or DEFAULT_PROFILE)
+    except KeyringError:  # e.g. a headless server with no keyring service: not an error here
+        return None
+
+
+def store_key(profile: str | None, key: Secret) -> str:
+    """Keep ``key`` in the system keyring for ``profile``; returns the keyring's name."""
+    keyring, errors = _keyring()
+    try:
+        keyring.set_password(KEYRING_SERVICE, profile or DEFAULT_PROFILE, key.reveal())
+    except errors.KeyringError as exc:
+        raise ConfigError(f"the keyring refused the key: {exc}") from None
+    return _keyring_name(keyring)
+
+
+def delete_key(profile: str | None) -> bool:
+    """Remove ``profile``'s key from the keyring; False when there was none."""
+    keyring, errors = _keyring()
+    try:
+        keyring.delete_password(KEYRING_SERVICE, profile or DEFAULT_PROFILE)
+    except errors.PasswordDeleteError:
+        return False
+    except errors.KeyringError as exc:
+        raise ConfigError(f"the keyring refused to remove the key: {exc}") from None
+    return True
+
+
+def _keyring() -> tuple[Any, Any]:
+    try:
+        import keyring
+        import keyring.errors
+    except ImportError:
+        raise ConfigError(
+            "the keyring is not available: the keyring package is not installed",
+            hint="pip install 'psykhe[keyring]' (or: pipx inject psykhe keyring); "
+            "on a server without a keyring use PSYKHE_API_KEY or --api-key-file",
+        ) from None
+    return keyring, keyring.errors
+
+
+def _keyring_name(keyring: Any) -> str:
+    backend = keyring.get_keyring()
+    return str(getattr(backend, "name", type(backend).__name__))
+
+
 def check_api_key(value: str, *, source: str) -> Secret:
-    """Refuse an empty, public (``pk_``), whitespace-containing or non-ASCII key."""
+    """Refuse an empty, public (``pk_``), whitespace-containing, non-ASCII or non-``sk_`` key."""
     if not value:
         raise ConfigError(f"the API key from {source} is empty")
     if value.startswith("pk_"):
@@ -320,6 +502,12 @@ def check_api_key(value: str, *, source: str) -> Secret:
         raise ConfigError(f"the API key from {source} contains whitespace")
     if not (value.isascii() and value.isprintable()):
         raise ConfigError(f"the API key from {source} contains non-ASCII or control characters")
+    if not value.startswith("sk_"):
+        # the API answers 401 to any other key: say so before a feed is read and spooled
+        raise ConfigError(
+            f"the API key from {source} does not look like a private key: "
+            "private keys start with sk_"
+        )
     return Secret(value)
 
 
@@ -357,85 +545,24 @@ def _read_private_file(path: Path, *, what: str) -> str:
         raise ConfigError(f"the {what} {path} is not UTF-8 text") from None
 
 
-def _read_config(path: Path) -> dict[str, str]:
-    """The config file's ``api_key``/``base_url`` strings; ``{}`` when there is no file."""
+def _read_config(path: Path) -> dict[str, Any]:
+    """The config file as TOML data; ``{}`` when there is no file."""
     if not path.exists():
         return {}
     text = _read_private_file(path, what="config file")
     try:
-        data = _parse_toml(text)
-    except ValueError as exc:
+        return _toml_loads(text)
+    except ValueError as exc:  # tomllib.TOMLDecodeError is a ValueError
         raise ConfigError(f"the config file {path} is not valid TOML: {exc}") from None
-    config: dict[str, str] = {}
-    for name in ("api_key", "base_url"):
-        if name not in data:
-            continue
-        value = data[name]
-        if not isinstance(value, str):
-            raise ConfigError(f"{name} in the config file {path} must be a string")
-        config[name] = value
-    return config
 
 
-def _parse_toml(text: str) -> dict[str, object]:
+def _toml_loads(text: str) -> dict[str, Any]:
+    # the same parser on every Python: tomllib from 3.11, its backport tomli on 3.10
     if sys.version_info >= (3, 11):
         import tomllib
-
-        return tomllib.loads(text)
-    return _parse_flat_toml(text)
-
-
-def _parse_flat_toml(text: str) -> dict[str, object]:
-    """The subset of TOML psykhe's config needs on Python 3.10: top-level ``key = "string"``.
-
-    Tables end the top level (their contents are not ours); anything else is an error.
-    """
-    values: dict[str, object] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        if stripped.startswith("["):
-            break
-        name, sep, rest = stripped.partition("=")
-        name, rest = name.strip(), rest.strip()
-        if not sep or not name.replace("_", "").replace("-", "").isalnum():
-            raise ValueError(f'expected key = "value" (at line {number})')
-        value, tail = _toml_string(rest, number)
-        if tail and not tail.startswith("#"):
-            raise ValueError(f"unexpected text after the value (at line {number})")
-        if name in values:
-            raise ValueError(f"{name} is defined twice (at line {number})")
-        values[name] = value
-    return values
-
-
-def _toml_string(rest: str, number: int) -> tuple[str, str]:
-    """A basic ``"..."`` or literal ``'...'`` string at the start of ``rest``, and the rest."""
-    if rest[:1] == "'":
-        end = rest.find("'", 1)
-        if end < 0:
-            raise ValueError(f"unterminated string (at line {number})")
-        return rest[1:end], rest[end + 1 :].strip()
-    if rest[:1] != '"':
-        raise ValueError(f"only string values are supported here (at line {number})")
-    escapes = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r"}
-    out: list[str] = []
-    i = 1
-    while i < len(rest):
-        char = rest[i]
-        if char == '"':
-            return "".join(out), rest[i + 1 :].strip()
-        if char == "\\":
-            escaped = rest[i + 1 : i + 2]
-            if escaped not in escapes:
-                raise ValueError(f"unsupported escape (at line {number})")
-            out.append(escapes[escaped])
-            i += 2
-            continue
-        out.append(char)
-        i += 1
-    raise ValueError(f"unterminated string (at line {number})")
+    else:
+        import tomli as tomllib
+    return tomllib.loads(text)
 
 
 def temp_dir(environ: Mapping[str, str] | None = None) -> str | None:

@@ -7,6 +7,7 @@ Every failure the user can meet is a ``PsykheError`` carrying the exit code it e
     ├── UsageError               (2)  bad flag, no input given
     ├── InputError               (3)  the feed is unreadable or invalid; nothing was sent
     ├── ConfigError              (4)  missing, unsafe or malformed configuration or key
+    │   ├── MissingKeyError      (4)  no key is configured anywhere (a dry run goes on)
     │   └── AuthError            (4)  the server rejected the key (401/403)
     ├── TransientError           (5)  retries exhausted; nothing was processed, safe to rerun
     │   ├── UploadFailed         (5)  every attempt of one upload request failed
@@ -118,6 +119,10 @@ class ConfigError(PsykheError):
 
     exit_code = ExitCode.CONFIG
     code = "config_error"
+
+
+class MissingKeyError(ConfigError):
+    """Raised when no API key is configured; ``push --dry-run`` needs none."""
 
 
 class AuthError(ConfigError):

@@ -35,6 +35,9 @@ import pytest
 
 from psykhe_cli.sandbox.inspect import SandboxHandle
 
+# in-process settings never read the machine's own keyring (keyring reads this when first used)
+os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.null.Keyring"
+
 SANDBOX_KEY = "sk_test_sandbox_key_0123456789"
 SANDBOX_CLIENT = "test-client"
 SANDBOX_DELAY = 0.05

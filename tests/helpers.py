@@ -27,6 +27,8 @@ def isolated_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str
         "XDG_STATE_HOME": str(home / "state"),
         "TMPDIR": str(home / "tmp"),
         "PYTHONUNBUFFERED": "1",
+        # never the machine's own keyring: tests that want one pass tests.keyring_backend
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
     }
     (home / "tmp").mkdir(parents=True, exist_ok=True)
     env |= dict(extra or {})

@@ -6,7 +6,9 @@ import copy
 import dataclasses
 import os
 import pickle
+import re
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,13 +16,14 @@ import pytest
 from psykhe_cli.config import (
     DEFAULT_BASE_URL,
     Secret,
-    _parse_flat_toml,
+    delete_key,
     is_loopback_host,
     key_fingerprint,
     load_settings,
     normalize_base_url,
+    store_key,
 )
-from psykhe_cli.errors import ConfigError, ExitCode, PsykheError, UsageError
+from psykhe_cli.errors import ConfigError, ExitCode, MissingKeyError, PsykheError, UsageError
 
 KEY = "sk_test_RECOGNISABLE_key_0123456789"
 
@@ -241,8 +244,8 @@ def test_missing_key_names_the_three_ways_to_set_one(home: Path) -> None:
     config = home / ".config" / "psykhe" / "config.toml"
     assert caught.value.message == (
         "no API key: set one of the PSYKHE_API_KEY environment variable, "
-        "--api-key-file PATH (a file holding only the key, mode 600), or "
-        f'api_key = "sk_..." in {config} (mode 600)'
+        "--api-key-file PATH (a file holding only the key, mode 600), "
+        f'api_key = "sk_..." in {config} (mode 600), or the keyring with psykhe login'
     )
 
 
@@ -257,6 +260,7 @@ def test_missing_key_names_the_three_ways_to_set_one(home: Path) -> None:
         ("sk_live_abc\n", "contains whitespace"),
         ("sk_live_\u00e9t\u00e9", "non-ASCII or control characters"),
         ("sk_live_\x00abc", "non-ASCII or control characters"),
+        ("live_abcdef123456", "does not look like a private key: private keys start with sk_"),
     ],
 )
 def test_bad_key_from_env_is_refused_before_sending(home: Path, key: str, fragment: str) -> None:
@@ -411,24 +415,177 @@ def test_settings_are_frozen_and_keyword_only(home: Path) -> None:
         type(settings)("https://x", Secret(KEY))  # type: ignore[call-arg]
 
 
-# --- the Python 3.10 fallback parser ------------------------------------------------------
-
-
-def test_flat_toml_parser_reads_top_level_strings() -> None:
-    text = (
-        "# psykhe\n\n"
-        'api_key = "sk_a\\"b"  # trailing comment\n'
-        "base_url = 'https://x.example'\n"
-        "[table]\n"
-        "api_key = 3\n"
-    )
-    assert _parse_flat_toml(text) == {"api_key": 'sk_a"b', "base_url": "https://x.example"}
+# --- TOML: one parser on every Python -----------------------------------------------------
 
 
 @pytest.mark.parametrize(
     "text",
-    ["api_key = 42", 'api_key = "open', "just words", 'a = "1"\na = "2"', 'a = "x" y', 'a = "\\q"'],
+    [
+        'retries = 3\napi_key = "sk_from_config"\n',
+        '"api_key" = "sk_from_config"\n',
+        'api_key = """sk_from_config"""\n',
+        "api_key = '''sk_from_config'''\n[other]\nvalue = 1\n",
+    ],
 )
-def test_flat_toml_parser_refuses_what_it_does_not_know(text: str) -> None:
-    with pytest.raises(ValueError, match="at line"):
-        _parse_flat_toml(text)
+def test_config_file_is_read_as_toml(home: Path, text: str) -> None:
+    # each of these was an error on Python 3.10 under the old hand-written parser
+    _write_config(home, text)
+    assert load_settings(environ=_env(home)).api_key.reveal() == "sk_from_config"
+
+
+def test_config_file_junk_after_a_table_is_an_error(home: Path) -> None:
+    # the old 3.10 parser stopped reading at the first table and let this pass
+    _write_config(home, 'api_key = "sk_from_config"\n[other]\nthis is not toml\n')
+    with pytest.raises(ConfigError, match="is not valid TOML"):
+        load_settings(environ=_env(home))
+
+
+# --- profiles -----------------------------------------------------------------------------
+
+PROFILES = """\
+base_url = "https://default.example"
+api_key = "sk_default_key"
+
+[profiles.staging]
+base_url = "https://staging.example"
+api_key = "sk_staging_key"
+
+[profiles.prod]
+base_url = "https://prod.example"
+api_key_file = "prod.key"
+protected = true
+"""
+
+
+def test_profile_from_flag_or_env_uses_only_its_table(home: Path) -> None:
+    path = _write_config(home, PROFILES)
+    (path.parent / "prod.key").write_text("sk_prod_key\n")
+    (path.parent / "prod.key").chmod(0o600)
+    default = load_settings(environ=_env(home))
+    assert (default.base_url, default.api_key.reveal()) == (
+        "https://default.example",
+        "sk_default_key",
+    )
+    assert (default.profile, default.protected) == (None, False)
+    staging = load_settings(profile="staging", environ=_env(home))
+    assert (staging.base_url, staging.api_key.reveal(), staging.profile) == (
+        "https://staging.example",
+        "sk_staging_key",
+        "staging",
+    )
+    prod = load_settings(environ=_env(home, PSYKHE_PROFILE="prod"))
+    assert (prod.base_url, prod.api_key.reveal(), prod.protected) == (
+        "https://prod.example",
+        "sk_prod_key",
+        True,
+    )
+    assert prod.key_source == str(path.parent / "prod.key")
+    # the flag wins over the environment; "default" names the top-level keys
+    flagged = load_settings(profile="default", environ=_env(home, PSYKHE_PROFILE="prod"))
+    assert flagged.base_url == "https://default.example"
+
+
+def test_profile_never_borrows_the_top_level_key_or_url(home: Path) -> None:
+    _write_config(home, 'base_url = "https://default.example"\napi_key = "sk_d"\n[profiles.x]\n')
+    with pytest.raises(ConfigError, match="no API key") as caught:
+        load_settings(profile="x", environ=_env(home))
+    assert "[profiles.x] in the config file" in caught.value.message
+    settings = load_settings(profile="x", environ=_env(home, PSYKHE_API_KEY=KEY))
+    assert settings.base_url == DEFAULT_BASE_URL
+
+
+def test_unknown_profile_names_the_known_ones(home: Path) -> None:
+    _write_config(home, PROFILES)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(profile="prdo", environ=_env(home))
+    assert caught.value.message.startswith("no profile 'prdo' in the config file ")
+    assert caught.value.message.endswith("(profiles: prod, staging)")
+    assert caught.value.exit_code == ExitCode.CONFIG
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ('[profiles.p]\napi-key = "sk_x"\n', "[profiles.p] in the config file"),
+        ('[profiles.p]\napi_key = "sk_x"\napi_key_file = "k"\n', "both api_key and api_key_file"),
+        ('[profiles.p]\napi_key = "sk_x"\nprotected = "yes"\n', "protected in [profiles.p]"),
+        ("[profiles.p]\napi_key = 1\n", "api_key in [profiles.p]"),
+        ('[profiles.default]\napi_key = "sk_x"\n', "names the top-level keys"),
+        ('profiles = "p"\n', "must be [profiles.NAME] tables"),
+    ],
+)
+def test_profile_tables_are_checked(home: Path, text: str, fragment: str) -> None:
+    _write_config(home, text)
+    with pytest.raises(ConfigError, match=re.escape(fragment)):
+        load_settings(profile="p", environ=_env(home))
+
+
+def test_profile_name_is_checked(home: Path) -> None:
+    with pytest.raises(UsageError, match="is not a profile name"):
+        load_settings(profile="../etc", environ=_env(home, PSYKHE_API_KEY=KEY))
+
+
+def test_profile_config_file_permissions_apply(home: Path) -> None:
+    _write_config(home, PROFILES, mode=0o644)
+    with pytest.raises(ConfigError, match="chmod 600"):
+        load_settings(profile="staging", environ=_env(home))
+
+
+# --- the keyring ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def file_keyring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    import keyring
+
+    from tests.keyring_backend import FileKeyring
+
+    monkeypatch.setenv("TEST_KEYRING_FILE", str(tmp_path / "keyring.json"))
+    previous = keyring.get_keyring()
+    keyring.set_keyring(FileKeyring())
+    yield
+    keyring.set_keyring(previous)
+
+
+def test_key_precedence_flag_file_env_keyring_config(
+    home: Path, tmp_path: Path, file_keyring: None
+) -> None:
+    config = _write_config(home, 'api_key = "sk_from_config"\n[profiles.p]\napi_key = "sk_p"\n')
+    env = _env(home)
+    assert load_settings(environ=env).key_source == str(config)
+    store_key(None, Secret("sk_from_keyring"))
+    settings = load_settings(environ=env)
+    assert (settings.api_key.reveal(), settings.key_source) == (
+        "sk_from_keyring",
+        "the keyring (psykhe login)",
+    )
+    # the keyring holds one key per profile
+    assert load_settings(profile="p", environ=env).api_key.reveal() == "sk_p"
+    env["PSYKHE_API_KEY"] = "sk_from_env"
+    assert load_settings(environ=env).api_key.reveal() == "sk_from_env"
+    key_file = _write_key_file(tmp_path, "sk_from_file\n")
+    assert load_settings(api_key_file=key_file, environ=env).api_key.reveal() == "sk_from_file"
+    assert delete_key(None) is True
+    assert delete_key(None) is False
+    del env["PSYKHE_API_KEY"]
+    assert load_settings(environ=env).api_key.reveal() == "sk_from_config"
+
+
+def test_a_bad_key_in_the_keyring_is_refused(home: Path, file_keyring: None) -> None:
+    store_key("p", Secret("pk_public"))
+    _write_config(home, '[profiles.p]\nbase_url = "https://p.example"\n')
+    with pytest.raises(ConfigError, match=r"from the keyring \(psykhe login --profile p\) is a"):
+        load_settings(profile="p", environ=_env(home))
+
+
+def test_keyring_without_a_backend_is_no_key(home: Path) -> None:
+    import keyring
+    from keyring.backends.fail import Keyring as NoBackend
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(NoBackend())
+    try:
+        with pytest.raises(MissingKeyError):
+            load_settings(environ=_env(home))
+    finally:
+        keyring.set_keyring(previous)

@@ -44,6 +44,31 @@ def test_a_public_pk_key_exits_4_and_sends_nothing(
     assert sandbox.requests() == []
 
 
+def test_a_key_without_sk_is_refused_before_the_feed_is_prepared(
+    home: Path, feed: Path, sandbox: SandboxHandle
+) -> None:
+    env = isolated_env(home, sandbox.env() | {"PSYKHE_API_KEY": "live_secret_0123456789"})
+    out = psykhe("push", str(feed), env=env)
+    assert out.returncode == 4, out.stderr
+    assert out.stderr == (
+        "psykhe: error: the API key from PSYKHE_API_KEY does not look like a private key: "
+        "private keys start with sk_\n"
+    )
+    assert sandbox.requests() == []
+
+
+def test_a_dry_run_checks_a_configured_key_but_needs_none(
+    home: Path, feed: Path, sandbox: SandboxHandle
+) -> None:
+    bad = isolated_env(home, sandbox.env() | {"PSYKHE_API_KEY": "pk_live_public_0123456789"})
+    out = psykhe("push", str(feed), "--dry-run", env=bad)
+    assert out.returncode == 4, out.stderr
+    assert "is a public key (pk_…), which cannot ingest" in out.stderr
+    none = isolated_env(home, {"PSYKHE_BASE_URL": sandbox.base_url})
+    assert psykhe("push", str(feed), "--dry-run", env=none).returncode == 0
+    assert sandbox.requests() == []
+
+
 @pytest.mark.parametrize("key", ["sk_live abc", "sk_live\tabc", "sk_live\nabc"])
 def test_a_key_with_inner_whitespace_exits_4_and_sends_nothing(
     home: Path, feed: Path, sandbox: SandboxHandle, key: str

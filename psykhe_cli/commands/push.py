@@ -21,7 +21,7 @@ from psykhe_cli.commands._options import (
     StrictOption,
     feed_sources,
 )
-from psykhe_cli.errors import ConfigError, PsykheError, UsageError, exit_code_of_interrupt
+from psykhe_cli.errors import MissingKeyError, PsykheError, UsageError, exit_code_of_interrupt
 
 if TYPE_CHECKING:
     from psykhe_cli.config import Settings
@@ -43,6 +43,15 @@ ApiKeyFileOption = Annotated[
     Path | None,
     typer.Option("--api-key-file", help="Read the private key from this file (mode 0600)."),
 ]
+ProfileOption = Annotated[
+    str | None,
+    typer.Option(
+        "--profile",
+        metavar="NAME",
+        help="Use [profiles.NAME] of the config file (default: $PSYKHE_PROFILE).",
+        show_default=False,
+    ),
+]
 RetriesOption = Annotated[
     int, typer.Option("--retries", min=0, help="Retries for connect errors, 429 and 503.")
 ]
@@ -58,10 +67,14 @@ PollIntervalOption = Annotated[
 ]
 
 
-def _settings(base_url: str | None, api_key_file: Path | None, retries: int) -> Settings:
+def _settings(
+    base_url: str | None, api_key_file: Path | None, retries: int, profile: str | None
+) -> Settings:
     from psykhe_cli.config import load_settings
 
-    return load_settings(base_url=base_url, api_key_file=api_key_file, retries=retries)
+    return load_settings(
+        base_url=base_url, api_key_file=api_key_file, retries=retries, profile=profile
+    )
 
 
 def push(
@@ -137,6 +150,7 @@ def push(
     list_separator: ListSeparatorOption = None,
     strict: StrictOption = False,
     max_problems: MaxProblemsOption = 1000,
+    profile: ProfileOption = None,
     base_url: BaseUrlOption = None,
     api_key_file: ApiKeyFileOption = None,
     retries: RetriesOption = 4,
@@ -209,7 +223,7 @@ def push(
             timeout=timeout,
             poll_interval=poll_interval,
         )
-        settings = _settings_for(request.dry_run, base_url, api_key_file, retries)
+        settings = _settings_for(request.dry_run, base_url, api_key_file, retries, profile)
         runner = Push(request, settings, observer)
         result = runner.result
         runner.run()
@@ -232,12 +246,16 @@ def push(
 
 
 def _settings_for(
-    dry_run: bool, base_url: str | None, api_key_file: Path | None, retries: int
+    dry_run: bool,
+    base_url: str | None,
+    api_key_file: Path | None,
+    retries: int,
+    profile: str | None,
 ) -> Settings | None:
     """Settings; a dry run needs no key (nothing is sent), but a configured one is checked."""
     try:
-        return _settings(base_url, api_key_file, retries)
-    except ConfigError:
+        return _settings(base_url, api_key_file, retries, profile)
+    except MissingKeyError:
         if dry_run:
             return None
         raise
@@ -273,6 +291,7 @@ def status(
     ] = False,
     timeout: TimeoutOption = 1800.0,
     poll_interval: PollIntervalOption = None,
+    profile: ProfileOption = None,
     base_url: BaseUrlOption = None,
     api_key_file: ApiKeyFileOption = None,
     retries: RetriesOption = 4,
@@ -288,7 +307,7 @@ def status(
         raise UsageError("give an ingestion id or --last (one of them)")
     wanted = parse_ingestion_id(ingestion_id) if ingestion_id is not None else None
     env = Environment.from_process()
-    settings = _settings(base_url, api_key_file, retries)
+    settings = _settings(base_url, api_key_file, retries, profile)
     show_status(
         env,
         settings,
