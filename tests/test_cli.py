@@ -49,3 +49,13 @@ def test_typer_runner_push_without_key_is_a_configuration_error(
     # Typer's runner hands the error over as it is; cli.run turns it into exit 4
     assert isinstance(result.exception, ConfigError)
     assert run(["push", str(CATALOG)]) == 4
+
+
+def test_importing_psykhe_patches_no_other_library() -> None:
+    # a program that imports psykhe as a library must find httpx (and every module) intact
+    code = (
+        "import sys; before = dict(sys.modules); import psykhe_cli.cli, psykhe_cli.push; "
+        "print(sorted(k for k, v in sys.modules.items() if v is None and k not in before))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout == "[]\n"
