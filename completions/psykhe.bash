@@ -29,6 +29,7 @@ _psykhe() {
         psykhe_push:--map) COMPREPLY=(); return ;;
         psykhe_push:--list-separator) COMPREPLY=(); return ;;
         psykhe_push:--max-problems) COMPREPLY=(); return ;;
+        psykhe_push:--profile) COMPREPLY=(); return ;;
         psykhe_push:--base-url) COMPREPLY=(); return ;;
         psykhe_push:--api-key-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         psykhe_push:--retries) COMPREPLY=(); return ;;
@@ -48,6 +49,7 @@ _psykhe() {
         psykhe_sandbox_exec:--faults) COMPREPLY=(); return ;;
         psykhe_status:--timeout) COMPREPLY=(); return ;;
         psykhe_status:--poll-interval) COMPREPLY=(); return ;;
+        psykhe_status:--profile) COMPREPLY=(); return ;;
         psykhe_status:--base-url) COMPREPLY=(); return ;;
         psykhe_status:--api-key-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         psykhe_status:--retries) COMPREPLY=(); return ;;
@@ -59,10 +61,10 @@ _psykhe() {
     esac
     case "$node" in
         psykhe) words="push sandbox status validate --version --help -h" ;;
-        psykhe_push) words="--mode --yes -y --force --max-drop --dry-run --plan-file --wait-lock --skip-invalid --rejects --batch-size --compression-level --no-wait --timeout --poll-interval --format --delimiter --map --include-inactive --list-separator --strict --max-problems --base-url --api-key-file --retries --json --quiet -q --debug --help -h" ;;
+        psykhe_push) words="--mode --yes -y --force --max-drop --dry-run --plan-file --wait-lock --skip-invalid --rejects --batch-size --compression-level --no-wait --timeout --poll-interval --format --delimiter --map --include-inactive --list-separator --strict --max-problems --profile --base-url --api-key-file --retries --json --quiet -q --debug --help -h" ;;
         psykhe_sandbox) words="exec --host --port --key --db --processing-delay --max-body-mb --faults --quiet --help -h" ;;
         psykhe_sandbox_exec) words="--host --port --key --db --processing-delay --max-body-mb --faults --help -h" ;;
-        psykhe_status) words="--last --watch --timeout --poll-interval --base-url --api-key-file --retries --json --debug --help -h" ;;
+        psykhe_status) words="--last --watch --timeout --poll-interval --profile --base-url --api-key-file --retries --json --debug --help -h" ;;
         psykhe_validate) words="--format --delimiter --map --include-inactive --list-separator --strict --max-problems --json --debug --help -h" ;;
     esac
     case "$node" in

@@ -63,6 +63,8 @@ def _option_spec(param: Any) -> OptionSpec:
     else:
         choices = list(getattr(param.type, "choices", None) or [])
         is_path = type(param.type).__name__ in {"Path", "File"}
+    if not choices and "|" in (param.metavar or ""):
+        choices = param.metavar.split("|")  # a string option checked by a callback (--mode)
     return OptionSpec(
         names=[*param.opts, *param.secondary_opts],
         help=_first_line(param.help),

@@ -53,17 +53,14 @@ class FeedFormat(str, Enum):
 
 FeedsArgument = Annotated[
     list[str] | None,
-    typer.Argument(
-        metavar="FEED",
-        help="Feed files (JSON Lines, CSV/TSV, Merchant Center, Shopify or WooCommerce), .gz "
-        "or not; - (or nothing, from a pipe) for stdin.",
-        show_default=False,
-    ),
+    # described in each command's help text: Typer's argument list would show its type
+    typer.Argument(metavar="FEED", show_default=False, hidden=True),
 ]
 FormatOption = Annotated[
     FeedFormat | None,
     typer.Option(
         "--format",
+        metavar="|".join(f.value for f in FeedFormat),
         help="Feed format: gmc is a Google Merchant Center feed (TSV, CSV or XML); shopify and "
         "woocommerce are those shops' products exports. Default: told from the content (a "
         "vendor's header or XML), else the extension (also under .gz).",
@@ -74,6 +71,7 @@ DelimiterOption = Annotated[
     str | None,
     typer.Option(
         "--delimiter",
+        metavar="CHAR",
         help="CSV/TSV delimiter: one character, or 'tab'. Default: detected from the header.",
         show_default=False,
     ),
@@ -109,7 +107,9 @@ IncludeInactiveOption = Annotated[
 StrictOption = Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")]
 MaxProblemsOption = Annotated[
     int,
-    typer.Option("--max-problems", min=0, help="Print at most N problems; counts stay complete."),
+    typer.Option(
+        "--max-problems", min=0, metavar="N", help="Print at most N problems; counts stay complete."
+    ),
 ]
 
 _DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";"}

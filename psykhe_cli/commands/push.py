@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -28,20 +27,36 @@ if TYPE_CHECKING:
     from psykhe_cli.terminal import Environment
 
 
-class ProcessingMode(str, Enum):
-    """The API's processing modes."""
+#: the API's processing modes; a plain string option, so a wrong one gets our own message
+PROCESSING_MODES = ("insert", "soft_replace")
+#: what operators type for a full sync, after the API's old page and other tools
+_FULL_SYNC_NAMES = {"replace", "soft-replace", "softreplace", "full", "sync", "full_sync"}
 
-    insert = "insert"
-    soft_replace = "soft_replace"
+
+def _check_mode(value: str) -> str:
+    if value in PROCESSING_MODES:
+        return value
+    if value.lower() in _FULL_SYNC_NAMES:
+        raise typer.BadParameter(
+            f"there is no mode {value!r}: the full sync is called soft_replace "
+            "(--mode soft_replace)"
+        )
+    raise typer.BadParameter(f"there is no mode {value!r}: use insert or soft_replace")
 
 
 BaseUrlOption = Annotated[
     str | None,
-    typer.Option("--base-url", help="API origin (default: $PSYKHE_BASE_URL, config, or the API)."),
+    typer.Option(
+        "--base-url",
+        metavar="URL",
+        help="API origin (default: $PSYKHE_BASE_URL, config, or the API).",
+    ),
 ]
 ApiKeyFileOption = Annotated[
     Path | None,
-    typer.Option("--api-key-file", help="Read the private key from this file (mode 0600)."),
+    typer.Option(
+        "--api-key-file", metavar="FILE", help="Read the private key from this file (mode 0600)."
+    ),
 ]
 ProfileOption = Annotated[
     str | None,
@@ -53,16 +68,23 @@ ProfileOption = Annotated[
     ),
 ]
 RetriesOption = Annotated[
-    int, typer.Option("--retries", min=0, help="Retries for connect errors, 429 and 503.")
+    int,
+    typer.Option("--retries", min=0, metavar="N", help="Retries for connect errors, 429 and 503."),
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")]
 TimeoutOption = Annotated[
-    float, typer.Option("--timeout", min=0, help="Seconds to wait for the ingestion to finish.")
+    float,
+    typer.Option(
+        "--timeout", min=0, metavar="SECONDS", help="Seconds to wait for the ingestion to finish."
+    ),
 ]
 PollIntervalOption = Annotated[
     float | None,
     typer.Option(
-        "--poll-interval", min=0.01, help="Seconds between status checks (default 1 s to 10 s)."
+        "--poll-interval",
+        min=0.01,
+        metavar="SECONDS",
+        help="Seconds between status checks (default 1 s to 10 s).",
     ),
 ]
 
@@ -80,9 +102,14 @@ def _settings(
 def push(
     feeds: FeedsArgument = None,
     mode: Annotated[
-        ProcessingMode,
-        typer.Option("--mode", help="insert: upsert only. soft_replace: full catalog sync."),
-    ] = ProcessingMode.insert,
+        str,
+        typer.Option(
+            "--mode",
+            metavar="|".join(PROCESSING_MODES),
+            callback=_check_mode,
+            help="insert: upsert only. soft_replace: full catalog sync.",
+        ),
+    ] = "insert",
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Confirm soft_replace without asking.")
     ] = False,
@@ -93,6 +120,7 @@ def push(
         float,
         typer.Option(
             "--max-drop",
+            metavar="PERCENT",
             min=0,
             max=100,
             help="soft_replace: refuse when products fell by more than this percent.",
@@ -126,17 +154,23 @@ def push(
     ] = False,
     rejects: Annotated[
         Path | None,
-        typer.Option("--rejects", help="With --skip-invalid: write rejected lines here."),
+        typer.Option(
+            "--rejects", metavar="FILE", help="With --skip-invalid: write rejected lines here."
+        ),
     ] = None,
     batch_size: Annotated[
         str | None,
         typer.Option(
-            "--batch-size", help="insert: cut into requests of this size (50MB) or lines (100000)."
+            "--batch-size",
+            metavar="SIZE",
+            help="insert: cut into requests of this size (50MB) or lines (100000).",
         ),
     ] = None,
     compression_level: Annotated[
         int,
-        typer.Option("--compression-level", min=1, max=9, help="gzip level: 1 fast … 9 small."),
+        typer.Option(
+            "--compression-level", min=1, max=9, metavar="1-9", help="gzip level: 1 fast … 9 small."
+        ),
     ] = 3,  # deflate.DEFAULT_LEVEL, not imported here to keep --help fast
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Return once the upload is accepted.")
@@ -159,6 +193,9 @@ def push(
     debug: DebugOption = False,
 ) -> None:
     """Validate a feed, upload it gzip-compressed, and follow the ingestion to its end.
+
+    FEED is a JSON Lines, CSV or TSV file, gzip-compressed or not, or - for standard input
+    (with no FEED, standard input is read when it is a pipe or a file).
 
     Nothing is sent when any line has an error (see --skip-invalid). soft_replace
     deactivates every product missing from the feed: it asks first on a terminal and
@@ -208,7 +245,7 @@ def push(
                 list_separator=list_separator,
             ),
             validation=ValidationOptions(strict=strict, max_problems=max_problems),
-            mode=mode.value,
+            mode=mode,
             skip_invalid=skip_invalid,
             rejects=rejects,
             dry_run=dry_run,
@@ -240,7 +277,7 @@ def push(
         observer.close()
         with env.reporting(failed=error is not None):
             if json:
-                _print_json(env, result, mode.value, exit_code, error)
+                _print_json(env, result, mode, exit_code, error)
             elif result is not None and exit_code == 0:
                 observer.summary(result)
 
@@ -281,7 +318,8 @@ def _print_json(
 def status(
     ingestion_id: Annotated[
         str | None,
-        typer.Argument(metavar="ID", help="The ingestion id (or use --last).", show_default=False),
+        # described in the help text: Typer's argument list would show its type
+        typer.Argument(metavar="ID", show_default=False, hidden=True),
     ] = None,
     last: Annotated[
         bool, typer.Option("--last", help="The last ingestion pushed to this target.")
@@ -298,7 +336,10 @@ def status(
     json: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """Show an ingestion: status, mode, product metrics; --watch follows it to the end."""
+    """Show an ingestion: status, mode, product metrics; --watch follows it to the end.
+
+    ID is the ingestion id that push printed; --last takes the last one pushed to this target.
+    """
     from psykhe_cli.ingestion import parse_ingestion_id
     from psykhe_cli.status import show_status
     from psykhe_cli.terminal import Environment
@@ -322,5 +363,5 @@ def status(
 
 def register(app: typer.Typer) -> None:
     """Add ``push`` and ``status`` to ``app``."""
-    app.command()(push)
-    app.command()(status)
+    app.command(short_help="Validate a feed, upload it, and follow the ingestion.")(push)
+    app.command(short_help="Show an ingestion; --watch follows it to the end.")(status)

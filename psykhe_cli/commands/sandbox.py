@@ -33,25 +33,32 @@ sandbox_app = typer.Typer(
 )
 
 HostOption = Annotated[
-    str, typer.Option("--host", help="Address to listen on (anything but loopback is exposed).")
+    str,
+    typer.Option(
+        "--host", metavar="ADDRESS", help="Address to listen on (anything but loopback is exposed)."
+    ),
 ]
 KeyOption = Annotated[
     list[str] | None,
     typer.Option(
         "--key",
+        metavar="KEY",
         help="Accepted private key 'sk_…' or 'sk_…=client-id' (repeatable; default: generate one).",
     ),
 ]
 DbOption = Annotated[
     Path | None,
     typer.Option(
-        "--db", help="SQLite file kept across restarts. Default: temporary, removed at exit."
+        "--db",
+        metavar="FILE",
+        help="SQLite file kept across restarts. Default: temporary, removed at exit.",
     ),
 ]
 DelayOption = Annotated[
     float,
     typer.Option(
         "--processing-delay",
+        metavar="SECONDS",
         min=0,
         help="Seconds an ingestion spends in each of CREATED and STARTED.",
     ),
@@ -59,13 +66,17 @@ DelayOption = Annotated[
 MaxBodyOption = Annotated[
     float,
     typer.Option(
-        "--max-body-mb", min=0, help="payload_too_large above this many MiB, after decompression."
+        "--max-body-mb",
+        min=0,
+        metavar="MIB",
+        help="payload_too_large above this many MiB, after decompression.",
     ),
 ]
 FaultsOption = Annotated[
     list[str] | None,
     typer.Option(
         "--faults",
+        metavar="JSON",
         help="Fault rules as JSON (or @FILE), the body of POST /_sandbox/faults (repeatable).",
     ),
 ]
@@ -148,7 +159,8 @@ def sandbox(
     ctx: typer.Context,
     host: HostOption = "127.0.0.1",
     port: Annotated[
-        int, typer.Option("--port", min=0, max=65535, help="Port (0: any free one).")
+        int,
+        typer.Option("--port", min=0, max=65535, metavar="PORT", help="Port (0: any free one)."),
     ] = 8787,
     key: KeyOption = None,
     db: DbOption = None,
@@ -186,12 +198,16 @@ def sandbox(
 )
 def sandbox_exec(
     command: Annotated[
-        list[str],
-        typer.Argument(help="The command to run, after '--'.", metavar="CMD"),
-    ],
+        list[str] | None,
+        # described in the help text: Typer's argument list would show its type
+        typer.Argument(metavar="CMD", hidden=True, show_default=False),
+    ] = None,
     host: HostOption = "127.0.0.1",
     port: Annotated[
-        int, typer.Option("--port", min=0, max=65535, help="Port (default 0: any free one).")
+        int,
+        typer.Option(
+            "--port", min=0, max=65535, metavar="PORT", help="Port (default 0: any free one)."
+        ),
     ] = 0,
     key: KeyOption = None,
     db: DbOption = None,
@@ -199,7 +215,14 @@ def sandbox_exec(
     max_body_mb: MaxBodyOption = 256.0,
     faults: FaultsOption = None,
 ) -> None:
-    """Run CMD against a throwaway sandbox (PSYKHE_BASE_URL, PSYKHE_API_KEY set); exit its code."""
+    """Run CMD against a throwaway sandbox (PSYKHE_BASE_URL, PSYKHE_API_KEY set); exit its code.
+
+    CMD and its arguments come after --, e.g.: psykhe sandbox exec -- psykhe push catalog.jsonl
+    """
+    if not command:
+        raise UsageError(
+            "no command given", hint="psykhe sandbox exec -- psykhe push examples/catalog.jsonl"
+        )
     _require_extra()
     from psykhe_cli.sandbox.runner import run_with_sandbox
 
@@ -218,4 +241,4 @@ def sandbox_exec(
 
 def register(app: typer.Typer) -> None:
     """Add the command(s) of this module to `app`."""
-    app.add_typer(sandbox_app)
+    app.add_typer(sandbox_app, short_help="Run a local emulator of the Ingestion API.")
