@@ -88,6 +88,8 @@ class GuardQuestion:
     previous_products: int | None
     previous_variants: int | None = None
     plan: Plan | None = None
+    #: a ``protected = true`` profile: the operator types its name instead of y
+    protected_profile: str | None = None
 
 
 @dataclass
@@ -604,6 +606,7 @@ class Push:
             previous_products=result.previous_products,
             previous_variants=result.previous_variants,
             plan=plan,
+            protected_profile=self._protected_profile(),
         )
         if not self.observer.confirm(question):
             raise GuardRefused("soft_replace was not confirmed; nothing was sent")
@@ -676,6 +679,10 @@ class Push:
                 store.settle_full_sync(target, ingestion.id, completed=ingestion.succeeded)
                 settled = True
         return store.full_syncs(target) if settled else syncs
+
+    def _protected_profile(self) -> str | None:
+        settings = self.settings
+        return settings.profile if settings is not None and settings.protected else None
 
     # -- upload ----------------------------------------------------------------------------
     def _upload(self, client: IngestionClient, spool: Spool, parts: list[SpoolPart]) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from psykhe_cli.sandbox.inspect import SandboxHandle
-from tests.helpers import catalog, isolated_env, run_in_pty, write_feed
+from tests.helpers import catalog, isolated_env, psykhe, run_in_pty, write_feed
 
 PROMPT = b"[y/N]"
 
@@ -96,3 +96,61 @@ def test_no_feed_and_stdin_a_terminal_is_a_usage_error_at_once(
     assert code == 2
     assert b"no feed given" in screen
     assert sandbox.requests() == []
+
+
+def _protected_profile(env: dict[str, str], sandbox: SandboxHandle) -> dict[str, str]:
+    """A config with a protected profile ``shop`` pointing at the sandbox."""
+    config = Path(env["XDG_CONFIG_HOME"]) / "psykhe" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(
+        f'[profiles.shop]\nbase_url = "{sandbox.base_url}"\n'
+        f'api_key = "{sandbox.api_key}"\nprotected = true\n'
+    )
+    config.chmod(0o600)
+    return {k: v for k, v in env.items() if k not in ("PSYKHE_BASE_URL", "PSYKHE_API_KEY")}
+
+
+TYPE_NAME = b"Type the profile name (shop)"
+
+
+@pytest.mark.parametrize("answer", [b"y\n", b"yes\n", b"Shop\n", b"\n"])
+def test_protected_profile_refuses_anything_but_its_name(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str], answer: bytes
+) -> None:
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(6))
+    code, screen = run_in_pty(
+        ["push", str(feed), "--mode", "soft_replace", "--profile", "shop"],
+        env=_protected_profile(env, sandbox),
+        answers={TYPE_NAME: answer},
+    )
+    assert code == 7, screen.decode(errors="replace")
+    assert b"shop (protected)" in screen
+    assert b"not confirmed; nothing was sent" in screen
+    assert posts(sandbox) == 0
+
+
+def test_protected_profile_sends_when_its_name_is_typed(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
+) -> None:
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(6))
+    code, screen = run_in_pty(
+        ["push", str(feed), "--mode", "soft_replace", "--poll-interval", "0.05"],
+        env=_protected_profile(env, sandbox) | {"PSYKHE_PROFILE": "shop"},
+        answers={TYPE_NAME: b"shop\n"},
+    )
+    assert code == 0, screen.decode(errors="replace")
+    assert PROMPT not in screen
+    assert posts(sandbox) == 1
+
+
+def test_protected_profile_still_passes_with_yes_for_cron(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
+) -> None:
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(6))
+    out = psykhe(
+        "push", str(feed), "--mode", "soft_replace", "--yes", "--profile", "shop",
+        "--poll-interval", "0.05",
+        env=_protected_profile(env, sandbox),
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert posts(sandbox) == 1

@@ -51,6 +51,12 @@ def human_bytes(size: float) -> str:
 
 
 def _tty_ask(question: str) -> bool | None:
+    """Ask a yes/no question on the controlling terminal; None when there is none."""
+    answer = _tty_read(question)
+    return None if answer is None else answer.strip().lower() in {"y", "yes"}
+
+
+def _tty_read(question: str) -> str | None:
     """Ask on the controlling terminal (stdin may carry the feed); None when there is none."""
     try:
         fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
@@ -66,7 +72,7 @@ def _tty_ask(question: str) -> bool | None:
             answer += chunk
     finally:
         os.close(fd)
-    return answer.decode(errors="replace").strip().lower() in {"y", "yes"}
+    return answer.decode(errors="replace").strip()
 
 
 def tty_available() -> bool:
@@ -89,11 +95,13 @@ class PlainObserver:
         quiet: bool = False,
         debug: bool = False,
         ask: Callable[[str], bool | None] = _tty_ask,
+        read: Callable[[str], str | None] = _tty_read,
     ) -> None:
         self.env = env
         self.quiet = quiet
         self.debug_enabled = debug
         self._ask = ask
+        self._read = read
         self._last_status: dict[int, str] = {}
 
     def _say(self, message: str) -> None:
@@ -126,8 +134,17 @@ class PlainObserver:
     def confirm(self, question: GuardQuestion) -> bool:
         self.env.stderr.write(guard_text(question) + "\n")
         self.env.stderr.flush()
-        answer = self._ask("Deactivate every product missing from this feed? [y/N] ")
-        return bool(answer)
+        return self._answer(question)
+
+    def _answer(self, question: GuardQuestion) -> bool:
+        name = question.protected_profile
+        if name is not None:  # a protected profile: a reflexive "y" is not enough
+            typed = self._read(
+                f"Type the profile name ({name}) to deactivate every product "
+                "missing from this feed: "
+            )
+            return typed == name
+        return bool(self._ask("Deactivate every product missing from this feed? [y/N] "))
 
     def sending(self) -> None:
         self.env.sending()
@@ -222,7 +239,7 @@ class TerminalObserver(PlainObserver):
 
         panel = Panel(guard_text(question), title="soft_replace", border_style="red")
         self.console.print(panel, markup=False)
-        return bool(self._ask("Deactivate every product missing from this feed? [y/N] "))
+        return self._answer(question)
 
     def uploading(self, part: int, parts: int, sent: int, total: int) -> None:
         label = "uploading" if parts == 1 else f"upload {part}/{parts}"
@@ -301,6 +318,8 @@ def guard_text(question: GuardQuestion) -> str:
         f"target       {question.base_url}",
         f"products     {question.products:,} ({question.variants:,} variants)",
     ]
+    if question.protected_profile is not None:
+        lines.insert(1, f"profile      {question.protected_profile} (protected)")
     if question.previous_products is not None:
         variants = (
             f" ({question.previous_variants:,} variants)"
