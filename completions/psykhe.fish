@@ -32,7 +32,7 @@ complete -c psykhe -n '__fish_seen_subcommand_from push' -l base-url -x -d 'API 
 complete -c psykhe -n '__fish_seen_subcommand_from push' -l api-key-file -r -F -d 'Read the private key from this file (mode 0600)'
 complete -c psykhe -n '__fish_seen_subcommand_from push' -l retries -x -d 'Retries for connect errors, 429 and 503'
 complete -c psykhe -n '__fish_seen_subcommand_from push' -l json -d 'Print exactly one JSON object on stdout'
-complete -c psykhe -n '__fish_seen_subcommand_from push' -l quiet -s q -d 'Print errors only'
+complete -c psykhe -n '__fish_seen_subcommand_from push' -l quiet -s q -d 'Print errors only; the exit status tells the rest'
 complete -c psykhe -n '__fish_seen_subcommand_from push' -l debug -d 'Show request/response details (key redacted) and tracebacks'
 complete -c psykhe -n '__fish_seen_subcommand_from push' -l help -s h -d 'Show help and exit'
 complete -c psykhe -n '__fish_seen_subcommand_from push' -F
@@ -63,6 +63,7 @@ complete -c psykhe -n '__fish_seen_subcommand_from status' -l base-url -x -d 'AP
 complete -c psykhe -n '__fish_seen_subcommand_from status' -l api-key-file -r -F -d 'Read the private key from this file (mode 0600)'
 complete -c psykhe -n '__fish_seen_subcommand_from status' -l retries -x -d 'Retries for connect errors, 429 and 503'
 complete -c psykhe -n '__fish_seen_subcommand_from status' -l json -d 'Print exactly one JSON object on stdout'
+complete -c psykhe -n '__fish_seen_subcommand_from status' -l quiet -s q -d 'Print errors only; the exit status tells the rest'
 complete -c psykhe -n '__fish_seen_subcommand_from status' -l debug -d 'Show request/response details (key redacted) and tracebacks'
 complete -c psykhe -n '__fish_seen_subcommand_from status' -l help -s h -d 'Show help and exit'
 complete -c psykhe -n '__fish_seen_subcommand_from validate' -l format -x -a 'jsonl csv tsv gmc shopify woocommerce' -d 'Feed format: gmc is a Google Merchant Center feed (TSV, CSV or XML); shopify and woocommerce are those shops\' products exports. Default: told from the content (a vendor\'s header or XML), else the extension (also under .gz)'
@@ -73,6 +74,7 @@ complete -c psykhe -n '__fish_seen_subcommand_from validate' -l list-separator -
 complete -c psykhe -n '__fish_seen_subcommand_from validate' -l strict -d 'Treat warnings as errors'
 complete -c psykhe -n '__fish_seen_subcommand_from validate' -l max-problems -x -d 'Print at most N problems; counts stay complete'
 complete -c psykhe -n '__fish_seen_subcommand_from validate' -l json -d 'Print exactly one JSON object on stdout'
+complete -c psykhe -n '__fish_seen_subcommand_from validate' -l quiet -s q -d 'Print errors only; the exit status tells the rest'
 complete -c psykhe -n '__fish_seen_subcommand_from validate' -l debug -d 'Show request/response details (key redacted) and tracebacks'
 complete -c psykhe -n '__fish_seen_subcommand_from validate' -l help -s h -d 'Show help and exit'
 complete -c psykhe -n '__fish_seen_subcommand_from validate' -F

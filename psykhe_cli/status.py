@@ -104,6 +104,7 @@ def show_status(
     poll_interval: float | None,
     as_json: bool,
     debug: bool,
+    quiet: bool = False,
 ) -> None:
     """Print one ingestion; with ``watch``, poll until it ends (exit codes as for push)."""
     import orjson
@@ -113,7 +114,7 @@ def show_status(
     from psykhe_cli.render import write_line
     from psykhe_cli.render.push import make_observer, print_ingestion
 
-    observer = make_observer(env, quiet=as_json, debug=debug)
+    observer = make_observer(env, quiet=as_json or quiet, debug=debug)
     ingestion = None
     error: PsykheError | None = None
     try:
@@ -157,5 +158,5 @@ def show_status(
                 line = orjson.dumps(ingestion_json(ingestion, code, error)).decode() + "\n"
                 env.stdout.write(line)
                 env.stdout.flush()
-            elif ingestion is not None:
+            elif ingestion is not None and not quiet:
                 print_ingestion(env, ingestion)

@@ -192,6 +192,8 @@ class Environment:
     stdout_isatty: bool
     stderr_isatty: bool
     no_color: bool = False
+    #: https://force-color.org: colour even where the output is not a terminal
+    force_color: bool = False
     _consoles: dict[str, Console] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -205,8 +207,10 @@ class Environment:
             stdin_isatty=_isatty(sys.stdin),
             stdout_isatty=_isatty(sys.stdout),
             stderr_isatty=_isatty(sys.stderr),
-            # https://no-color.org: any non-empty value disables colour
+            # https://no-color.org: any non-empty value disables colour (and wins over
+            # FORCE_COLOR: it is the reader's own setting)
             no_color=bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb",
+            force_color=bool(os.environ.get("FORCE_COLOR")),
         )
 
     def stop_on_broken_output(self) -> None:
@@ -241,6 +245,11 @@ class Environment:
 
     def _guarded(self) -> list[GuardedStream]:
         return [s for s in (self.stdout, self.stderr) if isinstance(s, GuardedStream)]
+
+    def colour(self, *, stderr: bool = True) -> bool:
+        """Whether text written to stderr (or stdout) may carry colour."""
+        tty = self.stderr_isatty if stderr else self.stdout_isatty
+        return (tty or self.force_color) and not self.no_color
 
     @contextmanager
     def reporting(self, *, failed: bool) -> Iterator[None]:
@@ -284,13 +293,14 @@ class Environment:
 
             stream = self.stderr if stderr else self.stdout
             tty = self.stderr_isatty if stderr else self.stdout_isatty
+            colour = self.colour(stderr=stderr)
             self._consoles[key] = Console(
                 file=stream,
-                force_terminal=tty,
-                no_color=self.no_color or not tty,
+                force_terminal=tty or colour,
+                no_color=not colour,
                 highlight=False,
                 soft_wrap=not tty,
                 emoji=False,
-                color_system="auto" if tty and not self.no_color else None,
+                color_system="auto" if colour else None,
             )
         return self._consoles[key]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -76,19 +77,6 @@ def test_push_on_a_terminal_shows_progress_and_a_summary(
         assert word in text
 
 
-def test_no_color_on_a_terminal_means_plain_lines(
-    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
-) -> None:
-    feed = write_feed(tmp_path / "feed.jsonl", catalog(3))
-    code, screen = run_in_pty(
-        ["push", str(feed), "--poll-interval", "0.05"], env=env | {"NO_COLOR": "1"}
-    )
-    text = screen.decode(errors="replace")
-    assert code == 0, text
-    assert "\x1b[" not in text
-    assert "psykhe: ingestion 1 accepted" in text
-
-
 def test_no_feed_and_stdin_a_terminal_is_a_usage_error_at_once(
     tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
 ) -> None:
@@ -154,3 +142,37 @@ def test_protected_profile_still_passes_with_yes_for_cron(
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert posts(sandbox) == 1
+
+
+def _colour_codes(text: str) -> list[str]:
+    """SGR sequences that set a foreground or background colour."""
+    found = []
+    for params in re.findall(r"\x1b\[([0-9;]*)m", text):
+        codes = [int(p) for p in params.split(";") if p]
+        if any(30 <= c <= 48 or 90 <= c <= 107 for c in codes):
+            found.append(params)
+    return found
+
+
+def test_no_color_on_a_terminal_keeps_the_live_display_without_colour(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
+) -> None:
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(3))
+    code, screen = run_in_pty(
+        ["push", str(feed), "--poll-interval", "0.05"], env=env | {"NO_COLOR": "1"}
+    )
+    text = screen.decode(errors="replace")
+    assert code == 0, text
+    assert _colour_codes(text) == []
+    assert "\x1b[?25l" in text  # the live display hides the cursor: it is still there
+    assert "└───" in text  # the summary is still a table
+    assert "psykhe: ingestion" not in text  # not the plain lines of cron
+
+
+def test_colour_on_a_terminal_by_default(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
+) -> None:
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(3))
+    code, screen = run_in_pty(["push", str(feed), "--poll-interval", "0.05"], env=env)
+    assert code == 0
+    assert _colour_codes(screen.decode(errors="replace"))

@@ -38,6 +38,9 @@ DebugOption = Annotated[
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")
 ]
+QuietOption = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Print errors only; the exit status tells the rest.")
+]
 
 
 class FeedFormat(str, Enum):

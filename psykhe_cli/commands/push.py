@@ -17,6 +17,7 @@ from psykhe_cli.commands._options import (
     ListSeparatorOption,
     MapOption,
     MaxProblemsOption,
+    QuietOption,
     StrictOption,
     feed_sources,
 )
@@ -71,7 +72,6 @@ RetriesOption = Annotated[
     int,
     typer.Option("--retries", min=0, metavar="N", help="Retries for connect errors, 429 and 503."),
 ]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")]
 TimeoutOption = Annotated[
     float,
     typer.Option(
@@ -334,6 +334,7 @@ def status(
     api_key_file: ApiKeyFileOption = None,
     retries: RetriesOption = 4,
     json: JsonOption = False,
+    quiet: QuietOption = False,
     debug: DebugOption = False,
 ) -> None:
     """Show an ingestion: status, mode, product metrics; --watch follows it to the end.
@@ -357,6 +358,7 @@ def status(
         timeout=timeout,
         poll_interval=poll_interval,
         as_json=json,
+        quiet=quiet,
         debug=debug,
     )
 

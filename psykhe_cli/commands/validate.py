@@ -18,6 +18,7 @@ from psykhe_cli.commands._options import (
     ListSeparatorOption,
     MapOption,
     MaxProblemsOption,
+    QuietOption,
     StrictOption,
     feed_sources,
 )
@@ -58,6 +59,7 @@ def validate_command(
     strict: StrictOption = False,
     max_problems: MaxProblemsOption = 1000,
     as_json: JsonOption = False,
+    quiet: QuietOption = False,
     debug: DebugOption = False,
 ) -> None:
     """Check feeds against the product field rules; nothing is sent."""
@@ -87,8 +89,8 @@ def validate_command(
             sources,
             options,
             stdin=env.stdin,
-            on_problem=problem_printer(env),
-            on_notice=notice_printer(env),
+            on_problem=problem_printer(env, quiet=quiet),
+            on_notice=notice_printer(env, quiet=quiet),
         )
     except KeyboardInterrupt:
         raise Interrupted("interrupted while validating; nothing was sent") from None
@@ -97,7 +99,8 @@ def validate_command(
             with env.reporting(failed=True):
                 render_failure(env, [source for source in feeds or ["-"]], exc)
         raise
-    with env.reporting(failed=not report.ok):
-        render_report(env, report, as_json=as_json)
+    if not quiet or as_json:
+        with env.reporting(failed=not report.ok):
+            render_report(env, report, as_json=as_json)
     if not report.ok:
         raise typer.Exit(ExitCode.INVALID_INPUT)

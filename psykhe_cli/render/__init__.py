@@ -31,8 +31,18 @@ def print_json(env: Environment, document: dict[str, Any]) -> None:
 
 
 def print_summary(env: Environment, title: str, rows: Sequence[SummaryRow]) -> None:
-    """A rich table on a terminal stdout; ``label: value`` lines otherwise (cron, pipes)."""
+    """A rich table on a terminal stdout; ``label: value`` lines otherwise (cron, pipes).
+
+    With FORCE_COLOR the lines keep their shape, so a script still reads them, and get colour.
+    """
     if not env.stdout_isatty:
+        if env.colour(stderr=False):
+            from rich.text import Text
+
+            console = env.console(stderr=False)
+            for label, value, style in rows:
+                console.print(Text.assemble(f"{label}: ", (value, style)), soft_wrap=True)
+            return
         for label, value, _ in rows:
             write_line(env.stdout, f"{label}: {value}")
         return

@@ -166,9 +166,8 @@ class PlainObserver:
         write_line(self.env.stderr, f"psykhe: warning: {message}")
 
     def created(self, ingestion_id: int, part: int, parts: int) -> None:
-        # Printed even with --quiet: the id must never be lost.
-        self.env.stderr.write(f"psykhe: ingestion {ingestion_id} accepted\n")
-        self.env.stderr.flush()
+        # --quiet: every error after this point names the id, and `status --last` knows it
+        self._say(f"ingestion {ingestion_id} accepted")
 
     def processing(self, ingestion: Ingestion) -> None:
         if self._last_status.get(ingestion.id) != ingestion.status_name:
@@ -413,6 +412,10 @@ def print_ingestion(env: Environment, ingestion: Ingestion) -> None:
 
 
 def make_observer(env: Environment, *, quiet: bool, debug: bool) -> PlainObserver:
-    """The observer that fits where the output goes."""
-    cls = TerminalObserver if env.interactive and not env.no_color else PlainObserver
+    """The observer that fits where the output goes.
+
+    A terminal gets the live display (without colour under ``NO_COLOR``); ``--quiet`` and
+    everything else get plain lines.
+    """
+    cls = TerminalObserver if env.interactive and not quiet else PlainObserver
     return cls(env, quiet=quiet, debug=debug)

@@ -14,20 +14,25 @@ if TYPE_CHECKING:
     from psykhe_cli.validate import FeedReport, Problem
 
 
-def problem_printer(env: Environment) -> Callable[[Problem], None]:
-    """A callback writing each problem as one ``FILE:LINE: level[CODE]: …`` line on stderr."""
+def problem_printer(env: Environment, *, quiet: bool = False) -> Callable[[Problem], None]:
+    """A callback writing each problem as one ``FILE:LINE: level[CODE]: …`` line on stderr.
+
+    ``quiet``: errors only (warnings are counted, not shown).
+    """
 
     def show(problem: Problem) -> None:
-        write_line(env.stderr, problem.format())
+        if not quiet or problem.level == "error":
+            write_line(env.stderr, problem.format())
 
     return show
 
 
-def notice_printer(env: Environment) -> Callable[[str], None]:
-    """A callback writing each notice as one ``psykhe: …`` line on stderr."""
+def notice_printer(env: Environment, *, quiet: bool = False) -> Callable[[str], None]:
+    """A callback writing each notice as one ``psykhe: …`` line on stderr (none if ``quiet``)."""
 
     def show(message: str) -> None:
-        write_line(env.stderr, f"psykhe: {message}")
+        if not quiet:
+            write_line(env.stderr, f"psykhe: {message}")
 
     return show
 
