@@ -7,6 +7,8 @@ _psykhe() {
             COMPREPLY=($(compgen -c -- "$cur")); return
         fi
         case "$node/${COMP_WORDS[i]}" in
+            psykhe/login) node=psykhe_login ;;
+            psykhe/logout) node=psykhe_logout ;;
             psykhe/push) node=psykhe_push ;;
             psykhe/sandbox) node=psykhe_sandbox ;;
             psykhe/status) node=psykhe_status ;;
@@ -15,6 +17,8 @@ _psykhe() {
         esac
     done
     case "$node:$prev" in
+        psykhe_login:--profile) COMPREPLY=(); return ;;
+        psykhe_logout:--profile) COMPREPLY=(); return ;;
         psykhe_push:--mode) COMPREPLY=($(compgen -W "insert soft_replace" -- "$cur")); return ;;
         psykhe_push:--max-drop) COMPREPLY=(); return ;;
         psykhe_push:--plan-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -60,7 +64,9 @@ _psykhe() {
         psykhe_validate:--max-problems) COMPREPLY=(); return ;;
     esac
     case "$node" in
-        psykhe) words="push sandbox status validate --version --help -h" ;;
+        psykhe) words="login logout push sandbox status validate --version --help -h" ;;
+        psykhe_login) words="--profile --help -h" ;;
+        psykhe_logout) words="--profile --help -h" ;;
         psykhe_push) words="--mode --yes -y --force --max-drop --dry-run --plan-file --wait-lock --skip-invalid --rejects --batch-size --compression-level --no-wait --timeout --poll-interval --format --delimiter --map --include-inactive --list-separator --strict --max-problems --profile --base-url --api-key-file --retries --json --quiet -q --debug --help -h" ;;
         psykhe_sandbox) words="exec --host --port --key --db --processing-delay --max-body-mb --faults --quiet --help -h" ;;
         psykhe_sandbox_exec) words="--host --port --key --db --processing-delay --max-body-mb --faults --help -h" ;;

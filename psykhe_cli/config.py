@@ -272,6 +272,16 @@ def pick_profile(flag: str | None, environ: Mapping[str, str] | None = None) -> 
     return name
 
 
+def chosen_profile(flag: str | None, environ: Mapping[str, str] | None = None) -> str | None:
+    """``pick_profile``, checked against the config file: the profile must be defined there."""
+    env = os.environ if environ is None else environ
+    name = pick_profile(flag, env)
+    if name is not None:
+        path = config_file(env)
+        profile_table(_read_config(path), name, path)
+    return name
+
+
 def profile_table(config: Mapping[str, Any], profile: str | None, path: Path) -> ProfileTable:
     """The keys of ``profile`` (None: the top level), type-checked; ``ConfigError`` if unusable."""
     profiles = config.get("profiles", {})

@@ -42,7 +42,14 @@ def test_help_names_a_metavar_for_every_value(
 def test_top_level_help_lists_whole_descriptions(capsys: pytest.CaptureFixture[str]) -> None:
     text = _help([], capsys)
     commands = text.split("Commands:\n", 1)[1].splitlines()
-    assert [line.split()[0] for line in commands] == ["validate", "push", "status", "sandbox"]
+    assert [line.split()[0] for line in commands] == [
+        "validate",
+        "push",
+        "status",
+        "login",
+        "logout",
+        "sandbox",
+    ]
     for line in commands:
         assert line.rstrip().endswith(".") and "..." not in line, line
 

@@ -17,6 +17,7 @@ from psykhe_cli.commands._options import (
     ListSeparatorOption,
     MapOption,
     MaxProblemsOption,
+    ProfileOption,
     QuietOption,
     StrictOption,
     feed_sources,
@@ -57,15 +58,6 @@ ApiKeyFileOption = Annotated[
     Path | None,
     typer.Option(
         "--api-key-file", metavar="FILE", help="Read the private key from this file (mode 0600)."
-    ),
-]
-ProfileOption = Annotated[
-    str | None,
-    typer.Option(
-        "--profile",
-        metavar="NAME",
-        help="Use [profiles.NAME] of the config file (default: $PSYKHE_PROFILE).",
-        show_default=False,
     ),
 ]
 RetriesOption = Annotated[

@@ -1,0 +1,112 @@
+"""``psykhe login`` / ``logout``: the key in a keyring (the tests' own file backend)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from psykhe_cli.config import Secret, store_key
+from psykhe_cli.errors import ConfigError
+from psykhe_cli.sandbox.inspect import SandboxHandle
+from tests.helpers import FAST, catalog, isolated_env, psykhe, run_in_pty, write_feed
+from tests.keyring_backend import BACKEND
+
+
+@pytest.fixture
+def keyring_env(tmp_path: Path, sandbox: SandboxHandle) -> dict[str, str]:
+    env = isolated_env(
+        tmp_path / "home",
+        {
+            "PYTHON_KEYRING_BACKEND": BACKEND,
+            "TEST_KEYRING_FILE": str(tmp_path / "keyring.json"),
+            "PSYKHE_BASE_URL": sandbox.base_url,
+        },
+    )
+    config = Path(env["XDG_CONFIG_HOME"]) / "psykhe" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f'[profiles.shop]\nbase_url = "{sandbox.base_url}"\n')
+    config.chmod(0o600)
+    return env
+
+
+def _stored(env: dict[str, str]) -> dict[str, str]:
+    path = Path(env["TEST_KEYRING_FILE"])
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def test_login_then_push_uses_the_keyring_then_logout(
+    tmp_path: Path, sandbox: SandboxHandle, keyring_env: dict[str, str]
+) -> None:
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(3))
+    login = psykhe(
+        "login", "--profile", "shop", env=keyring_env, input=f"{sandbox.api_key}\n".encode()
+    )
+    assert login.returncode == 0, login.stderr
+    assert (
+        login.stderr == "psykhe: the key for profile shop is in the keyring (test file keyring)\n"
+    )
+    assert _stored(keyring_env) == {"psykhe/shop": sandbox.api_key}
+    pushed = psykhe("push", str(feed), "--profile", "shop", *FAST, env=keyring_env)
+    assert pushed.returncode == 0, pushed.stderr
+    assert len(sandbox.ingestions()) == 1
+    logout = psykhe("logout", "--profile", "shop", env=keyring_env)
+    assert logout.stderr == "psykhe: removed the key for profile shop from the keyring\n"
+    assert _stored(keyring_env) == {}
+    again = psykhe("logout", "--profile", "shop", env=keyring_env)
+    assert (again.returncode, again.stderr) == (
+        0,
+        "psykhe: the keyring held no key for profile shop\n",
+    )
+    refused = psykhe("push", str(feed), "--profile", "shop", env=keyring_env)
+    assert refused.returncode == 4
+    assert "no API key" in refused.stderr
+
+
+def test_the_environment_wins_over_the_keyring(
+    tmp_path: Path, sandbox: SandboxHandle, keyring_env: dict[str, str]
+) -> None:
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(3))
+    stored = psykhe("login", env=keyring_env, input=b"sk_stale_key_in_the_keyring\n")
+    assert stored.returncode == 0, stored.stderr
+    env = keyring_env | {"PSYKHE_API_KEY": sandbox.api_key}
+    assert psykhe("push", str(feed), *FAST, env=env).returncode == 0
+    rejected = psykhe("push", str(feed), *FAST, env=keyring_env)
+    assert rejected.returncode == 4
+    assert "the API key from the keyring (psykhe login)" in rejected.stderr
+
+
+def test_login_refuses_a_bad_key_and_an_unknown_profile(keyring_env: dict[str, str]) -> None:
+    public = psykhe("login", env=keyring_env, input=b"pk_live_0123456789\n")
+    assert public.returncode == 4
+    assert "is a public key" in public.stderr
+    unknown = psykhe("login", "--profile", "shpo", env=keyring_env, input=b"sk_x\n")
+    assert unknown.returncode == 4
+    assert "no profile 'shpo'" in unknown.stderr
+    assert _stored(keyring_env) == {}
+
+
+def test_login_on_a_terminal_asks_without_echo(
+    sandbox: SandboxHandle, keyring_env: dict[str, str]
+) -> None:
+    code, screen = run_in_pty(
+        ["login", "--profile", "shop"],
+        env=keyring_env,
+        answers={b"not shown): ": f"{sandbox.api_key}\n".encode()},
+    )
+    assert code == 0, screen
+    assert sandbox.api_key.encode() not in screen
+    assert _stored(keyring_env) == {"psykhe/shop": sandbox.api_key}
+
+
+def test_login_without_the_keyring_package_says_how_to_get_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "keyring", None)
+    with pytest.raises(ConfigError) as caught:
+        store_key(None, Secret("sk_x"))
+    assert caught.value.hint is not None
+    assert "pip install 'psykhe[keyring]'" in caught.value.hint
+    assert "pipx inject psykhe keyring" in caught.value.hint
