@@ -414,3 +414,39 @@ def test_early_client_never_started_is_made_when_taken() -> None:
     make = Made()
     assert _EarlyClient(make).take()[0] == "client"
     assert make.made == [threading.main_thread()]
+
+
+def test_push_summary_explains_server_counts_and_totals_batches(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
+) -> None:
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(9))  # 3 products, 9 variants
+    out = psykhe("push", str(feed), "--batch-size", "4", *FAST, env=env)
+    assert out.returncode == 0, out.stderr
+    lines = dict(line.split(": ", 1) for line in out.stdout.splitlines())
+    assert lines["server counts"] == "records, one per variant"
+    assert lines["requests"] == "3"
+    assert [lines[f"{i} upserted"] for i in (1, 2, 3)] == ["4", "4", "1"]
+    assert lines["total upserted"] == "9"
+    assert lines["total failed lines"] == "0"
+
+
+def test_push_ending_failed_still_prints_its_summary(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
+) -> None:
+    sandbox.set_faults(ingestion={"outcome": "failed"})
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(3))
+    out = psykhe("push", str(feed), *FAST, env=env)
+    assert out.returncode == 9, out.stderr
+    assert "ingestion 1 FAILED on the server" in out.stderr
+    assert "status: failed\n" in out.stdout
+    assert "ingestion ids: 1\n" in out.stdout
+
+
+def test_push_no_wait_says_how_to_follow(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
+) -> None:
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(3))
+    out = psykhe("push", str(feed), "--no-wait", env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.endswith("psykhe: follow it with: psykhe status 1 --watch\n")
+    assert "status: created\n" in out.stdout

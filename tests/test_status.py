@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from pathlib import Path
 
 import orjson
@@ -29,8 +31,13 @@ def test_status_id_prints_every_documented_field(
     assert lines["mode"] == "insert"
     assert lines["client id"] == sandbox.client_id
     assert lines["file identifier"] == ingestion["file_identifier"]
-    assert lines["created at"] == ingestion["created_at"]
+    created = datetime.fromisoformat(ingestion["created_at"].replace("Z", "+00:00"))
+    assert re.fullmatch(rf"{created:%Y-%m-%d %H:%M:%S} UTC \(\d+ s ago\)", lines["created at"]), (
+        lines["created at"]
+    )
+    assert lines["server counts"] == "records, one per variant"
     assert lines["upserted"] == "6"
+    assert "failed lines" in lines  # the server's failed_lines, labelled like the rest
 
 
 def test_status_json_is_one_object(sandbox: SandboxHandle, env: dict[str, str], feed: Path) -> None:

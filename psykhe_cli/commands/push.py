@@ -22,7 +22,13 @@ from psykhe_cli.commands._options import (
     StrictOption,
     feed_sources,
 )
-from psykhe_cli.errors import MissingKeyError, PsykheError, UsageError, exit_code_of_interrupt
+from psykhe_cli.errors import (
+    ExitCode,
+    MissingKeyError,
+    PsykheError,
+    UsageError,
+    exit_code_of_interrupt,
+)
 
 if TYPE_CHECKING:
     from psykhe_cli.config import Settings
@@ -270,8 +276,13 @@ def push(
         with env.reporting(failed=error is not None):
             if json:
                 _print_json(env, result, mode, exit_code, error)
-            elif result is not None and exit_code == 0:
+            elif result is not None and exit_code in _SUMMARISED:
                 observer.summary(result)
+
+
+#: outcomes that get the summary on stdout: the ingestion ran (completed, FAILED, or still
+#: running at --timeout) and its figures say what happened
+_SUMMARISED = (ExitCode.OK, ExitCode.INGESTION_FAILED, ExitCode.WAIT_TIMEOUT)
 
 
 def _settings_for(

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from psykhe_cli.printable import printable
@@ -190,6 +191,9 @@ class PlainObserver:
         self.close()
         if not self.quiet:
             print_summary(self.env, "psykhe push", _styled(summary_rows(result)))
+            if result.status == "created" and result.ingestion_ids and not result.dry_run:
+                ids = result.ingestion_ids
+                self._say(f"follow it with: psykhe status {ids[-1]} --watch")
 
 
 class TerminalObserver(PlainObserver):
@@ -380,11 +384,65 @@ def summary_rows(result: PushResult) -> list[tuple[str, str]]:
         if phase in result.phases:
             rows.append((phase, f"{result.phases[phase]:.1f} s"))
     rows.append(("status", result.status or "-"))
-    for ingestion_id, ingestion in result.ingestions.items():
-        prefix = f"{ingestion_id} " if len(result.ingestions) > 1 else ""
-        for key, value in (ingestion.product_metrics or {}).items():
-            rows.append((f"{prefix}{key}", f"{value:,}" if isinstance(value, int) else str(value)))
+    rows += metric_rows(result.ingestions)
     return rows
+
+
+def metric_label(key: str) -> str:
+    """A server metric's key as a label like the others: ``failed_lines`` -> ``failed lines``."""
+    return key.replace("_", " ")
+
+
+def _number(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
+def metric_rows(ingestions: Mapping[int, Ingestion]) -> list[tuple[str, str]]:
+    """The server's product metrics: per ingestion, and totals when there were several.
+
+    The server counts records, and it indexes one record per variant: its figures compare
+    with the feed's variants, not its products. A heading row says so.
+    """
+    reported = {i: ing.product_metrics for i, ing in ingestions.items() if ing.product_metrics}
+    if not reported:
+        return []
+    rows = [("server counts", "records, one per variant")]
+    several = len(ingestions) > 1
+    totals: dict[str, int] = {}
+    for ingestion_id, metrics in reported.items():
+        for key, value in metrics.items():
+            label = metric_label(key)
+            rows.append((f"{ingestion_id} {label}" if several else label, _number(value)))
+            if isinstance(value, int) and not isinstance(value, bool):
+                totals[key] = totals.get(key, 0) + value
+    if several:
+        rows += [(f"total {metric_label(key)}", f"{value:,}") for key, value in totals.items()]
+    return rows
+
+
+def _when(stamp: str | None, now: datetime | None = None) -> str:
+    """``2026-05-13 18:03:50 UTC (4 min ago)`` from the API's ISO-8601 time; as sent if odd."""
+    if not stamp:
+        return "-"
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return stamp
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    moment = moment.astimezone(timezone.utc)
+    age = ((now or datetime.now(timezone.utc)) - moment).total_seconds()
+    return f"{moment:%Y-%m-%d %H:%M:%S} UTC ({_age(age)})"
+
+
+def _age(seconds: float) -> str:
+    if seconds < 0:
+        return "in the future: check this machine's clock"
+    for unit, size in (("day", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if unit == 'day' and count > 1 else ''} ago"
+    return f"{int(seconds)} s ago"
 
 
 def ingestion_rows(ingestion: Ingestion) -> list[tuple[str, str]]:
@@ -395,14 +453,12 @@ def ingestion_rows(ingestion: Ingestion) -> list[tuple[str, str]]:
         ("mode", ingestion.mode or "-"),
         ("client id", ingestion.client_id or "-"),
         ("file identifier", ingestion.file_identifier or "-"),
-        ("created at", ingestion.created_at or "-"),
-        ("updated at", ingestion.updated_at or "-"),
+        ("created at", _when(ingestion.created_at)),
+        ("updated at", _when(ingestion.updated_at)),
     ]
-    metrics = ingestion.product_metrics
-    if metrics is None:
+    if ingestion.product_metrics is None:
         rows.append(("product metrics", "-"))
-    for key, value in (metrics or {}).items():
-        rows.append((key, f"{value:,}" if isinstance(value, int) else str(value)))
+    rows += metric_rows({ingestion.id: ingestion})
     return rows
 
 
