@@ -36,7 +36,7 @@ def test_help_names_a_metavar_for_every_value(
     text = _help(command, capsys)
     for param in group.params:
         if param.param_type_name == "option" and not param.is_flag:
-            assert re.search(rf"{re.escape(param.opts[-1])} [A-Za-z0-9|=_-]+ ", text), param.opts
+            assert re.search(rf"{re.escape(param.opts[-1])} [A-Za-z0-9|=_-]+\s", text), param.opts
 
 
 def test_top_level_help_lists_whole_descriptions(capsys: pytest.CaptureFixture[str]) -> None:
