@@ -18,7 +18,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from psykhe_cli import __version__
-from psykhe_cli.commands import login, push, sandbox, validate
+from psykhe_cli.commands import completion, login, push, sandbox, validate
 from psykhe_cli.commands._options import Runtime
 from psykhe_cli.errors import ExitCode, PsykheError, exit_code_of_interrupt
 from psykhe_cli.printable import printable
@@ -56,6 +56,7 @@ validate.register(app)
 push.register(app)
 sandbox.register(app)
 login.register(app)
+completion.register(app)
 
 
 def _report(exc: PsykheError) -> None:

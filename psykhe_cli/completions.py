@@ -107,8 +107,8 @@ def _words(spec: CommandSpec) -> str:
 
 
 def bash_script(root: CommandSpec) -> str:
-    """A bash completion function for ``psykhe``."""
-    transitions, values, words, positional = [], [], [], []
+    """A bash completion function for ``psykhe`` (bash 3.2 and later, no bash-completion needed)."""
+    transitions, values, words, positional, commands = [], [], [], [], []
     for spec in root.walk():
         for sub in spec.subcommands:
             transitions.append(f"            {spec.key}/{sub.path[-1]}) node={sub.key} ;;")
@@ -117,29 +117,67 @@ def bash_script(root: CommandSpec) -> str:
                 continue
             pattern = "|".join(f"{spec.key}:{name}" for name in option.names)
             if option.choices:
-                action = f'COMPREPLY=($(compgen -W "{" ".join(option.choices)}" -- "$cur"))'
+                action = (
+                    f'_psykhe_reply "$prefix" $(compgen -W "{" ".join(option.choices)}" -- "$cur")'
+                )
             elif option.is_path:
-                action = 'COMPREPLY=($(compgen -f -- "$cur"))'
+                action = '_psykhe_files "$cur" "$prefix"'
             else:
                 action = "COMPREPLY=()"
             values.append(f"        {pattern}) {action}; return ;;")
         words.append(f'        {spec.key}) words="{_words(spec)}" ;;')
         if spec.takes_files:
             positional.append(f"        {spec.key}) files=1 ;;")
+        if spec.takes_command:
+            commands.append(f"        {spec.key}) command=1 ;;")
     return "\n".join(
         [
             f"# bash completion for psykhe ({HEADER})",
+            "",
+            "# COMPREPLY from lines, so a file name with spaces stays one word; PREFIX (--opt=) is",
+            "# put back when bash did not split the word at '='",
+            "_psykhe_files() {",
+            "    local IFS=$'\\n' cur=${1//\\\\ / }",
+            "    cur=${cur#[\\\"\\']}",
+            '    COMPREPLY=($(compgen -f -- "$cur"))',
+            '    [[ -n "$2" ]] && COMPREPLY=("${COMPREPLY[@]/#/$2}")',
+            "}",
+            "_psykhe_reply() {",
+            '    local prefix="$1"; shift',
+            '    COMPREPLY=("${@/#/$prefix}")',
+            "}",
             "_psykhe() {",
-            '    local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"',
-            "    local node=psykhe words='' files=0 i",
+            '    local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}" prefix=',
+            "    local node=psykhe words='' files=0 command=0 i",
+            "    # --opt=value: bash splits it at '=' (COMP_WORDBREAKS) or leaves it whole",
+            '    if [[ "$cur" == "=" ]]; then',
+            "        cur=''",
+            '    elif [[ "$prev" == "=" ]]; then',
+            '        prev="${COMP_WORDS[COMP_CWORD-2]}"',
+            '    elif [[ "$cur" == --*=* ]]; then',
+            '        prev="${cur%%=*}" prefix="${cur%%=*}=" cur="${cur#*=}"',
+            "    fi",
             "    for ((i = 1; i < COMP_CWORD; i++)); do",
-            '        if [[ "${COMP_WORDS[i]}" == "--" ]]; then',
-            '            COMPREPLY=($(compgen -c -- "$cur")); return',
-            "        fi",
             '        case "$node/${COMP_WORDS[i]}" in',
             *transitions,
+            "            */--) break ;;",
             "        esac",
             "    done",
+            '    case "$node" in',
+            *commands,
+            "    esac",
+            "    if ((i < COMP_CWORD)); then  # after --: no options",
+            "        if ((command)); then",
+            "            # another command line: its own completion when bash-completion is there",
+            "            if declare -F _command_offset >/dev/null; then",
+            "                _command_offset $((i + 1)); return",
+            "            fi",
+            "            if ((COMP_CWORD == i + 1)); then",
+            '                COMPREPLY=($(compgen -c -- "$cur")); return',
+            "            fi",
+            "        fi",
+            '        _psykhe_files "$cur"; return',
+            "    fi",
             '    case "$node:$prev" in',
             *values,
             "    esac",
@@ -152,7 +190,7 @@ def bash_script(root: CommandSpec) -> str:
             '    if [[ "$cur" == -* || $files == 0 ]]; then',
             '        COMPREPLY=($(compgen -W "$words" -- "$cur"))',
             "    else",
-            '        COMPREPLY=($(compgen -f -- "$cur"))',
+            '        _psykhe_files "$cur"',
             "    fi",
             "}",
             "complete -o filenames -F _psykhe psykhe",
@@ -184,22 +222,41 @@ def zsh_script(root: CommandSpec) -> str:
         lines.append(f"_{spec.key}() {{")
         args = [_zsh_option(option) for option in spec.options]
         if spec.subcommands:
-            lines.append("    local -a commands")
-            lines.append("    commands=(")
+            # _arguments' states live in these: without them a nested call (sandbox exec --
+            # psykhe …) overwrites its caller's. Not "commands": that is zsh's own table of
+            # command names, which _normal reads for the command after `sandbox exec --`.
+            lines.append("    local context state state_descr line")
+            lines.append("    typeset -A opt_args")
+            lines.append("    local -a psykhe_commands")
+            lines.append("    psykhe_commands=(")
             for sub in spec.subcommands:
                 lines.append(f"        '{sub.path[-1]}:{_zsh_escape(sub.help)}'")
             lines.append("    )")
             args += ["'1:command:->command'", "'*::arg:->args'"]
         elif spec.takes_command:
-            args.append("'*::command:_normal'")
+            # after --, the words are another command line: complete it as its own
+            lines += [
+                "    local dashdash=${words[(i)--]}",
+                "    if (( dashdash < CURRENT )); then",
+                '        words=("${(@)words[dashdash+1,-1]}")',
+                "        (( CURRENT -= dashdash ))",
+                "        _normal",
+                "        return",
+                "    fi",
+            ]
+            args += ["'(-)1:command:_command_names -e'", "'(-)*::arguments:_normal'"]
         elif spec.takes_files:
             args.append("'*:feed:_files'")
-        lines.append("    _arguments -s \\")
+        # a group's options end at its subcommand (-A), whose words are its own; a command's
+        # end at -- (-S), after which come only its arguments
+        lines.append(
+            "    _arguments -s -A '-*' \\" if spec.subcommands else "    _arguments -s -S \\"
+        )
         lines += [f"        {arg} \\" for arg in args[:-1]]
         lines.append(f"        {args[-1]}")
         if spec.subcommands:
             lines.append("    case $state in")
-            lines.append("        command) _describe 'command' commands ;;")
+            lines.append("        command) _describe 'command' psykhe_commands ;;")
             lines.append("        args)")
             lines.append("            case $words[1] in")
             for sub in spec.subcommands:
@@ -219,7 +276,20 @@ def _fish_escape(text: str) -> str:
 
 def fish_script(root: CommandSpec) -> str:
     """fish ``complete`` lines for every command and option."""
-    lines = [f"# fish completion for psykhe ({HEADER})", "complete -c psykhe -f"]
+    lines = [
+        f"# fish completion for psykhe ({HEADER})",
+        "complete -c psykhe -f",
+        "# the words after `--` of a command that runs another (sandbox exec): complete them as",
+        "# a command line of their own",
+        "function __psykhe_after_dashdash",
+        "    contains -- -- (commandline -cop)",
+        "end",
+        "function __psykhe_command_line",
+        "    set -l tokens (commandline -cop) (commandline -ct)",
+        "    set -l at (contains -i -- -- $tokens); or return",
+        "    complete -C (string join ' ' -- (string escape -- $tokens[(math $at + 1)..-1]))",
+        "end",
+    ]
     groups = [spec for spec in root.walk() if spec.subcommands]
     for spec in root.walk():
         depth = len(spec.path) - 1
@@ -244,8 +314,10 @@ def fish_script(root: CommandSpec) -> str:
             )
             extra = ""
             if option.takes_value:
+                # each choice with an empty description: fish would repeat the option's own
+                # description on every value
                 extra = (
-                    f" -x -a '{' '.join(option.choices)}'"
+                    " -x -a '" + " ".join(f"{choice}\\t" for choice in option.choices) + "'"
                     if option.choices
                     else (" -r -F" if option.is_path else " -x")
                 )
@@ -255,8 +327,19 @@ def fish_script(root: CommandSpec) -> str:
             )
         if spec.takes_files:
             lines.append(f"complete -c psykhe -n '{condition}' -F")
+        if spec.takes_command:
+            lines.append(
+                f"complete -c psykhe -n '{condition}; and __psykhe_after_dashdash'"
+                " -x -a '(__psykhe_command_line)'"
+            )
     lines.append("")
     return "\n".join(lines)
+
+
+def script(shell: str) -> str:
+    """The completion script for ``shell`` (bash, zsh or fish), as ``psykhe completion`` prints."""
+    makers = {"bash": bash_script, "zsh": zsh_script, "fish": fish_script}
+    return makers[shell](cli_spec())
 
 
 def render_all() -> dict[str, str]:

@@ -24,7 +24,15 @@ def test_readme_exit_code_table_is_the_one_in_errors_py() -> None:
 def test_readme_documents_every_command() -> None:
     group = typer.main.get_command(app)
     names = getattr(group, "commands", {})
-    assert set(names) == {"validate", "push", "status", "sandbox", "login", "logout"}
+    assert set(names) == {
+        "validate",
+        "push",
+        "status",
+        "sandbox",
+        "login",
+        "logout",
+        "completion",
+    }
     for name in names:
         assert f"### `psykhe {name}" in README, name
 

@@ -48,6 +48,7 @@ def test_top_level_help_lists_whole_descriptions(capsys: pytest.CaptureFixture[s
         "status",
         "login",
         "logout",
+        "completion",
         "sandbox",
     ]
     for line in commands:
