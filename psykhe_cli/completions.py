@@ -62,7 +62,8 @@ def _option_spec(param: Any) -> OptionSpec:
         is_path = bool(described.is_path or described.is_file)
     else:
         choices = list(getattr(param.type, "choices", None) or [])
-        is_path = type(param.type).__name__ in {"Path", "File"}
+        # click's Path and File, or a subclass of them (typer's TyperPath)
+        is_path = any(cls.__name__ in {"Path", "File"} for cls in type(param.type).__mro__)
     if not choices and "|" in (param.metavar or ""):
         choices = param.metavar.split("|")  # a string option checked by a callback (--mode)
     return OptionSpec(
