@@ -154,7 +154,9 @@ class Spool:
     def _new_writer(self, *, hashed: bool = True) -> _Writer:
         self._counter += 1
         path = self.directory / f"part-{self._counter:05d}.jsonl.gz"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # O_BINARY: on Windows a descriptor is opened in text mode otherwise (LF -> CRLF)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        fd = os.open(path, flags, 0o600)
         feed_hash = self.feed_sha256 if hashed else None  # a split re-sends the same feed
         return _Writer(SpoolPart(path), os.fdopen(fd, "wb"), feed_hash)
 

@@ -57,10 +57,19 @@ def _tty_ask(question: str) -> bool | None:
     return None if answer is None else answer.strip().lower() in {"y", "yes"}
 
 
+def _open_tty() -> int:
+    """The controlling terminal, opened read-write; ``OSError`` when there is none.
+
+    O_NOCTTY (POSIX): never make it our controlling terminal. Windows has neither the flag nor
+    /dev/tty: the open fails there, and a question is refused as without a terminal.
+    """
+    return os.open("/dev/tty", os.O_RDWR | getattr(os, "O_NOCTTY", 0))
+
+
 def _tty_read(question: str) -> str | None:
     """Ask on the controlling terminal (stdin may carry the feed); None when there is none."""
     try:
-        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+        fd = _open_tty()
     except OSError:
         return None
     try:
@@ -79,7 +88,7 @@ def _tty_read(question: str) -> str | None:
 def tty_available() -> bool:
     """True when this process has a controlling terminal that can be opened."""
     try:
-        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+        fd = _open_tty()
     except OSError:
         return False
     os.close(fd)

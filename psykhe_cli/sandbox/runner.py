@@ -24,6 +24,8 @@ NOT_FOUND, NOT_EXECUTABLE = 127, 126
 def _terminal_sends_sigint_to_child() -> bool:
     # Ctrl-C at a terminal reaches the whole foreground process group, the child included:
     # forwarding it too would deliver it twice.
+    if not hasattr(os, "tcgetpgrp"):  # Windows: a console's Ctrl-C reaches every process on it
+        return True
     try:
         return os.isatty(0) and os.tcgetpgrp(0) == os.getpgrp()
     except OSError:

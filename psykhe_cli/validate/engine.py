@@ -515,6 +515,13 @@ class _Progress:
             self._on_progress(lines, self._bytes)
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on: its affinity on Linux, else all of the machine's."""
+    if hasattr(os, "sched_getaffinity"):  # Linux: a container or taskset may allow fewer
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1  # macOS, Windows: no affinity API to ask
+
+
 class _Workers:
     """Worker processes for big JSON Lines feeds, started only once one is worth it."""
 
@@ -524,7 +531,7 @@ class _Workers:
         self._on_started = on_started
         wanted = options.workers
         if wanted is None:
-            wanted = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+            wanted = min(2, usable_cpus())
         self.count = wanted if wanted > 1 else 0
         # fork is cheapest and shares the hash salt, but is unsafe once the process has
         # threads (a rich progress display has one): then forkserver/spawn, portable hashes
