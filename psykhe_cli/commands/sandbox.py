@@ -88,10 +88,22 @@ def _require_extra() -> None:
         import starlette  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError as exc:
+        hint = (
+            "pipx inject psykhe starlette uvicorn"
+            if installed_by_pipx()
+            else "pip install 'psykhe[sandbox]'"
+        )
         raise ConfigError(
             f"the sandbox needs the 'sandbox' extra ({exc.name or 'starlette/uvicorn'} is missing)",
-            hint="pip install 'psykhe[sandbox]'",
+            hint=hint,
         ) from None
+
+
+def installed_by_pipx(prefix: str | None = None) -> bool:
+    """True when psykhe runs from a pipx venv, where extras are added with ``pipx inject``."""
+    path = Path(prefix if prefix is not None else sys.prefix)
+    # $PIPX_HOME/venvs/psykhe; PIPX_HOME is ~/.local/share/pipx or ~/.local/pipx by default
+    return path.parent.name == "venvs" and any("pipx" in part for part in path.parts[:-2])
 
 
 def _fault_documents(values: list[str]) -> tuple[dict[str, Any], ...]:
