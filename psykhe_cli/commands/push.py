@@ -229,7 +229,7 @@ def push(
     try:
         if rejects is not None and not skip_invalid:
             raise UsageError("--rejects goes with --skip-invalid")
-        if plan_file is not None and mode != ProcessingMode.soft_replace:
+        if plan_file is not None and mode != "soft_replace":
             raise UsageError("--plan-file goes with --mode soft_replace")
         request = PushRequest(
             sources=feed_sources(
