@@ -134,6 +134,7 @@ def push(
         Path | None,
         typer.Option(
             "--plan-file",
+            metavar="FILE",
             help="soft_replace: write every product identifier it would deactivate here.",
         ),
     ] = None,
