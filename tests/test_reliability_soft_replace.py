@@ -509,3 +509,31 @@ def test_an_unusable_state_directory_stops_a_push_before_anything_is_sent(
     assert out.returncode == 4, out.stderr
     assert f"cannot lock the state directory {blocked / 'psykhe'}" in out.stderr
     assert sandbox.requests() == []
+
+
+def test_dry_run_on_a_terminal_never_asks(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    from tests.helpers import run_in_pty
+
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(6))
+    code, screen = run_in_pty(["push", str(feed), *SOFT, "--dry-run"], env=env, timeout=30)
+    text = screen.decode(errors="replace")
+    assert code == 0, text
+    assert "[y/N]" not in text
+    assert "dry run: the guard would ask for confirmation (or --yes) before sending" in text
+    assert sandbox.requests() == []
+
+
+def test_status_last_settles_a_no_wait_full_sync(
+    tmp_path: Path, env: dict[str, str], home: Path, sandbox: SandboxHandle
+) -> None:
+    full = write_feed(tmp_path / "full.jsonl", catalog(30))
+    first = psykhe("push", str(full), *SOFT, "--yes", "--no-wait", "--json", env=env)
+    (ingestion_id,) = orjson.loads(first.stdout)["ingestion_ids"]
+    sandbox.wait_for(ingestion_id)
+    shown = psykhe("status", "--last", env=env)
+    assert shown.returncode == 0, shown.stderr
+    syncs = store_of(home).full_syncs(target_of(sandbox))
+    assert syncs.completed is not None and syncs.completed.ingestion_id == ingestion_id
+    assert syncs.pending == ()
