@@ -45,6 +45,8 @@ FULL_SYNCS_FILE = "full-syncs.json"
 LOCK_FILE = ".lock"
 BASELINES_DIR = "baselines"
 LOCKS_DIR = "locks"
+#: a products file not moved into the baselines after this long was left by a killed push
+_STALE_SECONDS = 86400
 #: the history keeps this many pushes, dropping the oldest
 MAX_HISTORY = 1000
 
@@ -291,8 +293,16 @@ class StateStore:
         return self.state_dir / BASELINES_DIR / Path(sync.products_file).name
 
     def new_baseline_file(self) -> Path:
-        """A new empty file beside the baselines, for ``remember_pending`` to move in."""
-        fd, temp = tempfile.mkstemp(dir=self._baselines(), prefix=".new-", suffix=".tmp")
+        """A new empty file beside the baselines, for ``remember_pending`` to move in.
+
+        Those a killed push left behind (older than a day) are removed first.
+        """
+        folder = self._baselines()
+        for stale in folder.glob(".new-*.tmp"):
+            with contextlib.suppress(OSError):
+                if time.time() - stale.stat().st_mtime > _STALE_SECONDS:
+                    stale.unlink()
+        fd, temp = tempfile.mkstemp(dir=folder, prefix=".new-", suffix=".tmp")
         os.close(fd)
         return Path(temp)
 

@@ -277,3 +277,12 @@ def test_the_sync_lock_is_shared_by_inserts_and_exclusive_for_a_full_sync(
         pytest.raises(GuardRefused, match="a soft_replace push to"),
     ):
         store.sync_lock(TARGET, exclusive=False, wait=0.1).__enter__()
+
+
+def test_products_files_left_by_a_killed_push_are_removed_after_a_day(store: StateStore) -> None:
+    old = store.new_baseline_file()
+    recent = store.new_baseline_file()
+    os.utime(old, (0, 0))
+    fresh = store.new_baseline_file()
+    assert not old.exists()
+    assert recent.exists() and fresh.exists()
