@@ -8,6 +8,7 @@ listed among the child's children in ``/proc``, a request in the sandbox's log â
 from __future__ import annotations
 
 import contextlib
+import gzip
 import os
 import signal
 import subprocess
@@ -21,7 +22,16 @@ import orjson
 import pytest
 
 from psykhe_cli.sandbox.inspect import SandboxHandle
-from tests.helpers import FAST, PSYKHE, catalog, isolated_env, psykhe, wrapped, write_feed
+from tests.helpers import (
+    FAST,
+    PSYKHE,
+    catalog,
+    isolated_env,
+    psykhe,
+    run_in_pty,
+    wrapped,
+    write_feed,
+)
 from tests.test_reliability_process import incompressible_feed, spool_leftovers, wait_until
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -67,7 +77,13 @@ class FedChild:
     """``psykhe ARGS`` reading its feed from a pipe (or FIFO) that the test writes, so that it
     stays in validation, workers started, for as long as the test holds the pipe open."""
 
-    def __init__(self, args: list[str], env: dict[str, str], fifo: Path | None = None) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        env: dict[str, str],
+        fifo: Path | None = None,
+        data: bytes | None = None,
+    ) -> None:
         if fifo is None:
             read_end, self.write_end = os.pipe()
             stdin: int = read_end
@@ -88,7 +104,8 @@ class FedChild:
         for reader in self._readers:
             reader.start()
         # past the in-process threshold (4 MiB): the workers start and take blocks
-        self.feeder = threading.Thread(target=self._feed, args=(lines_of(30000) * 3,))
+        data = data if data is not None else lines_of(30000) * 3
+        self.feeder = threading.Thread(target=self._feed, args=(data,))
         self.feeder.start()
 
     def _drain(self, name: str) -> None:
@@ -113,6 +130,8 @@ class FedChild:
             self.feeder.join(30)
             for reader in self._readers:
                 reader.join(30)
+        held = [name for name in ("stdout", "stderr") if name not in self.output]
+        assert not held, f"psykhe ended (exit {code}) but its {held} stay open: a worker lives on"
         return code, self.output["stdout"].decode(), self.output["stderr"].decode()
 
 
@@ -254,7 +273,12 @@ def test_a_reader_gone_before_anything_was_sent_ends_the_push_cleanly_sending_no
 # -- SIGHUP and SIGQUIT; no worker outlives psykhe (issue 13 item 3) -------------------------
 
 
-@pytest.mark.parametrize("via", ["pipe", "fifo"])
+def gzip_of_random_lines(tmp_path: Path) -> bytes:
+    """A gzip stream of ~6 MB that gzip cannot shrink: workers start on compressed bytes."""
+    return gzip.compress(incompressible_feed(tmp_path / "random.jsonl", 6000).read_bytes(), 1)
+
+
+@pytest.mark.parametrize("via", ["pipe", "fifo", "gzip_fifo"])
 @pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGQUIT])
 def test_sighup_and_sigquit_stop_like_sigterm_and_leave_no_worker(
     tmp_path: Path,
@@ -265,8 +289,9 @@ def test_sighup_and_sigquit_stop_like_sigterm_and_leave_no_worker(
     via: str,
 ) -> None:
     feed = ["-"] if via == "pipe" else [str(tmp_path / "feed.fifo")]
-    fifo = tmp_path / "feed.fifo" if via == "fifo" else None
-    child = FedChild(["push", *feed, "--json"], env, fifo)
+    fifo = tmp_path / "feed.fifo" if via != "pipe" else None
+    data = gzip_of_random_lines(tmp_path) if via == "gzip_fifo" else None
+    child = FedChild(["push", *feed, "--json"], env, fifo, data)
     workers = child.workers()
     child.process.send_signal(signum)
     code, stdout, stderr = child.finish()
@@ -516,3 +541,18 @@ def test_a_full_tmpdir_while_a_refused_batch_is_split_says_where_and_what_was_se
     assert report["ingestion_ids"] == [1]
     assert report["error"]["code"] == "payload_too_large"
     assert leftovers == []
+
+
+@pytest.mark.parametrize("command", ["validate", "push"])
+def test_control_characters_are_escaped_on_a_terminal_too(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle, command: str
+) -> None:
+    feed = write_feed(tmp_path / EVIL_NAME, [*catalog(3), {"product_identifier": ESC_PID}])
+    feed.write_bytes(feed.read_bytes() + b'{"product_data": {"product_identifier": 5}}\n')
+    code, screen = run_in_pty([command, str(feed)], env=env)
+    assert code == 3, screen
+    # rich's own colours are there; the feed's and the file name's sequences are not
+    for raw in ("\x1b[2J", "\x1b]0;pwned\x07", "\x1b[31m\n", "\u202e"):
+        assert raw.encode() not in screen, screen
+    assert b"(product_identifier=A1\\x1b[2J\\x1b]0;pwned\\x07)" in screen
+    assert sandbox.requests() == []
