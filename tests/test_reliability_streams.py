@@ -556,3 +556,18 @@ def test_control_characters_are_escaped_on_a_terminal_too(
         assert raw.encode() not in screen, screen
     assert b"(product_identifier=A1\\x1b[2J\\x1b]0;pwned\\x07)" in screen
     assert sandbox.requests() == []
+
+
+def test_sighup_while_validating_json_still_prints_one_object(
+    env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    child = FedChild(["validate", "-", "--json"], env)
+    workers = child.workers()
+    child.process.send_signal(signal.SIGHUP)
+    code, stdout, stderr = child.finish()
+    assert code == 129, stderr
+    assert "psykhe: error: interrupted while validating; nothing was sent (SIGHUP)" in stderr
+    report = orjson.loads(stdout)
+    assert report["ok"] is False
+    assert report["error"]["code"] == "interrupted"
+    assert not [pid for pid in workers if alive(pid)]

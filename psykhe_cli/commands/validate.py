@@ -92,13 +92,19 @@ def validate_command(
             on_problem=problem_printer(env, quiet=quiet),
             on_notice=notice_printer(env, quiet=quiet),
         )
-    except KeyboardInterrupt:
-        raise Interrupted("interrupted while validating; nothing was sent") from None
-    except PsykheError as exc:
+    except (KeyboardInterrupt, PsykheError) as exc:
+        # made here, while the interruption is handled: its signal decides the exit code
+        error = (
+            exc
+            if isinstance(exc, PsykheError)
+            else Interrupted("interrupted while validating; nothing was sent")
+        )
         if as_json:
             with env.reporting(failed=True):
-                render_failure(env, [source for source in feeds or ["-"]], exc)
-        raise
+                render_failure(env, [source for source in feeds or ["-"]], error)
+        if error is exc:
+            raise
+        raise error from None
     if not quiet or as_json:
         with env.reporting(failed=not report.ok):
             render_report(env, report, as_json=as_json)
