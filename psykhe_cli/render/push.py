@@ -20,7 +20,6 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from psykhe_cli.printable import printable
-from psykhe_cli.push import GuardQuestion, PushResult
 from psykhe_cli.render import SummaryRow, print_summary, write_line
 from psykhe_cli.terminal import Environment
 
@@ -31,6 +30,9 @@ if TYPE_CHECKING:
     from psykhe_cli.errors import PsykheError
     from psykhe_cli.ingestion import Ingestion
     from psykhe_cli.plan import Plan
+
+    # types only: `psykhe status` draws with this module and needs none of the push pipeline
+    from psykhe_cli.push import GuardQuestion, PushResult
     from psykhe_cli.validate import Problem
 
 STATUS_STYLES = {
