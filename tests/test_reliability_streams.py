@@ -571,3 +571,16 @@ def test_sighup_while_validating_json_still_prints_one_object(
     assert report["ok"] is False
     assert report["error"]["code"] == "interrupted"
     assert not [pid for pid in workers if alive(pid)]
+
+
+def test_json_output_keeps_control_characters_as_json_escapes(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """Escaping for the terminal must not reach ``--json``: ``\\x7f`` is not JSON."""
+    odd = "A\x7fB\u0085C\x1b"
+    feed = write_feed(tmp_path / "feed\x7f.jsonl", [{"product_identifier": odd}])
+    out = psykhe("validate", str(feed), "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    report = orjson.loads(out.stdout)
+    assert report["files"] == [str(feed)]
+    assert {problem["product_identifier"] for problem in report["problems"]} == {odd}

@@ -26,8 +26,10 @@ def write_line(stream: Any, text: str) -> None:
 
 
 def print_json(env: Environment, document: dict[str, Any]) -> None:
-    """Exactly one JSON object, one line, on stdout."""
-    write_line(env.stdout, orjson.dumps(document).decode())
+    """Exactly one JSON object, one line, on stdout (orjson escapes control characters as
+    JSON does; ``printable``'s ``\\x7f`` would not be JSON)."""
+    env.stdout.write(orjson.dumps(document).decode() + "\n")
+    env.stdout.flush()
 
 
 def print_summary(env: Environment, title: str, rows: Sequence[SummaryRow]) -> None:
@@ -41,7 +43,8 @@ def print_summary(env: Environment, title: str, rows: Sequence[SummaryRow]) -> N
 
             console = env.console(stderr=False)
             for label, value, style in rows:
-                console.print(Text.assemble(f"{label}: ", (value, style)), soft_wrap=True)
+                line = Text.assemble(f"{printable(label)}: ", (printable(value), style))
+                console.print(line, soft_wrap=True)
             return
         for label, value, _ in rows:
             write_line(env.stdout, f"{label}: {value}")
