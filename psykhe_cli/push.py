@@ -682,7 +682,9 @@ class Push:
 
     def _protected_profile(self) -> str | None:
         settings = self.settings
-        return settings.profile if settings is not None and settings.protected else None
+        if settings is None or not settings.protected:
+            return None
+        return settings.profile or "default"  # the config file's top level, when protected
 
     # -- upload ----------------------------------------------------------------------------
     def _upload(self, client: IngestionClient, spool: Spool, parts: list[SpoolPart]) -> None:

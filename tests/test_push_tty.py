@@ -176,3 +176,23 @@ def test_colour_on_a_terminal_by_default(
     code, screen = run_in_pty(["push", str(feed), "--poll-interval", "0.05"], env=env)
     assert code == 0
     assert _colour_codes(screen.decode(errors="replace"))
+
+
+def test_a_protected_top_level_asks_for_default(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
+) -> None:
+    config = Path(env["XDG_CONFIG_HOME"]) / "psykhe" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(
+        f'base_url = "{sandbox.base_url}"\napi_key = "{sandbox.api_key}"\nprotected = true\n'
+    )
+    config.chmod(0o600)
+    plain = {k: v for k, v in env.items() if k not in ("PSYKHE_BASE_URL", "PSYKHE_API_KEY")}
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(6))
+    code, screen = run_in_pty(
+        ["push", str(feed), "--mode", "soft_replace"],
+        env=plain,
+        answers={b"Type the profile name (default)": b"y\n"},
+    )
+    assert code == 7, screen.decode(errors="replace")
+    assert posts(sandbox) == 0
