@@ -319,3 +319,19 @@ def test_a_long_image_list_failing_at_its_end_is_judged_at_once() -> None:
     block = b"\n".join([line] * 50) + b"\n"
     result = check_block(block, 1, BlockParams(False, False, False, 100))
     assert result.errors == 50 and result.variants == 0
+
+
+@pytest.mark.parametrize(
+    "item",
+    ["https://a.example/1.jpg, https://a.example/2.jpg", "https://a.example/1.jpg https://b/2.jpg"],
+)
+def test_an_image_item_holding_two_urls_is_invalid(item: str) -> None:
+    # The list is matched joined by spaces: an item with a space inside must not pass as two.
+    line = wrapped(GOOD | {"images": [item]})
+    assert [code for _, code, _ in check_line(line).issues] == ["invalid_images"]
+    assert [code for _, code, _ in check_product(GOOD | {"images": ["https://a/0.jpg", item]})] == [
+        "invalid_images"
+    ]
+    block = b"\n".join([line] * 50) + b"\n"  # the block path: proven in C, or not at all
+    result = check_block(block, 1, BlockParams(False, False, False, 100))
+    assert result.errors == 50 and result.variants == 0

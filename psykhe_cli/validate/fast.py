@@ -56,7 +56,7 @@ from psykhe_cli.schema import (
     PRODUCT_KEY,
     VARIANT_KEY,
 )
-from psykhe_cli.validate.rules import URL_LIST, exact_checks, has_colon_escape
+from psykhe_cli.validate.rules import exact_checks, has_colon_escape, urls_are_valid
 
 _NAMES = tuple(rule.name for rule in PRODUCT_FIELDS)
 _IDENTIFIERS = tuple(rule.name for rule in PRODUCT_FIELDS if rule.kind == "identifier")
@@ -468,7 +468,7 @@ def _identifiers(products: list[Any]) -> tuple[list[str], list[str]] | None:
 
 
 def _urls_ok(products: list[Any]) -> bool:
-    """Every image URL passes ``rules.URL_LIST``."""
+    """Every image URL passes ``rules.urls_are_valid``."""
     for name in _URL_LISTS:
         items = list(itertools.chain.from_iterable(map(operator.attrgetter(name), products)))
         if items and not (
@@ -482,7 +482,7 @@ _SCHEMES = ("https://", "http://")
 
 
 def _urls_share_a_host(items: list[str]) -> bool:
-    """True when the URLs are proven to pass ``rules.URL_LIST``; False says nothing.
+    """True when the URLs are proven to pass ``rules.urls_are_valid``; False says nothing.
 
     A feed's images mostly come from a few hosts named by letters. The first and the last
     URL in sorted order hold what every URL between them does: when both start with the
@@ -520,7 +520,7 @@ _ASCII_WHITESPACE = (" ", *_ASCII_SPACES)
 
 
 def _urls_fine(joined: str, count: int) -> bool:
-    """``rules.URL_LIST`` over ``count`` URLs joined by spaces (and one around them)."""
+    """``rules.urls_are_valid`` over ``count`` URLs joined by spaces (and one around them)."""
     if (
         # no whitespace but the joining spaces: ASCII is known in O(1), else ask Unicode
         (
@@ -533,4 +533,4 @@ def _urls_fine(joined: str, count: int) -> bool:
         and _HOST_MISSING.search(joined) is None
     ):
         return True
-    return URL_LIST.match(joined[1:-1]) is not None
+    return urls_are_valid(joined[1:-1], count)

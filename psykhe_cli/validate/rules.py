@@ -33,12 +33,12 @@ _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _INTEGER_LITERAL = re.compile(r"\d+(?![.eE\d])")
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _LONG_DIGITS = b"0" * 19
-#: The rule for ``images``: a list of URLs joined by single spaces matches iff each item is an
-#: absolute http(s) URL. URLs cannot hold whitespace, so the whole list is one match. A host's
-#: first character, then anything but whitespace: one way to match, so a list that fails near
-#: its end fails in linear time (``[^\s/?#]+\S*`` let the two share characters, and the
+#: URLs joined by single spaces, each an absolute http(s) URL (``urls_are_valid`` also counts
+#: them). URLs cannot hold whitespace, so the whole list is one match. A host's first
+#: character, then anything but whitespace: one way to match, so a list that fails near its
+#: end fails in linear time (``[^\s/?#]+\S*`` let the two share characters, and the
 #: backtracking grew exponentially with the URLs in the list).
-URL_LIST = re.compile(r"https?://[^\s/?#]\S*(?: https?://[^\s/?#]\S*)*\Z", re.IGNORECASE)
+_URL_LIST = re.compile(r"https?://[^\s/?#]\S*(?: https?://[^\s/?#]\S*)*\Z", re.IGNORECASE)
 _BARE_PREFIX = b'{"' + OPERATION_KEY.encode() + b'":"' + DEFAULT_OPERATION.encode() + b'","'
 _BARE_PREFIX += PRODUCT_DATA_KEY.encode() + b'":'
 
@@ -57,7 +57,7 @@ def _check_string(value: Any) -> bool:
 def _check_url_list(value: Any) -> bool:
     if type(value) is not list or not all(type(item) is str for item in value):
         return False
-    return not value or URL_LIST.match(" ".join(value)) is not None
+    return not value or urls_are_valid(" ".join(value), len(value))
 
 
 def _check_string_list(value: Any) -> bool:
@@ -154,7 +154,7 @@ def product_is_fine(product: dict[str, Any]) -> bool:
             if values[i] is not _MISSING:
                 "".join(values[i])  # TypeError unless every item is a str
         for i in _URL_LISTS:
-            if values[i] and URL_LIST.match(" ".join(values[i])) is None:
+            if values[i] and not urls_are_valid(" ".join(values[i]), len(values[i])):
                 return False
     except TypeError:
         return False
@@ -331,3 +331,12 @@ def may_hold_long_integer(data: bytes) -> bool:
     and searching for 19 of them (a regex is slower).
     """
     return _LONG_DIGITS in data.translate(_DIGITS_AS_ZERO)
+
+
+def urls_are_valid(joined: str, count: int) -> bool:
+    """The rule for ``images``: ``count`` items joined by single spaces are each one URL.
+
+    Counting the spaces keeps an item such as ``"https://a/1.jpg, https://a/2.jpg"`` from
+    passing as two.
+    """
+    return joined.count(" ") == count - 1 and _URL_LIST.match(joined) is not None
