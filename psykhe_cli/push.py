@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from psykhe_cli.deflate import Deflated
 from psykhe_cli.errors import (
     ConfigError,
     ExitCode,
@@ -38,7 +39,20 @@ from psykhe_cli.errors import (
     WaitTimeout,
 )
 from psykhe_cli.spool import DEFAULT_COMPRESSION_LEVEL, BatchLimit, Spool, SpoolPart
-from psykhe_cli.validate import FeedReport, FeedSource, Problem, ValidationOptions, check_feeds
+from psykhe_cli.validate import (
+    FeedCheck,
+    FeedReport,
+    FeedSource,
+    Notice,
+    Problem,
+    Products,
+    Progress,
+    Records,
+    RejectedLine,
+    ValidationOptions,
+    Wanted,
+    WorkersStarted,
+)
 
 if TYPE_CHECKING:
     from psykhe_cli.client import IngestionClient
@@ -511,20 +525,34 @@ class Push:
         deflate_here = spool.limit == BatchLimit() and not (
             request.validation.strict and request.skip_invalid
         )
-        report = check_feeds(
-            request.sources,
-            request.validation,
-            on_problem=self.observer.problem,
-            on_records=spool.write,
-            on_rejected=rejects.write if request.skip_invalid else None,
-            on_progress=self.observer.preparing,
-            on_deflated=spool.write_deflated if deflate_here else None,
-            deflate_level=request.compression_level,
-            on_workers=on_workers,
-            on_notice=self.observer.notice,
-            on_products=self._products.add if self._products is not None else None,
-            want_product_hashes=request.mode == SOFT_REPLACE,
+        wanted = Wanted(
+            records=True,
+            deflate_level=request.compression_level if deflate_here else None,
+            rejected=request.skip_invalid,
+            products=self._products is not None,
+            product_hashes=request.mode == SOFT_REPLACE,
         )
+        observer = self.observer
+        with FeedCheck(request.sources, request.validation, wanted) as check:
+            for event in check:
+                if type(event) is Deflated:
+                    spool.write_deflated(event)
+                elif type(event) is Records:
+                    spool.write(event.lines)
+                elif type(event) is Problem:
+                    observer.problem(event)
+                elif type(event) is RejectedLine:
+                    rejects.write(event.file, event.line, event.raw, event.problems)
+                elif type(event) is Progress:
+                    observer.preparing(event.lines, event.bytes_read)
+                elif type(event) is Products:
+                    assert self._products is not None
+                    self._products.add(event.identifiers)
+                elif type(event) is Notice:
+                    observer.notice(event.text)
+                elif type(event) is WorkersStarted and on_workers is not None:
+                    on_workers()
+        report = check.report
         if self._products is not None:
             self._products.close()
         parts = spool.finish()

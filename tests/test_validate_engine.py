@@ -1,10 +1,11 @@
-"""check_feeds: one pass, in order, the callbacks push relies on, in-process and in workers."""
+"""FeedCheck/check_feeds: one pass, in order, what push consumes, in-process and in workers."""
 
 from __future__ import annotations
 
 import csv
 import gzip
 import io
+import os
 import random
 import threading
 from array import array
@@ -15,14 +16,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from psykhe_cli.deflate import Deflated
 from psykhe_cli.errors import InputError
 from psykhe_cli.feeds.blocks import LINE_CAP
 from psykhe_cli.validate import (
+    FeedCheck,
     FeedReport,
     FeedSource,
     HashSet64,
     Problem,
     ValidationOptions,
+    Wanted,
+    WorkersStarted,
     check_feeds,
 )
 
@@ -410,17 +415,58 @@ def test_workers_are_really_used_by_the_parallel_tests() -> None:
 
 
 @pytest.mark.parametrize("options", [IN_WORKERS, IN_PROCESS], ids=["workers", "in-process"])
-def test_on_workers_is_called_once_when_workers_run(
+def test_workers_started_is_told_once_when_workers_run(
     tmp_path: Path, options: ValidationOptions
 ) -> None:
     path = tmp_path / "feed.jsonl"
     path.write_bytes(b"".join(line(f"P{i}", f"V{i}") + b"\n" for i in range(40)))
-    calls: list[int] = []
-    report = check_feeds(
-        [FeedSource(str(path))], options, on_workers=lambda: calls.append(threading.active_count())
+    with FeedCheck([FeedSource(str(path))], options) as check:
+        events = list(check)
+    assert check.report.variants == 40
+    assert sum(type(event) is WorkersStarted for event in events) == (
+        1 if options is IN_WORKERS else 0
     )
-    assert report.variants == 40
-    assert len(calls) == (1 if options is IN_WORKERS else 0)
+
+
+def test_feed_check_yields_deflated_pieces_in_input_order_when_asked(tmp_path: Path) -> None:
+    """The consumer asks for blocks compressed where they are checked: the pieces, inflated
+    and joined, are the very records asked for without compression, in the same order."""
+    import zlib
+
+    path = tmp_path / "feed.jsonl"
+    path.write_bytes(b"".join(line(f"P{i}", f"V{i}") + b"\n" for i in range(300)))
+    plain = Collected()
+    plain.run(None, IN_WORKERS, str(path))
+    with FeedCheck(
+        [FeedSource(str(path))], IN_WORKERS, Wanted(records=True, deflate_level=1)
+    ) as check:
+        pieces = [event for event in check if type(event) is Deflated]
+    assert len(pieces) > 1  # several blocks, so the order is tested
+    inflated = b"".join(zlib.decompressobj(-15).decompress(piece.data) for piece in pieces)
+    assert inflated == b"".join(plain.records)
+    assert sum(piece.lines for piece in pieces) == check.report.variants == 300
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="lists children from /proc")
+def test_leaving_a_feed_check_early_shuts_its_workers_down(tmp_path: Path) -> None:
+    path = tmp_path / "feed.jsonl"
+    path.write_bytes(b"".join(line(f"P{i}", f"V{i}") + b"\n" for i in range(300)))
+    before = _children()
+    with FeedCheck([FeedSource(str(path))], IN_WORKERS, Wanted(records=True)) as check:
+        for event in check:
+            if type(event) is WorkersStarted:
+                assert _children() - before
+                break
+    # closing the producer shut the pool down and waited for its processes
+    assert not _children() - before
+
+
+def _children() -> set[int]:
+    """This process's living children (Linux: what the kernel lists)."""
+    pids: set[int] = set()
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        pids.update(int(pid) for pid in (task / "children").read_text().split())
+    return pids
 
 
 def test_rejected_rows_carry_their_problems_with_product_identifier(tmp_path: Path) -> None:
@@ -457,7 +503,6 @@ def test_rejected_rows_carry_their_problems_with_product_identifier(tmp_path: Pa
 
 
 def test_check_feeds_with_threads_running_uses_non_forked_workers_and_agrees() -> None:
-    import threading
 
     rng = random.Random(11)
     data = b"\n".join(line(f"P{rng.randint(1, 40)}", f"V{rng.randint(1, 4)}") for _ in range(300))

@@ -1,7 +1,14 @@
 """Validation: the rules of ``schema.py`` applied to feed lines, and the feed-checking engine.
 
-Both ``psykhe validate`` and ``psykhe push`` call ``check_feeds``, so both run the very same
-code, in one pass over the input (stdin cannot be read twice)::
+Validation is a producer: ``FeedCheck`` reads and checks the feeds in one pass (stdin cannot
+be read twice) and yields, in input order, what it found and what it accepted; its consumers
+ask (``Wanted``) for what they need. ``psykhe push`` consumes it (compress, spool, upload);
+``psykhe validate`` runs it through ``check_feeds``, which hands the events to callbacks::
+
+    with FeedCheck(sources, options, Wanted(records=True, deflate_level=1)) as check:
+        for event in check:              # Problem, Records, Deflated, RejectedLine, Products,
+            ...                          # Notice, Progress, WorkersStarted
+    report = check.report
 
     report = check_feeds(
         [FeedSource("catalog.jsonl.gz")],
@@ -32,17 +39,26 @@ that grows with the feed: see ``HashSet64``.
     blocks.py   one block of lines (the hot path, also run in workers); CSV rows
     hashset.py  HashSet64: exact sets of 64-bit hashes (duplicates, distinct products)
     forked.py   ForkedPool: forked workers fed through pipes (the ranges of a plain file)
-    engine.py   check_feeds: reading, workers, merging in order, duplicates, progress
+    engine.py   FeedCheck, check_feeds: reading, workers, merging in order, duplicates, progress
 """
 
 from __future__ import annotations
 
 from psykhe_cli.feeds import FeedSource
 from psykhe_cli.validate.engine import (
+    Event,
+    FeedCheck,
+    Notice,
     OnProblem,
     OnProgress,
     OnRecords,
     OnRejected,
+    Products,
+    Progress,
+    Records,
+    RejectedLine,
+    Wanted,
+    WorkersStarted,
     check_feeds,
 )
 from psykhe_cli.validate.hashset import HashSet64
@@ -50,17 +66,26 @@ from psykhe_cli.validate.report import FeedReport, Problem, ValidationOptions
 from psykhe_cli.validate.rules import Issue, LineResult, check_line, check_product
 
 __all__ = [
+    "Event",
+    "FeedCheck",
     "FeedReport",
     "FeedSource",
     "HashSet64",
     "Issue",
     "LineResult",
+    "Notice",
     "OnProblem",
     "OnProgress",
     "OnRecords",
     "OnRejected",
     "Problem",
+    "Products",
+    "Progress",
+    "Records",
+    "RejectedLine",
     "ValidationOptions",
+    "Wanted",
+    "WorkersStarted",
     "check_feeds",
     "check_line",
     "check_product",

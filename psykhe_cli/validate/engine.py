@@ -14,6 +14,7 @@ import time
 from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import orjson
@@ -49,11 +50,173 @@ from psykhe_cli.validate.rules import Issue, Rejected
 
 OnProblem = Callable[[Problem], None]
 OnRecords = Callable[[list[bytes]], None]
-OnDeflated = Callable[[Deflated], None]
 OnRejected = Callable[[str, int, bytes, list[Problem]], None]
 OnProgress = Callable[[int, int], None]
 OnProducts = Callable[[list[str]], None]
 OnNotice = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """What a consumer asks the producer for, beyond the report and the problems.
+
+    - ``records``: the normalized JSON Lines (each ending in ``b"\\n"``) of every line
+      without an error, as ``Records``: wrapped lines byte-exact (only CR/LF and a leading BOM
+      removed), bare products wrapped as ``{"operation":"insert","product_data":…}`` around
+      the user's bytes, ``action`` renamed ``operation``, CSV rows as wrapped JSON.
+    - ``deflate_level`` (with ``records``): JSON Lines blocks are compressed where they are
+      checked (in the workers, which keeps both cores busy) and arrive as ``Deflated``
+      pieces instead of ``Records``; CSV rows still come as ``Records``, in input order with
+      the pieces. Not with ``strict`` and ``rejected`` together: strict duplicates must be
+      dropped from what is sent.
+    - ``rejected``: each line (CSV row) with an error, as ``RejectedLine``.
+    - ``products``: the product identifiers of the accepted lines, in input order, each
+      product once (its first time), as ``Products``.
+    - ``product_hashes``: the report's ``product_hashes`` holds the feed's distinct products
+      as sorted hashes (``ProductHashes``), to compare with other identifiers.
+    """
+
+    records: bool = False
+    deflate_level: int | None = None
+    rejected: bool = False
+    products: bool = False
+    product_hashes: bool = False
+
+
+@dataclass(frozen=True)
+class Records:
+    """Normalized JSON Lines of accepted lines, in input order."""
+
+    lines: list[bytes]
+
+
+@dataclass(frozen=True)
+class RejectedLine:
+    """A line (CSV row) with an error: its raw bytes and every problem found on it."""
+
+    file: str
+    line: int
+    raw: bytes
+    problems: list[Problem]
+
+
+@dataclass(frozen=True)
+class Products:
+    """Product identifiers seen for the first time, in input order."""
+
+    identifiers: list[str]
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What the user should know that is not a problem (e.g. the format a feed was read as)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Lines checked and raw bytes read so far (at most ~10 times a second)."""
+
+    lines: int
+    bytes_read: int
+
+
+@dataclass(frozen=True)
+class WorkersStarted:
+    """Worker processes run and have their first blocks: this process mostly waits for them
+    from now on, and the consumer may start a thread of its own (never before: workers are
+    forked when they can be). Once at most."""
+
+
+#: what ``FeedCheck`` yields, in input order
+Event = Problem | Records | Deflated | RejectedLine | Products | Notice | Progress | WorkersStarted
+
+
+class FeedCheck:
+    """Validation as a producer: read and check every feed in one pass, yielding what was
+    found and what was accepted in input order; ``report`` is complete once it is exhausted.
+
+    Iterate it inside ``with`` (or exhaust it): leaving early shuts the workers down. Raises
+    ``InputError`` when a feed cannot be read to its end (missing, a directory, truncated
+    gzip, a JSON document instead of JSON Lines, a line over 16 MiB, a bad CSV header): what
+    was yielded before stays valid, but the feed is never taken as shorter. ``stdin`` is read
+    for the source ``-`` (default: this process's standard input). Problems come the first
+    ``options.max_problems`` only (the report's counts stay complete).
+    """
+
+    def __init__(
+        self,
+        sources: Iterable[FeedSource],
+        options: ValidationOptions | None = None,
+        wanted: Wanted = Wanted(),
+        *,
+        stdin: BinaryIO | None = None,
+    ) -> None:
+        self._sources = sources
+        self.options = options or ValidationOptions()
+        self.wanted = wanted
+        self._stdin = stdin
+        self.report = FeedReport()
+        self._events: Iterator[Event] = self._produce()
+
+    def __iter__(self) -> Iterator[Event]:
+        return self._events
+
+    def __enter__(self) -> FeedCheck:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop early: the workers are shut down."""
+        close = getattr(self._events, "close", None)
+        if close is not None:
+            close()
+
+    def _produce(self) -> Iterator[Event]:
+        options, wanted = self.options, self.wanted
+        out: list[Event] = []
+        progress = _Progress(out)
+        with _Workers(options, out) as workers, workers.explaining_a_death():
+            merger = _Merger(options, wanted, out, portable=not workers.fork)
+            self.report = merger.report
+            for source in self._sources:
+                feed = open_feed(
+                    source, self._stdin if self._stdin is not None else sys.stdin.buffer
+                )
+                merger.report.files.append(source.name)
+                if feed.detected and feed.format not in ("jsonl", "csv", "tsv"):
+                    out.append(Notice(f"reading {source.name} as {describe(feed.format)}"))
+                try:
+                    if feed.format == "jsonl":
+                        yield from _check_jsonl(feed, merger, workers, progress, out)
+                    else:
+                        yield from _check_rows(feed, merger, progress, out)
+                    feed.check_unchanged()  # what was read is one version of the file
+                except InputError:
+                    merger.flush()  # what the lines before found is reported all the same
+                    yield from _drain(out)
+                    raise
+                finally:
+                    # the workers may have read most of a plain file themselves
+                    progress.finish_file(max(feed.bytes_read, progress.file_bytes))
+                    feed.close()
+                yield from _drain(out)
+        merger.finish()
+        if wanted.product_hashes:
+            merger.report.product_hashes = merger.product_hashes()
+        progress.report(merger.report.lines, force=True)
+        yield from _drain(out)
+
+
+def _drain(out: list[Event]) -> Iterator[Event]:
+    """What was found since the last time, in order."""
+    if out:
+        found = out[:]
+        out.clear()
+        yield from found
 
 
 def check_feeds(
@@ -65,81 +228,47 @@ def check_feeds(
     on_records: OnRecords | None = None,
     on_rejected: OnRejected | None = None,
     on_progress: OnProgress | None = None,
-    on_deflated: OnDeflated | None = None,
-    deflate_level: int | None = None,
-    on_workers: Callable[[], None] | None = None,
     on_notice: OnNotice | None = None,
     on_products: OnProducts | None = None,
     want_product_hashes: bool = False,
 ) -> FeedReport:
-    """Read and check every feed in one pass; return the report.
+    """Run a ``FeedCheck`` to its end, handing its events to callbacks; return the report.
 
-    - ``on_problem(problem)``: each problem as it is found, in input order, the first
-      ``options.max_problems`` only (the report's counts stay complete).
-    - ``on_records(batch)``: in input order, the normalized JSON Lines (each ending in
-      ``b"\\n"``) of every line without an error: wrapped lines byte-exact (only CR/LF and a
-      leading BOM removed), bare products wrapped as ``{"operation":"insert","product_data":…}``
-      around the user's bytes, ``action`` renamed ``operation``, CSV rows as wrapped JSON.
-    - ``on_rejected(file, line, raw, problems)``: each line (CSV row) with an error.
-    - ``on_progress(lines, raw bytes read)``: now and then, at most ~10 times a second.
-    - ``on_deflated(piece)`` with ``deflate_level``: JSON Lines blocks are compressed where
-      they are checked (in the workers) and arrive as ``Deflated`` pieces instead of through
-      ``on_records``, which still gets CSV rows; the order of both together is input order.
-      Not with ``strict`` and ``on_rejected`` together: strict duplicates must be dropped.
-    - ``on_workers()``: once, when worker processes have been started and given their
-      first blocks: this process mostly waits for them from then on, and the caller may
-      start a thread of its own (never before: workers are forked when they can be).
-    - ``on_products(identifiers)``: in input order, the product identifiers of the accepted
-      lines, each product once (its first time).
-    - ``want_product_hashes``: the report's ``product_hashes`` holds the feed's distinct
-      products as sorted hashes (``ProductHashes``), to compare with other identifiers.
-    - ``on_notice(message)``: what the user should know that is not a problem, e.g. which
-      format a feed was read as when that was told from its content.
-
-    ``stdin`` is read for the source ``-`` (default: this process's standard input).
-    Raises ``InputError`` when a feed cannot be read to its end (missing, a directory,
-    truncated gzip, a JSON document instead of JSON Lines, a line over 16 MiB, a bad CSV
-    header): whatever was reported before stays valid, but the feed is never taken as shorter.
+    ``on_records`` asks for ``Records``, ``on_rejected`` for ``RejectedLine``\\s,
+    ``on_products`` for ``Products`` (see ``Wanted``).
     """
-    options = options or ValidationOptions()
-    progress = _Progress(on_progress)
-    with _Workers(options, on_workers) as workers, workers.explaining_a_death():
-        merger = _Merger(
-            options,
-            on_problem,
-            on_records,
-            on_rejected,
-            portable=not workers.fork,
-            on_deflated=on_deflated,
-            deflate_level=deflate_level,
-            on_products=on_products,
-        )
-        for source in sources:
-            feed = open_feed(source, stdin if stdin is not None else sys.stdin.buffer)
-            merger.report.files.append(source.name)
-            if feed.detected and feed.format not in ("jsonl", "csv", "tsv") and on_notice:
-                on_notice(f"reading {source.name} as {describe(feed.format)}")
-            try:
-                if feed.format == "jsonl":
-                    _check_jsonl(feed, merger, workers, progress)
-                else:
-                    _check_rows(feed, merger, progress)
-                feed.check_unchanged()  # what was read is one version of the file
-            except InputError:
-                merger.flush()  # what the lines before found is reported all the same
-                raise
-            finally:
-                # the workers may have read most of a plain file themselves
-                progress.finish_file(max(feed.bytes_read, progress.file_bytes))
-                feed.close()
-    merger.finish()
-    if want_product_hashes:
-        merger.report.product_hashes = merger.product_hashes()
-    progress.report(merger.report.lines, force=True)
-    return merger.report
+    wanted = Wanted(
+        records=on_records is not None,
+        rejected=on_rejected is not None,
+        products=on_products is not None,
+        product_hashes=want_product_hashes,
+    )
+    with FeedCheck(sources, options, wanted, stdin=stdin) as check:
+        for event in check:
+            if type(event) is Problem:
+                if on_problem is not None:
+                    on_problem(event)
+            elif type(event) is Records:
+                assert on_records is not None
+                on_records(event.lines)
+            elif type(event) is RejectedLine:
+                assert on_rejected is not None
+                on_rejected(event.file, event.line, event.raw, event.problems)
+            elif type(event) is Progress:
+                if on_progress is not None:
+                    on_progress(event.lines, event.bytes_read)
+            elif type(event) is Notice:
+                if on_notice is not None:
+                    on_notice(event.text)
+            elif type(event) is Products:
+                assert on_products is not None
+                on_products(event.identifiers)
+    return check.report
 
 
-def _check_jsonl(feed: OpenFeed, merger: _Merger, workers: _Workers, progress: _Progress) -> None:
+def _check_jsonl(
+    feed: OpenFeed, merger: _Merger, workers: _Workers, progress: _Progress, out: list[Event]
+) -> Iterator[Event]:
     name, params = feed.source.name, merger.params
     inflight: deque[tuple[Any, int, bytes]] = deque()
     seen_a_line = False
@@ -153,7 +282,7 @@ def _check_jsonl(feed: OpenFeed, merger: _Merger, workers: _Workers, progress: _
             seen_a_line = _reject_document(name, first_line, block)
         if path is not None and identity is not None and workers.start(size, ranges=True):
             same = (identity.device, identity.inode)
-            _check_ranges(path, size, same, name, merger, workers, progress)
+            yield from _check_ranges(path, size, same, name, merger, workers, progress, out)
             return
         if not workers.start(feed.bytes_read):
             merger.merge(name, check_block(block, first_line, params), first_line, block)
@@ -165,9 +294,11 @@ def _check_jsonl(feed: OpenFeed, merger: _Merger, workers: _Workers, progress: _
                 pending, start, held = inflight.popleft()
                 merger.merge(name, pending.result(), start, held)
         progress.update(merger.report.lines, feed.bytes_read)
+        yield from _drain(out)
     while inflight:
         pending, start, held = inflight.popleft()
         merger.merge(name, pending.result(), start, held)
+        yield from _drain(out)
 
 
 def _plain_file(feed: OpenFeed) -> str | None:
@@ -186,7 +317,8 @@ def _check_ranges(
     merger: _Merger,
     workers: _Workers,
     progress: _Progress,
-) -> None:
+    out: list[Event],
+) -> Iterator[Event]:
     """Check ``path`` (``size`` bytes) in byte ranges that the workers read themselves,
     each making sure it opened the file ``same`` (device, inode) that was opened here."""
     step = merger.options.block_size
@@ -209,12 +341,15 @@ def _check_ranges(
         inflight.append(
             workers.submit(check_range, path, offset, min(offset + step, size), merger.params, same)
         )
+        yield from _drain(out)  # WorkersStarted, the first time
         # bounds the results held (~120 KB each), deep enough that a worker ahead of the
         # one whose result is merged next still has ranges to check
         while len(inflight) > 4 * workers.count:
             merge_next()
+            yield from _drain(out)
     while inflight:
         merge_next()
+        yield from _drain(out)
 
 
 def feed_changed(name: str) -> InputError:
@@ -233,48 +368,42 @@ def _reject_document(name: str, first_line: int, block: bytes) -> bool:
     return False
 
 
-def _check_rows(feed: OpenFeed, merger: _Merger, progress: _Progress) -> None:
+def _check_rows(
+    feed: OpenFeed, merger: _Merger, progress: _Progress, out: list[Event]
+) -> Iterator[Event]:
     """Every format but JSON Lines: its row reader's records, checked in this process."""
     source = feed.source
     reader = row_reader(feed.format, feed.chunks, source)
     for result in check_rows(reader, merger.params):
         merger.merge(source.name, result, 0, None)
         progress.update(merger.report.lines, feed.bytes_read)
+        yield from _drain(out)
     merger.report.left_out += left_out(reader)
 
 
 class _Merger:
-    """Folds block results, in input order, into the report and the callbacks."""
+    """Folds block results, in input order, into the report and the events (``out``)."""
 
     def __init__(
-        self,
-        options: ValidationOptions,
-        on_problem: OnProblem | None,
-        on_records: OnRecords | None,
-        on_rejected: OnRejected | None,
-        *,
-        portable: bool,
-        on_deflated: OnDeflated | None = None,
-        deflate_level: int | None = None,
-        on_products: OnProducts | None = None,
+        self, options: ValidationOptions, wanted: Wanted, out: list[Event], *, portable: bool
     ) -> None:
-        if on_deflated is not None and options.strict and on_rejected is not None:
+        deflating = wanted.deflate_level is not None and wanted.records
+        if deflating and options.strict and wanted.rejected:
             raise ValueError("strict duplicates cannot be dropped from compressed pieces")
         self.options = options
+        self.wanted = wanted
         self.report = FeedReport()
         self.params = BlockParams(
             options.strict,
-            on_records is not None,
-            on_rejected is not None,
+            wanted.records,
+            wanted.rejected,
             options.max_problems,
             portable,
-            deflate_level if on_deflated is not None else None,
-            on_products is not None,
+            wanted.deflate_level if deflating else None,
+            wanted.products,
         )
-        self._on_products = on_products
+        self._out = out
         self._uncounted_ids: list[list[str]] = []
-        self._on_deflated = on_deflated
-        self._on_problem, self._on_records, self._on_rejected = on_problem, on_records, on_rejected
         self._pairs = HashSet64()
         self._products = HashSet64()
         #: product hashes not counted yet: the count is only read at the end, and a big
@@ -310,7 +439,7 @@ class _Merger:
         for code, count in result.counts.items():
             report.counts_by_code[code] = report.counts_by_code.get(code, 0) + count
         self._uncounted.append(result.product_hashes)
-        if self._on_products is not None:
+        if self.wanted.products:
             assert result.product_ids is not None or not result.product_hashes
             self._uncounted_ids.append(result.product_ids or [])
         self._uncounted_size += len(result.product_hashes)
@@ -355,19 +484,19 @@ class _Merger:
             problems, rejected = self._duplicates(result, repeated, first_line, block)
         for line, level, code, message, pid in problems:
             self._problem(Problem(file, line, level, code, message, pid))
-        if self._on_rejected is not None:
+        if self.wanted.rejected:
             for line, raw, issues, pid in rejected:
                 found = [Problem(file, line, self._level(lv), c, m, pid) for lv, c, m in issues]
-                self._on_rejected(file, line, raw, found)
+                self._out.append(RejectedLine(file, line, raw, found))
         records = result.records
         if repeated and self.options.strict:
             dropped = set(repeated)
             records = [r for i, r in enumerate(records) if i not in dropped]
-        if self._on_deflated is not None and result.deflated is not None:
+        if result.deflated is not None:
             if result.deflated.lines:
-                self._on_deflated(result.deflated)
-        elif self._on_records is not None and records:
-            self._on_records(records)
+                self._out.append(result.deflated)
+        elif self.wanted.records and records:
+            self._out.append(Records(records))
 
     def finish(self) -> None:
         """Complete the report once every result is merged."""
@@ -376,7 +505,7 @@ class _Merger:
 
     def _count_products(self) -> None:
         hashes = _joined(self._uncounted)
-        if self._on_products is None:
+        if not self.wanted.products:
             self.report.products += self._products.count_new(hashes)
         else:
             ids = list(itertools.chain.from_iterable(self._uncounted_ids))
@@ -386,7 +515,7 @@ class _Merger:
                 ids = [pid for index, pid in enumerate(ids) if index not in again]
             self.report.products += len(ids)
             if ids:
-                self._on_products(ids)
+                self._out.append(Products(ids))
         self._uncounted, self._uncounted_ids, self._uncounted_size = [], [], 0
 
     def product_hashes(self) -> ProductHashes:
@@ -396,8 +525,7 @@ class _Merger:
     def _problem(self, problem: Problem) -> None:
         if len(self.report.problems) < self.options.max_problems:
             self.report.problems.append(problem)
-            if self._on_problem is not None:
-                self._on_problem(problem)
+            self._out.append(problem)
 
     def _level(self, level: str) -> str:
         return ERROR if self.options.strict else level
@@ -481,12 +609,12 @@ def _product_of(raw: bytes) -> dict[str, Any] | None:
 
 
 class _Progress:
-    """Calls ``on_progress`` at most ten times a second."""
+    """Tells ``Progress`` at most ten times a second."""
 
     _INTERVAL = 0.1
 
-    def __init__(self, on_progress: OnProgress | None) -> None:
-        self._on_progress = on_progress
+    def __init__(self, out: list[Event]) -> None:
+        self._out = out
         self._next = 0.0
         self._done_bytes = 0  # raw bytes of the feeds already finished
         self._bytes = 0
@@ -506,13 +634,11 @@ class _Progress:
         self.file_bytes = 0
 
     def report(self, lines: int, *, force: bool = False) -> None:
-        """Call back, unless called back less than 0.1 s ago (and not forced)."""
-        if self._on_progress is None:
-            return
+        """Tell, unless told less than 0.1 s ago (and not forced)."""
         now = time.monotonic()
         if force or now >= self._next:
             self._next = now + self._INTERVAL
-            self._on_progress(lines, self._bytes)
+            self._out.append(Progress(lines, self._bytes))
 
 
 def usable_cpus() -> int:
@@ -525,10 +651,9 @@ def usable_cpus() -> int:
 class _Workers:
     """Worker processes for big JSON Lines feeds, started only once one is worth it."""
 
-    def __init__(
-        self, options: ValidationOptions, on_started: Callable[[], None] | None = None
-    ) -> None:
-        self._on_started = on_started
+    def __init__(self, options: ValidationOptions, out: list[Event] | None = None) -> None:
+        #: where ``WorkersStarted`` is told, once
+        self._out = out
         wanted = options.workers
         if wanted is None:
             wanted = min(2, usable_cpus())
@@ -573,13 +698,13 @@ class _Workers:
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run ``fn(*args)`` in a worker: something whose ``result()`` is its value. The
-        first time, tell ``on_started``."""
+        first time, tell ``WorkersStarted``."""
         assert self._pool is not None
         with _signals_held():  # a ProcessPoolExecutor forks its workers in submit
             pending = self._pool.submit(fn, *args)
-        if self._on_started is not None:
-            started, self._on_started = self._on_started, None
-            started()
+        if self._out is not None:
+            self._out.append(WorkersStarted())
+            self._out = None
         return pending
 
     def __enter__(self) -> _Workers:
