@@ -49,9 +49,9 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timezone
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import httpx
 
@@ -82,6 +82,7 @@ from psykhe_cli.ingestion import (
     as_int,
     printable,
 )
+from psykhe_cli.spool import StreamAborted
 
 USER_AGENT = f"psykhe/{__version__}"
 API_KEY_HEADER = "X-PSYKHE-API-KEY"
@@ -120,6 +121,37 @@ class UploadBody(Protocol):
     def open(self) -> Iterator[bytes]:
         """A fresh iterator over the whole body, from its first byte (one per attempt)."""
         ...
+
+
+class StreamedBody(Protocol):
+    """A body sent while it is still being written (chunked), whole only once released."""
+
+    @property
+    def aborted(self) -> bool:
+        """True once the body was abandoned: it must never be completed."""
+        ...
+
+    def stream(self) -> Iterator[bytes]:
+        """The bytes as they are written; ends with the body once it is released, raises
+        (``StreamAborted``) if it is abandoned."""
+        ...
+
+    def whole(self) -> UploadBody:
+        """Wait for the released body; raises (``StreamAborted``) if it is abandoned."""
+        ...
+
+    def on_abort(self, shut: Callable[[], None]) -> None:
+        """Call ``shut()`` if (or as soon as) the body is abandoned."""
+        ...
+
+
+#: answers by which a server or gateway may refuse a chunked body (411 Length Required; a
+#: 400 or 415 before reading it, which psykhe cannot tell from one after): the same bytes go
+#: again whole at once, and the target is remembered once they are accepted that way
+_REFUSING_CHUNKED = {400, 411, 415}
+#: a connection reset or closed (not a timeout) before any answer: a gateway that refuses
+#: chunked bodies may do that too — told apart once the same bytes go through whole
+_CLOSED_BEFORE_ANSWER = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -286,13 +318,23 @@ class IngestionClient:
 
     def create_ingestion(
         self,
-        body: UploadBody,
+        body: UploadBody | StreamedBody,
         *,
         mode: str,
         on_upload_progress: ProgressCallback | None = None,
         on_retry: RetryCallback | None = None,
+        on_chunked_refused: Callable[[str], None] | None = None,
     ) -> CreateResult:
-        """POST ``body`` (gzip JSON Lines) as one ingestion in ``mode``; see the module table."""
+        """POST ``body`` (gzip JSON Lines) as one ingestion in ``mode``; see the module table.
+
+        ``body`` may be a ``StreamedBody``: the first attempt then sends it chunked while it
+        is written, and completes the request only once it is released; abandoned, the
+        connection is closed without the final chunk (the server creates nothing) and
+        ``StreamAborted`` is raised. Retries, and a server that refuses a chunked body, send
+        the released body with a Content-Length: the same bytes. Accepted so after a chunked
+        attempt was refused (or its connection closed before any answer), the refusal is
+        told: ``on_chunked_refused(reason)``.
+        """
         if mode not in PROCESSING_MODES:
             raise UsageError(f"unknown processing mode {mode!r}: use insert or soft_replace")
         url = f"{self._base_url}/v1/ingestion/"
@@ -300,18 +342,78 @@ class IngestionClient:
             MODE_HEADER: mode,
             "Content-Type": "application/x-ndjson",
             "Content-Encoding": "gzip",
-            "Content-Length": str(body.size),
         }
+        streamed = cast(StreamedBody, body) if _is_streamed(body) else None
+        chunked = streamed is not None
+        #: the chunked attempt's connection was closed before any answer: a gateway refusing
+        #: chunked bodies, if the same bytes then go through with a Content-Length
+        suspect: str | None = None
 
         def once(attempt: int) -> CreateResult | _Retry:
-            tracked = _TrackedBody(body, on_upload_progress)
+            nonlocal chunked, suspect
+            if chunked:
+                assert streamed is not None
+                chunked = False  # whatever happens, later attempts send the spool whole
+                outcome = self._post_chunked(url, headers, streamed, on_upload_progress, attempt)
+                if isinstance(outcome, _Retry) and outcome.closed_before_answer:
+                    suspect = outcome.reason
+                if not isinstance(outcome, _ChunkedRefused):
+                    return outcome
+                suspect = outcome.reason  # the same bytes, whole, in this same attempt
+            whole = streamed.whole() if streamed is not None else cast(UploadBody, body)
+            tracked = _TrackedBody(on_upload_progress, whole.open(), whole.size)
+            sized = {**headers, "Content-Length": str(whole.size)}
             try:
-                response = self._send("POST", url, headers, tracked.chunks(), attempt)
+                response = self._send(
+                    "POST",
+                    url,
+                    sized,
+                    tracked.chunks(),
+                    attempt,
+                    on_body_sent=tracked.sent_whole,
+                    on_connection=streamed.on_abort if streamed is not None else None,
+                )
             except httpx.RequestError as exc:
                 return self._post_failed_in_transit(exc, tracked)
-            return self._post_answered(response, tracked, attempt)
+            answered = self._post_answered(response, tracked, attempt)
+            if suspect is not None and isinstance(answered, CreateResult):
+                if on_chunked_refused is not None:
+                    on_chunked_refused(suspect)
+                suspect = None
+            return answered
 
         return self._retrying(once, on_retry, exhausted=self._upload_exhausted)
+
+    def _post_chunked(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        streamed: StreamedBody,
+        on_upload_progress: ProgressCallback | None,
+        attempt: int,
+    ) -> CreateResult | _Retry | _ChunkedRefused:
+        """One chunked attempt; ``_ChunkedRefused`` when the server will not take one."""
+        tracked = _TrackedBody(on_upload_progress, streamed.stream(), None)
+        try:
+            response = self._send(
+                "POST",
+                url,
+                headers,
+                tracked.chunks(),
+                attempt,
+                on_body_sent=tracked.sent_whole,
+                on_connection=streamed.on_abort,
+            )
+        except httpx.RequestError as exc:
+            if streamed.aborted:
+                raise StreamAborted("the upload was abandoned before its end") from None
+            outcome = self._post_failed_in_transit(exc, tracked)
+            if not tracked.complete and isinstance(exc, _CLOSED_BEFORE_ANSWER):
+                return replace(outcome, closed_before_answer=True)
+            return outcome
+        if response.status_code in _REFUSING_CHUNKED:
+            return _ChunkedRefused(f"the server answered {self._status_text(response)}")
+        return self._post_answered(response, tracked, attempt)
 
     def _post_failed_in_transit(self, exc: httpx.RequestError, tracked: _TrackedBody) -> _Retry:
         self._raise_if_untrusted(exc)
@@ -536,6 +638,8 @@ class IngestionClient:
         attempt: int,
         *,
         until: float | None = None,
+        on_body_sent: Callable[[], None] | None = None,
+        on_connection: Callable[[Callable[[], None]], None] | None = None,
     ) -> _Answer:
         """One request and its answer, read whole (up to ``ANSWER_LIMIT``) before returning.
 
@@ -543,7 +647,9 @@ class IngestionClient:
         before ``until`` (this client's clock) when given.
         """
         read_timeout = self._http.timeout.read
-        watchdog = _Watchdog(answer_within=read_timeout)
+        watchdog = _Watchdog(answer_within=read_timeout, on_body_sent=on_body_sent)
+        if on_connection is not None:
+            on_connection(watchdog.cut)
         if until is not None:
             # the poll made exactly at its deadline still gets a moment to be answered
             watchdog.arm(max(until - self._clock(), _LAST_REQUEST_GRACE), "the time left to wait")
@@ -750,8 +856,11 @@ class _Watchdog:
     connection down, which wakes the reading thread with an end of stream.
     """
 
-    def __init__(self, *, answer_within: float | None) -> None:
+    def __init__(
+        self, *, answer_within: float | None, on_body_sent: Callable[[], None] | None = None
+    ) -> None:
         self._answer_within = answer_within
+        self._on_body_sent = on_body_sent
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
         self._timer: threading.Timer | None = None
@@ -771,8 +880,12 @@ class _Watchdog:
                     self._sockets.append(sock)
                     if self.fired is not None:  # the time was up before it connected
                         _shut_down(sock)
-        elif event.endswith(".send_request_body.complete") and self._answer_within is not None:
-            self.arm(self._answer_within, f"the read timeout ({self._answer_within:g} s)")
+        elif event.endswith(".send_request_body.complete"):
+            # the whole body, its end included (a chunked body's final chunk), was written
+            if self._on_body_sent is not None:
+                self._on_body_sent()
+            if self._answer_within is not None:
+                self.arm(self._answer_within, f"the read timeout ({self._answer_within:g} s)")
 
     def arm(self, seconds: float, reason: str) -> None:
         """End the request ``seconds`` from now, unless an earlier deadline is set."""
@@ -794,6 +907,12 @@ class _Watchdog:
             self.fired = self._reason
             for sock in self._sockets:
                 _shut_down(sock)
+
+    def cut(self) -> None:
+        """End the request now (its body was abandoned): shut its connection down."""
+        with self._lock:
+            self._reason = "the upload was abandoned"
+        self._fire()
 
     def stop(self) -> None:
         """The request is over: never touch its connection again."""
@@ -827,25 +946,54 @@ class _Retry:
     retry_after: float | None = None
     #: the server saw (part of) this attempt: "nothing was sent" no longer holds
     reached_server: bool = True
+    #: the connection was reset or closed before the body was sent whole and answered
+    closed_before_answer: bool = False
+
+
+@dataclass(frozen=True)
+class _ChunkedRefused:
+    """The server (or a gateway) would not take a chunked body."""
+
+    reason: str
+
+
+def _is_streamed(body: object) -> bool:
+    return hasattr(body, "stream") and hasattr(body, "whole")
 
 
 class _TrackedBody:
-    """Counts what the transport took from a body; ``complete`` once every byte was handed over."""
+    """Counts what the transport took from a body; ``complete`` once every byte, and the end
+    of the body, was handed over (httpcore's trace says so: ``sent_whole``)."""
 
-    def __init__(self, body: UploadBody, on_progress: ProgressCallback | None) -> None:
-        self._body = body
+    def __init__(
+        self, on_progress: ProgressCallback | None, chunks: Iterator[bytes], size: int | None
+    ) -> None:
+        self._chunks = chunks
+        #: None while a streamed body's size is not known
+        self._size = size
         self._on_progress = on_progress
         self.sent = 0
         self.complete = False
 
     def chunks(self) -> Iterator[bytes]:
         """The body's chunks; the transport asks for the next one only after writing the last."""
-        total = self._body.size
-        for chunk in self._body.open():
+        for chunk in self._chunks:
             yield chunk
             self.sent += len(chunk)
             if self._on_progress is not None:
+                # a streamed body: not whole before its end was written (``sent_whole``)
+                total = self._size if self._size is not None else self.sent + 1
                 self._on_progress(self.sent, total)
+        if self._size is not None:
+            # with a Content-Length, the last byte is the end: nothing more is written
+            self.complete = True
+
+    def sent_whole(self) -> None:
+        """The transport wrote the body's end (httpcore's ``send_request_body.complete``)."""
+        if self._size is None:
+            self._size = self.sent
+            if self._on_progress is not None:
+                self._on_progress(self.sent, self.sent)
         self.complete = True
 
 

@@ -38,7 +38,14 @@ from psykhe_cli.errors import (
     UsageError,
     WaitTimeout,
 )
-from psykhe_cli.spool import DEFAULT_COMPRESSION_LEVEL, BatchLimit, Spool, SpoolPart
+from psykhe_cli.spool import (
+    DEFAULT_COMPRESSION_LEVEL,
+    BatchLimit,
+    GrowingPart,
+    Spool,
+    SpoolPart,
+    StreamAborted,
+)
 from psykhe_cli.validate import (
     FeedCheck,
     FeedReport,
@@ -55,7 +62,7 @@ from psykhe_cli.validate import (
 )
 
 if TYPE_CHECKING:
-    from psykhe_cli.client import IngestionClient
+    from psykhe_cli.client import CreateResult, IngestionClient
     from psykhe_cli.config import Settings
     from psykhe_cli.ingestion import Ingestion
     from psykhe_cli.plan import Plan, ProductsWriter
@@ -89,6 +96,8 @@ class PushRequest:
     wait: bool = True
     timeout: float = DEFAULT_TIMEOUT
     poll_interval: float | None = None
+    #: upload while the feed is checked, where that is safe (``--no-stream``: False)
+    stream: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -289,6 +298,101 @@ class _EarlyClient:
             self._made[1]()
 
 
+class _Stream:
+    """The upload of the spool's single part, started while the feed is still being checked.
+
+    It runs in a thread of its own, sending what the spool has written so far (chunked), and
+    completes the request only once the push ``release``s the part — the feed checked without
+    an error and the guard passed; ``stop`` abandons it (the server gets an incomplete request
+    and creates nothing). Everything it has to tell the observer is queued and told by the
+    main thread (``pump``): the display is never driven from two threads.
+    """
+
+    def __init__(self, push: Push, growing: GrowingPart, take_client: Callable[[], Any]) -> None:
+        self._push = push
+        self.growing = growing
+        self._take_client = take_client
+        self._thread: threading.Thread | None = None
+        self._calls: deque[Callable[[], None]] = deque()
+        self._stopped = False
+        self.created: CreateResult | None = None
+        self.error: BaseException | None = None
+        #: how the server refused a chunked body, if it did (the target is then remembered)
+        self.refused_chunked: str | None = None
+        #: bytes handed to the network by the attempt in progress, and its size once known
+        self.sent = 0
+        self.total: int | None = None
+
+    @property
+    def started(self) -> bool:
+        return self._thread is not None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="psykhe-upload", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        push = self._push
+        try:
+            client = self._take_client()
+            # before the first byte, as every upload: `status --last` must see this attempt
+            push._record_first()
+            push._uploading = True
+            self.created = client.create_ingestion(
+                self.growing,
+                mode=push.request.mode,
+                on_upload_progress=self._progress,
+                on_retry=self._retrying,
+                on_chunked_refused=self._chunked_refused,
+            )
+        except BaseException as exc:  # raised again (or set aside) by the main thread
+            self.error = exc
+
+    def _progress(self, sent: int, total: int) -> None:
+        whole = sent >= total
+        self.sent, self.total = sent, total if whole else None
+        self._push._body_sent = whole
+        self._push._backing_off = None
+
+    def _retrying(self, attempt: int, delay: float, reason: str) -> None:
+        if self._stopped:
+            raise StreamAborted("the upload was stopped")
+        self._push._body_sent = False
+        self._push._backing_off = reason
+        observer = self._push.observer
+        self._calls.append(lambda: observer.retrying(attempt, delay, reason))
+
+    def _chunked_refused(self, reason: str) -> None:
+        self.refused_chunked = reason
+        self.sent, self.total = 0, None
+        self._push._body_sent = False
+
+    def pump(self) -> None:
+        """Tell the observer what the upload had to tell (main thread only)."""
+        while self._calls:
+            self._calls.popleft()()
+
+    def release(self, part: SpoolPart) -> None:
+        """The feed is checked and the guard passed: the request may be completed."""
+        self.growing.release(part)
+
+    def wait(self, on_progress: Callable[[int, int | None], None]) -> None:
+        """Wait for the upload's outcome, telling its progress (main thread; Ctrl-C works)."""
+        assert self._thread is not None
+        while self._thread.is_alive():
+            self._thread.join(0.1)
+            self.pump()
+            on_progress(self.sent, self.total)
+        self.pump()
+
+    def stop(self) -> None:
+        """Abandon the upload (an error, a refusal, Ctrl-C) and wait for its thread to end."""
+        self._stopped = True
+        self.growing.abort()
+        if self._thread is not None:
+            self._thread.join()
+
+
 class _Rejects:
     """``--rejects FILE``: each rejected input line, then its problems, as JSON Lines.
 
@@ -430,9 +534,10 @@ class Push:
             )
         self._check_outputs()
         limit = request.batch_limit if request.mode == INSERT else None
+        streams = self._streams()
         with ExitStack() as stack:
             spool = stack.enter_context(
-                Spool(compression_level=request.compression_level, limit=limit)
+                Spool(compression_level=request.compression_level, limit=limit, streamed=streams)
             )
             early = _EarlyClient(lambda: self._client_factory(self.settings, self.observer))
             stack.callback(early.close)
@@ -441,7 +546,14 @@ class Push:
             rejects = stack.enter_context(_Rejects(request.rejects))
             if sending and request.mode == SOFT_REPLACE:
                 self._keep_products(stack)
-            parts = self._prepare(spool, rejects, early.start if sending else None)
+            on_workers: Callable[[], None] | None = early.start if sending else None
+            stream: _Stream | None = None
+            if streams and spool.growing is not None:
+                stream = _Stream(self, spool.growing, lambda: early.take()[0])
+                # an error, a refusal or Ctrl-C before the release: the request stays incomplete
+                stack.callback(stream.stop)
+                on_workers = functools.partial(self._start_stream, early, stream)
+            parts = self._prepare(spool, rejects, on_workers, stream)
             lock = stack.enter_context(ExitStack())
             if not request.dry_run:
                 self._lock(lock)
@@ -450,13 +562,36 @@ class Push:
                 self.observer.notice("dry run: nothing was sent")
                 return
             client = self._take_client()
-            self._upload(client, spool, parts)
+            if stream is not None and stream.started:
+                self._finish_stream(client, spool, parts, stream)
+            else:
+                self._upload(client, spool, parts)
             lock.close()  # accepted and recorded: the next push may start its guard
             spool.discard()  # free the disk before a possibly long wait
             if request.wait:
                 self._follow(client)
             else:
                 self.result.status = "created"
+
+    def _streams(self) -> bool:
+        """Whether the upload may start while the feed is checked: one request, nobody to
+        ask (a person may take minutes, and no request is held open meanwhile), and a target
+        not known to refuse a chunked body."""
+        request = self.request
+        if not request.stream or request.dry_run or self.settings is None:
+            return False
+        if request.mode == INSERT and request.batch_limit not in (None, BatchLimit()):
+            return False
+        if request.mode == SOFT_REPLACE and not request.yes and self.observer.can_prompt():
+            return False
+        target = self._target()
+        return target is None or not self._state().refuses_chunked(target)
+
+    @staticmethod
+    def _start_stream(early: _EarlyClient, stream: _Stream) -> None:
+        # the workers run: threads may start now (never before: workers are forked)
+        early.start()
+        stream.start()
 
     def _check_outputs(self) -> None:
         from psykhe_cli.feeds import STDIN
@@ -516,7 +651,11 @@ class Push:
             ) from exc
 
     def _prepare(
-        self, spool: Spool, rejects: _Rejects, on_workers: Callable[[], None] | None
+        self,
+        spool: Spool,
+        rejects: _Rejects,
+        on_workers: Callable[[], None] | None,
+        stream: _Stream | None = None,
     ) -> list[SpoolPart]:
         started = self._clock()
         request = self.request
@@ -545,6 +684,8 @@ class Push:
                     rejects.write(event.file, event.line, event.raw, event.problems)
                 elif type(event) is Progress:
                     observer.preparing(event.lines, event.bytes_read)
+                    if stream is not None:
+                        stream.pump()
                 elif type(event) is Products:
                     assert self._products is not None
                     self._products.add(event.identifiers)
@@ -748,19 +889,57 @@ class Push:
                     self._tell_what_was_accepted(exc, number, total)
                     raise
                 done += 1
-                self._lines_accepted += part.lines
-                self._body_sent = False
-                self.result.requests = done
-                self.result.bytes_sent += part.size
-                self.result.ingestion_ids.append(created.ingestion_id)
-                self.result.status = "created"
-                self.observer.created(created.ingestion_id, number, total)
-                self._remember()
-                if self.request.mode == SOFT_REPLACE:
-                    self._remember_pending(created.ingestion_id)
+                self._accepted(created, part, number, total)
             self._uploading = False
         finally:
             self.result.phases["uploading"] = self._clock() - started
+
+    def _accepted(self, created: CreateResult, part: SpoolPart, number: int, total: int) -> None:
+        """The server accepted ``part`` (request ``number`` of ``total``): record it."""
+        self._lines_accepted += part.lines
+        self._body_sent = False
+        self.result.requests = number
+        self.result.bytes_sent += part.size
+        self.result.ingestion_ids.append(created.ingestion_id)
+        self.result.status = "created"
+        self.observer.created(created.ingestion_id, number, total)
+        self._remember()
+        if self.request.mode == SOFT_REPLACE:
+            self._remember_pending(created.ingestion_id)
+
+    def _finish_stream(
+        self, client: IngestionClient, spool: Spool, parts: list[SpoolPart], stream: _Stream
+    ) -> None:
+        """Complete the upload started while the feed was checked, now that it may be."""
+        [part] = parts  # a streamed spool has no limit: one part
+        self.observer.sending()
+        started = self._clock()
+        stream.release(part)
+        try:
+            stream.wait(lambda sent, total: self._tell_stream_progress(sent, total, part.size))
+        finally:
+            self.result.phases["uploading"] = self._clock() - started
+        if stream.refused_chunked is not None:
+            self._refuses_chunked(stream.refused_chunked)
+        if isinstance(stream.error, PayloadTooLarge):
+            self._upload(client, spool, list(self._split(spool, part, stream.error)))
+            return
+        if stream.error is not None:
+            raise stream.error
+        assert stream.created is not None
+        self._accepted(stream.created, part, 1, 1)
+        self._uploading = False
+
+    def _tell_stream_progress(self, sent: int, total: int | None, size: int) -> None:
+        # the part's size is known once released; "whole" only once its end was written
+        self.observer.uploading(1, 1, sent, total if total is not None else max(size, sent + 1))
+
+    def _refuses_chunked(self, reason: str) -> None:
+        """Remember that the target refused a chunked body: its next uploads go whole."""
+        target = self._target()
+        self.observer.notice(f"the server refused a streamed upload ({reason}); sent it whole")
+        if target is not None:
+            self._quietly(lambda: self._state().remember_refuses_chunked(target, reason))
 
     def _split_failed(
         self, spool: Spool, part: SpoolPart, unsent: int, error: OSError, refusal: PayloadTooLarge

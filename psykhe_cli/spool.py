@@ -4,17 +4,23 @@ The upload never streams from the input itself: a pipe can be read once, and a r
 re-send exactly the same bytes. So push writes the normalized lines here first, into a private
 directory (0700, files 0600) that is removed when the spool is closed — Ctrl-C included.
 
+While it is written, the single part of a feed can also be streamed (``GrowingPart``): the
+upload reads what was written so far, and is completed only once it is ``release``d (the
+feed checked and the guard passed), else ``abort``ed.
+
 An ``insert`` feed may be cut into several parts (``--batch-size``); a part answered
 ``payload_too_large`` can be split in two. A ``soft_replace`` feed is always one part.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import os
 import shutil
 import tempfile
+import threading
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -91,16 +97,120 @@ class SpoolPart:
             yield pending
 
 
+class StreamAborted(Exception):
+    """The streamed part was abandoned (an error in the feed, a refused guard, Ctrl-C): its
+    request must end without its last bytes."""
+
+
+class GrowingPart:
+    """The spool's single part while it is being written, read from the upload's thread.
+
+    The reader gets the bytes written so far, as they are written; the gzip trailer and the
+    end of the body only once the part is ``release``d. ``abort`` makes the reader raise
+    ``StreamAborted`` instead, so the request is never completed.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._changed = threading.Condition()
+        self._grown = 0
+        self._part: SpoolPart | None = None
+        self._aborted = False
+        self._stopped = False
+        self._cut: list[Any] = []
+
+    # -- the writer's side -------------------------------------------------------------------
+    def grew(self, size: int) -> None:
+        """``size`` bytes of the part are on disk (flushed)."""
+        with self._changed:
+            self._grown = size
+            self._changed.notify_all()
+
+    def release(self, part: SpoolPart) -> None:
+        """The part is complete and may be sent whole: the reader ends the body."""
+        with self._changed:
+            if not self._aborted:
+                self._part = part
+            self._changed.notify_all()
+
+    def abort(self) -> None:
+        """Stop the upload: its connections are cut, and unless the part was released, the
+        reader raises instead of ending the body, which is never sent whole."""
+        with self._changed:
+            if self._part is None:
+                self._aborted = True
+            self._stopped = True
+            cut, self._cut = self._cut, []
+            self._changed.notify_all()
+        for shut in cut:
+            shut()
+
+    @property
+    def aborted(self) -> bool:
+        """True once ``abort`` took effect."""
+        return self._aborted
+
+    # -- the reader's side -------------------------------------------------------------------
+    def on_abort(self, shut: Any) -> None:
+        """Call ``shut()`` (shut a connection down) when the upload is stopped (``abort``)."""
+        with self._changed:
+            if not self._stopped:
+                self._cut.append(shut)
+                return
+        shut()
+
+    def whole(self) -> SpoolPart:
+        """Wait until the part is released and return it; ``StreamAborted`` if it never is."""
+        with self._changed:
+            while self._part is None and not self._aborted:
+                self._changed.wait()
+            if self._part is None:
+                raise StreamAborted("the upload was abandoned before its end")
+            return self._part
+
+    def stream(self) -> Iterator[bytes]:
+        """The part's bytes as they are written, ending with it once released."""
+        offset = 0
+        with contextlib.ExitStack() as stack:
+            handle: Any = None  # opened once the writer has made the file
+            while True:
+                with self._changed:
+                    while offset >= self._grown and self._part is None and not self._aborted:
+                        self._changed.wait()
+                    if self._aborted:
+                        raise StreamAborted("the upload was abandoned before its end")
+                    end = self._part.size if self._part is not None else self._grown
+                if offset >= end:
+                    return
+                if handle is None:
+                    handle = stack.enter_context(self.path.open("rb"))
+                chunk = handle.read(min(CHUNK_SIZE, end - offset))
+                if not chunk:  # cannot happen: the bytes were flushed before they were told
+                    raise StreamAborted("the spool is shorter than was written")
+                offset += len(chunk)
+                yield chunk
+
+
 class _Writer:
     """Writes one part: the gzip header, deflate pieces as they come, then the trailer."""
 
-    def __init__(self, part: SpoolPart, handle: Any, feed_hash: Any = None) -> None:
+    def __init__(
+        self,
+        part: SpoolPart,
+        handle: Any,
+        feed_hash: Any = None,
+        growing: GrowingPart | None = None,
+    ) -> None:
         self.part, self.handle, self.feed_hash = part, handle, feed_hash
         self.crc = 0
+        #: told of every byte flushed, when the part is streamed while written
+        self.growing = growing
+        self.written = 0
         self._emit(GZIP_HEADER)
 
     def _emit(self, data: bytes) -> None:
         self.handle.write(data)
+        self.written += len(data)
         if self.feed_hash is not None:
             self.feed_hash.update(data)
 
@@ -109,6 +219,9 @@ class _Writer:
         self.crc = combine_crc32(self.crc, piece)
         self.part.lines += piece.lines
         self.part.raw_bytes += piece.size
+        if self.growing is not None:
+            self.handle.flush()  # the upload reads the file: what it is told must be there
+            self.growing.grew(self.written)
 
     def close(self) -> SpoolPart:
         self._emit(trailer(self.crc, self.part.raw_bytes))
@@ -126,6 +239,7 @@ class Spool:
         compression_level: int = DEFAULT_COMPRESSION_LEVEL,
         limit: BatchLimit | None = None,
         directory: str | None = None,
+        streamed: bool = False,
     ) -> None:
         if not 1 <= compression_level <= 9:
             raise UsageError(
@@ -149,6 +263,12 @@ class Spool:
         self.feed_sha256 = hashlib.sha256()
         self._writer: _Writer | None = None
         self._counter = 0
+        #: the single part, readable while it is written (``streamed``: no limit)
+        self.growing: GrowingPart | None = None
+        if streamed:
+            if self.limit != BatchLimit():
+                raise ValueError("a spool cut into parts is not streamed")
+            self.growing = GrowingPart(self.first_path)
 
     # -- writing ---------------------------------------------------------------------------
     def _new_writer(self, *, hashed: bool = True) -> _Writer:
@@ -158,7 +278,13 @@ class Spool:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
         fd = os.open(path, flags, 0o600)
         feed_hash = self.feed_sha256 if hashed else None  # a split re-sends the same feed
-        return _Writer(SpoolPart(path), os.fdopen(fd, "wb"), feed_hash)
+        growing = self.growing if self._counter == 1 else None
+        return _Writer(SpoolPart(path), os.fdopen(fd, "wb"), feed_hash, growing)
+
+    @property
+    def first_path(self) -> Path:
+        """Where the first part is (or will be) written."""
+        return self.directory / f"part-{1:05d}.jsonl.gz"
 
     def write_deflated(self, piece: Deflated) -> None:
         """Append lines compressed elsewhere (a validation worker); only without a limit."""

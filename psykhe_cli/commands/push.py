@@ -174,6 +174,13 @@ def push(
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Return once the upload is accepted.")
     ] = False,
+    no_stream: Annotated[
+        bool,
+        typer.Option(
+            "--no-stream",
+            help="Check and compress the whole feed before the upload starts.",
+        ),
+    ] = False,
     timeout: TimeoutOption = 1800.0,
     poll_interval: PollIntervalOption = None,
     format: FormatOption = None,
@@ -258,6 +265,7 @@ def push(
             wait=not no_wait,
             timeout=timeout,
             poll_interval=poll_interval,
+            stream=not no_stream,
         )
         settings = _settings_for(request.dry_run, base_url, api_key_file, retries, profile)
         runner = Push(request, settings, observer)
