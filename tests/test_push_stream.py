@@ -167,3 +167,50 @@ def test_a_server_refusing_chunked_gets_the_same_bytes_whole_and_is_remembered(
     assert out.returncode == 0, out.stderr
     (request,) = posts(sandbox)
     assert "transfer-encoding" not in request["headers"]
+
+
+# -- the upload's faults, streamed (tests/test_reliability_transport.py: the same, spooled) ----
+
+
+@pytest.mark.parametrize("order", [[], ["--no-stream"]], ids=["streamed", "spooled"])
+def test_a_retried_upload_sends_the_same_bytes_whole(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle, order: list[str]
+) -> None:
+    feed = tmp_path / "feed.jsonl"
+    feed.write_bytes(feed_bytes())
+    sandbox.set_faults(respond={"status": 503, "retry_after": 0, "count": 2})
+    out = psykhe("push", str(feed), "--retries", "3", *order, *FAST, env=env)
+    assert out.returncode == 0, out.stderr
+    requests = posts(sandbox)
+    assert [r["status"] for r in requests] == [503, 503, 202]
+    assert all(r["complete"] for r in requests)
+    assert len({r["sha1"] for r in requests}) == 1  # every attempt: the same bytes
+    chunked = [r["headers"].get("transfer-encoding") == "chunked" for r in requests]
+    assert chunked == ([True, False, False] if not order else [False, False, False])
+    assert all(int(r["headers"]["content-length"]) == r["body_bytes"] for r in requests[1:])
+    (ingestion,) = sandbox.ingestions()
+    assert ingestion["file_identifier"] == requests[0]["sha1"]
+
+
+@pytest.mark.parametrize("order", [[], ["--no-stream"]], ids=["streamed", "spooled"])
+@pytest.mark.parametrize(
+    "fault",
+    [{"respond": {"status": 500, "count": None}}, {"drop": {"count": None}}],
+    ids=["500", "reset"],
+)
+def test_an_answer_lost_after_the_whole_body_exits_8_without_retry(
+    tmp_path: Path,
+    env: dict[str, str],
+    sandbox: SandboxHandle,
+    order: list[str],
+    fault: dict[str, Any],
+) -> None:
+    feed = tmp_path / "feed.jsonl"
+    feed.write_bytes(feed_bytes())
+    sandbox.set_faults(**fault)
+    out = psykhe("push", str(feed), "--retries", "3", *order, env=env)
+    assert out.returncode == 8, out.stderr
+    assert "the whole upload" in out.stderr
+    assert "psykhe status --last" in out.stderr
+    (request,) = posts(sandbox)  # the final chunk was sent: never retried, never guessed
+    assert request["complete"] is True

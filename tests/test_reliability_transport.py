@@ -249,15 +249,16 @@ def test_no_answer_within_the_read_timeout_exits_8_without_retry(
 # -- cut short mid-body: nothing applied -----------------------------------------------------
 
 
+@pytest.mark.parametrize("order", [[], ["--no-stream"]], ids=["streamed", "spooled"])
 def test_connection_closed_mid_body_then_retried_from_the_spool_makes_one_ingestion(
-    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle, order: list[str]
 ) -> None:
     # ~8 MB of gzip, more than the socket buffers hold: the client is still sending when the
     # connection goes. (A body that fits in them was all handed over before the reset, and
     # the client cannot tell whether the server read it: that is exit 8, as above.)
     feed = big_feed(tmp_path / "feed.jsonl", 8000)
     sandbox.set_faults(drop={"after_bytes": 65536})
-    out = psykhe("push", str(feed), "--retries", "2", *FAST, env=env)
+    out = psykhe("push", str(feed), "--retries", "2", *order, *FAST, env=env)
     assert out.returncode == 0, out.stderr
     first, second = posts(sandbox)
     assert first["complete"] is False
@@ -268,12 +269,13 @@ def test_connection_closed_mid_body_then_retried_from_the_spool_makes_one_ingest
     assert len(sandbox.products()) == 8000
 
 
+@pytest.mark.parametrize("order", [[], ["--no-stream"]], ids=["streamed", "spooled"])
 def test_connection_closed_mid_body_every_time_exits_5_with_no_ingestion(
-    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle, order: list[str]
 ) -> None:
     feed = big_feed(tmp_path / "feed.jsonl", 8000)
     sandbox.set_faults(drop={"after_bytes": 65536, "count": None})
-    out = psykhe("push", str(feed), "--retries", "1", env=env)
+    out = psykhe("push", str(feed), "--retries", "1", *order, env=env)
     assert out.returncode == 5, out.stderr
     assert "before the whole body was sent" in out.stderr
     assert "nothing was processed" in out.stderr

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import os
 import random
 import threading
 from array import array
@@ -445,28 +444,6 @@ def test_feed_check_yields_deflated_pieces_in_input_order_when_asked(tmp_path: P
     inflated = b"".join(zlib.decompressobj(-15).decompress(piece.data) for piece in pieces)
     assert inflated == b"".join(plain.records)
     assert sum(piece.lines for piece in pieces) == check.report.variants == 300
-
-
-@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="lists children from /proc")
-def test_leaving_a_feed_check_early_shuts_its_workers_down(tmp_path: Path) -> None:
-    path = tmp_path / "feed.jsonl"
-    path.write_bytes(b"".join(line(f"P{i}", f"V{i}") + b"\n" for i in range(300)))
-    before = _children()
-    with FeedCheck([FeedSource(str(path))], IN_WORKERS, Wanted(records=True)) as check:
-        for event in check:
-            if type(event) is WorkersStarted:
-                assert _children() - before
-                break
-    # closing the producer shut the pool down and waited for its processes
-    assert not _children() - before
-
-
-def _children() -> set[int]:
-    """This process's living children (Linux: what the kernel lists)."""
-    pids: set[int] = set()
-    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
-        pids.update(int(pid) for pid in (task / "children").read_text().split())
-    return pids
 
 
 def test_rejected_rows_carry_their_problems_with_product_identifier(tmp_path: Path) -> None:
