@@ -36,6 +36,7 @@ complete -c psykhe -n '__fish_seen_subcommand_from push' -l rejects -r -F -d 'Wi
 complete -c psykhe -n '__fish_seen_subcommand_from push' -l batch-size -x -d 'insert: cut into requests of this size (50MB) or lines (100000)'
 complete -c psykhe -n '__fish_seen_subcommand_from push' -l compression-level -x -d 'gzip level: 1 fast … 9 small'
 complete -c psykhe -n '__fish_seen_subcommand_from push' -l no-wait -d 'Return once the upload is accepted'
+complete -c psykhe -n '__fish_seen_subcommand_from push' -l no-stream -d 'Check and compress the whole feed before the upload starts'
 complete -c psykhe -n '__fish_seen_subcommand_from push' -l timeout -x -d 'Seconds to wait for the ingestion to finish'
 complete -c psykhe -n '__fish_seen_subcommand_from push' -l poll-interval -x -d 'Seconds between status checks (default 1 s to 10 s)'
 complete -c psykhe -n '__fish_seen_subcommand_from push' -l format -x -a 'jsonl\t csv\t tsv\t gmc\t shopify\t woocommerce\t' -d 'Feed format: gmc is a Google Merchant Center feed (TSV, CSV or XML); shopify and woocommerce are those shops\' products exports. Default: told from the content (a vendor\'s header or XML), else the extension (also under .gz)'

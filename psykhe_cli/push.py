@@ -914,6 +914,8 @@ class Push:
         [part] = parts  # a streamed spool has no limit: one part
         self.observer.sending()
         started = self._clock()
+        # the body's size is known now: what was sent of it is told from here on
+        self.observer.uploading(1, 1, 0, part.size)
         stream.release(part)
         try:
             stream.wait(lambda sent, total: self._tell_stream_progress(sent, total, part.size))

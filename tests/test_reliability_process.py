@@ -226,7 +226,8 @@ def test_sigint_during_validation_exits_130_and_sends_nothing(
     home: Path, env: dict[str, str], sandbox: SandboxHandle
 ) -> None:
     read_end, write_end = os.pipe()
-    child = Child(["push", "-"], env, read_end)
+    # spooled: a streamed push may have begun its upload (tests/test_reliability_streams.py)
+    child = Child(["push", "-", "--no-stream"], env, read_end)
     os.close(read_end)
     block = b"".join(wrapped(item) for item in catalog(3000))
     try:
