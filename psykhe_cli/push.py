@@ -336,8 +336,8 @@ class _Stream:
         try:
             client = self._take_client()
             # before the first byte, as every upload: `status --last` must see this attempt
-            push._record_first()
             push._uploading = True
+            push._record_first()
             self.created = client.create_ingestion(
                 self.growing,
                 mode=push.request.mode,

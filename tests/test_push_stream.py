@@ -104,6 +104,9 @@ def started_then(
     child.stdin.flush()
     # the feed is not finished, yet its first bytes are at the server
     wait_until(lambda: any(r["body_bytes"] > 0 for r in posts(sandbox)))
+    # and the attempt was recorded before them, for `status --last`
+    history = Path(env["XDG_STATE_HOME"]) / "psykhe" / "history.jsonl"
+    assert history.is_file() and len(history.read_text().splitlines()) == 1
     child.stdin.write(last)
     child.stdin.close()
     with child.stderr:
