@@ -292,12 +292,12 @@ def _check_jsonl(
             )
             while len(inflight) > 2 * workers.count:  # bounds the blocks held in memory
                 pending, start, held = inflight.popleft()
-                merger.merge(name, pending.result(), start, held)
+                merger.merge(name, workers.result(pending), start, held)
         progress.update(merger.report.lines, feed.bytes_read)
         yield from _drain(out)
     while inflight:
         pending, start, held = inflight.popleft()
-        merger.merge(name, pending.result(), start, held)
+        merger.merge(name, workers.result(pending), start, held)
         yield from _drain(out)
 
 
@@ -648,6 +648,10 @@ def usable_cpus() -> int:
     return os.cpu_count() or 1  # macOS, Windows: no affinity API to ask
 
 
+#: seconds between looks at the workers while waiting for an answer (``_Workers.result``)
+_WATCH_WORKERS = 0.5
+
+
 class _Workers:
     """Worker processes for big JSON Lines feeds, started only once one is worth it."""
 
@@ -665,6 +669,8 @@ class _Workers:
         self._pool: Any = None
         #: the processes a ``ProcessPoolExecutor`` made, to tell what killed one
         self._context: _Tracking | None = None
+        #: a worker died: the pool cannot be waited for (see ``__exit__``)
+        self._lost = False
 
     def start(self, bytes_read: int, *, ranges: bool = False) -> bool:
         """Start the workers once ``bytes_read`` passes the threshold; True when running.
@@ -707,12 +713,33 @@ class _Workers:
             self._out = None
         return pending
 
+    def result(self, pending: Any) -> Any:
+        """What ``submit`` gave back, once ready; ``BrokenProcessPool`` if a worker was killed.
+
+        A ``ProcessPoolExecutor`` whose worker died halfway through writing its answer waits
+        for the rest of it for ever (seen on Python 3.10), so the workers are watched too.
+        """
+        from concurrent.futures import TimeoutError as NotYet
+        from concurrent.futures.process import BrokenProcessPool
+
+        while True:
+            try:
+                return pending.result(timeout=_WATCH_WORKERS)
+            except NotYet:
+                processes = self._context.processes if self._context is not None else []
+                if any((process.exitcode or 0) < 0 for process in processes):
+                    raise BrokenProcessPool("a worker process was killed") from None
+
     def __enter__(self) -> _Workers:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            # Before Python 3.12, a ProcessPoolExecutor whose worker died while its feeder
+            # thread was writing a block to the call queue never finishes shutting down: the
+            # write waits for a reader that is gone (CPython gh-94777). Its workers are ended
+            # already; waiting would hang psykhe for good.
+            self._pool.shutdown(wait=not self._lost, cancel_futures=True)
 
     @contextlib.contextmanager
     def explaining_a_death(self) -> Iterator[None]:
@@ -723,6 +750,7 @@ class _Workers:
         except Exception as exc:
             if not _is_worker_death(exc):
                 raise
+            self._lost = True
             signum = getattr(exc, "signum", None) or self._killed_by()
             how = f"was killed by signal {signum}" if signum else "ended without answering"
             how += " — out of memory?" if signum == signal.SIGKILL else "."
