@@ -12,15 +12,13 @@ import base64
 import json
 import os
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from psykhe_cli.sandbox.inspect import SandboxHandle
-from tests.helpers import FAST, PSYKHE, product, psykhe, wrapped
+from tests.helpers import FAST, PSYKHE, posts, product, psykhe, wait_until, wrapped
 
 #: ~310 bytes a line: 24,000 lines are ~7 MB, past the 4 MiB after which workers start
 PADDING = "x" * 50
@@ -41,22 +39,11 @@ def feed_bytes(lines: int = LINES, *, random: bool = False) -> bytes:
     )
 
 
-def posts(sandbox: SandboxHandle) -> list[dict[str, Any]]:
-    return [r for r in sandbox.requests() if r["method"] == "POST"]
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.02)
-    return value
-
-
 def settled(sandbox: SandboxHandle) -> list[dict[str, Any]]:
     """The POSTs once the server has seen the end of each (answered, or the connection gone)."""
-    time.sleep(0.3)  # the sandbox notes a dropped connection when its reader next wakes
-    return posts(sandbox)
+    return wait_until(
+        lambda: (found := posts(sandbox)) and all(r["ended"] for r in found) and found
+    )
 
 
 def test_an_insert_streams_chunked_and_is_created_whole(

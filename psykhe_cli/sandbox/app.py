@@ -218,6 +218,8 @@ class RequestLogMiddleware:
             raise
         finally:
             reset_current(token)
+            if record is not None:
+                record.ended = True
             if self.sandbox.settings.access_log:
                 shown = status[0] if status else "-"
                 log.info('%s "%s %s" %s', _peer(scope), scope["method"], redact(path), shown)

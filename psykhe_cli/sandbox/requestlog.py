@@ -61,6 +61,8 @@ class RequestRecord:
     error_code: str | None = None
     ingestion_id: int | None = None
     faults: list[str] = field(default_factory=list)
+    #: the sandbox is done with the request: answered, or its connection gone
+    ended: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The entry as ``GET /_sandbox/ingestions`` shows it."""
