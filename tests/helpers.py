@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import gzip
 import os
+import socket
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
+
+if TYPE_CHECKING:
+    from psykhe_cli.sandbox.inspect import SandboxHandle
 
 PSYKHE = [sys.executable, "-m", "psykhe_cli"]
 #: poll quickly: the sandbox of the tests moves an ingestion along every 0.05 s
@@ -148,3 +153,25 @@ def run_in_pty(
     _, status = os.waitpid(pid, 0)
     os.close(master)
     return os.waitstatus_to_exitcode(status), output
+
+
+def posts(sandbox: SandboxHandle) -> list[dict[str, Any]]:
+    """The sandbox's log of the POST requests it received, oldest first."""
+    return [r for r in sandbox.requests() if r["method"] == "POST"]
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then closed)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {predicate}")
+        time.sleep(0.02)
+    return value

@@ -9,32 +9,29 @@ from __future__ import annotations
 
 import gzip
 import signal
-import socket
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
 
 from psykhe_cli.sandbox.inspect import SandboxHandle
-from tests.helpers import FAST, PSYKHE, catalog, isolated_env, psykhe, wrapped, write_feed
+from tests.helpers import (
+    FAST,
+    PSYKHE,
+    catalog,
+    closed_port,
+    isolated_env,
+    posts,
+    psykhe,
+    wrapped,
+    write_feed,
+)
 
 
 @pytest.fixture
 def feed(tmp_path: Path) -> Path:
     return write_feed(tmp_path / "feed.jsonl", catalog(6))
-
-
-def posts(sandbox: SandboxHandle) -> list[dict[str, Any]]:
-    return [r for r in sandbox.requests() if r["method"] == "POST"]
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then closed)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # -- 10: SIGTERM while waiting out a 429 -------------------------------------------------------

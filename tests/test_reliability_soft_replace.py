@@ -22,13 +22,9 @@ import pytest
 from psykhe_cli.config import key_fingerprint
 from psykhe_cli.sandbox.inspect import SandboxHandle
 from psykhe_cli.state import StateStore, Target
-from tests.helpers import FAST, PSYKHE, catalog, product, psykhe, wrapped, write_feed
+from tests.helpers import FAST, PSYKHE, catalog, posts, product, psykhe, wrapped, write_feed
 
 SOFT = ("--mode", "soft_replace")
-
-
-def posts(sandbox: SandboxHandle) -> list[dict[str, Any]]:
-    return [r for r in sandbox.requests() if r["method"] == "POST"]
 
 
 def test_empty_stdin_is_refused_with_exit_7_even_with_yes(

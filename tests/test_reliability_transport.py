@@ -17,10 +17,8 @@ import base64
 import email.utils
 import os
 import signal
-import socket
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,32 +26,23 @@ import orjson
 import pytest
 
 from psykhe_cli.sandbox.inspect import SandboxHandle
-from tests.helpers import FAST, PSYKHE, catalog, isolated_env, product, psykhe, wrapped, write_feed
+from tests.helpers import (
+    FAST,
+    PSYKHE,
+    catalog,
+    closed_port,
+    isolated_env,
+    posts,
+    product,
+    psykhe,
+    wrapped,
+    write_feed,
+)
 
 
 @pytest.fixture
 def feed(tmp_path: Path) -> Path:
     return write_feed(tmp_path / "feed.jsonl", catalog(30))
-
-
-def posts(sandbox: SandboxHandle) -> list[dict[str, Any]]:
-    return [r for r in sandbox.requests() if r["method"] == "POST"]
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then closed)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {predicate}")
-        time.sleep(0.02)
-    return value
 
 
 def big_feed(path: Path, lines: int) -> Path:
