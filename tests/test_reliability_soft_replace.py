@@ -22,7 +22,17 @@ import pytest
 from psykhe_cli.config import key_fingerprint
 from psykhe_cli.sandbox.inspect import SandboxHandle
 from psykhe_cli.state import StateStore, Target
-from tests.helpers import FAST, PSYKHE, catalog, posts, product, psykhe, wrapped, write_feed
+from tests.helpers import (
+    FAST,
+    PSYKHE,
+    catalog,
+    posts,
+    product,
+    psykhe,
+    wait_until,
+    wrapped,
+    write_feed,
+)
 
 SOFT = ("--mode", "soft_replace")
 
@@ -217,9 +227,7 @@ def test_two_full_syncs_at_once_never_both_pass_the_guard(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    deadline = time.monotonic() + 30
-    while not posts(sandbox) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: posts(sandbox))
     out = psykhe("push", str(tiny), *SOFT, "--yes", "--wait-lock", "30", *FAST, env=env)
     _, racing_stderr = racing.communicate(timeout=60)
     assert racing.returncode == 0, racing_stderr
@@ -355,9 +363,7 @@ def test_status_last_after_an_interrupted_upload_shows_the_new_attempt(
     running = subprocess.Popen(
         [*PSYKHE, "push", str(feed)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    deadline = time.monotonic() + 30
-    while not any(r["complete"] for r in posts(sandbox)[1:]) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: any(r["complete"] for r in posts(sandbox)[1:]))
     running.send_signal(signal.SIGTERM)
     _, stderr = running.communicate(timeout=30)
     assert running.returncode == 130, stderr
