@@ -1,8 +1,9 @@
-"""The ``psykhe`` command line: the Typer app, and the ONE place where errors become exit codes.
+"""The ``psykhe`` command line: the Typer app, and the ONE place where a run ends.
 
-Each command module (``psykhe_cli.commands.*``) gathers options, calls one core function,
-renders, and either returns, raises ``typer.Exit(code)``, or raises a ``PsykheError``.
-``main`` turns whatever escapes into one line on stderr and a documented exit code.
+Each command module (``psykhe_cli.commands.*``) gathers options, calls one core function, and
+either returns or raises (a ``PsykheError``, or an interruption), showing its report on the way
+out (``outcome.reporting_outcome``). ``run`` turns whatever escapes into one line on stderr and
+the documented exit code, ``errors.exit_code_of`` of it: the code the report carries too.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import typer
 from psykhe_cli import __version__
 from psykhe_cli.commands import completion, login, push, sandbox, validate
 from psykhe_cli.commands._options import Runtime
-from psykhe_cli.errors import ExitCode, PsykheError, exit_code_of_interrupt
+from psykhe_cli.errors import ExitCode, PsykheError, exit_code_of, interrupt_behind
 from psykhe_cli.printable import printable
 
 app = typer.Typer(
@@ -66,23 +67,38 @@ def _report(exc: PsykheError) -> None:
         sys.stderr.write(f"psykhe: hint: {printable(exc.hint)}\n")
 
 
-def _interrupted(interrupt: KeyboardInterrupt) -> int:
-    """Report a Ctrl-C or signal that no phase explained; its exit code."""
-    code = exit_code_of_interrupt(interrupt)
+def _interrupted(interrupt: KeyboardInterrupt, code: int) -> None:
+    """Report a Ctrl-C or signal that no phase explained."""
     signum = getattr(interrupt, "signum", signal.SIGINT)
     name = f" ({signal.Signals(signum).name})" if code != ExitCode.INTERRUPTED else ""
     sys.stderr.write(f"psykhe: error: interrupted{name}\n")
-    return code
 
 
-def _interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
-    """The Ctrl-C or signal that Typer turned into ``Exit(130)``, if that is what this is."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, KeyboardInterrupt):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
+def _explain(outcome: BaseException, code: int) -> None:
+    """Say in one line on stderr what ended the run, unless it was said already."""
+    if isinstance(outcome, SystemExit):
+        # Typer reported its own usage errors; a Ctrl-C it turned into Exit(130) is ours
+        interrupt = interrupt_behind(outcome)
+        if interrupt is not None:
+            _interrupted(interrupt, code)
+    elif isinstance(outcome, KeyboardInterrupt):
+        _interrupted(outcome, code)
+    elif isinstance(outcome, PsykheError):
+        if Runtime.debug and code == ExitCode.INTERNAL:
+            traceback.print_exc()
+        if not outcome.silent:
+            _report(outcome)
+    elif isinstance(outcome, OSError):
+        if Runtime.debug:
+            traceback.print_exc()
+        sys.stderr.write(f"psykhe: error: {printable(str(outcome.strerror or outcome))}\n")
+    else:
+        if Runtime.debug:
+            traceback.print_exc()
+        sys.stderr.write(
+            f"psykhe: internal error: {type(outcome).__name__}: {printable(str(outcome))}\n"
+            "psykhe: hint: this is a bug; rerun with --debug for the traceback\n"
+        )
 
 
 def run(args: list[str] | None = None) -> int:
@@ -91,34 +107,10 @@ def run(args: list[str] | None = None) -> int:
         command = typer.main.get_command(app)
         # standalone mode: Typer itself reports usage errors (exit 2) and maps Ctrl-C to 130
         command.main(args=args, prog_name="psykhe", standalone_mode=True)
-    except SystemExit as exc:
-        code = exc.code
-        if code is None:
-            return ExitCode.OK
-        interrupt = _interrupt_behind(exc) if code == ExitCode.INTERRUPTED else None
-        if interrupt is not None:
-            return _interrupted(interrupt)
-        return code if isinstance(code, int) else ExitCode.INTERNAL
-    except KeyboardInterrupt as exc:
-        return _interrupted(exc)
-    except PsykheError as exc:
-        if Runtime.debug and exc.exit_code == ExitCode.INTERNAL:
-            traceback.print_exc()
-        _report(exc)
-        return exc.exit_code
-    except OSError as exc:
-        if Runtime.debug:
-            traceback.print_exc()
-        sys.stderr.write(f"psykhe: error: {printable(str(exc.strerror or exc))}\n")
-        return ExitCode.INTERNAL
-    except Exception as exc:
-        if Runtime.debug:
-            traceback.print_exc()
-        sys.stderr.write(
-            f"psykhe: internal error: {type(exc).__name__}: {printable(str(exc))}\n"
-            "psykhe: hint: this is a bug; rerun with --debug for the traceback\n"
-        )
-        return ExitCode.INTERNAL
+    except BaseException as exc:  # every ending gets its one line and its code
+        code = exit_code_of(exc)
+        _explain(exc, code)
+        return code
     return ExitCode.OK
 
 

@@ -1,11 +1,14 @@
 """Exit codes and the one exception tree of psykhe.
 
-Every failure the user can meet is a ``PsykheError`` carrying the exit code it ends with;
-``cli.py`` is the one place that turns them into a message and that code.
+Every failure the user can meet is a ``PsykheError`` carrying the exit code it ends with.
+``exit_code_of`` is the one rule from how a run ended to its exit code: ``cli.run`` exits with
+it, a command's last report (``--json``) carries it (``outcome.py``), and a push's history
+records it.
 
     PsykheError                  (1)  internal error: a bug
     ├── UsageError               (2)  bad flag, no input given
     ├── InputError               (3)  the feed is unreadable or invalid; nothing was sent
+    │   └── FeedInvalid          (3)  validate: the feed has errors, its problems were shown
     ├── ConfigError              (4)  missing, unsafe or malformed configuration or key
     │   ├── MissingKeyError      (4)  no key is configured anywhere (a dry run goes on)
     │   └── AuthError            (4)  the server rejected the key (401/403)
@@ -84,6 +87,9 @@ class PsykheError(Exception):
     exit_code: ExitCode = ExitCode.INTERNAL
     #: a short machine-readable name, used in ``--json`` output
     code: str = "internal_error"
+    #: what went wrong is on the screen already (problem lines, a summary): ``cli.run`` adds
+    #: no message line
+    silent: bool = False
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -112,6 +118,13 @@ class InputError(PsykheError):
 
     exit_code = ExitCode.INVALID_INPUT
     code = "invalid_input"
+
+
+class FeedInvalid(InputError):
+    """Raised by ``validate`` when a feed has an error (or a warning, with ``--strict``): its
+    problem lines and summary have said so."""
+
+    silent = True
 
 
 class ConfigError(PsykheError):
@@ -256,11 +269,41 @@ class Interrupted(PsykheError):
         super().__init__(message, hint=hint)
 
 
-def exit_code_of_interrupt(interrupt: KeyboardInterrupt) -> ExitCode:
-    """The exit code of a Ctrl-C or a signal that no phase turned into ``Interrupted``."""
-    if isinstance(interrupt, SignalReceived) and interrupt.signum in _OWN_CODES:
-        return _OWN_CODES[signal.Signals(interrupt.signum)]
-    return ExitCode.INTERRUPTED
+def exit_code_of(outcome: BaseException | None) -> int:
+    """The exit code of a run that ended with ``outcome`` (None: it succeeded).
+
+    The one rule: ``cli.run`` exits with it, ``outcome.reporting_outcome`` hands it to a
+    command's ``--json`` object, ``Push.run`` records it in the history.
+    """
+    if outcome is None:
+        return ExitCode.OK
+    if isinstance(outcome, SystemExit):
+        interrupt = interrupt_behind(outcome)
+        if interrupt is not None:
+            return exit_code_of(interrupt)
+        if outcome.code is None:
+            return ExitCode.OK
+        return outcome.code if isinstance(outcome.code, int) else ExitCode.INTERNAL
+    if isinstance(outcome, KeyboardInterrupt):
+        # a Ctrl-C or a signal that no phase turned into ``Interrupted``
+        if isinstance(outcome, SignalReceived) and outcome.signum in _OWN_CODES:
+            return _OWN_CODES[signal.Signals(outcome.signum)]
+        return ExitCode.INTERRUPTED
+    # a PsykheError; or Click's own exits and usage errors (``typer.Exit``)
+    code = getattr(outcome, "exit_code", None)
+    return int(code) if isinstance(code, int) else ExitCode.INTERNAL
+
+
+def interrupt_behind(exit: SystemExit) -> KeyboardInterrupt | None:
+    """The Ctrl-C or signal that Typer turned into ``Exit(130)``, if that is what ``exit`` is."""
+    if exit.code != ExitCode.INTERRUPTED:
+        return None
+    seen: BaseException | None = exit
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 class OutputBroken(PsykheError):

@@ -37,6 +37,7 @@ from psykhe_cli.errors import (
     UploadFailed,
     UsageError,
     WaitTimeout,
+    exit_code_of,
 )
 from psykhe_cli.spool import (
     DEFAULT_COMPRESSION_LEVEL,
@@ -484,7 +485,7 @@ class Push:
                 raise self._interrupted() from None
         except PsykheError as exc:
             self.result.error = exc
-            self._remember(exit_code=int(exc.exit_code), error=exc)
+            self._remember(exit_code=exit_code_of(exc), error=exc)
             raise
         self._remember(exit_code=0)
         return self.result

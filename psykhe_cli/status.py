@@ -110,14 +110,23 @@ def show_status(
     import orjson
 
     from psykhe_cli.client import IngestionClient, make_http_client
+    from psykhe_cli.outcome import reporting_outcome
     from psykhe_cli.poll import wait_for_ingestion
     from psykhe_cli.render import write_line
     from psykhe_cli.render.push import make_observer, print_ingestion
 
     observer = make_observer(env, quiet=as_json or quiet, debug=debug)
     ingestion = None
-    error: PsykheError | None = None
-    try:
+
+    def report(exit_code: int, error: PsykheError | None) -> None:
+        if as_json:
+            line = orjson.dumps(ingestion_json(ingestion, exit_code, error)).decode() + "\n"
+            env.stdout.write(line)
+            env.stdout.flush()
+        elif ingestion is not None and not quiet:
+            print_ingestion(env, ingestion)
+
+    with reporting_outcome(env, report):
         if ingestion_id is None:
             ingestion_id = last_ingestion_id(
                 settings, lambda text: write_line(env.stderr, f"psykhe: warning: {text}")
@@ -148,15 +157,3 @@ def show_status(
             else:
                 ingestion = client.get_ingestion(ingestion_id)
                 settle_full_sync(settings, ingestion)
-    except PsykheError as exc:
-        error = exc
-        raise
-    finally:
-        with env.reporting(failed=error is not None):
-            if as_json:
-                code = int(error.exit_code) if error else 0
-                line = orjson.dumps(ingestion_json(ingestion, code, error)).decode() + "\n"
-                env.stdout.write(line)
-                env.stdout.flush()
-            elif ingestion is not None and not quiet:
-                print_ingestion(env, ingestion)

@@ -22,16 +22,11 @@ from psykhe_cli.commands._options import (
     StrictOption,
     feed_sources,
 )
-from psykhe_cli.errors import (
-    ExitCode,
-    MissingKeyError,
-    PsykheError,
-    UsageError,
-    exit_code_of_interrupt,
-)
+from psykhe_cli.errors import ExitCode, MissingKeyError, PsykheError, UsageError
 
 if TYPE_CHECKING:
     from psykhe_cli.config import Settings
+    from psykhe_cli.push import PushResult
     from psykhe_cli.terminal import Environment
 
 
@@ -221,7 +216,8 @@ def push(
     --timeout, 130 interrupted (129 SIGHUP, 131 SIGQUIT), 141 the reader of stdout or
     stderr went away before anything was sent.
     """
-    from psykhe_cli.push import Push, PushRequest
+    from psykhe_cli.outcome import reporting_outcome
+    from psykhe_cli.push import Push, PushRequest, PushResult
     from psykhe_cli.render.push import make_observer
     from psykhe_cli.spool import BatchLimit
     from psykhe_cli.terminal import Environment
@@ -231,62 +227,54 @@ def push(
     # until the push may have sent something, a reader that went away stops it (exit 141)
     env.stop_on_broken_output()
     observer = make_observer(env, quiet=quiet, debug=debug)
-    exit_code = 0
-    error: BaseException | None = None
-    result = None
-    try:
-        if rejects is not None and not skip_invalid:
-            raise UsageError("--rejects goes with --skip-invalid")
-        if plan_file is not None and mode != "soft_replace":
-            raise UsageError("--plan-file goes with --mode soft_replace")
-        request = PushRequest(
-            sources=feed_sources(
-                feeds,
-                env=env,
-                command="push",
-                format=format,
-                delimiter=delimiter,
-                maps=map,
-                include_inactive=include_inactive,
-                list_separator=list_separator,
-            ),
-            validation=ValidationOptions(strict=strict, max_problems=max_problems),
-            mode=mode,
-            skip_invalid=skip_invalid,
-            rejects=rejects,
-            dry_run=dry_run,
-            yes=yes,
-            force=force,
-            max_drop=max_drop,
-            plan_file=plan_file,
-            wait_lock=wait_lock,
-            batch_limit=BatchLimit.parse(batch_size) if batch_size else None,
-            compression_level=compression_level,
-            wait=not no_wait,
-            timeout=timeout,
-            poll_interval=poll_interval,
-            stream=not no_stream,
-        )
-        settings = _settings_for(request.dry_run, base_url, api_key_file, retries, profile)
-        runner = Push(request, settings, observer)
-        result = runner.result
-        runner.run()
-    except PsykheError as exc:
-        exit_code, error = int(exc.exit_code), exc
-        raise
-    except KeyboardInterrupt as exc:
-        exit_code, error = int(exit_code_of_interrupt(exc)), exc
-        raise
-    except Exception as exc:
-        exit_code, error = 1, exc
-        raise
-    finally:
-        observer.close()
-        with env.reporting(failed=error is not None):
-            if json:
-                _print_json(env, result, mode, exit_code, error)
-            elif result is not None and exit_code in _SUMMARISED:
-                observer.summary(result)
+    runner: Push | None = None
+
+    def report(exit_code: int, error: PsykheError | None) -> None:
+        if json:
+            result = runner.result if runner is not None else PushResult(mode=mode)
+            _print_json(env, result, exit_code, error)
+        elif runner is not None and exit_code in _SUMMARISED:
+            observer.summary(runner.result)
+
+    with reporting_outcome(env, report):
+        try:
+            if rejects is not None and not skip_invalid:
+                raise UsageError("--rejects goes with --skip-invalid")
+            if plan_file is not None and mode != "soft_replace":
+                raise UsageError("--plan-file goes with --mode soft_replace")
+            request = PushRequest(
+                sources=feed_sources(
+                    feeds,
+                    env=env,
+                    command="push",
+                    format=format,
+                    delimiter=delimiter,
+                    maps=map,
+                    include_inactive=include_inactive,
+                    list_separator=list_separator,
+                ),
+                validation=ValidationOptions(strict=strict, max_problems=max_problems),
+                mode=mode,
+                skip_invalid=skip_invalid,
+                rejects=rejects,
+                dry_run=dry_run,
+                yes=yes,
+                force=force,
+                max_drop=max_drop,
+                plan_file=plan_file,
+                wait_lock=wait_lock,
+                batch_limit=BatchLimit.parse(batch_size) if batch_size else None,
+                compression_level=compression_level,
+                wait=not no_wait,
+                timeout=timeout,
+                poll_interval=poll_interval,
+                stream=not no_stream,
+            )
+            settings = _settings_for(request.dry_run, base_url, api_key_file, retries, profile)
+            runner = Push(request, settings, observer)
+            runner.run()
+        finally:
+            observer.close()
 
 
 #: outcomes that get the summary on stdout: the ingestion ran (completed, FAILED, or still
@@ -311,18 +299,12 @@ def _settings_for(
 
 
 def _print_json(
-    env: Environment, result: object, mode: str, exit_code: int, error: BaseException | None
+    env: Environment, result: PushResult, exit_code: int, error: PsykheError | None
 ) -> None:
     import orjson
 
-    from psykhe_cli.push import PushResult
-
-    if not isinstance(result, PushResult):
-        result = PushResult(mode=mode)
-    if isinstance(error, PsykheError):
+    if error is not None:
         result.error = error
-    elif error is not None and exit_code == 0:
-        exit_code = 1
     env.stdout.write(orjson.dumps(result.to_json(exit_code)).decode() + "\n")
     env.stdout.flush()
 

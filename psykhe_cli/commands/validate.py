@@ -22,7 +22,7 @@ from psykhe_cli.commands._options import (
     StrictOption,
     feed_sources,
 )
-from psykhe_cli.errors import ExitCode, Interrupted, PsykheError
+from psykhe_cli.errors import FeedInvalid, Interrupted, PsykheError
 
 HELP = """Check feeds against the product field rules; nothing is sent.
 
@@ -63,6 +63,7 @@ def validate_command(
     debug: DebugOption = False,
 ) -> None:
     """Check feeds against the product field rules; nothing is sent."""
+    from psykhe_cli.outcome import reporting_outcome
     from psykhe_cli.render.validate import (
         notice_printer,
         problem_printer,
@@ -70,43 +71,40 @@ def validate_command(
         render_report,
     )
     from psykhe_cli.terminal import Environment
-    from psykhe_cli.validate import ValidationOptions, check_feeds
+    from psykhe_cli.validate import FeedReport, ValidationOptions, check_feeds
 
     env = Environment.from_process()
-    try:
-        sources = feed_sources(
-            feeds,
-            env=env,
-            command="validate",
-            format=feed_format,
-            delimiter=delimiter,
-            maps=column_map,
-            include_inactive=include_inactive,
-            list_separator=list_separator,
-        )
-        options = ValidationOptions(strict=strict, max_problems=max_problems)
-        report = check_feeds(
-            sources,
-            options,
-            stdin=env.stdin,
-            on_problem=problem_printer(env, quiet=quiet),
-            on_notice=notice_printer(env, quiet=quiet),
-        )
-    except (KeyboardInterrupt, PsykheError) as exc:
-        # made here, while the interruption is handled: its signal decides the exit code
-        error = (
-            exc
-            if isinstance(exc, PsykheError)
-            else Interrupted("interrupted while validating; nothing was sent")
-        )
-        if as_json:
-            with env.reporting(failed=True):
+    report: FeedReport | None = None
+
+    def show(exit_code: int, error: PsykheError | None) -> None:
+        if report is None:
+            if as_json and error is not None:  # not read to its end: still one object
                 render_failure(env, [source for source in feeds or ["-"]], error)
-        if error is exc:
-            raise
-        raise error from None
-    if not quiet or as_json:
-        with env.reporting(failed=not report.ok):
+        elif not quiet or as_json:
             render_report(env, report, as_json=as_json)
-    if not report.ok:
-        raise typer.Exit(ExitCode.INVALID_INPUT)
+
+    with reporting_outcome(env, show):
+        try:
+            sources = feed_sources(
+                feeds,
+                env=env,
+                command="validate",
+                format=feed_format,
+                delimiter=delimiter,
+                maps=column_map,
+                include_inactive=include_inactive,
+                list_separator=list_separator,
+            )
+            options = ValidationOptions(strict=strict, max_problems=max_problems)
+            report = check_feeds(
+                sources,
+                options,
+                stdin=env.stdin,
+                on_problem=problem_printer(env, quiet=quiet),
+                on_notice=notice_printer(env, quiet=quiet),
+            )
+        except KeyboardInterrupt:
+            # made here, while the interruption is handled: its signal decides the exit code
+            raise Interrupted("interrupted while validating; nothing was sent") from None
+        if not report.ok:
+            raise FeedInvalid(f"{report.errors} error(s), {report.warnings} warning(s) in the feed")
