@@ -1,14 +1,20 @@
 """Feed readers: where bytes come from (file, ``.gz``, stdin) and how they become records.
 
 Lazy and constant-memory whatever the input size; line numbers are kept; no validation rules
-inside (those are in ``psykhe_cli.validate``).
+inside (those are in ``psykhe_cli.validate``). Every feed file is opened and read here.
 
     sources.py    FeedSource, ByteSource: open a path or stdin, gunzip by magic bytes
     blocks.py     chunks -> newline-aligned blocks of whole lines (16 MiB line cap, BOM)
+    ranges.py     a byte range of a plain file -> its whole lines, blocks.py's rules (for
+                  the workers that read their own ranges); read_again for naming duplicates
     jsonl.py      telling a JSON document or array from JSON Lines
     delimited.py  CSV/TSV tables (CsvTable) and generic CSV rows -> product records (Row)
     formats.py    the format registry: name -> row reader, detection from content
     gmc.py        Google Merchant Center feeds (delimited and XML) -> product records
+    gmc_xml.py    Merchant Center XML (RSS 2.0, Atom) parsed as it arrives, for gmc.py
+    exports.py    what the shop-export readers share: columns by name, paths, numbers
+    shopify.py    Shopify products export -> one product record per variant
+    woocommerce.py  WooCommerce product export -> one product record per variant
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Blocks are the unit of work: about ``block_size`` bytes of complete lines, so a block can be
 checked on its own (in another process) and results merged in order. A line longer than
-``LINE_CAP`` is an error naming it, never an attempt to hold it in memory.
+``LINE_CAP`` is an error naming it, never an attempt to hold it in memory. The same rules
+(the cap, a BOM opening the input dropped) hold for the byte ranges of ``ranges.py``.
 """
 
 from __future__ import annotations

@@ -6,7 +6,6 @@ import gc
 import hashlib
 import itertools
 import operator
-import os
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,8 +14,8 @@ from typing import Any, NamedTuple
 import orjson
 
 from psykhe_cli.deflate import Deflated, deflate
-from psykhe_cli.feeds.blocks import BOM, LINE_CAP
 from psykhe_cli.feeds.formats import RowReader
+from psykhe_cli.feeds.ranges import read_lines
 from psykhe_cli.schema import (
     DEFAULT_OPERATION,
     DOCUMENTED_OPERATIONS,
@@ -338,7 +337,7 @@ class RangeResult(NamedTuple):
     #: file offset and length of the lines checked (the lines that start in the range)
     start: int
     length: int
-    #: a line starting in the range runs past ``LINE_CAP``: nothing else was checked
+    #: a line starting in the range runs past the line cap: nothing else was checked
     too_long: bool = False
     #: the path named another file than ``check_range``'s ``same``: nothing was checked
     changed: bool = False
@@ -347,59 +346,22 @@ class RangeResult(NamedTuple):
 def check_range(
     path: str, start: int, end: int, params: BlockParams, same: tuple[int, int] | None = None
 ) -> RangeResult:
-    """Check the lines of a plain file that start in ``[start, end)``, read here.
+    """Check the lines of a plain file that start in ``[start, end)``, read here (see
+    ``feeds.ranges.read_lines``: which lines, ``same``, the BOM and the line cap).
 
     A worker reads its own part of the file: the parent then hands over two numbers, not a
-    megabyte. The line running across ``start`` belongs to the range before; the one running
-    across ``end`` is read to its end. A UTF-8 BOM opening the file is left out. Lines are
-    numbered from 1: the parent, which knows how many came before, renumbers them. ``same``:
-    the (device, inode) the parent opened; a path now naming another file is not read.
+    megabyte. Lines are numbered from 1: the parent, which knows how many came before,
+    renumbers them.
     """
-    with open(path, "rb") as handle:
-        if same is not None:
-            info = os.fstat(handle.fileno())
-            if (info.st_dev, info.st_ino) != same:
-                return RangeResult(BlockResult(), start, 0, changed=True)
-        starts_a_line = start == 0
-        if not starts_a_line:
-            handle.seek(start - 1)
-            starts_a_line = handle.read(1) == b"\n"
-        data = handle.read(end - start)
-        skip = len(BOM) if start == 0 and data.startswith(BOM) else 0
-        if not starts_a_line:
-            newline = data.find(b"\n")
-            if newline < 0:  # no line starts here: it is all the middle of a long line
-                return RangeResult(BlockResult(), end, 0)
-            skip = newline + 1
-        if data and not data.endswith(b"\n"):
-            last_start = data.rfind(b"\n") + 1
-            tail = _rest_of_line(handle, LINE_CAP - (len(data) - max(last_start, skip)))
-            if tail is None:
-                lines_before = data.count(b"\n", skip)
-                return RangeResult(BlockResult(lines=lines_before), start + skip, 0, True)
-            data += tail
-    block = data[skip:]
-    return RangeResult(check_block(block, 1, params), start + skip, len(block))
-
-
-def _rest_of_line(handle: Any, room: int) -> bytes | None:
-    """The bytes up to and including the next newline (or the end); None past ``room``."""
-    pieces: list[bytes] = []
-    size = 0  # the line's bytes read here, its newline not counted
-    while True:
-        piece = handle.read(1 << 16)
-        if not piece:
-            break
-        newline = piece.find(b"\n")
-        if newline >= 0:
-            pieces.append(piece[: newline + 1])
-            size += newline
-            break
-        pieces.append(piece)
-        size += len(piece)
-        if size > room:
-            return None
-    return None if size > room else b"".join(pieces)
+    read = read_lines(path, start, end, same)
+    if read.changed:
+        return RangeResult(BlockResult(), start, 0, changed=True)
+    if read.too_long:
+        lines_before = read.data.count(b"\n")
+        return RangeResult(BlockResult(lines=lines_before), read.start, 0, True)
+    if not read.data:  # no line starts in the range
+        return RangeResult(BlockResult(), read.start, 0)
+    return RangeResult(check_block(read.data, 1, params), read.start, len(read.data))
 
 
 def rebase(result: BlockResult, offset: int) -> None:

@@ -25,6 +25,7 @@ from psykhe_cli.feeds import STDIN, FeedSource, OpenFeed, open_feed
 from psykhe_cli.feeds.blocks import iter_blocks, line_too_long, split_lines
 from psykhe_cli.feeds.formats import describe, left_out, row_reader
 from psykhe_cli.feeds.jsonl import reject_json_document
+from psykhe_cli.feeds.ranges import read_again
 from psykhe_cli.schema import (
     ERROR,
     PRODUCT_DATA_KEY,
@@ -480,7 +481,7 @@ class _Merger:
         problems, rejected = result.problems, result.rejected
         if repeated:
             if block is None and reread is not None:
-                block = _read_block(*reread)
+                block = read_again(*reread)
             problems, rejected = self._duplicates(result, repeated, first_line, block)
         for line, level, code, message, pid in problems:
             self._problem(Problem(file, line, level, code, message, pid))
@@ -580,12 +581,6 @@ def _joined(arrays: list[array[int]]) -> array[int]:
     for hashes in arrays:
         joined.extend(hashes)
     return joined
-
-
-def _read_block(path: str, offset: int, length: int) -> bytes:
-    with open(path, "rb") as handle:
-        handle.seek(offset)
-        return handle.read(length)
 
 
 def _duplicate_issue(level: str, vid: Any) -> Issue:
