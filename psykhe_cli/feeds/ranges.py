@@ -57,6 +57,13 @@ def read_lines(
             handle.seek(start - 1)
             starts_a_line = handle.read(1) == b"\n"
         data = handle.read(end - start)
+        if start == 0 and data and len(data) < len(BOM) and BOM.startswith(data):
+            # a range shorter than a BOM: the BOM is still no part of the first line
+            opening = data + handle.read(len(BOM) - len(data))
+            if opening == BOM:
+                data = opening
+            else:
+                handle.seek(len(data))
         skip = len(BOM) if start == 0 and data.startswith(BOM) else 0
         if not starts_a_line:
             newline = data.find(b"\n")
