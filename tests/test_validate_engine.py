@@ -551,3 +551,32 @@ def test_what_was_found_before_an_unreadable_line_is_reported(tmp_path: Path) ->
     found = [p.line for p in seen.problems]
     # all but those in the range of the long line, which is not checked: in order
     assert found == repeats[: len(found)] and len(found) > len(repeats) - 100
+
+
+def test_what_the_proof_learns_belongs_to_one_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each run learns the extra fields of its feed, from block to block, with decoders of
+    its own: a second run (another feed, in the same program) starts from nothing."""
+    from psykhe_cli.validate import blocks, fast
+
+    used: list[fast.Decoders] = []
+    prove = blocks.prove_lines
+
+    def recorded(block: bytes, lines: fast.Lines, decoders: fast.Decoders) -> fast.Proof | None:
+        used.append(decoders)
+        return prove(block, lines, decoders)
+
+    monkeypatch.setattr(blocks, "prove_lines", recorded)
+    options = ValidationOptions(workers=0, block_size=256)
+    complete = {"designer": "D", "color": "red", "categories": ["Women"], "sizes": ["S"]}
+    feeds = [
+        b"".join(line(f"P{i}", "V", **complete, **{name: i}) + b"\n" for i in range(8))
+        for name in ("gender", "stock")
+    ]
+    for data in feeds:
+        report = check_feeds([FeedSource("-")], options, stdin=io.BytesIO(data))
+        assert report.variants == 8
+    first, second = used[: len(used) // 2], used[len(used) // 2 :]
+    assert len(first) > 1  # several blocks a run
+    assert all(decoders is first[0] for decoders in first)
+    assert all(decoders is second[0] for decoders in second)
+    assert (first[0].extras, second[0].extras) == (("gender",), ("stock",))

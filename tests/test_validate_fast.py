@@ -24,19 +24,14 @@ def counting(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
     return str(request.param)
 
 
-@pytest.fixture(autouse=True)
-def fresh_decoders(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No extra field learned by an earlier test."""
-    monkeypatch.setattr(fast, "_DECODERS", fast._Decoders())
-
-
-def prove(lines: list[bytes]) -> fast.Proof | None:
+def prove(lines: list[bytes], decoders: fast.Decoders | None = None) -> fast.Proof | None:
+    """The proof of a block of ``lines``, with ``decoders`` (by default, new ones)."""
     block = b"\n".join(lines) + b"\n"
-    return fast.prove_lines(block, fast.Lines(block))
+    return fast.prove_lines(block, fast.Lines(block), decoders or fast.Decoders())
 
 
-def prove_lines(lines: list[bytes]) -> list[Any] | None:
-    proof = prove(lines)
+def prove_lines(lines: list[bytes], decoders: fast.Decoders | None = None) -> list[Any] | None:
+    proof = prove(lines, decoders)
     return None if proof is None else proof.products
 
 
@@ -113,15 +108,16 @@ def test_a_block_with_a_doubtful_string_is_not_proven(product: dict[str, Any]) -
 
 def test_bare_products_are_proven_and_named() -> None:
     lines = [line(GOOD), orjson.dumps(GOOD), b"  " + orjson.dumps(GOOD) + b" "]
-    proof = prove(lines)
+    decoders = fast.Decoders()
+    proof = prove(lines, decoders)  # line by line (one starts with spaces): mostly bare
     assert proof is not None
     assert all(fine is not None for fine in proof.products)
     assert proof.bare == [1, 2]
+    assert decoders.bare_first  # the next block is decoded bare first
     many = [orjson.dumps(GOOD)] * 3 + [line(GOOD)]
-    for _ in range(2):  # the second block is decoded bare first
-        proof = prove(many)
+    for _ in range(2):
+        proof = prove(many, decoders)
         assert proof is not None and proof.bare == [0, 1, 2]
-    assert fast._DECODERS.bare_first
 
 
 def test_a_block_of_either_kind_is_decoded_in_one_call(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -168,20 +164,27 @@ def test_a_wrapped_line_with_a_product_field_outside_is_not_proven() -> None:
 def test_extra_fields_are_proven_once_learned() -> None:
     extra = {"gender": "women", "stock": {"EU": [1, 2], "US": None}, "note": "a: b"}
     lines = [line(GOOD | extra), line(GOOD | {"gender": "men"}), line(GOOD)]
-    assert prove_lines(lines) == [None, None, prove_lines([line(GOOD)])[0]]  # type: ignore[index]
-    fast.learn(GOOD | extra)
-    proven = prove_lines(lines)
+    decoders = fast.Decoders()
+    first = prove_lines(lines, decoders)
+    assert first is not None and first[:2] == [None, None] and first[2] is not None
+    decoders.learn(GOOD | extra)
+    proven = prove_lines(lines, decoders)
     assert proven is not None and all(fine is not None for fine in proven)
-    bare = prove([orjson.dumps(GOOD | extra)])
+    bare = prove([orjson.dumps(GOOD | extra)], decoders)
     assert bare is not None and bare.bare == [0]
+    others = prove_lines(lines)  # other decoders learned nothing
+    assert others is not None and others[:2] == [None, None]
+    started = fast.Decoders(decoders.extras)  # a worker starting from what was learned
+    assert None not in prove_lines(lines, started)  # type: ignore[operator]
 
 
 def test_wrapper_keys_are_never_learned_as_extra_fields() -> None:
-    fast.learn(GOOD | {"operation": "insert", "action": "insert", "product_data": {}, "x": 1})
-    assert fast._DECODERS.extras == ("x",)
+    decoders = fast.Decoders()
+    decoders.learn(GOOD | {"operation": "insert", "action": "insert", "product_data": {}, "x": 1})
+    assert decoders.extras == ("x",)
     raw = orjson.dumps(GOOD | {"operation": "insert"})  # no product_data: an error
     assert check_line(raw).record is None
-    assert prove_lines([raw]) == [None]
+    assert prove_lines([raw], decoders) == [None]
 
 
 @pytest.mark.parametrize(
@@ -195,18 +198,20 @@ def test_wrapper_keys_are_never_learned_as_extra_fields() -> None:
     ],
 )
 def test_learned_extra_values_the_rules_question_are_not_proven(value: bytes) -> None:
-    fast.learn(GOOD | {"x": 1})
+    decoders = fast.Decoders()
+    decoders.learn(GOOD | {"x": 1})
     raw = line(GOOD | {"x": 0}).replace(b'"x":0', b'"x":' + value)
     assert check_line(raw).issues
-    proven = prove_lines([line(GOOD | {"x": "fine"}), raw])
+    proven = prove_lines([line(GOOD | {"x": "fine"}), raw], decoders)
     assert proven is None or (proven[0] is not None and proven[1] is None)
 
 
 def test_a_repeated_extra_key_refuses_the_proof() -> None:
-    fast.learn(GOOD | {"x": 1})
+    decoders = fast.Decoders()
+    decoders.learn(GOOD | {"x": 1})
     raw = line(GOOD | {"x": 1})[:-2] + b',"x":2}}'
     assert any(code == "duplicate_key" for _, code, _ in check_line(raw).issues)
-    assert prove_lines([line(GOOD), raw]) is None
+    assert prove_lines([line(GOOD), raw], decoders) is None
 
 
 def test_upper_case_schemes_are_proven_by_the_rule_itself() -> None:
@@ -269,9 +274,9 @@ def test_proven_lines_are_exactly_lines_the_rules_accept_silently(
     repeats: list[int],
     learned: bool,
 ) -> None:
-    fast._DECODERS = fast._Decoders()  # hypothesis reuses the fixture's
+    decoders = fast.Decoders()
     if learned:
-        fast.learn(GOOD | {"extra": 0})
+        decoders.learn(GOOD | {"extra": 0})
     lines = [
         json.dumps(
             item if bare else {"operation": "insert", "product_data": item},
@@ -283,7 +288,7 @@ def test_proven_lines_are_exactly_lines_the_rules_accept_silently(
         if index < len(lines):
             lines[index] = lines[index][:-1] + b',"color":"again"}'
 
-    proof = prove(lines)
+    proof = prove(lines, decoders)
     if proof is None:
         return
     for index, (raw, fine) in enumerate(zip(lines, proof.products, strict=True)):
@@ -328,8 +333,9 @@ def test_urls_from_a_few_lettered_hosts_are_proven_without_the_rule() -> None:
 
 def test_extra_field_names_msgspec_cannot_take_are_not_learned() -> None:
     odd = {'say "hi"': 1, "back\\slash": 2, "bell\x07": 3, "": 4, "extra_0": 5, "ünï": 6}
-    fast.learn(GOOD | odd)  # raised ValueError once: an internal error for the whole feed
-    assert fast._DECODERS.extras == ("", "extra_0", "ünï")
-    nameable = {k: v for k, v in odd.items() if k in fast._DECODERS.extras}
-    proven = prove_lines([line(GOOD | nameable), line(GOOD | odd)])
+    decoders = fast.Decoders()
+    decoders.learn(GOOD | odd)  # raised ValueError once: an internal error for the whole feed
+    assert decoders.extras == ("", "extra_0", "ünï")
+    nameable = {k: v for k, v in odd.items() if k in decoders.extras}
+    proven = prove_lines([line(GOOD | nameable), line(GOOD | odd)], decoders)
     assert proven is not None and proven[0] is not None and proven[1] is None

@@ -27,8 +27,8 @@ from psykhe_cli.schema import (
 )
 from psykhe_cli.validate import fast
 from psykhe_cli.validate.fast import (
+    Decoders,
     Lines,
-    learn,
     not_none,
     not_none_at,
     prove_lines,
@@ -155,8 +155,13 @@ def _blake(text: str) -> int:
     return int.from_bytes(digest, "little")
 
 
-def check_block(block: bytes, first_line: int, params: BlockParams) -> BlockResult:
+def check_block(
+    block: bytes, first_line: int, params: BlockParams, decoders: Decoders | None = None
+) -> BlockResult:
     """Check a block of whole JSON lines whose first line is ``first_line``.
+
+    ``decoders``: what the proof learned of this run's products in this process, and learns
+    from this block (``fast.Decoders``); without them, it learns from this block only.
 
     The cyclic garbage collector is paused meanwhile: a block's parsed lines are acyclic and
     freed when it ends, and collecting while thousands of them are alive doubled the cost.
@@ -164,13 +169,15 @@ def check_block(block: bytes, first_line: int, params: BlockParams) -> BlockResu
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _check_block(block, first_line, params)
+        return _check_block(block, first_line, params, decoders or Decoders())
     finally:
         if collecting:
             gc.enable()
 
 
-def _check_block(block: bytes, first_line: int, params: BlockParams) -> BlockResult:
+def _check_block(
+    block: bytes, first_line: int, params: BlockParams, decoders: Decoders
+) -> BlockResult:
     """The work of ``check_block``.
 
     This is the hot path of the whole program. ``fast.prove_lines`` proves most lines fine
@@ -182,7 +189,7 @@ def _check_block(block: bytes, first_line: int, params: BlockParams) -> BlockRes
     result = BlockResult()
     lines = Lines(block)
     result.lines = len(lines)
-    proof = prove_lines(block, lines)
+    proof = prove_lines(block, lines, decoders)
     objects: list[Any] | None = None
     if proof is None:
         exact_keys = has_colon_escape(block)
@@ -216,7 +223,7 @@ def _check_block(block: bytes, first_line: int, params: BlockParams) -> BlockRes
                 raw, exact_keys=exact_keys, exact_ints=exact_ints, want_record=want_records
             )
             if product is not None:
-                learn(product)
+                decoders.learn(product)
             pid = _pid_of(product)
             if issues and result.add(first_line + index, issues, pid, params):
                 result.rejected_lines += 1
@@ -344,14 +351,19 @@ class RangeResult(NamedTuple):
 
 
 def check_range(
-    path: str, start: int, end: int, params: BlockParams, same: tuple[int, int] | None = None
+    path: str,
+    start: int,
+    end: int,
+    params: BlockParams,
+    same: tuple[int, int] | None = None,
+    decoders: Decoders | None = None,
 ) -> RangeResult:
     """Check the lines of a plain file that start in ``[start, end)``, read here (see
     ``feeds.ranges.read_lines``: which lines, ``same``, the BOM and the line cap).
 
     A worker reads its own part of the file: the parent then hands over two numbers, not a
     megabyte. Lines are numbered from 1: the parent, which knows how many came before,
-    renumbers them.
+    renumbers them. ``decoders``: as ``check_block``'s.
     """
     read = read_lines(path, start, end, same)
     if read.changed:
@@ -361,7 +373,7 @@ def check_range(
         return RangeResult(BlockResult(lines=lines_before), read.start, 0, True)
     if not read.data:  # no line starts in the range
         return RangeResult(BlockResult(), read.start, 0)
-    return RangeResult(check_block(read.data, 1, params), read.start, len(read.data))
+    return RangeResult(check_block(read.data, 1, params, decoders), read.start, len(read.data))
 
 
 def rebase(result: BlockResult, offset: int) -> None:

@@ -42,7 +42,7 @@ from psykhe_cli.validate.blocks import (
     check_rows,
     rebase,
 )
-from psykhe_cli.validate.fast import load_numpy
+from psykhe_cli.validate.fast import Decoders, load_numpy
 from psykhe_cli.validate.hashset import HashSet64, ProductHashes
 from psykhe_cli.validate.report import FeedReport, Problem, ValidationOptions
 from psykhe_cli.validate.rules import Issue, Rejected
@@ -286,7 +286,8 @@ def _check_jsonl(
             yield from _check_ranges(path, size, same, name, merger, workers, progress, out)
             return
         if not workers.start(feed.bytes_read):
-            merger.merge(name, check_block(block, first_line, params), first_line, block)
+            checked = check_block(block, first_line, params, workers.learned)
+            merger.merge(name, checked, first_line, block)
         else:
             inflight.append(
                 (workers.submit(check_block, block, first_line, params), first_line, block)
@@ -661,6 +662,9 @@ class _Workers:
         # threads (a rich progress display has one): then forkserver/spawn, portable hashes
         self.fork = hasattr(os, "fork") and threading.active_count() == 1
         self._after = options.parallel_after
+        #: what the proof learned of the run's products in this process (from the blocks
+        #: checked here); each worker starts from what it holds when the pool starts
+        self.learned = Decoders()
         self._pool: Any = None
         #: the processes a ``ProcessPoolExecutor`` made, to tell what killed one
         self._context: _Tracking | None = None
@@ -677,11 +681,12 @@ class _Workers:
         if self._pool is None and self.count and bytes_read >= self._after:
             load_numpy()  # forked workers share it: validate/fast.py counts keys with it
             parent = os.getpid() if self.fork else None
+            initargs = (parent, self.learned.extras)
             if ranges and self.fork:
                 from psykhe_cli.validate.forked import ForkedPool
 
                 with _signals_held():
-                    self._pool = ForkedPool(self.count, functools.partial(_worker_init, parent))
+                    self._pool = ForkedPool(self.count, functools.partial(_worker_init, *initargs))
             else:
                 import multiprocessing
                 from concurrent.futures import ProcessPoolExecutor
@@ -693,16 +698,17 @@ class _Workers:
                 self._context = _Tracking(multiprocessing.get_context(method))
                 context: Any = self._context  # a BaseContext in all it is asked for
                 self._pool = ProcessPoolExecutor(
-                    self.count, mp_context=context, initializer=_worker_init, initargs=(parent,)
+                    self.count, mp_context=context, initializer=_worker_init, initargs=initargs
                 )
         return self._pool is not None
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run ``fn(*args)`` in a worker: something whose ``result()`` is its value. The
-        first time, tell ``WorkersStarted``."""
+        """Run ``fn(*args, decoders=...)`` in a worker, with what that worker learned of the
+        run's products (``check_block``, ``check_range``): something whose ``result()`` is
+        its value. The first time, tell ``WorkersStarted``."""
         assert self._pool is not None
         with _signals_held():  # a ProcessPoolExecutor forks its workers in submit
-            pending = self._pool.submit(fn, *args)
+            pending = self._pool.submit(_in_worker, fn, *args)
         if self._out is not None:
             self._out.append(WorkersStarted())
             self._out = None
@@ -810,7 +816,20 @@ def _signals_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
-def _worker_init(parent: int | None = None) -> None:
+#: in a worker process, what the proof learned there of the run's products (a worker serves
+#: one run): made by ``_worker_init``, handed to each task by ``_in_worker``
+_learned: Decoders | None = None
+
+
+def _in_worker(fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)``, with this worker's ``Decoders`` (see ``_Workers.submit``)."""
+    assert _learned is not None, "not a worker process"
+    return fn(*args, decoders=_learned)
+
+
+def _worker_init(parent: int | None = None, extras: tuple[str, ...] = ()) -> None:
+    global _learned
+    _learned = Decoders(extras)  # what the parent learned before the workers started
     _die_with(parent)
     # the parent handles Ctrl-C and the stop signals, and shuts the pool down with SIGTERM;
     # a terminal's SIGHUP or Ctrl-\ reaches every process of the group, workers too

@@ -12,7 +12,7 @@ What msgspec does not see, and how the proof covers it:
 
 - fields beyond the table are allowed and passed through: the decoders refuse unknown
   ones, so a line with a new one takes the per-line path, which teaches the decoders its
-  fields (``learn``). Learned fields are kept as raw JSON, whose syntax msgspec checks;
+  fields (``Decoders.learn``). Learned fields are kept as raw JSON, whose syntax msgspec checks;
   the rest (UTF-8, escapes, integers past 64 bits, a key repeated inside) is checked over
   the block with orjson;
 - a repeated key keeps its last value in msgspec. A proven line holds the wrapper's two
@@ -91,7 +91,7 @@ _KINDS: dict[str, Any] = {
 _KNOWN_KEYS = frozenset(_NAMES)
 #: never learned as a product's extra field: a bare line holding one is not a product
 _WRAPPER_KEYS = frozenset({OPERATION_KEY, PRODUCT_DATA_KEY, LEGACY_OPERATION_KEY})
-#: extra fields learned per process at most (each costs a little on every block)
+#: extra fields learned at most by one ``Decoders`` (each costs a little on every block)
 _MAX_EXTRAS = 32
 #: a field name msgspec can decode: no quote, backslash or control character
 _NAMEABLE = re.compile(r'[^"\\\x00-\x1f]*')
@@ -100,11 +100,18 @@ _NAMEABLE = re.compile(r'[^"\\\x00-\x1f]*')
 _FAILED = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
 
 
-class _Decoders:
-    """msgspec decoders of a product, wrapped or bare, with the extra fields learned so far."""
+class Decoders:
+    """msgspec decoders of a product, wrapped or bare, with the extra fields learned so far.
 
-    def __init__(self) -> None:
-        self.extras: tuple[str, ...] = ()
+    What the proof learns of a feed belongs to whoever checks its blocks: one per validation
+    run in each process (the engine holds one, each of its workers another), never shared
+    by two runs. Learning costs the per-line path of the lines that teach it, so one is kept
+    from block to block. ``extras``: another one's ``extras`` (what the process that starts
+    the workers learned), to start from.
+    """
+
+    def __init__(self, extras: tuple[str, ...] = ()) -> None:
+        self.extras = extras
         #: try the bare decoder first: most lines of the last block were bare
         self.bare_first = False
         self._build()
@@ -138,7 +145,8 @@ class _Decoders:
         self.extra_values = [operator.attrgetter(f"extra_{n}") for n in range(len(self.extras))]
 
     def learn(self, product: dict[str, Any]) -> None:
-        """Take note of the extra fields of ``product``, a line's that the proof left."""
+        """Take note of the extra fields of ``product``, a line's that the proof left (the
+        per-line path shows it every product it could not prove)."""
         if len(product) <= len(_NAMES) or len(self.extras) >= _MAX_EXTRAS:
             return
         new = [
@@ -157,14 +165,6 @@ class _Decoders:
             except ValueError:  # a name msgspec will not take: such lines stay per-line
                 self.extras = learned
                 self._build()
-
-
-_DECODERS = _Decoders()
-
-
-def learn(product: dict[str, Any]) -> None:
-    """The per-line path shows the proof a product it could not prove (its extra fields)."""
-    _DECODERS.learn(product)
 
 
 class Proof(NamedTuple):
@@ -264,9 +264,8 @@ def not_none(values: list[Any]) -> list[Any]:
     return list(itertools.compress(values, map(operator.is_not, values, _NONE)))
 
 
-def prove_lines(block: bytes, lines: Lines) -> Proof | None:
-    """What could be proven of the lines of ``block``; None: nothing."""
-    decoders = _DECODERS
+def prove_lines(block: bytes, lines: Lines, decoders: Decoders) -> Proof | None:
+    """What could be proven of the lines of ``block`` with ``decoders``; None: nothing."""
     decoded = _decode_block(block, lines, decoders) if lines.each_opens_an_object() else None
     proven, bare = decoded or _decode_all(lines.list(), decoders)
     products = not_none(proven)
@@ -301,7 +300,7 @@ def prove_lines(block: bytes, lines: Lines) -> Proof | None:
 
 
 def _decode_block(
-    block: bytes, lines: Lines, decoders: _Decoders
+    block: bytes, lines: Lines, decoders: Decoders
 ) -> tuple[list[Any], list[int]] | None:
     """Each line's product and the bare ones, like ``_decode_all``, from one msgspec call over
     the block; None when a line is neither kind, or lines might not be values one to one.
@@ -336,7 +335,7 @@ def _decode_block(
     return products, proven_bare
 
 
-def _decode_all(lines: list[bytes], decoders: _Decoders) -> tuple[list[Any], list[int]]:
+def _decode_all(lines: list[bytes], decoders: Decoders) -> tuple[list[Any], list[int]]:
     """Each line's product, decoded as the kind that last served first; the bare ones."""
     proven: list[Any] = []
     append, failed = proven.append, _FAILED
@@ -373,7 +372,7 @@ def _decode_all(lines: list[bytes], decoders: _Decoders) -> tuple[list[Any], lis
     return proven, [i for i, p in enumerate(proven) if p is not None and i not in wrapped]
 
 
-def _extras(products: list[Any], decoders: _Decoders) -> list[tuple[int, bytes]]:
+def _extras(products: list[Any], decoders: Decoders) -> list[tuple[int, bytes]]:
     """For each extra field learned and present: how many ``products`` hold it, and its
     raw values joined by commas."""
     extras = []
@@ -384,7 +383,7 @@ def _extras(products: list[Any], decoders: _Decoders) -> list[tuple[int, bytes]]
     return extras
 
 
-def _drop_doubtful_extras(proven: list[Any], decoders: _Decoders) -> None:
+def _drop_doubtful_extras(proven: list[Any], decoders: Decoders) -> None:
     """Unprove the lines whose extra fields the rules must judge.
 
     msgspec keeps an extra field's value as raw JSON, checked for syntax only: invalid
