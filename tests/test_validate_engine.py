@@ -5,7 +5,10 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import json
 import random
+import subprocess
+import sys
 import threading
 from array import array
 from pathlib import Path
@@ -491,7 +494,7 @@ def test_check_feeds_with_threads_running_uses_non_forked_workers_and_agrees() -
         from psykhe_cli.validate.engine import _Workers
 
         with _Workers(IN_WORKERS) as workers:
-            assert (workers.count, workers.fork) == (2, False)
+            assert (workers.count, workers.portable) == (2, True)
         report, seen = check(data, ValidationOptions(workers=2, block_size=512, parallel_after=0))
     finally:
         stop.set()
@@ -580,3 +583,87 @@ def test_what_the_proof_learns_belongs_to_one_run(monkeypatch: pytest.MonkeyPatc
     assert all(decoders is first[0] for decoders in first)
     assert all(decoders is second[0] for decoders in second)
     assert (first[0].extras, second[0].extras) == (("gender",), ("stock",))
+
+
+#: run in a process of its own (no thread of pytest's): a consumer that starts a thread (a
+#: progress display's) on the first progress, before the workers start; every fork is noted
+THREAD_BEFORE_WORKERS = """
+import io, json, os, sys, threading
+from psykhe_cli.validate import (
+    FeedCheck, FeedSource, Progress, Records, ValidationOptions, Wanted
+)
+forks = []
+os.register_at_fork(before=lambda: forks.append(threading.active_count()))
+data = sys.stdin.buffer.read()
+# the first MiB read (checked here) tells progress before the workers start, at 1.5 MiB
+options = ValidationOptions(workers=2, block_size=1 << 16, parallel_after=3 << 19)
+stop = threading.Event()
+display = threading.Thread(target=stop.wait)
+records = []
+with FeedCheck([FeedSource("-")], options, Wanted(records=True), stdin=io.BytesIO(data)) as check:
+    for event in check:
+        if type(event) is Progress and display.ident is None:
+            display.start()
+        if type(event) is Records:
+            records.extend(event.lines)
+stop.set()
+display.join()
+print(json.dumps([forks, check.report.to_json(), b"".join(records).decode()]))
+"""
+
+
+def test_a_thread_started_before_the_workers_is_never_forked_with() -> None:
+    """Whether to fork is decided when the workers start, not when the run begins: a thread
+    started in between (a progress display's) means no fork; the hashes of the blocks
+    checked before stay comparable with the rest (the same duplicates are found)."""
+    rng = random.Random(5)
+    data = b"".join(
+        line(f"P{rng.randrange(5000)}", f"V{rng.randrange(3)}") + b"\n" for _ in range(16_000)
+    )
+    assert len(data) > 2 << 20
+    run = subprocess.run(
+        [sys.executable, "-c", THREAD_BEFORE_WORKERS],
+        input=data,
+        capture_output=True,
+        check=True,
+        cwd=Path(__file__).parent.parent,
+    )
+    forks, report, records = json.loads(run.stdout)
+    assert [threads for threads in forks if threads > 1] == []
+    expected = Collected()
+    expected_report = expected.run(data, IN_PROCESS)
+    assert report == json.loads(json.dumps(expected_report.to_json()))
+    assert report["warnings"] > 0  # duplicates, across the blocks
+    assert records.encode() == b"".join(expected.records)
+
+
+#: in a process of its own: ``_Workers`` made with a thread running, started without it
+FORK_DECIDED_AT_START = """
+import json, os, threading
+from psykhe_cli.validate import ValidationOptions
+from psykhe_cli.validate.engine import _Workers
+forks = []
+os.register_at_fork(before=lambda: forks.append(threading.active_count()))
+stop = threading.Event()
+other = threading.Thread(target=stop.wait)
+other.start()
+with _Workers(ValidationOptions(workers=2, parallel_after=0)) as workers:
+    stop.set()
+    other.join()
+    started = workers.start(0, ranges=True)
+    print(json.dumps([started, workers.fork, forks]))
+"""
+
+
+def test_workers_made_with_a_thread_running_are_forked_once_it_ended() -> None:
+    """The thread running when the run began has ended when the workers start: they are
+    forked (and hash as the run began to: portably)."""
+    run = subprocess.run(
+        [sys.executable, "-c", FORK_DECIDED_AT_START],
+        capture_output=True,
+        check=True,
+        cwd=Path(__file__).parent.parent,
+    )
+    started, fork, forks = json.loads(run.stdout)
+    assert (started, fork) == (True, True)
+    assert forks == [1, 1]  # two workers, forked from this thread alone

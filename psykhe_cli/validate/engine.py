@@ -126,8 +126,9 @@ class Progress:
 @dataclass(frozen=True)
 class WorkersStarted:
     """Worker processes run and have their first blocks: this process mostly waits for them
-    from now on, and the consumer may start a thread of its own (never before: workers are
-    forked when they can be). Once at most."""
+    from now on, and the consumer may start a thread of its own. Not before: workers are
+    forked, and a process with threads is never forked (a run that began without threads
+    then checks the rest of its feeds in this one process). Once at most."""
 
 
 #: what ``FeedCheck`` yields, in input order
@@ -181,7 +182,7 @@ class FeedCheck:
         out: list[Event] = []
         progress = _Progress(out)
         with _Workers(options, out) as workers, workers.explaining_a_death():
-            merger = _Merger(options, wanted, out, portable=not workers.fork)
+            merger = _Merger(options, wanted, out, portable=workers.portable)
             self.report = merger.report
             for source in self._sources:
                 feed = open_feed(
@@ -658,9 +659,15 @@ class _Workers:
         if wanted is None:
             wanted = min(2, usable_cpus())
         self.count = wanted if wanted > 1 else 0
-        # fork is cheapest and shares the hash salt, but is unsafe once the process has
-        # threads (a rich progress display has one): then forkserver/spawn, portable hashes
-        self.fork = hasattr(os, "fork") and threading.active_count() == 1
+        # Forked workers are cheapest and hash with this process's salt, but forking a
+        # process with threads is unsafe: a lock another thread holds stays held in the
+        # child. Whether to fork is decided when the workers start (``start``); the hashes
+        # must be one kind for the whole run, from its first block: this process's own if
+        # it has no thread now (the workers will be forked, or none run), else portable
+        # ones, equal in every process (workers made by forkserver or spawn).
+        self.portable = self.count > 0 and not _may_fork()
+        #: the workers were forked (known once they started)
+        self.fork = False
         self._after = options.parallel_after
         #: what the proof learned of the run's products in this process (from the blocks
         #: checked here); each worker starts from what it holds when the pool starts
@@ -679,6 +686,14 @@ class _Workers:
         that cannot be forked, go through a ``ProcessPoolExecutor``.
         """
         if self._pool is None and self.count and bytes_read >= self._after:
+            # now, not when the run began: a thread may have started since (a progress
+            # display's, an HTTP client's)
+            self.fork = _may_fork()
+            if not self.fork and not self.portable:
+                # the run hashes with this process's salt, which only forked workers
+                # share: the rest of it is checked here
+                self.count = 0
+                return False
             load_numpy()  # forked workers share it: validate/fast.py counts keys with it
             parent = os.getpid() if self.fork else None
             initargs = (parent, self.learned.extras)
@@ -769,6 +784,11 @@ class _Workers:
             if code is not None and code < 0:
                 return -code
         return None
+
+
+def _may_fork() -> bool:
+    """Whether this process may be forked now: it can be, and has no other thread."""
+    return hasattr(os, "fork") and threading.active_count() == 1
 
 
 def _is_worker_death(exc: BaseException) -> bool:
