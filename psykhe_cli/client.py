@@ -46,6 +46,7 @@ import os
 import random as _random
 import socket
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -143,6 +144,99 @@ class StreamedBody(Protocol):
     def on_abort(self, shut: Callable[[], None]) -> None:
         """Call ``shut()`` if (or as soon as) the body is abandoned."""
         ...
+
+
+class UploadMeter:
+    """How far an upload has gone and a way to stop it, for another thread (a display, the
+    compression pacer, Ctrl-C).
+
+    ``handed``: bytes of the current attempt's body the transport took; some may still wait in
+    the kernel's send buffer, which holds megabytes on a slow link. ``delivered()``: of those,
+    the ones the server's side acknowledged, as far as the OS tells (Linux, macOS; elsewhere
+    all that were handed). ``whole``: the body's end was handed over too: from then on the
+    server may get all of it, even if psykhe stops. ``stop()`` cuts the connection and ends
+    the upload (``StreamAborted``) instead of retrying or waiting to retry.
+    """
+
+    def __init__(self) -> None:
+        self.handed = 0
+        #: the body's size, once known (a streamed body: once its end was handed over)
+        self.total: int | None = None
+        self.whole = False
+        #: attempts begun so far (1 for the first)
+        self.attempts = 0
+        #: when the attempt in progress handed its first bytes over (``time.monotonic``)
+        self.began: float | None = None
+        self._socket: socket.socket | None = None
+        self._stopped = threading.Event()
+        self._lock = threading.Lock()
+        self._cuts: list[Callable[[], None]] = []
+
+    def delivered(self) -> int:
+        """Bytes of this attempt's body the server's side acknowledged (a close lower bound)."""
+        handed, sock = self.handed, self._socket
+        waiting = _unacknowledged(sock) if sock is not None else 0
+        return max(handed - waiting, 0)
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped.is_set()
+
+    def stop(self) -> None:
+        """End the upload: cut its connection; a retry, or a wait to retry, raises."""
+        with self._lock:
+            self._stopped.set()
+            cuts, self._cuts = self._cuts, []
+        for cut in cuts:
+            cut()
+
+    def follow(self, sock: socket.socket) -> None:
+        """Ask ``sock`` (the attempt's connection) what it has delivered."""
+        self._socket = sock
+
+    # -- the client's side -------------------------------------------------------------------
+    def _attempt(self, total: int | None) -> None:
+        if self.stopped:
+            raise StreamAborted("the upload was stopped")
+        self.handed, self.total, self.whole, self._socket = 0, total, False, None
+        self.attempts += 1
+        self.began = None
+
+    def _on_stop(self, cut: Callable[[], None]) -> None:
+        with self._lock:
+            if not self._stopped.is_set():
+                self._cuts.append(cut)
+                return
+        cut()
+
+    def _pause(self, seconds: float) -> None:
+        if self._stopped.wait(seconds):
+            raise StreamAborted("the upload was stopped")
+
+
+def _unacknowledged(sock: socket.socket) -> int:
+    """Bytes written to ``sock`` that its peer has not acknowledged yet; 0 where the OS does
+    not tell, or once the socket is closed."""
+    fd = sock.fileno()
+    if fd < 0:
+        return 0
+    try:
+        if sys.platform.startswith("linux"):
+            import fcntl
+            import termios
+
+            # SIOCOUTQ (= TIOCOUTQ) on a TCP socket: written less acknowledged
+            answer = fcntl.ioctl(fd, termios.TIOCOUTQ, b"\0\0\0\0")
+            return max(int.from_bytes(answer, sys.byteorder, signed=True), 0)
+        if sys.platform == "darwin":
+            return max(sock.getsockopt(socket.SOL_SOCKET, _SO_NWRITE), 0)
+    except OSError:
+        pass
+    return 0
+
+
+#: macOS's getsockopt for the bytes in a socket's send buffer (not yet acknowledged)
+_SO_NWRITE = 0x1024
 
 
 #: answers by which a server or gateway may refuse a chunked body (411 Length Required; a
@@ -324,6 +418,7 @@ class IngestionClient:
         on_upload_progress: ProgressCallback | None = None,
         on_retry: RetryCallback | None = None,
         on_chunked_refused: Callable[[str], None] | None = None,
+        meter: UploadMeter | None = None,
     ) -> CreateResult:
         """POST ``body`` (gzip JSON Lines) as one ingestion in ``mode``; see the module table.
 
@@ -334,6 +429,8 @@ class IngestionClient:
         the released body with a Content-Length: the same bytes. Accepted so after a chunked
         attempt was refused (or its connection closed before any answer), the refusal is
         told: ``on_chunked_refused(reason)``.
+
+        ``meter`` tells another thread how far each attempt has gone, and can stop the upload.
         """
         if mode not in PROCESSING_MODES:
             raise UsageError(f"unknown processing mode {mode!r}: use insert or soft_replace")
@@ -349,29 +446,38 @@ class IngestionClient:
         #: chunked bodies, if the same bytes then go through with a Content-Length
         suspect: str | None = None
 
+        def on_connection(cut: Callable[[], None]) -> None:
+            if streamed is not None:
+                streamed.on_abort(cut)
+            if meter is not None:
+                meter._on_stop(cut)
+
         def once(attempt: int) -> CreateResult | _Retry:
             nonlocal chunked, suspect
             if chunked:
                 assert streamed is not None
                 chunked = False  # whatever happens, later attempts send the spool whole
-                outcome = self._post_chunked(url, headers, streamed, on_upload_progress, attempt)
+                outcome = self._post_chunked(
+                    url, headers, streamed, _TrackedBody(on_upload_progress, meter), attempt
+                )
                 if isinstance(outcome, _Retry) and outcome.closed_before_answer:
                     suspect = outcome.reason
                 if not isinstance(outcome, _ChunkedRefused):
                     return outcome
                 suspect = outcome.reason  # the same bytes, whole, in this same attempt
             whole = streamed.whole() if streamed is not None else cast(UploadBody, body)
-            tracked = _TrackedBody(on_upload_progress, whole.open(), whole.size)
+            tracked = _TrackedBody(on_upload_progress, meter, whole.size)
             sized = {**headers, "Content-Length": str(whole.size)}
             try:
                 response = self._send(
                     "POST",
                     url,
                     sized,
-                    tracked.chunks(),
+                    tracked.chunks(whole.open()),
                     attempt,
                     on_body_sent=tracked.sent_whole,
-                    on_connection=streamed.on_abort if streamed is not None else None,
+                    on_connection=on_connection,
+                    on_socket=tracked.attach,
                 )
             except httpx.RequestError as exc:
                 return self._post_failed_in_transit(exc, tracked)
@@ -382,30 +488,38 @@ class IngestionClient:
                 suspect = None
             return answered
 
-        return self._retrying(once, on_retry, exhausted=self._upload_exhausted)
+        pause = meter._pause if meter is not None else None
+        return self._retrying(once, on_retry, exhausted=self._upload_exhausted, pause=pause)
 
     def _post_chunked(
         self,
         url: str,
         headers: Mapping[str, str],
         streamed: StreamedBody,
-        on_upload_progress: ProgressCallback | None,
+        tracked: _TrackedBody,
         attempt: int,
     ) -> CreateResult | _Retry | _ChunkedRefused:
         """One chunked attempt; ``_ChunkedRefused`` when the server will not take one."""
-        tracked = _TrackedBody(on_upload_progress, streamed.stream(), None)
+        meter = tracked.meter
+
+        def on_connection(cut: Callable[[], None]) -> None:
+            streamed.on_abort(cut)
+            if meter is not None:
+                meter._on_stop(cut)
+
         try:
             response = self._send(
                 "POST",
                 url,
                 headers,
-                tracked.chunks(),
+                tracked.chunks(streamed.stream()),
                 attempt,
                 on_body_sent=tracked.sent_whole,
-                on_connection=streamed.on_abort,
+                on_connection=on_connection,
+                on_socket=tracked.attach,
             )
         except httpx.RequestError as exc:
-            if streamed.aborted:
+            if streamed.aborted or (meter is not None and meter.stopped):
                 raise StreamAborted("the upload was abandoned before its end") from None
             outcome = self._post_failed_in_transit(exc, tracked)
             if not tracked.complete and isinstance(exc, _CLOSED_BEFORE_ANSWER):
@@ -545,6 +659,7 @@ class IngestionClient:
         exhausted: Callable[[int, _Retry, bool], PsykheError],
         max_wait: float | None = None,
         until: float | None = None,
+        pause: Callable[[float], None] | None = None,
     ) -> T:
         attempts = self._policy.retries + 1
         budget = math.inf if max_wait is None else max_wait
@@ -567,7 +682,7 @@ class IngestionClient:
             callback = on_retry or self._on_retry
             if callback is not None:
                 callback(attempt, delay, why)
-            self._sleep(delay)
+            (pause or self._sleep)(delay)
 
     def _delay(self, attempt: int, outcome: _Retry) -> tuple[float, str]:
         if outcome.retry_after is None:
@@ -640,6 +755,7 @@ class IngestionClient:
         until: float | None = None,
         on_body_sent: Callable[[], None] | None = None,
         on_connection: Callable[[Callable[[], None]], None] | None = None,
+        on_socket: Callable[[socket.socket], None] | None = None,
     ) -> _Answer:
         """One request and its answer, read whole (up to ``ANSWER_LIMIT``) before returning.
 
@@ -647,7 +763,9 @@ class IngestionClient:
         before ``until`` (this client's clock) when given.
         """
         read_timeout = self._http.timeout.read
-        watchdog = _Watchdog(answer_within=read_timeout, on_body_sent=on_body_sent)
+        watchdog = _Watchdog(
+            answer_within=read_timeout, on_body_sent=on_body_sent, on_socket=on_socket
+        )
         if on_connection is not None:
             on_connection(watchdog.cut)
         if until is not None:
@@ -857,10 +975,15 @@ class _Watchdog:
     """
 
     def __init__(
-        self, *, answer_within: float | None, on_body_sent: Callable[[], None] | None = None
+        self,
+        *,
+        answer_within: float | None,
+        on_body_sent: Callable[[], None] | None = None,
+        on_socket: Callable[[socket.socket], None] | None = None,
     ) -> None:
         self._answer_within = answer_within
         self._on_body_sent = on_body_sent
+        self._on_socket = on_socket
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
         self._timer: threading.Timer | None = None
@@ -880,6 +1003,8 @@ class _Watchdog:
                     self._sockets.append(sock)
                     if self.fired is not None:  # the time was up before it connected
                         _shut_down(sock)
+                if self._on_socket is not None:
+                    self._on_socket(sock)
         elif event.endswith(".send_request_body.complete"):
             # the whole body, its end included (a chunked body's final chunk), was written
             if self._on_body_sent is not None:
@@ -966,27 +1091,42 @@ class _TrackedBody:
     of the body, was handed over (httpcore's trace says so: ``sent_whole``)."""
 
     def __init__(
-        self, on_progress: ProgressCallback | None, chunks: Iterator[bytes], size: int | None
+        self,
+        on_progress: ProgressCallback | None,
+        meter: UploadMeter | None,
+        size: int | None = None,
     ) -> None:
-        self._chunks = chunks
         #: None while a streamed body's size is not known
         self._size = size
         self._on_progress = on_progress
+        self.meter = meter
         self.sent = 0
         self.complete = False
+        if meter is not None:
+            meter._attempt(size)
 
-    def chunks(self) -> Iterator[bytes]:
+    def attach(self, sock: socket.socket) -> None:
+        """The connection the body goes through (the meter asks it what was acknowledged)."""
+        if self.meter is not None:
+            self.meter.follow(sock)
+
+    def chunks(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
         """The body's chunks; the transport asks for the next one only after writing the last."""
-        for chunk in self._chunks:
+        meter = self.meter
+        for chunk in chunks:
             yield chunk
             self.sent += len(chunk)
+            if meter is not None:
+                if meter.began is None:
+                    meter.began = time.monotonic()
+                meter.handed = self.sent
             if self._on_progress is not None:
                 # a streamed body: not whole before its end was written (``sent_whole``)
                 total = self._size if self._size is not None else self.sent + 1
                 self._on_progress(self.sent, total)
         if self._size is not None:
             # with a Content-Length, the last byte is the end: nothing more is written
-            self.complete = True
+            self._ended()
 
     def sent_whole(self) -> None:
         """The transport wrote the body's end (httpcore's ``send_request_body.complete``)."""
@@ -994,7 +1134,12 @@ class _TrackedBody:
             self._size = self.sent
             if self._on_progress is not None:
                 self._on_progress(self.sent, self.sent)
+        self._ended()
+
+    def _ended(self) -> None:
         self.complete = True
+        if self.meter is not None:
+            self.meter.total, self.meter.whole = self._size, True
 
 
 @dataclass(frozen=True)
