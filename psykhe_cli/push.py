@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
+import re
 import threading
 import time
 from collections import deque
@@ -39,13 +41,13 @@ from psykhe_cli.errors import (
     WaitTimeout,
     exit_code_of,
 )
+from psykhe_cli.pacing import Pacer
 from psykhe_cli.spool import (
     DEFAULT_COMPRESSION_LEVEL,
     BatchLimit,
     GrowingPart,
     Spool,
     SpoolPart,
-    StreamAborted,
 )
 from psykhe_cli.validate import (
     FeedCheck,
@@ -93,7 +95,8 @@ class PushRequest:
     #: seconds to wait for another push to the same target to let go of the sync lock
     wait_lock: float = 0.0
     batch_limit: BatchLimit | None = None
-    compression_level: int = DEFAULT_COMPRESSION_LEVEL
+    #: pinned by ``--compression-level``; else paced by the link when the upload streams
+    compression_level: int | None = None
     wait: bool = True
     timeout: float = DEFAULT_TIMEOUT
     poll_interval: float | None = None
@@ -219,7 +222,12 @@ class PushObserver(Protocol):
         that happens to the output may stop the push (it must record what it did)."""
 
     def uploading(self, part: int, parts: int, sent: int, total: int) -> None:
-        """Bytes of request ``part`` (1-based) of ``parts`` handed to the network."""
+        """Bytes of request ``part`` (1-based) of ``parts`` that reached the server (as far
+        as the OS tells: acknowledged, not merely handed to the kernel's buffers)."""
+
+    def awaiting_answer(self, part: int, parts: int, size: int, seconds: float) -> None:
+        """Request ``part`` reached the server whole (``size`` bytes, ``seconds`` after its
+        upload began); its answer is awaited."""
 
     def retrying(self, attempt: int, delay: float, reason: str) -> None:
         """A request failed and is retried after ``delay`` seconds."""
@@ -299,74 +307,111 @@ class _EarlyClient:
             self._made[1]()
 
 
-class _Stream:
-    """The upload of the spool's single part, started while the feed is still being checked.
+class _Upload:
+    """One request's upload, in a thread of its own while the main thread waits for it and
+    tells its progress. Everything it has to tell the observer is queued and told by the main
+    thread (``pump``): the display is never driven from two threads.
 
-    It runs in a thread of its own, sending what the spool has written so far (chunked), and
-    completes the request only once the push ``release``s the part — the feed checked without
-    an error and the guard passed; ``stop`` abandons it (the server gets an incomplete request
-    and creates nothing). Everything it has to tell the observer is queued and told by the
-    main thread (``pump``): the display is never driven from two threads.
+    The body is a spool part, or the spool's single part still being written
+    (``GrowingPart``): then the upload starts while the feed is checked, sends what is written
+    so far (chunked), and completes the request only once the push ``release``s the part — the
+    feed checked without an error and the guard passed. ``stop`` abandons it (an error, a
+    refusal, Ctrl-C): its connection is cut, so unless its end was already handed over
+    (``meter.whole``), the server gets an incomplete request and creates nothing.
     """
 
-    def __init__(self, push: Push, growing: GrowingPart, take_client: Callable[[], Any]) -> None:
+    def __init__(
+        self,
+        push: Push,
+        body: SpoolPart | GrowingPart,
+        take_client: Callable[[], Any],
+        number: int = 1,
+        parts: int = 1,
+    ) -> None:
+        from psykhe_cli.client import UploadMeter
+
         self._push = push
-        self.growing = growing
+        self.body = body
+        self.growing = body if isinstance(body, GrowingPart) else None
+        #: the body's size, once known (a part still being written: once released)
+        self._size = body.size if isinstance(body, SpoolPart) else None
         self._take_client = take_client
+        self.number, self.parts = number, parts
+        self.meter = UploadMeter()
         self._thread: threading.Thread | None = None
         self._calls: deque[Callable[[], None]] = deque()
-        self._stopped = False
+        self._started_at = 0.0
+        #: the attempt (``meter.attempts``) whose end reached the server and was told so
+        self._told_whole: int | None = None
         self.created: CreateResult | None = None
         self.error: BaseException | None = None
         #: how the server refused a chunked body, if it did (the target is then remembered)
         self.refused_chunked: str | None = None
-        #: bytes handed to the network by the attempt in progress, and its size once known
-        self.sent = 0
-        self.total: int | None = None
+        #: why the upload waits to be retried (429, 503, …), and the attempt that failed
+        self._backing_off: tuple[str, int] | None = None
 
     @property
     def started(self) -> bool:
         return self._thread is not None
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="psykhe-upload", daemon=True)
+    @property
+    def backing_off(self) -> str | None:
+        """Why the upload is waiting to retry, while it waits."""
+        waiting = self._backing_off
+        return waiting[0] if waiting is not None and waiting[1] == self.meter.attempts else None
+
+    @property
+    def body_sent(self) -> bool:
+        """The attempt in progress handed the body's end over: the server may get it all."""
+        return self.meter.whole and self.backing_off is None
+
+    def backlog(self) -> float:
+        """Seconds the link would take to send what is written to the spool and not sent
+        yet, at the rate it has taken the body so far (infinite before it took anything)."""
+        meter = self.meter
+        written = self.growing.written if self.growing is not None else 0
+        delivered = meter.delivered()
+        waiting = written - delivered
+        if waiting <= 0:
+            return 0.0
+        elapsed = time.monotonic() - meter.began if meter.began is not None else 0.0
+        if delivered <= 0 or elapsed <= 0:
+            return math.inf
+        return waiting / (delivered / elapsed)
+
+    def start(self, *, record_first: bool = False) -> None:
+        """Send in a thread; ``record_first``: record the attempt in the history first."""
+        self._started_at = time.monotonic()
+        self._thread = threading.Thread(
+            target=self._run, args=(record_first,), name="psykhe-upload", daemon=True
+        )
         self._thread.start()
 
-    def _run(self) -> None:
+    def _run(self, record_first: bool) -> None:
         push = self._push
         try:
             client = self._take_client()
-            # before the first byte, as every upload: `status --last` must see this attempt
-            push._uploading = True
-            push._record_first()
+            if record_first:
+                # before the first byte, as every upload: `status --last` must see this attempt
+                push._uploading = True
+                push._record_first()
             self.created = client.create_ingestion(
-                self.growing,
+                self.body,
                 mode=push.request.mode,
-                on_upload_progress=self._progress,
+                meter=self.meter,
                 on_retry=self._retrying,
                 on_chunked_refused=self._chunked_refused,
             )
         except BaseException as exc:  # raised again (or set aside) by the main thread
             self.error = exc
 
-    def _progress(self, sent: int, total: int) -> None:
-        whole = sent >= total
-        self.sent, self.total = sent, total if whole else None
-        self._push._body_sent = whole
-        self._push._backing_off = None
-
     def _retrying(self, attempt: int, delay: float, reason: str) -> None:
-        if self._stopped:
-            raise StreamAborted("the upload was stopped")
-        self._push._body_sent = False
-        self._push._backing_off = reason
+        self._backing_off = (reason, self.meter.attempts)
         observer = self._push.observer
         self._calls.append(lambda: observer.retrying(attempt, delay, reason))
 
     def _chunked_refused(self, reason: str) -> None:
         self.refused_chunked = reason
-        self.sent, self.total = 0, None
-        self._push._body_sent = False
 
     def pump(self) -> None:
         """Tell the observer what the upload had to tell (main thread only)."""
@@ -375,23 +420,51 @@ class _Stream:
 
     def release(self, part: SpoolPart) -> None:
         """The feed is checked and the guard passed: the request may be completed."""
+        assert self.growing is not None
+        self._size = part.size
         self.growing.release(part)
 
-    def wait(self, on_progress: Callable[[int, int | None], None]) -> None:
-        """Wait for the upload's outcome, telling its progress (main thread; Ctrl-C works)."""
+    def wait(self, size: int) -> None:
+        """Wait for the upload's outcome, telling its progress (main thread; Ctrl-C works).
+        ``size``: the body's, known once the part is complete."""
         assert self._thread is not None
         while self._thread.is_alive():
             self._thread.join(0.1)
             self.pump()
-            on_progress(self.sent, self.total)
+            self._tell(size)
         self.pump()
 
+    def _tell(self, size: int) -> None:
+        meter, observer = self.meter, self._push.observer
+        if self.backing_off is not None:
+            return
+        delivered = meter.delivered()
+        if self._told_whole == meter.attempts:
+            return
+        if meter.whole and delivered >= size:
+            self._told_whole = meter.attempts
+            observer.uploading(self.number, self.parts, size, size)
+            seconds = time.monotonic() - self._started_at
+            observer.awaiting_answer(self.number, self.parts, size, seconds)
+            return
+        # "whole" only once every byte reached the server's side, never before
+        observer.uploading(self.number, self.parts, min(delivered, size - 1), size)
+
     def stop(self) -> None:
-        """Abandon the upload (an error, a refusal, Ctrl-C) and wait for its thread to end."""
-        self._stopped = True
-        self.growing.abort()
-        if self._thread is not None:
+        """Abandon the upload (an error, a refusal, Ctrl-C) and wait for its thread to end;
+        nothing more is sent. Once it ended, nothing happens."""
+        if self.growing is not None:
+            self.growing.abort()
+        if self._thread is not None and self._thread.is_alive():
+            self.meter.stop()
             self._thread.join()
+
+    def reached(self) -> str:
+        """How much of the body the server's side acknowledged, once ``stop`` returned (what
+        its application read of it may be less: the rest waits in its receive buffer)."""
+        total = self._size
+        of = f" of {total:,}" if total is not None else ""
+        return f"{self.meter.delivered():,}{of} bytes acknowledged by the server"
 
 
 class _Rejects:
@@ -457,10 +530,8 @@ class Push:
         self._clock = clock
         self._record: PushRecord | None = None
         self._uploading = False
-        #: the request in progress has handed its whole body to the network
-        self._body_sent = False
-        #: why the upload is waiting to be retried (429, 503, …), while it waits
-        self._backing_off: str | None = None
+        #: the request being sent, until the server accepted it
+        self._sending: _Upload | None = None
         self._feed_sha256: str | None = None
         #: lines of the requests the server accepted
         self._lines_accepted = 0
@@ -494,22 +565,24 @@ class Push:
         """What an interruption before polling left behind (polling explains itself)."""
         ids = self.result.ingestion_ids
         before = f"; ingestion(s) {', '.join(map(str, ids))} were accepted before it" if ids else ""
-        if self._uploading and self._backing_off is not None:
+        sending = self._sending if self._uploading else None
+        if sending is not None and sending.backing_off is not None:
             return Interrupted(
-                f"interrupted while waiting to retry the upload ({self._backing_off}): the "
+                f"interrupted while waiting to retry the upload ({sending.backing_off}): the "
                 f"server did not accept the last attempt, so it applied nothing from it{before}",
                 hint="it is safe to run the same command again" if not ids else None,
             )
-        if self._uploading and self._body_sent:
+        if sending is not None and sending.body_sent:
             return Interrupted(
-                "interrupted after the whole upload was sent, before the server answered: "
-                f"it may have accepted it{before}",
+                "interrupted after the whole upload was handed to the network "
+                f"({sending.reached()}), before the server answered: it may have "
+                f"accepted it{before}",
                 hint="check with `psykhe status --last` before sending the feed again",
             )
-        if self._uploading:
+        if sending is not None and sending.started:
             return Interrupted(
-                "interrupted during the upload: the server never received the whole body, "
-                f"so it applied nothing from it{before}",
+                f"interrupted during the upload ({sending.reached()}): the server never "
+                f"received the whole body, so it applied nothing from it{before}",
                 hint="it is safe to run the same command again" if not ids else None,
             )
         if ids:
@@ -538,7 +611,11 @@ class Push:
         streams = self._streams()
         with ExitStack() as stack:
             spool = stack.enter_context(
-                Spool(compression_level=request.compression_level, limit=limit, streamed=streams)
+                Spool(
+                    compression_level=request.compression_level or DEFAULT_COMPRESSION_LEVEL,
+                    limit=limit,
+                    streamed=streams,
+                )
             )
             early = _EarlyClient(lambda: self._client_factory(self.settings, self.observer))
             stack.callback(early.close)
@@ -548,17 +625,22 @@ class Push:
             if sending and request.mode == SOFT_REPLACE:
                 self._keep_products(stack)
             on_workers: Callable[[], None] | None = early.start if sending else None
-            stream: _Stream | None = None
+            stream: _Upload | None = None
             if streams and spool.growing is not None:
-                stream = _Stream(self, spool.growing, lambda: early.take()[0])
+                stream = _Upload(self, spool.growing, lambda: early.take()[0])
                 # an error, a refusal or Ctrl-C before the release: the request stays incomplete
                 stack.callback(stream.stop)
                 on_workers = functools.partial(self._start_stream, early, stream)
-            parts = self._prepare(spool, rejects, on_workers, stream)
             lock = stack.enter_context(ExitStack())
-            if not request.dry_run:
-                self._lock(lock)
-            self._guard()
+            try:
+                parts = self._prepare(spool, rejects, on_workers, stream)
+                if not request.dry_run:
+                    self._lock(lock)
+                self._guard()
+            except PsykheError as exc:
+                if stream is not None and stream.started:
+                    _cut_off(exc)
+                raise
             if request.dry_run:
                 self.observer.notice("dry run: nothing was sent")
                 return
@@ -588,11 +670,12 @@ class Push:
         target = self._target()
         return target is None or not self._state().refuses_chunked(target)
 
-    @staticmethod
-    def _start_stream(early: _EarlyClient, stream: _Stream) -> None:
+    def _start_stream(self, early: _EarlyClient, stream: _Upload) -> None:
         # the workers run: threads may start now (never before: workers are forked)
         early.start()
-        stream.start()
+        self._sending = stream
+        stream.start(record_first=True)
+        self.observer.notice("uploading while the feed is checked")
 
     def _check_outputs(self) -> None:
         from psykhe_cli.feeds import STDIN
@@ -656,7 +739,7 @@ class Push:
         spool: Spool,
         rejects: _Rejects,
         on_workers: Callable[[], None] | None,
-        stream: _Stream | None = None,
+        stream: _Upload | None = None,
     ) -> list[SpoolPart]:
         started = self._clock()
         request = self.request
@@ -665,9 +748,12 @@ class Push:
         deflate_here = spool.limit == BatchLimit() and not (
             request.validation.strict and request.skip_invalid
         )
+        level: int | Pacer = request.compression_level or DEFAULT_COMPRESSION_LEVEL
+        if stream is not None and request.compression_level is None:
+            level = Pacer(stream.backlog)
         wanted = Wanted(
             records=True,
-            deflate_level=request.compression_level if deflate_here else None,
+            deflate_level=level if deflate_here else None,
             rejected=request.skip_invalid,
             products=self._products is not None,
             product_hashes=request.mode == SOFT_REPLACE,
@@ -695,6 +781,8 @@ class Push:
                 elif type(event) is WorkersStarted and on_workers is not None:
                     on_workers()
         report = check.report
+        if isinstance(level, Pacer) and level.used:
+            observer.debug(f"compression levels (blocks at each): {level.describe()}")
         if self._products is not None:
             self._products.close()
         parts = spool.finish()
@@ -870,14 +958,16 @@ class Push:
             while queue:
                 part = queue.popleft()
                 number, total = done + 1, done + 1 + len(queue)
-                progress = functools.partial(self._upload_progress, number, total)
+                upload = _Upload(self, part, lambda: client, number, total)
+                self._sending = upload
+                self.observer.uploading(number, total, 0, part.size)
                 try:
-                    created = client.create_ingestion(
-                        part,
-                        mode=self.request.mode,
-                        on_upload_progress=progress,
-                        on_retry=self._retrying_upload,
-                    )
+                    upload.start()
+                    upload.wait(part.size)
+                finally:
+                    upload.stop()  # Ctrl-C: nothing more goes out
+                try:
+                    created = self._outcome(upload)
                 except PayloadTooLarge as exc:
                     try:
                         halves = self._split(spool, part, exc)
@@ -895,10 +985,18 @@ class Push:
         finally:
             self.result.phases["uploading"] = self._clock() - started
 
+    @staticmethod
+    def _outcome(upload: _Upload) -> CreateResult:
+        """What the server made of an upload that ended: its answer, or the error raised."""
+        if upload.error is not None:
+            raise upload.error
+        assert upload.created is not None
+        return upload.created
+
     def _accepted(self, created: CreateResult, part: SpoolPart, number: int, total: int) -> None:
         """The server accepted ``part`` (request ``number`` of ``total``): record it."""
         self._lines_accepted += part.lines
-        self._body_sent = False
+        self._sending = None
         self.result.requests = number
         self.result.bytes_sent += part.size
         self.result.ingestion_ids.append(created.ingestion_id)
@@ -909,17 +1007,15 @@ class Push:
             self._remember_pending(created.ingestion_id)
 
     def _finish_stream(
-        self, client: IngestionClient, spool: Spool, parts: list[SpoolPart], stream: _Stream
+        self, client: IngestionClient, spool: Spool, parts: list[SpoolPart], stream: _Upload
     ) -> None:
         """Complete the upload started while the feed was checked, now that it may be."""
         [part] = parts  # a streamed spool has no limit: one part
         self.observer.sending()
         started = self._clock()
-        # the body's size is known now: what was sent of it is told from here on
-        self.observer.uploading(1, 1, 0, part.size)
         stream.release(part)
         try:
-            stream.wait(lambda sent, total: self._tell_stream_progress(sent, total, part.size))
+            stream.wait(part.size)
         finally:
             self.result.phases["uploading"] = self._clock() - started
         if stream.refused_chunked is not None:
@@ -927,15 +1023,8 @@ class Push:
         if isinstance(stream.error, PayloadTooLarge):
             self._upload(client, spool, list(self._split(spool, part, stream.error)))
             return
-        if stream.error is not None:
-            raise stream.error
-        assert stream.created is not None
-        self._accepted(stream.created, part, 1, 1)
+        self._accepted(self._outcome(stream), part, 1, 1)
         self._uploading = False
-
-    def _tell_stream_progress(self, sent: int, total: int | None, size: int) -> None:
-        # the part's size is known once released; "whole" only once its end was written
-        self.observer.uploading(1, 1, sent, total if total is not None else max(size, sent + 1))
 
     def _refuses_chunked(self, reason: str) -> None:
         """Remember that the target refused a chunked body: its next uploads go whole."""
@@ -964,17 +1053,6 @@ class Push:
             api_code=refusal.api_code,
             ingestion_id=refusal.ingestion_id,
         )
-
-    def _upload_progress(self, part: int, parts: int, sent: int, total: int) -> None:
-        self._body_sent = sent >= total
-        self._backing_off = None
-        self.observer.uploading(part, parts, sent, total)
-
-    def _retrying_upload(self, attempt: int, delay: float, reason: str) -> None:
-        # the attempt was answered (or never connected): what was sent is settled, not pending
-        self._body_sent = False
-        self._backing_off = reason
-        self.observer.retrying(attempt, delay, reason)
 
     def _tell_what_was_accepted(self, exc: PsykheError, number: int, total: int) -> None:
         """A later part failed: the ingestions of the parts before it stand, so name them."""
@@ -1174,7 +1252,7 @@ class Push:
             return self.result.status
         if exit_code is None:
             return "sending"
-        if isinstance(error, Interrupted) and self._body_sent:
+        if isinstance(error, Interrupted) and self._sending is not None and self._sending.body_sent:
             return "outcome_unknown"
         return error.code if error is not None else self.result.status
 
@@ -1183,6 +1261,19 @@ class Push:
             write()
         except (OSError, PsykheError) as exc:
             self.observer.notice(f"could not update the local state directory: {exc}")
+
+
+def _cut_off(exc: PsykheError) -> None:
+    """An error before a streamed upload was released: part of the body did go out, but the
+    request was cut off before its end, so the server applied nothing from it."""
+    cut = "the upload begun meanwhile was cut off before its end, so nothing was applied"
+    message = re.sub(
+        r"\b([Nn])othing was sent\b",
+        lambda found: cut.capitalize() if found[1] == "N" else cut,
+        exc.message,
+    )
+    if message != exc.message:
+        exc.reword(message, hint=exc.hint)
 
 
 def _drops_text(drops: list[tuple[str, int, int]], max_drop: float) -> str:

@@ -150,6 +150,11 @@ class GrowingPart:
         """True once ``abort`` took effect."""
         return self._aborted
 
+    @property
+    def written(self) -> int:
+        """Bytes of the part on disk so far."""
+        return self._grown
+
     # -- the reader's side -------------------------------------------------------------------
     def on_abort(self, shut: Any) -> None:
         """Call ``shut()`` (shut a connection down) when the upload is stopped (``abort``)."""

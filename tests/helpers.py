@@ -103,12 +103,14 @@ def run_in_pty(
     answers: Mapping[bytes, bytes] | None = None,
     stdin_data: bytes | None = None,
     timeout: float = 60,
+    program: list[str] | None = None,
 ) -> tuple[int, bytes]:
     """Run ``psykhe ARGS`` on a pseudo-terminal; reply to each prompt in ``answers``.
 
     The terminal is the child's controlling terminal, so ``/dev/tty`` works; with
     ``stdin_data`` the child's stdin is a pipe carrying it instead (a feed from a pipeline).
-    Returns the exit code and everything written to the terminal.
+    Returns the exit code and everything written to the terminal. ``program``: what to run
+    instead of ``psykhe`` (``ARGS`` follow it).
     """
     import os
     import pty
@@ -122,7 +124,8 @@ def run_in_pty(
         if stdin_data is not None:
             os.dup2(pipe_r, 0)
             os.close(pipe_w)
-        os.execve(sys.executable, [*PSYKHE, *args], dict(env))
+        command = [*(program or PSYKHE), *args]
+        os.execve(command[0], command, dict(env))
     if stdin_data is not None:
         os.close(pipe_r)
         os.write(pipe_w, stdin_data)

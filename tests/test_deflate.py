@@ -37,5 +37,9 @@ def test_the_command_line_default_level_is_the_library_default() -> None:
 
     from psykhe_cli.commands.push import push
     from psykhe_cli.deflate import DEFAULT_LEVEL
+    from psykhe_cli.pacing import LADDER
 
-    assert inspect.signature(push).parameters["compression_level"].default == DEFAULT_LEVEL
+    option = inspect.signature(push).parameters["compression_level"]
+    assert option.default is None  # not pinned: paced from the library default up
+    assert LADDER[0] == DEFAULT_LEVEL
+    assert f"Default: {DEFAULT_LEVEL}," in str(option.annotation)

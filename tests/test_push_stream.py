@@ -111,7 +111,10 @@ def test_the_upload_starts_before_the_feed_ends_and_an_invalid_last_line_creates
     bad = b'{"operation":"insert","product_data":{"title":"no identifier"}}\n'
     code, stderr = started_then(env, sandbox, list(FAST), bad)
     assert code == 3, stderr
-    assert "1 error(s) in the feed" in stderr
+    assert (
+        "1 error(s) in the feed; the upload begun meanwhile was cut off before its end, so "
+        "nothing was applied"
+    ) in stderr
     (request,) = settled(sandbox)
     assert request["headers"].get("transfer-encoding") == "chunked"
     assert (request["complete"], request["status"], request["ingestion_id"]) == (False, None, None)
@@ -126,6 +129,7 @@ def test_a_refused_guard_closes_the_streamed_request_without_its_end(
     code, stderr = started_then(env, sandbox, ["--mode", "soft_replace", *FAST], b"")
     assert code == 7, stderr
     assert "there is no terminal to ask on" in stderr
+    assert "nothing was sent" not in stderr and "nothing was applied" in stderr
     (request,) = settled(sandbox)
     assert request["headers"].get("transfer-encoding") == "chunked"
     assert request["body_bytes"] > 0  # the upload had started

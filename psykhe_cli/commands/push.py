@@ -161,11 +161,16 @@ def push(
         ),
     ] = None,
     compression_level: Annotated[
-        int,
+        int | None,
         typer.Option(
-            "--compression-level", min=1, max=9, metavar="1-9", help="gzip level: 1 fast … 9 small."
+            "--compression-level",
+            min=1,
+            max=9,
+            metavar="1-9",
+            help="gzip level: 1 fast … 9 small. Default: 3, raised while a streamed upload "
+            "waits for the link.",
         ),
-    ] = 3,  # deflate.DEFAULT_LEVEL, not imported here to keep --help fast
+    ] = None,
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Return once the upload is accepted.")
     ] = False,

@@ -115,6 +115,8 @@ class PlainObserver:
         self._ask = ask
         self._read = read
         self._last_status: dict[int, str] = {}
+        #: the request whose upload was told last
+        self._announced: int | None = None
 
     def _say(self, message: str) -> None:
         if not self.quiet:
@@ -162,9 +164,18 @@ class PlainObserver:
         self.env.sending()
 
     def uploading(self, part: int, parts: int, sent: int, total: int) -> None:
-        if sent == 0:
+        if self._announced != part:  # once per request: plain output has no animation
+            self._announced = part
             which = f" (request {part} of {parts})" if parts > 1 else ""
             self._say(f"uploading {human_bytes(total)}{which}")
+
+    def awaiting_answer(self, part: int, parts: int, size: int, seconds: float) -> None:
+        which = f" (request {part} of {parts})" if parts > 1 else ""
+        rate = f" ({human_bytes(size / seconds)}/s)" if seconds > 0 else ""
+        self._say(
+            f"sent {human_bytes(size)}{which} in {seconds:.1f} s{rate}; "
+            "waiting for the server's answer"
+        )
 
     def retrying(self, attempt: int, delay: float, reason: str) -> None:
         self._say(f"attempt {attempt} failed: {reason}; retrying in {delay:.1f} s")
@@ -241,7 +252,7 @@ class TerminalObserver(PlainObserver):
         progress, task = self._open("preparing", "preparing")
         rate = bytes_read / max(time.monotonic() - self._started, 1e-6) / 1e6
         info = f"{lines:,} lines · {human_bytes(bytes_read)} · {rate:,.0f} MB/s"
-        progress.update(task, info=info)
+        progress.update(task, info=info, refresh=True)
 
     def prepared(self, result: PushResult) -> None:
         self._finish()
@@ -259,8 +270,12 @@ class TerminalObserver(PlainObserver):
         label = "uploading" if parts == 1 else f"upload {part}/{parts}"
         progress, task = self._open(f"upload-{part}", label, total=total)
         progress.update(task, completed=sent, total=total)
-        if sent >= total:
-            self._finish()
+
+    def awaiting_answer(self, part: int, parts: int, size: int, seconds: float) -> None:
+        self._finish()
+        label = "waiting" if parts == 1 else f"waiting {part}/{parts}"
+        progress, task = self._open(f"answer-{part}", label)
+        progress.update(task, info="for the server's answer")
 
     def created(self, ingestion_id: int, part: int, parts: int) -> None:
         self.close()
@@ -316,7 +331,17 @@ def _progress_for(phase: str, console: Console) -> Progress:
         columns += [TimeRemainingColumn()]
     else:
         columns += [TextColumn("{task.fields[info]}"), TimeElapsedColumn()]
-    return Progress(*columns, console=console, transient=False, refresh_per_second=8)
+    # While the feed is checked, no refresh thread: worker processes may yet be forked (a
+    # feed from a pipe starts them after 4 MiB), which is unsafe once a thread runs; each
+    # progress update redraws instead (about 10 a second).
+    auto_refresh = phase != "preparing"
+    return Progress(
+        *columns,
+        console=console,
+        transient=False,
+        refresh_per_second=8,
+        auto_refresh=auto_refresh,
+    )
 
 
 def _styled(rows: list[tuple[str, str]]) -> list[SummaryRow]:

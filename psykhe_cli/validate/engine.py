@@ -67,9 +67,10 @@ class Wanted:
       the user's bytes, ``action`` renamed ``operation``, CSV rows as wrapped JSON.
     - ``deflate_level`` (with ``records``): JSON Lines blocks are compressed where they are
       checked (in the workers, which keeps both cores busy) and arrive as ``Deflated``
-      pieces instead of ``Records``; CSV rows still come as ``Records``, in input order with
-      the pieces. Not with ``strict`` and ``rejected`` together: strict duplicates must be
-      dropped from what is sent.
+      pieces instead of ``Records``: a level, or a function called for each block, in feed
+      order, that gives its level (``pacing.Pacer``). CSV rows still come as ``Records``,
+      in input order with the pieces. Not with ``strict`` and ``rejected`` together:
+      strict duplicates must be dropped from what is sent.
     - ``rejected``: each line (CSV row) with an error, as ``RejectedLine``.
     - ``products``: the product identifiers of the accepted lines, in input order, each
       product once (its first time), as ``Products``.
@@ -78,7 +79,7 @@ class Wanted:
     """
 
     records: bool = False
-    deflate_level: int | None = None
+    deflate_level: int | Callable[[], int] | None = None
     rejected: bool = False
     products: bool = False
     product_hashes: bool = False
@@ -271,7 +272,7 @@ def check_feeds(
 def _check_jsonl(
     feed: OpenFeed, merger: _Merger, workers: _Workers, progress: _Progress, out: list[Event]
 ) -> Iterator[Event]:
-    name, params = feed.source.name, merger.params
+    name = feed.source.name
     inflight: deque[tuple[Any, int, bytes]] = deque()
     seen_a_line = False
     path = _plain_file(feed)
@@ -287,12 +288,11 @@ def _check_jsonl(
             yield from _check_ranges(path, size, same, name, merger, workers, progress, out)
             return
         if not workers.start(feed.bytes_read):
-            checked = check_block(block, first_line, params, workers.learned)
+            checked = check_block(block, first_line, merger.next_params(), workers.learned)
             merger.merge(name, checked, first_line, block)
         else:
-            inflight.append(
-                (workers.submit(check_block, block, first_line, params), first_line, block)
-            )
+            submitted = workers.submit(check_block, block, first_line, merger.next_params())
+            inflight.append((submitted, first_line, block))
             while len(inflight) > 2 * workers.count:  # bounds the blocks held in memory
                 pending, start, held = inflight.popleft()
                 merger.merge(name, workers.result(pending), start, held)
@@ -342,7 +342,9 @@ def _check_ranges(
 
     for offset in range(0, size, step):
         inflight.append(
-            workers.submit(check_range, path, offset, min(offset + step, size), merger.params, same)
+            workers.submit(
+                check_range, path, offset, min(offset + step, size), merger.next_params(), same
+            )
         )
         yield from _drain(out)  # WorkersStarted, the first time
         # bounds the results held (~120 KB each), deep enough that a worker ahead of the
@@ -390,19 +392,23 @@ class _Merger:
     def __init__(
         self, options: ValidationOptions, wanted: Wanted, out: list[Event], *, portable: bool
     ) -> None:
-        deflating = wanted.deflate_level is not None and wanted.records
-        if deflating and options.strict and wanted.rejected:
+        level = wanted.deflate_level if wanted.records else None
+        if level is not None and options.strict and wanted.rejected:
             raise ValueError("strict duplicates cannot be dropped from compressed pieces")
         self.options = options
         self.wanted = wanted
         self.report = FeedReport()
+        #: the level of each next block, when it is chosen block by block
+        self._pace: Callable[[], int] | None = None
+        if callable(level):
+            self._pace, level = level, None  # set block by block (``next_params``)
         self.params = BlockParams(
             options.strict,
             wanted.records,
             wanted.rejected,
             options.max_problems,
             portable,
-            wanted.deflate_level if deflating else None,
+            level,
             wanted.products,
         )
         self._out = out
@@ -418,6 +424,12 @@ class _Merger:
             tuple[str, BlockResult, int, bytes | None, tuple[str, int, int] | None]
         ] = []
         self._staged_pairs = 0
+
+    def next_params(self) -> BlockParams:
+        """The parameters of the next JSON Lines block to check, in feed order."""
+        if self._pace is None:
+            return self.params
+        return self.params._replace(deflate_level=self._pace())
 
     def merge(
         self,
