@@ -46,7 +46,6 @@ class Pacer:
         self._step = 0
         self._blocks = 0
         self._changed_at = 0
-        self._last = 0.0
         #: how many blocks were given each level
         self.used: Counter[int] = Counter()
 
@@ -54,11 +53,10 @@ class Pacer:
         self._blocks += 1
         if self._blocks - self._changed_at >= self._settle:
             waiting = self._backlog()
-            if waiting > self._high and waiting >= self._last:
+            if waiting > self._high:
                 self._move(+1)
             elif waiting < self._low:
                 self._move(-1)
-            self._last = waiting
         level = self._ladder[self._step]
         self.used[level] += 1
         return level

@@ -40,12 +40,6 @@ def test_a_growing_backlog_raises_the_level_a_step_at_a_time_up_to_the_top() -> 
     assert given[-1] == LADDER[-1]
 
 
-def test_a_backlog_that_shrinks_above_the_high_water_goes_no_higher() -> None:
-    # the first look sees it grown from nothing: one step up, then no more while it shrinks
-    shrinking = [HIGH_WATER * 10 - n * 0.01 for n in range(6 * SETTLE_BLOCKS)]
-    assert set(levels(shrinking)) == {LADDER[0], LADDER[1]}
-
-
 def test_a_link_about_to_run_dry_lowers_the_level() -> None:
     backlogs = [HIGH_WATER * (1 + n) for n in range(3 * SETTLE_BLOCKS)]
     backlogs += [LOW_WATER / 2] * (8 * SETTLE_BLOCKS)
