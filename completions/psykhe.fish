@@ -34,7 +34,7 @@ complete -c psykhe -n '__fish_seen_subcommand_from push' -l wait-lock -x -d 'Wai
 complete -c psykhe -n '__fish_seen_subcommand_from push' -l skip-invalid -d 'insert: send the valid lines, skip the invalid'
 complete -c psykhe -n '__fish_seen_subcommand_from push' -l rejects -r -F -d 'With --skip-invalid: write rejected lines here'
 complete -c psykhe -n '__fish_seen_subcommand_from push' -l batch-size -x -d 'insert: cut into requests of this size (50MB) or lines (100000)'
-complete -c psykhe -n '__fish_seen_subcommand_from push' -l compression-level -x -d 'gzip level: 1 fast … 9 small. Default: 3, raised while a streamed upload waits for the link'
+complete -c psykhe -n '__fish_seen_subcommand_from push' -l compression-level -x -d 'gzip level: 1 fast … 9 small. Default: 3, then paced by the link while the upload streams'
 complete -c psykhe -n '__fish_seen_subcommand_from push' -l no-wait -d 'Return once the upload is accepted'
 complete -c psykhe -n '__fish_seen_subcommand_from push' -l no-stream -d 'Check and compress the whole feed before the upload starts'
 complete -c psykhe -n '__fish_seen_subcommand_from push' -l timeout -x -d 'Seconds to wait for the ingestion to finish'

@@ -367,8 +367,11 @@ class _Upload:
 
     def backlog(self) -> float:
         """Seconds the link would take to send what is written to the spool and not sent
-        yet, at the rate it has taken the body so far (infinite before it took anything)."""
+        yet, at the rate it has taken the body so far: infinite before it took anything, not
+        a number before anything was handed to it."""
         meter = self.meter
+        if meter.began is None:
+            return math.nan  # nothing was sent yet: nothing is known of the link
         written = self.growing.written if self.growing is not None else 0
         delivered = meter.delivered()
         waiting = written - delivered
@@ -750,7 +753,7 @@ class Push:
         )
         level: int | Pacer = request.compression_level or DEFAULT_COMPRESSION_LEVEL
         if stream is not None and request.compression_level is None:
-            level = Pacer(stream.backlog)
+            level = Pacer(stream.backlog, stream.meter.delivered)
         wanted = Wanted(
             records=True,
             deflate_level=level if deflate_here else None,

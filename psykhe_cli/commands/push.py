@@ -167,8 +167,8 @@ def push(
             min=1,
             max=9,
             metavar="1-9",
-            help="gzip level: 1 fast … 9 small. Default: 3, raised while a streamed upload "
-            "waits for the link.",
+            help="gzip level: 1 fast … 9 small. Default: 3, then paced by the link while "
+            "the upload streams.",
         ),
     ] = None,
     no_wait: Annotated[
