@@ -25,7 +25,10 @@ def _pair() -> tuple[socket.socket, socket.socket]:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
-        sender = socket.create_connection(listener.getsockname())
+        sender = socket.socket()
+        # a fixed send buffer (no autotuning), larger than what the receiver can take
+        sender.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1024 * 1024)
+        sender.connect(listener.getsockname())
         receiver, _ = listener.accept()
     return sender, receiver
 
