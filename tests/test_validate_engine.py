@@ -15,7 +15,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from psykhe_cli.deflate import Deflated
@@ -368,6 +368,8 @@ def cell(value: object) -> str:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(catalog_products)
 def test_valid_catalog_round_trips_through_csv(products: list[dict[str, object]]) -> None:
+    # the test's own writer: Python 3.10's csv module cannot write a NUL at all
+    assume(sys.version_info >= (3, 11) or not any("\x00" in str(p["title"]) for p in products))
     fields = list(products[0]) if products else ["product_identifier"]
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\r\n")
