@@ -160,8 +160,6 @@ class UploadMeter:
 
     def __init__(self) -> None:
         self.handed = 0
-        #: the body's size, once known (a streamed body: once its end was handed over)
-        self.total: int | None = None
         self.whole = False
         #: attempts begun so far (1 for the first)
         self.attempts = 0
@@ -195,10 +193,10 @@ class UploadMeter:
         self._socket = sock
 
     # -- the client's side -------------------------------------------------------------------
-    def _attempt(self, total: int | None) -> None:
+    def _attempt(self) -> None:
         if self.stopped:
             raise StreamAborted("the upload was stopped")
-        self.handed, self.total, self.whole, self._socket = 0, total, False, None
+        self.handed, self.whole, self._socket = 0, False, None
         self.attempts += 1
         self.began = None
 
@@ -457,8 +455,9 @@ class IngestionClient:
             if chunked:
                 assert streamed is not None
                 chunked = False  # whatever happens, later attempts send the spool whole
+                tracked = _TrackedBody(on_upload_progress, meter)
                 outcome = self._post_chunked(
-                    url, headers, streamed, _TrackedBody(on_upload_progress, meter), attempt
+                    url, headers, streamed, tracked, on_connection, attempt
                 )
                 if isinstance(outcome, _Retry) and outcome.closed_before_answer:
                     suspect = outcome.reason
@@ -497,16 +496,11 @@ class IngestionClient:
         headers: Mapping[str, str],
         streamed: StreamedBody,
         tracked: _TrackedBody,
+        on_connection: Callable[[Callable[[], None]], None],
         attempt: int,
     ) -> CreateResult | _Retry | _ChunkedRefused:
         """One chunked attempt; ``_ChunkedRefused`` when the server will not take one."""
         meter = tracked.meter
-
-        def on_connection(cut: Callable[[], None]) -> None:
-            streamed.on_abort(cut)
-            if meter is not None:
-                meter._on_stop(cut)
-
         try:
             response = self._send(
                 "POST",
@@ -1103,7 +1097,7 @@ class _TrackedBody:
         self.sent = 0
         self.complete = False
         if meter is not None:
-            meter._attempt(size)
+            meter._attempt()
 
     def attach(self, sock: socket.socket) -> None:
         """The connection the body goes through (the meter asks it what was acknowledged)."""
@@ -1139,7 +1133,7 @@ class _TrackedBody:
     def _ended(self) -> None:
         self.complete = True
         if self.meter is not None:
-            self.meter.total, self.meter.whole = self._size, True
+            self.meter.whole = True
 
 
 @dataclass(frozen=True)

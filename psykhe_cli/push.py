@@ -377,7 +377,7 @@ class _Upload:
         waiting = written - delivered
         if waiting <= 0:
             return 0.0
-        elapsed = time.monotonic() - meter.began if meter.began is not None else 0.0
+        elapsed = time.monotonic() - meter.began
         if delivered <= 0 or elapsed <= 0:
             return math.inf
         return waiting / (delivered / elapsed)
@@ -439,11 +439,9 @@ class _Upload:
 
     def _tell(self, size: int) -> None:
         meter, observer = self.meter, self._push.observer
-        if self.backing_off is not None:
+        if self.backing_off is not None or self._told_whole == meter.attempts:
             return
         delivered = meter.delivered()
-        if self._told_whole == meter.attempts:
-            return
         if meter.whole and delivered >= size:
             self._told_whole = meter.attempts
             observer.uploading(self.number, self.parts, size, size)
