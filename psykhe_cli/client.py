@@ -46,7 +46,6 @@ import os
 import random as _random
 import socket
 import ssl
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -83,6 +82,7 @@ from psykhe_cli.ingestion import (
     as_int,
     printable,
 )
+from psykhe_cli.meter import UploadMeter
 from psykhe_cli.spool import StreamAborted
 
 USER_AGENT = f"psykhe/{__version__}"
@@ -144,97 +144,6 @@ class StreamedBody(Protocol):
     def on_abort(self, shut: Callable[[], None]) -> None:
         """Call ``shut()`` if (or as soon as) the body is abandoned."""
         ...
-
-
-class UploadMeter:
-    """How far an upload has gone and a way to stop it, for another thread (a display, the
-    compression pacer, Ctrl-C).
-
-    ``handed``: bytes of the current attempt's body the transport took; some may still wait in
-    the kernel's send buffer, which holds megabytes on a slow link. ``delivered()``: of those,
-    the ones the server's side acknowledged, as far as the OS tells (Linux, macOS; elsewhere
-    all that were handed). ``whole``: the body's end was handed over too: from then on the
-    server may get all of it, even if psykhe stops. ``stop()`` cuts the connection and ends
-    the upload (``StreamAborted``) instead of retrying or waiting to retry.
-    """
-
-    def __init__(self) -> None:
-        self.handed = 0
-        self.whole = False
-        #: attempts begun so far (1 for the first)
-        self.attempts = 0
-        #: when the attempt in progress handed its first bytes over (``time.monotonic``)
-        self.began: float | None = None
-        self._socket: socket.socket | None = None
-        self._stopped = threading.Event()
-        self._lock = threading.Lock()
-        self._cuts: list[Callable[[], None]] = []
-
-    def delivered(self) -> int:
-        """Bytes of this attempt's body the server's side acknowledged (a close lower bound)."""
-        handed, sock = self.handed, self._socket
-        waiting = _unacknowledged(sock) if sock is not None else 0
-        return max(handed - waiting, 0)
-
-    @property
-    def stopped(self) -> bool:
-        return self._stopped.is_set()
-
-    def stop(self) -> None:
-        """End the upload: cut its connection; a retry, or a wait to retry, raises."""
-        with self._lock:
-            self._stopped.set()
-            cuts, self._cuts = self._cuts, []
-        for cut in cuts:
-            cut()
-
-    def follow(self, sock: socket.socket) -> None:
-        """Ask ``sock`` (the attempt's connection) what it has delivered."""
-        self._socket = sock
-
-    # -- the client's side -------------------------------------------------------------------
-    def _attempt(self) -> None:
-        if self.stopped:
-            raise StreamAborted("the upload was stopped")
-        self.handed, self.whole, self._socket = 0, False, None
-        self.attempts += 1
-        self.began = None
-
-    def _on_stop(self, cut: Callable[[], None]) -> None:
-        with self._lock:
-            if not self._stopped.is_set():
-                self._cuts.append(cut)
-                return
-        cut()
-
-    def _pause(self, seconds: float) -> None:
-        if self._stopped.wait(seconds):
-            raise StreamAborted("the upload was stopped")
-
-
-def _unacknowledged(sock: socket.socket) -> int:
-    """Bytes written to ``sock`` that its peer has not acknowledged yet; 0 where the OS does
-    not tell, or once the socket is closed."""
-    fd = sock.fileno()
-    if fd < 0:
-        return 0
-    try:
-        if sys.platform.startswith("linux"):
-            import fcntl
-            import termios
-
-            # SIOCOUTQ (= TIOCOUTQ) on a TCP socket: written less acknowledged
-            answer = fcntl.ioctl(fd, termios.TIOCOUTQ, b"\0\0\0\0")
-            return max(int.from_bytes(answer, sys.byteorder, signed=True), 0)
-        if sys.platform == "darwin":
-            return max(sock.getsockopt(socket.SOL_SOCKET, _SO_NWRITE), 0)
-    except OSError:
-        pass
-    return 0
-
-
-#: macOS's getsockopt for the bytes in a socket's send buffer (not yet acknowledged)
-_SO_NWRITE = 0x1024
 
 
 #: answers by which a server or gateway may refuse a chunked body (411 Length Required; a
@@ -448,7 +357,7 @@ class IngestionClient:
             if streamed is not None:
                 streamed.on_abort(cut)
             if meter is not None:
-                meter._on_stop(cut)
+                meter.on_stop(cut)
 
         def once(attempt: int) -> CreateResult | _Retry:
             nonlocal chunked, suspect
@@ -487,7 +396,7 @@ class IngestionClient:
                 suspect = None
             return answered
 
-        pause = meter._pause if meter is not None else None
+        pause = meter.pause if meter is not None else None
         return self._retrying(once, on_retry, exhausted=self._upload_exhausted, pause=pause)
 
     def _post_chunked(
@@ -1097,7 +1006,7 @@ class _TrackedBody:
         self.sent = 0
         self.complete = False
         if meter is not None:
-            meter._attempt()
+            meter.begin_attempt()
 
     def attach(self, sock: socket.socket) -> None:
         """The connection the body goes through (the meter asks it what was acknowledged)."""

@@ -328,7 +328,7 @@ class _Upload:
         number: int = 1,
         parts: int = 1,
     ) -> None:
-        from psykhe_cli.client import UploadMeter
+        from psykhe_cli.meter import UploadMeter
 
         self._push = push
         self.body = body

@@ -12,6 +12,7 @@ import base64
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -208,3 +209,37 @@ def test_an_answer_lost_after_the_whole_body_exits_8_without_retry(
     assert "psykhe status --last" in out.stderr
     (request,) = posts(sandbox)  # the final chunk was sent: never retried, never guessed
     assert request["complete"] is True
+
+
+#: psykhe's command line, noting at every fork whether httpx was imported by then
+IMPORTS_AT_FORK = """
+import json, os, sys
+forks, noted = [], sys.argv.pop(1)
+os.register_at_fork(before=lambda: forks.append("httpx" in sys.modules))
+from psykhe_cli.cli import run
+sys.argv[0] = "psykhe"
+code = run()
+open(noted, "w").write(json.dumps(forks))
+sys.exit(code)
+"""
+
+
+def test_a_streamed_push_starts_its_workers_before_importing_the_http_client(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    """Importing httpx takes ~0.15 s; the workers must not wait for it (the client is made in
+    a thread once they run)."""
+    feed = tmp_path / "feed.jsonl"
+    feed.write_bytes(feed_bytes())
+    assert feed.stat().st_size > 4 << 20  # big enough for forked workers
+    noted = tmp_path / "forks.json"
+    out = subprocess.run(
+        [sys.executable, "-c", IMPORTS_AT_FORK, str(noted), "push", str(feed), *FAST],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "uploading while the feed is checked" in out.stderr  # it streamed
+    forks = json.loads(noted.read_text())
+    assert forks and not any(forks), forks

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from psykhe_cli.client import UploadMeter
+from psykhe_cli.meter import UploadMeter
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.skipif(

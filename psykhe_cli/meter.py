@@ -1,0 +1,108 @@
+"""How far an upload has gone, read from the kernel, and a way to stop it from another thread.
+
+Kept apart from ``client.py``, which imports httpx (~0.15 s): a push makes its meter before
+the feed's workers start, and the import must not delay them.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+from collections.abc import Callable
+
+from psykhe_cli.spool import StreamAborted
+
+
+class UploadMeter:
+    """How far an upload has gone and a way to stop it, for another thread (a display, the
+    compression pacer, Ctrl-C).
+
+    ``handed``: bytes of the current attempt's body the transport took; some may still wait in
+    the kernel's send buffer, which holds megabytes on a slow link. ``delivered()``: of those,
+    the ones the server's side acknowledged, as far as the OS tells (Linux, macOS; elsewhere
+    all that were handed). ``whole``: the body's end was handed over too: from then on the
+    server may get all of it, even if psykhe stops. ``stop()`` cuts the connection and ends
+    the upload (``StreamAborted``) instead of retrying or waiting to retry.
+    """
+
+    def __init__(self) -> None:
+        self.handed = 0
+        self.whole = False
+        #: attempts begun so far (1 for the first)
+        self.attempts = 0
+        #: when the attempt in progress handed its first bytes over (``time.monotonic``)
+        self.began: float | None = None
+        self._socket: socket.socket | None = None
+        self._stopped = threading.Event()
+        self._lock = threading.Lock()
+        self._cuts: list[Callable[[], None]] = []
+
+    def delivered(self) -> int:
+        """Bytes of this attempt's body the server's side acknowledged (a close lower bound)."""
+        handed, sock = self.handed, self._socket
+        waiting = _unacknowledged(sock) if sock is not None else 0
+        return max(handed - waiting, 0)
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped.is_set()
+
+    def stop(self) -> None:
+        """End the upload: cut its connection; a retry, or a wait to retry, raises."""
+        with self._lock:
+            self._stopped.set()
+            cuts, self._cuts = self._cuts, []
+        for cut in cuts:
+            cut()
+
+    def follow(self, sock: socket.socket) -> None:
+        """Ask ``sock`` (the attempt's connection) what it has delivered."""
+        self._socket = sock
+
+    # -- the transport's side (``IngestionClient``) -------------------------------------------
+    def begin_attempt(self) -> None:
+        """A new attempt at sending the body starts (``StreamAborted`` once stopped)."""
+        if self.stopped:
+            raise StreamAborted("the upload was stopped")
+        self.handed, self.whole, self._socket = 0, False, None
+        self.attempts += 1
+        self.began = None
+
+    def on_stop(self, cut: Callable[[], None]) -> None:
+        """Call ``cut()`` when (or at once, if) the upload is stopped."""
+        with self._lock:
+            if not self._stopped.is_set():
+                self._cuts.append(cut)
+                return
+        cut()
+
+    def pause(self, seconds: float) -> None:
+        """Wait before a retry; ``StreamAborted`` as soon as the upload is stopped."""
+        if self._stopped.wait(seconds):
+            raise StreamAborted("the upload was stopped")
+
+
+def _unacknowledged(sock: socket.socket) -> int:
+    """Bytes written to ``sock`` that its peer has not acknowledged yet; 0 where the OS does
+    not tell, or once the socket is closed."""
+    fd = sock.fileno()
+    if fd < 0:
+        return 0
+    try:
+        if sys.platform.startswith("linux"):
+            import fcntl
+            import termios
+
+            # SIOCOUTQ (= TIOCOUTQ) on a TCP socket: written less acknowledged
+            answer = fcntl.ioctl(fd, termios.TIOCOUTQ, b"\0\0\0\0")
+            return max(int.from_bytes(answer, sys.byteorder, signed=True), 0)
+        if sys.platform == "darwin":
+            return max(sock.getsockopt(socket.SOL_SOCKET, _SO_NWRITE), 0)
+    except OSError:
+        pass
+    return 0
+
+
+#: macOS's getsockopt for the bytes in a socket's send buffer (not yet acknowledged)
+_SO_NWRITE = 0x1024
