@@ -54,10 +54,9 @@ class Deflated:
 def deflate(data: bytes, lines: int, level: int = DEFAULT_LEVEL) -> Deflated:
     """Compress ``data`` (``lines`` JSON Lines) into a piece that concatenates with others."""
     if level in _ISAL_LEVELS:
-        compressor = isal_zlib.compressobj(_ISAL_LEVELS[level], isal_zlib.DEFLATED, -15)
-        body = compressor.compress(data) + compressor.flush(isal_zlib.Z_SYNC_FLUSH)
-        return Deflated(body, isal_zlib.crc32(data), len(data), lines)
-    zlib = _zlib()
+        zlib, level = isal_zlib, _ISAL_LEVELS[level]
+    else:
+        zlib = _zlib()
     compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
     body = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
     return Deflated(body, zlib.crc32(data), len(data), lines)
