@@ -22,6 +22,23 @@ PSYKHE = [sys.executable, "-m", "psykhe_cli"]
 FAST = ("--poll-interval", "0.05")
 
 
+def noting_forks(what: str) -> list[str]:
+    """psykhe's command line, noting at every fork the value of the expression ``what``
+    (with ``os``, ``sys`` and ``threading`` imported): its first argument is the file the
+    list of values is written to once the command ends."""
+    script = f"""
+import json, os, sys, threading
+forks, noted = [], sys.argv.pop(1)
+os.register_at_fork(before=lambda: forks.append({what}))
+from psykhe_cli.cli import run
+sys.argv[0] = "psykhe"
+code = run()
+open(noted, "w").write(json.dumps(forks))
+sys.exit(code)
+"""
+    return [sys.executable, "-c", script]
+
+
 def isolated_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The current environment with psykhe's variables removed and XDG dirs under ``home``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PSYKHE_", "XDG_"))}

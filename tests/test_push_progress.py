@@ -11,13 +11,12 @@ import json
 import re
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from psykhe_cli.sandbox.inspect import SandboxHandle
-from tests.helpers import FAST, posts, psykhe, run_in_pty
+from tests.helpers import FAST, noting_forks, posts, psykhe, run_in_pty
 from tests.test_push_stream import feed_bytes
 from tests.test_reliability_process import Child
 
@@ -89,19 +88,6 @@ def test_the_waiting_spinner_shows_on_a_terminal(
     assert len(sandbox.ingestions()) == 1
 
 
-#: psykhe's command line, every fork noted with the threads running at that moment
-FORKS_NOTED = """
-import json, os, sys, threading
-forks, noted = [], sys.argv.pop(1)
-os.register_at_fork(before=lambda: forks.append(threading.active_count()))
-from psykhe_cli.cli import run
-sys.argv[0] = "psykhe"
-code = run()
-open(noted, "w").write(json.dumps(forks))
-sys.exit(code)
-"""
-
-
 def test_a_terminal_display_leaves_the_workers_free_to_fork(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
@@ -113,7 +99,7 @@ def test_a_terminal_display_leaves_the_workers_free_to_fork(
         [str(noted), "push", "-", "--dry-run"],
         env=env,
         stdin_data=feed_bytes(40_000),
-        program=[sys.executable, "-c", FORKS_NOTED],
+        program=noting_forks("threading.active_count()"),
     )
     assert code == 0, screen
     forks = json.loads(noted.read_text())

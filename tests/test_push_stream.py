@@ -12,14 +12,22 @@ import base64
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from psykhe_cli.sandbox.inspect import SandboxHandle
-from tests.helpers import FAST, PSYKHE, posts, product, psykhe, wait_until, wrapped
+from tests.helpers import (
+    FAST,
+    PSYKHE,
+    noting_forks,
+    posts,
+    product,
+    psykhe,
+    wait_until,
+    wrapped,
+)
 
 #: ~310 bytes a line: 24,000 lines are ~7 MB, past the 4 MiB after which workers start
 PADDING = "x" * 50
@@ -211,19 +219,6 @@ def test_an_answer_lost_after_the_whole_body_exits_8_without_retry(
     assert request["complete"] is True
 
 
-#: psykhe's command line, noting at every fork whether httpx was imported by then
-IMPORTS_AT_FORK = """
-import json, os, sys
-forks, noted = [], sys.argv.pop(1)
-os.register_at_fork(before=lambda: forks.append("httpx" in sys.modules))
-from psykhe_cli.cli import run
-sys.argv[0] = "psykhe"
-code = run()
-open(noted, "w").write(json.dumps(forks))
-sys.exit(code)
-"""
-
-
 def test_a_streamed_push_starts_its_workers_before_importing_the_http_client(
     tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
 ) -> None:
@@ -234,7 +229,7 @@ def test_a_streamed_push_starts_its_workers_before_importing_the_http_client(
     assert feed.stat().st_size > 4 << 20  # big enough for forked workers
     noted = tmp_path / "forks.json"
     out = subprocess.run(
-        [sys.executable, "-c", IMPORTS_AT_FORK, str(noted), "push", str(feed), *FAST],
+        [*noting_forks('"httpx" in sys.modules'), str(noted), "push", str(feed), *FAST],
         env=env,
         capture_output=True,
         text=True,
