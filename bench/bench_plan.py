@@ -118,14 +118,16 @@ def child_validate(feed: str, collect: bool) -> None:
 
 def baseline_and_feed(products: int) -> tuple[Path, Path]:
     """A products file of ``products`` identifiers and a feed with 90% of them + 1,000 new."""
-    from psykhe_cli.plan import write_products
+    from psykhe_cli.plan import ProductsWriter
 
     OUT.mkdir(exist_ok=True)
     baseline = OUT / f"baseline-{products}.products"
     feed = OUT / f"plan-feed-{products}-v2.jsonl"
     ids = [f"SKU-{i:08d}" for i in range(products)]
     if not baseline.exists():
-        write_products(baseline, ids)
+        writer = ProductsWriter(baseline)
+        writer.add(ids)
+        writer.close()
     if not feed.exists():
         # complete products, one variant each: the fast path, no warnings to report
         line = (

@@ -30,7 +30,6 @@ records it.
 from __future__ import annotations
 
 import signal
-import sys
 from enum import IntEnum
 
 
@@ -81,8 +80,21 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
 }
 
 
+#: what a failure before the first byte says of the server: the one wording of it
+NOTHING_SENT = "nothing was sent"
+#: the same when a streamed upload had begun: the request was cut off before its end
+CUT_OFF = "the upload begun meanwhile was cut off before its end, so nothing was applied"
+
+
 class PsykheError(Exception):
-    """Root of every error psykhe reports; raised directly only for bugs."""
+    """Root of every error psykhe reports; raised directly only for bugs.
+
+    An error carries facts, and ``message`` and ``hint`` are made from them here, once:
+    ``nothing_sent`` (it happened before anything could reach the server; a push that had
+    begun a streamed upload sets ``upload_cut_off``), ``accepted`` and ``part`` (a push of
+    several requests: the ingestions accepted before the request that failed), and
+    ``following`` (the ingestion that was accepted and could not be followed).
+    """
 
     exit_code: ExitCode = ExitCode.INTERNAL
     #: a short machine-readable name, used in ``--json`` output
@@ -91,19 +103,56 @@ class PsykheError(Exception):
     #: no message line
     silent: bool = False
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, hint: str | None = None, nothing_sent: bool = False
+    ) -> None:
         super().__init__(message)
-        self.message = message
-        #: one more line telling the user what to do next
-        self.hint = hint
+        #: what happened, without what it means for the server
+        self.what = message
+        self.own_hint = hint
+        self.nothing_sent = nothing_sent
+        #: set by a push whose streamed upload had begun when this error stopped it
+        self.upload_cut_off = False
+        #: ingestions accepted before the failed request ``part`` (number, of how many)
+        self.accepted: tuple[int, ...] = ()
+        self.part: tuple[int, int] | None = None
+        #: the ingestion accepted (and going on) that could not be followed
+        self.following: int | None = None
 
-    def reword(self, message: str, *, hint: str | None) -> None:
-        """Say ``message`` and ``hint`` instead, keeping the type and exit code.
+    @property
+    def message(self) -> str:
+        """The one line that says what went wrong and what became of the upload."""
+        if self.following is not None:
+            return (
+                f"ingestion {self.following} was accepted and goes on on the server, but "
+                f"following it failed: {self.what}"
+            )
+        if self.accepted and self.part is not None:
+            return f"{self.what} (part {self.part[0]} of {self.part[1]}); {self.accepted_text}"
+        if self.nothing_sent:
+            return f"{self.what}; {CUT_OFF if self.upload_cut_off else NOTHING_SENT}"
+        return self.what
 
-        For a caller that knows more than the raiser did (which ingestions were accepted).
-        """
-        self.args = (message,)
-        self.message, self.hint = message, hint
+    @property
+    def hint(self) -> str | None:
+        """One more line telling the user what to do next."""
+        if self.following is not None:
+            follow = f"follow it with: psykhe status {self.following} --watch"
+            return f"{self.own_hint}; then {follow}" if self.own_hint else follow
+        if self.accepted and self.part is not None:
+            return f"follow them with: psykhe status {self.accepted[-1]} --watch"
+        return self.own_hint
+
+    @property
+    def accepted_text(self) -> str:
+        """Which ingestions of a push's earlier requests were accepted."""
+        return (
+            f"ingestion(s) {', '.join(map(str, self.accepted))} of the part(s) before it were "
+            "accepted and go on on the server"
+        )
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class UsageError(PsykheError):
@@ -159,6 +208,26 @@ class UploadFailed(TransientError):
         self.attempts = attempts
         #: why the last attempt failed
         self.last = last
+
+    @property
+    def message(self) -> str:
+        if self.accepted and self.part is not None and self.following is None:
+            number, total = self.part
+            return (
+                f"part {number} of {total} of the upload failed {self.attempts} time(s), last: "
+                f"{self.last}; nothing from that part was processed, but {self.accepted_text}"
+            )
+        return super().message
+
+    @property
+    def hint(self) -> str | None:
+        if self.accepted and self.part is not None and self.following is None:
+            return (
+                f"follow them with: psykhe status {self.accepted[-1]} --watch; sending the "
+                "whole feed again is safe (products are upserted), but makes those ingestions "
+                "again"
+            )
+        return super().hint
 
 
 class RejectedError(PsykheError):
@@ -255,18 +324,31 @@ _OWN_CODES = {signal.SIGHUP: ExitCode.HANGUP, signal.SIGQUIT: ExitCode.QUIT}
 class Interrupted(PsykheError):
     """Raised on Ctrl-C or SIGTERM (130), SIGHUP (129) or SIGQUIT (131).
 
-    Raised while handling the ``KeyboardInterrupt``: the signal behind it decides the code.
+    ``signum``: the signal that stopped the run (None: Ctrl-C as a plain
+    ``KeyboardInterrupt``); it decides the exit code and names itself in the message.
     """
 
     exit_code = ExitCode.INTERRUPTED
     code = "interrupted"
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
-        handled = sys.exc_info()[1]
-        if isinstance(handled, SignalReceived) and handled.signum in _OWN_CODES:
-            self.exit_code = _OWN_CODES[signal.Signals(handled.signum)]
-            message = f"{message} ({signal.Signals(handled.signum).name})"
-        super().__init__(message, hint=hint)
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        signum: int | None = None,
+        nothing_sent: bool = False,
+    ) -> None:
+        self.signum = signum
+        if signum in _OWN_CODES:
+            self.exit_code = _OWN_CODES[signal.Signals(signum)]
+            message = f"{message} ({signal.Signals(signum).name})"
+        super().__init__(message, hint=hint, nothing_sent=nothing_sent)
+
+
+def signal_of(interrupt: KeyboardInterrupt) -> int | None:
+    """The signal behind a Ctrl-C (``SignalReceived``), or None for a plain one."""
+    return interrupt.signum if isinstance(interrupt, SignalReceived) else None
 
 
 def exit_code_of(outcome: BaseException | None) -> int:

@@ -76,16 +76,6 @@ class ProductsWriter:
         self._handle = None
 
 
-def write_products(path: Path, identifiers: list[str]) -> int:
-    """Write a products file holding ``identifiers`` (distinct); return how many."""
-    writer = ProductsWriter(path)
-    try:
-        writer.add(identifiers)
-    finally:
-        writer.close()
-    return writer.count
-
-
 def read_products(path: Path) -> Iterator[list[str]]:
     """The identifiers of a products file, a chunk at a time; ``ProductsFileError``."""
     import msgspec
@@ -137,6 +127,22 @@ def compare(
         if plan_file is not None:
             plan_file.write(plan_lines(missing))
     plan.new = feed_products - plan.kept
+    return plan
+
+
+def compare_writing(feed: Any, feed_products: int, baseline: Path, plan_file: Path | None) -> Plan:
+    """``compare``, writing ``--plan-file`` whole (renamed into place) or not at all."""
+    from psykhe_cli.outputs import AtomicOutput
+
+    output = AtomicOutput(plan_file, "--plan-file") if plan_file is not None else None
+    try:
+        handle = output.open() if output is not None else None
+        plan = compare(feed, feed_products, baseline, plan_file=handle)
+        if output is not None:
+            output.commit()
+    finally:
+        if output is not None:
+            output.abort()
     return plan
 
 

@@ -2,8 +2,9 @@
 
     $XDG_STATE_HOME/psykhe/          mode 0700
       history.jsonl                  one PushRecord a line, oldest first (``psykhe status --last``)
-      full-syncs.json                per target: the last completed soft_replace (the baseline)
-                                     and those accepted whose outcome is not known yet (pending)
+      full-syncs.json                per target: the last completed soft_replace (the baseline),
+                                     those accepted whose outcome is not known yet (pending), and
+                                     those sent whole and never answered (possibly applied)
       baselines/                     the product identifiers of each of those (``plan.py``)
       locks/                         one lock file per target: one full sync at a time
 
@@ -17,9 +18,12 @@ so is a state file or directory that cannot be read (of the wrong type, say), na
 
 A soft_replace is remembered as *pending* the moment the server accepts it; whoever learns its
 outcome (``settle_full_sync``) promotes it to the baseline on COMPLETED, dropping the pending
-ones accepted before it, or drops it on FAILED. ``sync_lock`` is the per-target OS lock
-(``flock``; released by the kernel when its process dies): exclusive for a soft_replace from its
-guard until the server has accepted it and it is recorded, shared for insert pushes.
+ones accepted before it, or drops it on FAILED. One sent whole whose answer never came is
+remembered as *possibly applied* (no ingestion id) until a full sync remembered after it
+completes. This module stores; ``push/history.py`` decides what is remembered and when.
+``sync_lock`` is the per-target OS lock (``flock``; released by the kernel when its
+process dies): exclusive for a soft_replace from its guard until the server has accepted it
+and it is recorded, shared for insert pushes.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import secrets
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -149,7 +153,8 @@ class PushRecord:
 
 @dataclass(frozen=True, kw_only=True)
 class FullSync:
-    """One soft_replace to a target: the last completed one, or one accepted and pending."""
+    """One soft_replace to a target: the last completed one, one accepted and pending, or one
+    that may have been applied without an answer (no ingestion id)."""
 
     products: int
     variants: int | None = None
@@ -157,6 +162,8 @@ class FullSync:
     time: str = field(default_factory=utc_now)
     #: the file (in ``baselines/``) of its product identifiers, when they were kept
     products_file: str | None = None
+    #: the order it was remembered in among the target's syncs (0: before this was kept)
+    sequence: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -166,12 +173,22 @@ class FullSyncs:
     completed: FullSync | None = None
     #: accepted by the server, outcome not known yet; oldest first
     pending: tuple[FullSync, ...] = ()
+    #: sent whole but never answered (lost answer, interrupted): the server may have applied
+    #: them; kept until a full sync remembered after them completes; oldest first
+    possibly_applied: tuple[FullSync, ...] = ()
 
     @property
     def reference(self) -> FullSync | None:
-        """What the guard compares with: the largest of the completed and pending syncs."""
-        known = [s for s in (self.completed, *self.pending) if s is not None]
+        """What the guard compares with: the largest of the completed, pending and possibly
+        applied syncs."""
+        known = [s for s in (self.completed, *self.pending, *self.possibly_applied) if s]
         return max(known, key=lambda s: (s.products, s.variants or 0), default=None)
+
+    @property
+    def next_sequence(self) -> int:
+        """The ``sequence`` of the next sync remembered."""
+        known = [s.sequence for s in (self.completed, *self.pending, *self.possibly_applied) if s]
+        return max(known, default=0) + 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -247,27 +264,6 @@ class StateStore:
 
     # --- the drop guard's memory --------------------------------------------------------------
 
-    def last_full_sync(self, target: Target) -> FullSync | None:
-        """The last successful soft_replace to ``target``, or None if none is remembered."""
-        return self.full_syncs(target).completed
-
-    def record_full_sync(
-        self,
-        target: Target,
-        *,
-        products: int,
-        variants: int | None = None,
-        ingestion_id: int | None = None,
-    ) -> FullSync:
-        """Remember a soft_replace to ``target`` that COMPLETED with ``products`` products."""
-        sync = FullSync(products=products, variants=variants, ingestion_id=ingestion_id)
-        with self._locked():
-            syncs = self._read_full_syncs()
-            old = self._syncs_of(syncs.get(target.name))
-            self._save_syncs(syncs, target, FullSyncs(completed=sync, pending=old.pending))
-            self._forget_files(old.completed)
-        return sync
-
     def full_syncs(self, target: Target) -> FullSyncs:
         """The completed and pending soft_replaces remembered for ``target``."""
         return self._syncs_of(self._read_full_syncs().get(target.name))
@@ -280,21 +276,51 @@ class StateStore:
         ``products_file`` (from ``new_baseline_file``) is moved into ``baselines/``.
         """
         with self._locked():
-            if products_file is not None:
-                name = f"{target.slug}-{sync.ingestion_id}.products"
-                os.replace(products_file, self._baselines() / name)
-                sync = FullSync(**{**asdict(sync), "products_file": name})
             syncs = self._read_full_syncs()
             old = self._syncs_of(syncs.get(target.name))
+            sync = self._kept(target, sync, old.next_sequence, products_file)
             pending = tuple(p for p in old.pending if p.ingestion_id != sync.ingestion_id)
-            self._save_syncs(
-                syncs, target, FullSyncs(completed=old.completed, pending=(*pending, sync))
+            new = FullSyncs(
+                completed=old.completed,
+                pending=(*pending, sync),
+                possibly_applied=old.possibly_applied,
             )
+            self._save_syncs(syncs, target, new)
         return sync
+
+    def remember_possibly_applied(
+        self, target: Target, sync: FullSync, products_file: Path | None = None
+    ) -> FullSync:
+        """Remember a soft_replace sent whole whose answer never came: it may be applied.
+
+        ``products_file`` (from ``new_baseline_file``) is moved into ``baselines/``.
+        """
+        with self._locked():
+            syncs = self._read_full_syncs()
+            old = self._syncs_of(syncs.get(target.name))
+            sync = self._kept(target, sync, old.next_sequence, products_file)
+            new = FullSyncs(
+                completed=old.completed,
+                pending=old.pending,
+                possibly_applied=(*old.possibly_applied, sync),
+            )
+            self._save_syncs(syncs, target, new)
+        return sync
+
+    def _kept(
+        self, target: Target, sync: FullSync, sequence: int, products_file: Path | None
+    ) -> FullSync:
+        """``sync`` numbered ``sequence``, its products file moved into ``baselines/``."""
+        name = None
+        if products_file is not None:
+            name = f"{target.slug}-{sync.ingestion_id or f's{sequence}'}.products"
+            os.replace(products_file, self._baselines() / name)
+        return replace(sync, sequence=sequence, products_file=name or sync.products_file)
 
     def settle_full_sync(self, target: Target, ingestion_id: int, *, completed: bool) -> bool:
         """A pending soft_replace ended: COMPLETED makes it the baseline (and drops the
-        pending ones accepted before it), FAILED drops it. False when it was not pending."""
+        pending and possibly applied ones remembered before it), FAILED drops it. False when
+        it was not pending."""
         with self._locked():
             syncs = self._read_full_syncs()
             old = self._syncs_of(syncs.get(target.name))
@@ -302,14 +328,22 @@ class StateStore:
             if ingestion_id not in ids:
                 return False
             at = ids.index(ingestion_id)
+            done = old.pending[at]
             if completed:
-                new = FullSyncs(completed=old.pending[at], pending=old.pending[at + 1 :])
-                gone = [old.completed, *old.pending[:at]]
+                before = [s for s in old.possibly_applied if s.sequence < done.sequence]
+                new = FullSyncs(
+                    completed=done,
+                    pending=old.pending[at + 1 :],
+                    possibly_applied=tuple(s for s in old.possibly_applied if s not in before),
+                )
+                gone = [old.completed, *old.pending[:at], *before]
             else:
                 new = FullSyncs(
-                    completed=old.completed, pending=old.pending[:at] + old.pending[at + 1 :]
+                    completed=old.completed,
+                    pending=old.pending[:at] + old.pending[at + 1 :],
+                    possibly_applied=old.possibly_applied,
                 )
-                gone = [old.pending[at]]
+                gone = [done]
             self._save_syncs(syncs, target, new)
         for sync in gone:
             self._forget_files(sync)
@@ -401,10 +435,22 @@ class StateStore:
         if entry is None:
             return FullSyncs()
         completed = self._full_sync_from(entry) if "products" in entry else None
-        pending = entry.get("pending", [])
-        if not isinstance(pending, list) or not all(isinstance(p, dict) for p in pending):
-            raise self._damaged(self.state_dir / FULL_SYNCS_FILE)
-        return FullSyncs(completed=completed, pending=tuple(map(self._full_sync_from, pending)))
+        listed = []
+        for key in ("pending", "possibly_applied"):
+            syncs = entry.get(key, [])
+            if not isinstance(syncs, list) or not all(isinstance(p, dict) for p in syncs):
+                raise self._damaged(self.state_dir / FULL_SYNCS_FILE)
+            listed.append(tuple(map(self._numbered, syncs)))
+        numbered = self._numbered(entry) if completed is not None else None
+        return FullSyncs(completed=numbered, pending=listed[0], possibly_applied=listed[1])
+
+    def _numbered(self, entry: dict[str, Any]) -> FullSync:
+        """A stored sync, with the order it was remembered in (0 when it was not kept)."""
+        sequence = entry.get("sequence")
+        sync = self._full_sync_from(entry)
+        if isinstance(sequence, int) and not isinstance(sequence, bool) and sequence > 0:
+            return replace(sync, sequence=sequence)
+        return sync
 
     def _save_syncs(
         self, syncs: dict[str, dict[str, Any]], target: Target, value: FullSyncs
@@ -417,6 +463,8 @@ class StateStore:
             entry |= asdict(value.completed)
         if value.pending:
             entry["pending"] = [asdict(p) for p in value.pending]
+        if value.possibly_applied:
+            entry["possibly_applied"] = [asdict(p) for p in value.possibly_applied]
         syncs[target.name] = entry
         text = json.dumps({"version": 2, "targets": syncs}, indent=2, sort_keys=True)
         self._write(FULL_SYNCS_FILE, text + "\n")

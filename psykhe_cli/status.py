@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +13,7 @@ from psykhe_cli.errors import (
     OutcomeUnknown,
     PsykheError,
     UsageError,
+    signal_of,
 )
 from psykhe_cli.terminal import Environment
 
@@ -58,21 +58,10 @@ def last_ingestion_id(settings: Settings, on_warning: Callable[[str], None] | No
 
 
 def _updated(observer: Any, settings: Settings, ingestion: Any) -> None:
+    from psykhe_cli.push.history import settle
+
     observer.processing(ingestion)
-    settle_full_sync(settings, ingestion)
-
-
-def settle_full_sync(settings: Settings, ingestion: Any) -> None:
-    """A soft_replace remembered as pending has ended: tell the drop guard's memory."""
-    from psykhe_cli.state import StateStore, Target
-
-    if not ingestion.is_terminal:
-        return
-    # if it cannot be written now, the next push to the target looks it up again
-    with contextlib.suppress(OSError, PsykheError):
-        StateStore.of(settings).settle_full_sync(
-            Target.of(settings), ingestion.id, completed=ingestion.succeeded
-        )
+    settle(settings, ingestion)
 
 
 def ingestion_json(ingestion: Any, exit_code: int, error: PsykheError | None) -> dict[str, Any]:
@@ -107,22 +96,19 @@ def show_status(
     quiet: bool = False,
 ) -> None:
     """Print one ingestion; with ``watch``, poll until it ends (exit codes as for push)."""
-    import orjson
-
-    from psykhe_cli.client import IngestionClient, make_http_client
     from psykhe_cli.outcome import reporting_outcome
     from psykhe_cli.poll import wait_for_ingestion
+    from psykhe_cli.push.connection import RetriesTold, open_client
+    from psykhe_cli.push.history import settle
     from psykhe_cli.render import write_line
-    from psykhe_cli.render.push import make_observer, print_ingestion
+    from psykhe_cli.render.push import make_observer, print_ingestion, write_json
 
     observer = make_observer(env, quiet=as_json or quiet, debug=debug)
     ingestion = None
 
     def report(exit_code: int, error: PsykheError | None) -> None:
         if as_json:
-            line = orjson.dumps(ingestion_json(ingestion, exit_code, error)).decode() + "\n"
-            env.stdout.write(line)
-            env.stdout.flush()
+            write_json(env, ingestion_json(ingestion, exit_code, error))
         elif ingestion is not None and not quiet:
             print_ingestion(env, ingestion)
 
@@ -131,29 +117,30 @@ def show_status(
             ingestion_id = last_ingestion_id(
                 settings, lambda text: write_line(env.stderr, f"psykhe: warning: {text}")
             )
-        with make_http_client(settings) as http:
-            client = IngestionClient.from_settings(
-                settings, http, on_retry=observer.retrying, on_debug=observer.debug
-            )
+        client, close = open_client(settings, on_debug=observer.debug)
+        try:
             if watch:
                 try:
                     ingestion = wait_for_ingestion(
-                        client,
+                        RetriesTold(client, observer.retrying),
                         ingestion_id,
                         timeout=timeout,
                         poll_interval=poll_interval,
                         on_update=functools.partial(_updated, observer, settings),
                         on_error=observer.poll_failed,
                     )
-                except KeyboardInterrupt:
+                except KeyboardInterrupt as interrupt:
                     raise Interrupted(
                         f"stopped watching ingestion {ingestion_id}; it goes on on the server",
                         hint=f"follow it again with: psykhe status {ingestion_id} --watch",
+                        signum=signal_of(interrupt),
                     ) from None
                 finally:
                     observer.close()
                 if ingestion.failed:
                     raise IngestionFailed(f"ingestion {ingestion_id} FAILED on the server")
             else:
-                ingestion = client.get_ingestion(ingestion_id)
-                settle_full_sync(settings, ingestion)
+                ingestion = client.get_ingestion(ingestion_id, on_retry=observer.retrying)
+                settle(settings, ingestion)
+        finally:
+            close()

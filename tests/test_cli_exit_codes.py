@@ -26,6 +26,7 @@ from psykhe_cli.errors import (
     SignalReceived,
     UploadFailed,
     exit_code_of,
+    signal_of,
 )
 from psykhe_cli.sandbox.inspect import SandboxHandle
 from tests.helpers import FAST, PSYKHE, catalog, isolated_env, psykhe, wait_until, write_feed
@@ -48,11 +49,11 @@ def _error(cls: type[PsykheError]) -> PsykheError:
 
 
 def _interrupted_by(signum: signal.Signals) -> Interrupted:
-    """``Interrupted`` as a phase raises it: while the signal's interruption is handled."""
+    """``Interrupted`` as a phase raises it: given the signal of the interruption it handles."""
     try:
         raise SignalReceived(signum)
-    except KeyboardInterrupt:
-        return Interrupted("stopped")
+    except KeyboardInterrupt as interrupt:
+        return Interrupted("stopped", signum=signal_of(interrupt))
 
 
 #: (ending, the code it must end with); every documented code but usage (Typer's own) is here

@@ -18,13 +18,22 @@ from psykhe_cli.plan import (
     plan_line,
     plan_lines,
     read_products,
-    write_products,
 )
 from psykhe_cli.sandbox.inspect import SandboxHandle
 from psykhe_cli.state import FullSync, StateStore, Target
 from psykhe_cli.validate import ValidationOptions, check_feeds
 from psykhe_cli.validate.hashset import ProductHashes
 from tests.helpers import psykhe
+
+
+def write_products(path: Path, identifiers: list[str]) -> int:
+    """Write a products file holding ``identifiers`` (distinct); return how many."""
+    writer = ProductsWriter(path)
+    try:
+        writer.add(identifiers)
+    finally:
+        writer.close()
+    return writer.count
 
 
 def feed_of(tmp_path: Path, identifiers: list[str], *, workers: int | None = 1) -> ProductHashes:

@@ -378,10 +378,10 @@ class Made:
 
 
 def test_early_client_is_made_in_a_thread_and_taken_once() -> None:
-    from psykhe_cli.push import _EarlyClient
+    from psykhe_cli.push.connection import EarlyClient
 
     make = Made()
-    early = _EarlyClient(make)
+    early = EarlyClient(make)
     early.start()
     assert early.take() == ("client", make.close)
     early.close()  # taken: closing it is the taker's
@@ -390,29 +390,29 @@ def test_early_client_is_made_in_a_thread_and_taken_once() -> None:
 
 
 def test_early_client_not_taken_is_closed() -> None:
-    from psykhe_cli.push import _EarlyClient
+    from psykhe_cli.push.connection import EarlyClient
 
     make = Made()
-    early = _EarlyClient(make)
+    early = EarlyClient(make)
     early.start()
     early.close()  # the guard refused, say: nothing was sent, and the client is closed
     assert make.closed == 1
 
 
 def test_early_client_error_is_raised_where_it_is_taken() -> None:
-    from psykhe_cli.push import _EarlyClient
+    from psykhe_cli.push.connection import EarlyClient
 
-    early = _EarlyClient(Made(fail=True))
+    early = EarlyClient(Made(fail=True))
     early.start()
     with pytest.raises(ConfigError, match="no key"):
         early.take()
 
 
 def test_early_client_never_started_is_made_when_taken() -> None:
-    from psykhe_cli.push import _EarlyClient
+    from psykhe_cli.push.connection import EarlyClient
 
     make = Made()
-    assert _EarlyClient(make).take()[0] == "client"
+    assert EarlyClient(make).take()[0] == "client"
     assert make.made == [threading.main_thread()]
 
 

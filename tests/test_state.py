@@ -26,6 +26,21 @@ def store(tmp_path: Path) -> StateStore:
     return StateStore(tmp_path / "state" / "psykhe")
 
 
+def record_full_sync(
+    store: StateStore,
+    target: Target,
+    *,
+    products: int,
+    variants: int | None = None,
+    ingestion_id: int = 99,
+) -> FullSync | None:
+    """A soft_replace to ``target`` that COMPLETED, remembered as a push remembers one."""
+    sync = FullSync(products=products, variants=variants, ingestion_id=ingestion_id)
+    store.remember_pending(target, sync)
+    store.settle_full_sync(target, ingestion_id, completed=True)
+    return store.full_syncs(target).completed
+
+
 def _record(target: Target = TARGET, **values: object) -> PushRecord:
     return PushRecord.start(target, mode="soft_replace", **values)
 
@@ -33,7 +48,7 @@ def _record(target: Target = TARGET, **values: object) -> PushRecord:
 def test_empty_store_knows_nothing_and_creates_nothing(store: StateStore) -> None:
     assert store.last_push() is None
     assert store.pushes() == []
-    assert store.last_full_sync(TARGET) is None
+    assert store.full_syncs(TARGET).completed is None
     assert not store.state_dir.exists()
 
 
@@ -102,15 +117,15 @@ def test_history_ignores_unknown_fields(store: StateStore) -> None:
 
 
 def test_full_sync_is_remembered_per_target(store: StateStore) -> None:
-    saved = store.record_full_sync(TARGET, products=1000, variants=2500, ingestion_id=7)
-    assert store.last_full_sync(TARGET) == saved
+    saved = record_full_sync(store, TARGET, products=1000, variants=2500, ingestion_id=7)
+    assert store.full_syncs(TARGET).completed == saved
     assert (saved.products, saved.variants, saved.ingestion_id) == (1000, 2500, 7)
-    assert store.last_full_sync(OTHER_KEY) is None
-    assert store.last_full_sync(OTHER_URL) is None
-    store.record_full_sync(OTHER_URL, products=5)
-    store.record_full_sync(TARGET, products=900)
-    assert store.last_full_sync(TARGET).products == 900  # type: ignore[union-attr]
-    assert store.last_full_sync(OTHER_URL).products == 5  # type: ignore[union-attr]
+    assert store.full_syncs(OTHER_KEY).completed is None
+    assert store.full_syncs(OTHER_URL).completed is None
+    record_full_sync(store, OTHER_URL, products=5)
+    record_full_sync(store, TARGET, products=900)
+    assert store.full_syncs(TARGET).completed.products == 900  # type: ignore[union-attr]
+    assert store.full_syncs(OTHER_URL).completed.products == 5  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
@@ -126,21 +141,21 @@ def test_damaged_full_sync_file_is_a_config_error(store: StateStore, text: str) 
     store.state_dir.mkdir(parents=True)
     (store.state_dir / "full-syncs.json").write_text(text)
     with pytest.raises(ConfigError, match=r"full-syncs\.json is damaged"):
-        store.last_full_sync(TARGET)
+        store.full_syncs(TARGET)
 
 
 def test_full_sync_with_bad_count_is_a_config_error(store: StateStore) -> None:
-    store.record_full_sync(TARGET, products=10)
+    record_full_sync(store, TARGET, products=10)
     path = store.state_dir / "full-syncs.json"
     path.write_text(path.read_text().replace('"products": 10', '"products": "10"'))
     with pytest.raises(ConfigError) as caught:
-        store.last_full_sync(TARGET)
+        store.full_syncs(TARGET)
     assert caught.value.hint is not None and "delete it" in caught.value.hint
 
 
 def test_files_are_private_and_writes_leave_no_temp_files(store: StateStore) -> None:
     store.save_push(_record())
-    store.record_full_sync(TARGET, products=3)
+    record_full_sync(store, TARGET, products=3)
     assert stat.S_IMODE(store.state_dir.stat().st_mode) == 0o700
     names = sorted(p.name for p in store.state_dir.iterdir())
     assert names == [".lock", "full-syncs.json", "history.jsonl"]
@@ -166,7 +181,7 @@ def test_state_files_never_hold_the_key(store: StateStore, tmp_path: Path) -> No
     target = Target.of(settings)
     assert target == TARGET
     StateStore.of(settings).save_push(_record(target, ingestion_ids=(1,)))
-    StateStore.of(settings).record_full_sync(target, products=1)
+    record_full_sync(StateStore.of(settings), target, products=1)
     for path in store.state_dir.iterdir():
         text = path.read_text()
         assert not any(KEY[i : i + 8] in text for i in range(len(KEY) - 7)), path
@@ -232,7 +247,7 @@ def test_a_pending_full_sync_becomes_the_baseline_once_completed(
 ) -> None:
     from psykhe_cli.state import FullSyncs
 
-    store.record_full_sync(TARGET, products=100, variants=300, ingestion_id=1)
+    record_full_sync(store, TARGET, products=100, variants=300, ingestion_id=1)
     first = store.new_baseline_file()
     store.remember_pending(TARGET, FullSync(products=50, variants=50, ingestion_id=2), first)
     second = store.new_baseline_file()
@@ -253,7 +268,7 @@ def test_a_pending_full_sync_becomes_the_baseline_once_completed(
 
 
 def test_a_failed_pending_full_sync_is_dropped(store: StateStore) -> None:
-    store.record_full_sync(TARGET, products=100, variants=300, ingestion_id=1)
+    record_full_sync(store, TARGET, products=100, variants=300, ingestion_id=1)
     store.remember_pending(TARGET, FullSync(products=500, variants=900, ingestion_id=2))
     assert store.full_syncs(TARGET).reference.ingestion_id == 2  # type: ignore[union-attr]
     assert store.settle_full_sync(TARGET, 2, completed=False)

@@ -22,23 +22,24 @@ from psykhe_cli.commands._options import (
     StrictOption,
     feed_sources,
 )
+from psykhe_cli.config import DEFAULT_RETRIES
 from psykhe_cli.errors import ExitCode, MissingKeyError, PsykheError, UsageError
+from psykhe_cli.push.model import DEFAULT_MAX_DROP, DEFAULT_TIMEOUT, Mode
 
 if TYPE_CHECKING:
     from psykhe_cli.config import Settings
-    from psykhe_cli.push import PushResult
-    from psykhe_cli.terminal import Environment
 
 
 #: the API's processing modes; a plain string option, so a wrong one gets our own message
-PROCESSING_MODES = ("insert", "soft_replace")
+PROCESSING_MODES = (Mode.INSERT.value, Mode.SOFT_REPLACE.value)
 #: what operators type for a full sync, after the API's old page and other tools
 _FULL_SYNC_NAMES = {"replace", "soft-replace", "softreplace", "full", "sync", "full_sync"}
 
 
-def _check_mode(value: str) -> str:
+def _check_mode(value: str) -> Mode:
+    """The one check of ``--mode``: from here on it is a ``Mode``."""
     if value in PROCESSING_MODES:
-        return value
+        return Mode(value)
     if value.lower() in _FULL_SYNC_NAMES:
         raise typer.BadParameter(
             f"there is no mode {value!r}: the full sync is called soft_replace "
@@ -118,7 +119,7 @@ def push(
             max=100,
             help="soft_replace: refuse when products fell by more than this percent.",
         ),
-    ] = 50.0,
+    ] = DEFAULT_MAX_DROP,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -181,7 +182,7 @@ def push(
             help="Check and compress the whole feed before the upload starts.",
         ),
     ] = False,
-    timeout: TimeoutOption = 1800.0,
+    timeout: TimeoutOption = DEFAULT_TIMEOUT,
     poll_interval: PollIntervalOption = None,
     format: FormatOption = None,
     delimiter: DelimiterOption = None,
@@ -193,7 +194,7 @@ def push(
     profile: ProfileOption = None,
     base_url: BaseUrlOption = None,
     api_key_file: ApiKeyFileOption = None,
-    retries: RetriesOption = 4,
+    retries: RetriesOption = DEFAULT_RETRIES,
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
@@ -222,8 +223,9 @@ def push(
     stderr went away before anything was sent.
     """
     from psykhe_cli.outcome import reporting_outcome
-    from psykhe_cli.push import Push, PushRequest, PushResult
-    from psykhe_cli.render.push import make_observer
+    from psykhe_cli.push import PushRequest, PushResult
+    from psykhe_cli.push.run import Push
+    from psykhe_cli.render.push import make_observer, write_json
     from psykhe_cli.spool import BatchLimit
     from psykhe_cli.terminal import Environment
     from psykhe_cli.validate import ValidationOptions
@@ -236,8 +238,10 @@ def push(
 
     def report(exit_code: int, error: PsykheError | None) -> None:
         if json:
-            result = runner.result if runner is not None else PushResult(mode=mode)
-            _print_json(env, result, exit_code, error)
+            result = runner.result if runner is not None else PushResult(mode=Mode(mode))
+            if error is not None:
+                result.error = error
+            write_json(env, result.to_json(exit_code))
         elif runner is not None and exit_code in _SUMMARISED:
             observer.summary(runner.result)
 
@@ -245,7 +249,7 @@ def push(
         try:
             if rejects is not None and not skip_invalid:
                 raise UsageError("--rejects goes with --skip-invalid")
-            if plan_file is not None and mode != "soft_replace":
+            if plan_file is not None and mode != Mode.SOFT_REPLACE:
                 raise UsageError("--plan-file goes with --mode soft_replace")
             request = PushRequest(
                 sources=feed_sources(
@@ -259,7 +263,7 @@ def push(
                     list_separator=list_separator,
                 ),
                 validation=ValidationOptions(strict=strict, max_problems=max_problems),
-                mode=mode,
+                mode=Mode(mode),
                 skip_invalid=skip_invalid,
                 rejects=rejects,
                 dry_run=dry_run,
@@ -276,7 +280,8 @@ def push(
                 stream=not no_stream,
             )
             settings = _settings_for(request.dry_run, base_url, api_key_file, retries, profile)
-            runner = Push(request, settings, observer)
+            # the first byte may leave after this: a stop signal or a reader gone stops it
+            runner = Push(request, settings, observer, before_sending=env.sending)
             runner.run()
         finally:
             observer.close()
@@ -303,17 +308,6 @@ def _settings_for(
         raise
 
 
-def _print_json(
-    env: Environment, result: PushResult, exit_code: int, error: PsykheError | None
-) -> None:
-    import orjson
-
-    if error is not None:
-        result.error = error
-    env.stdout.write(orjson.dumps(result.to_json(exit_code)).decode() + "\n")
-    env.stdout.flush()
-
-
 def status(
     ingestion_id: Annotated[
         str | None,
@@ -326,12 +320,12 @@ def status(
     watch: Annotated[
         bool, typer.Option("--watch", help="Follow it to the end; exit codes as for push.")
     ] = False,
-    timeout: TimeoutOption = 1800.0,
+    timeout: TimeoutOption = DEFAULT_TIMEOUT,
     poll_interval: PollIntervalOption = None,
     profile: ProfileOption = None,
     base_url: BaseUrlOption = None,
     api_key_file: ApiKeyFileOption = None,
-    retries: RetriesOption = 4,
+    retries: RetriesOption = DEFAULT_RETRIES,
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,

@@ -22,7 +22,7 @@ from psykhe_cli.commands._options import (
     StrictOption,
     feed_sources,
 )
-from psykhe_cli.errors import FeedInvalid, Interrupted, PsykheError
+from psykhe_cli.errors import FeedInvalid, Interrupted, PsykheError, signal_of
 
 HELP = """Check feeds against the product field rules; nothing is sent.
 
@@ -103,8 +103,10 @@ def validate_command(
                 on_problem=problem_printer(env, quiet=quiet),
                 on_notice=notice_printer(env, quiet=quiet),
             )
-        except KeyboardInterrupt:
-            # made here, while the interruption is handled: its signal decides the exit code
-            raise Interrupted("interrupted while validating; nothing was sent") from None
+        except KeyboardInterrupt as interrupt:
+            # its signal decides the exit code
+            raise Interrupted(
+                "interrupted while validating; nothing was sent", signum=signal_of(interrupt)
+            ) from None
         if not report.ok:
             raise FeedInvalid(f"{report.errors} error(s), {report.warnings} warning(s) in the feed")

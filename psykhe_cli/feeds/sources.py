@@ -113,8 +113,9 @@ class ByteSource:
             now = set()
         if now != {self.identity}:
             raise InputError(
-                f"{self.name} changed while it was read; nothing was sent",
+                f"{self.name} changed while it was read",
                 hint="write the feed to another name and rename it into place when complete",
+                nothing_sent=True,
             )
 
     def _raw_chunks(self) -> Iterator[bytes]:

@@ -1,6 +1,7 @@
 """What a person sees during ``psykhe push`` and ``psykhe status``.
 
-Three observers implement ``push.PushObserver``:
+Three observers implement ``push.PushObserver``; they report, and never decide what the
+push does (only ``confirm``'s answer does):
 
 - ``TerminalObserver``: rich progress on stderr for each phase, a question for soft_replace
   read from ``/dev/tty``, a summary table on stdout.
@@ -159,9 +160,6 @@ class PlainObserver:
             )
             return typed == name
         return bool(self._ask("Deactivate every product missing from this feed? [y/N] "))
-
-    def sending(self) -> None:
-        self.env.sending()
 
     def uploading(self, part: int, parts: int, sent: int, total: int) -> None:
         if self._announced != part:  # once per request: plain output has no animation
@@ -501,6 +499,14 @@ def ingestion_rows(ingestion: Ingestion) -> list[tuple[str, str]]:
 def print_ingestion(env: Environment, ingestion: Ingestion) -> None:
     """``psykhe status``: a table on a terminal, ``key: value`` lines otherwise."""
     print_summary(env, "psykhe status", _styled(ingestion_rows(ingestion)))
+
+
+def write_json(env: Environment, data: Mapping[str, Any]) -> None:
+    """A command's one JSON object, as one line on stdout (``push --json``, ``status --json``)."""
+    import orjson
+
+    env.stdout.write(orjson.dumps(data).decode() + "\n")
+    env.stdout.flush()
 
 
 def make_observer(env: Environment, *, quiet: bool, debug: bool) -> PlainObserver:

@@ -360,8 +360,9 @@ def _check_ranges(
 def feed_changed(name: str) -> InputError:
     """A worker opened another file than the one the feed named when it was opened."""
     return InputError(
-        f"{name} changed while it was read; nothing was sent",
+        f"{name} changed while it was read",
         hint="write the feed to another name and rename it into place when complete",
+        nothing_sent=True,
     )
 
 

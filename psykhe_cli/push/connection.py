@@ -1,0 +1,94 @@
+"""The connection to the Ingestion API that a push and ``psykhe status`` go through.
+
+``open_client`` is where the HTTP client is built. ``EarlyClient`` builds it in a thread while
+the feed's workers check the feed. Retries are told per request, by whoever makes it: the
+upload job its own, a status lookup the observer's (``RetriesTold`` for polling).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import httpx
+
+    from psykhe_cli.client import IngestionClient
+    from psykhe_cli.config import Settings
+    from psykhe_cli.ingestion import Ingestion
+
+#: the client and the function that closes it
+Opened = tuple["IngestionClient", Callable[[], None]]
+#: ``on_retry(attempt, delay, reason)``: the attempt that failed, seconds before the next
+RetryCallback = Callable[[int, float, str], None]
+
+
+def open_client(
+    settings: Settings,
+    *,
+    on_debug: Callable[[str], None] | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> Opened:
+    """The API client for ``settings`` and its close; ``transport`` replaces the network."""
+    from psykhe_cli.client import IngestionClient, make_http_client
+
+    http = make_http_client(settings, transport=transport)
+    return IngestionClient.from_settings(settings, http, on_debug=on_debug), http.close
+
+
+class RetriesTold:
+    """A status source (``poll.StatusSource``) that tells each retry to ``on_retry``."""
+
+    def __init__(self, client: IngestionClient, on_retry: RetryCallback) -> None:
+        self._client = client
+        self._on_retry = on_retry
+
+    def get_ingestion(self, ingestion_id: int, *, max_wait: float | None = None) -> Ingestion:
+        """One ingestion's status, its retries told."""
+        return self._client.get_ingestion(ingestion_id, max_wait=max_wait, on_retry=self._on_retry)
+
+
+class EarlyClient:
+    """The HTTP client, made in a thread while the worker processes check the feed.
+
+    Importing httpx and building its client (for https, a TLS context with the CA bundle)
+    costs ~0.1-0.2 s in the one process that, while the workers check the feed, mostly waits
+    for them; made after them, it would hold up the upload. Nothing is sent until ``take``;
+    a client made but not taken (a refusal, an error) is closed by ``close``.
+    """
+
+    def __init__(self, make: Callable[[], Opened]) -> None:
+        self._make = make
+        self._thread: threading.Thread | None = None
+        self._made: Opened | None = None
+        self._error: BaseException | None = None
+        self._taken = False
+
+    def start(self) -> None:
+        """Make the client in a thread (only once the workers are forked)."""
+        self._thread = threading.Thread(target=self._run, name="psykhe-client", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._made = self._make()
+        except BaseException as exc:  # raised again in the main thread by take()
+            self._error = exc
+
+    def take(self) -> Opened:
+        """The client and its close function, made now unless made already."""
+        if self._thread is not None:
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        made = self._made if self._made is not None else self._make()
+        self._made, self._taken = made, True
+        return made
+
+    def close(self) -> None:
+        """Close the client if it was made and never taken."""
+        if self._thread is not None:
+            self._thread.join()
+        if self._made is not None and not self._taken:
+            self._made[1]()

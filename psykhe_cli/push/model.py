@@ -1,0 +1,183 @@
+"""What a push is asked to do and what it did: ``Mode``, ``PushRequest``, ``PushResult``.
+
+Light on purpose: ``commands/push.py`` takes its defaults and ``Mode`` from here when the CLI
+starts, before anything of the pipeline (validation, compression, HTTP) is imported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from psykhe_cli.poll import DEFAULT_TIMEOUT
+
+if TYPE_CHECKING:
+    from psykhe_cli.errors import PsykheError
+    from psykhe_cli.ingestion import Ingestion
+    from psykhe_cli.plan import Plan
+    from psykhe_cli.spool import BatchLimit
+    from psykhe_cli.validate import FeedReport, FeedSource, ValidationOptions
+
+__all__ = [
+    "DEFAULT_MAX_DROP",
+    "DEFAULT_TIMEOUT",
+    "GuardQuestion",
+    "Mode",
+    "PushRequest",
+    "PushResult",
+    "overall_status",
+]
+
+#: soft_replace: refuse when products or variants fell by more than this percent
+DEFAULT_MAX_DROP = 50.0
+
+
+class Mode(str, Enum):
+    """The API's processing modes (the ``X-Psykhe-Processing-Mode`` header's values); a
+    ``str``, so it is written, compared and sent as its value."""
+
+    #: upsert the feed's products; nothing else changes
+    INSERT = "insert"
+    #: a full sync: upsert the feed's products and deactivate every other active one
+    SOFT_REPLACE = "soft_replace"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+
+def _validation_options() -> ValidationOptions:
+    from psykhe_cli.validate import ValidationOptions
+
+    return ValidationOptions()
+
+
+@dataclass(frozen=True, kw_only=True)
+class PushRequest:
+    """What the user asked ``psykhe push`` to do; the options are checked where parsed."""
+
+    sources: Sequence[FeedSource]
+    validation: ValidationOptions = field(default_factory=_validation_options)
+    mode: Mode = Mode.INSERT
+    skip_invalid: bool = False
+    rejects: Path | None = None
+    dry_run: bool = False
+    yes: bool = False
+    force: bool = False
+    max_drop: float = DEFAULT_MAX_DROP
+    #: soft_replace: write every product identifier it would deactivate here
+    plan_file: Path | None = None
+    #: seconds to wait for another push to the same target to let go of the sync lock
+    wait_lock: float = 0.0
+    batch_limit: BatchLimit | None = None
+    #: pinned by ``--compression-level``; else paced by the link when the upload streams
+    compression_level: int | None = None
+    wait: bool = True
+    timeout: float = DEFAULT_TIMEOUT
+    poll_interval: float | None = None
+    #: upload while the feed is checked, where that is safe (``--no-stream``: False)
+    stream: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class GuardQuestion:
+    """What the soft_replace confirmation shows before asking."""
+
+    base_url: str
+    products: int
+    variants: int
+    compressed_bytes: int
+    previous_products: int | None
+    previous_variants: int | None = None
+    plan: Plan | None = None
+    #: a ``protected = true`` profile: the operator types its name instead of y
+    protected_profile: str | None = None
+
+
+@dataclass
+class PushResult:
+    """What a push did so far; complete once ``push`` returns."""
+
+    mode: Mode
+    base_url: str | None = None
+    ingestion_ids: list[int] = field(default_factory=list)
+    ingestions: dict[int, Ingestion] = field(default_factory=dict)
+    #: the final status name (created, started, completed, failed, unknown) or None
+    status: str | None = None
+    lines: int = 0
+    products: int = 0
+    variants: int = 0
+    warnings: int = 0
+    rejected: int = 0
+    raw_bytes: int = 0
+    compressed_bytes: int = 0
+    #: bytes the server acknowledged: the accepted requests', and those of one that may
+    #: have reached it whole without an answer
+    bytes_sent: int = 0
+    requests: int = 0
+    previous_products: int | None = None
+    previous_variants: int | None = None
+    #: soft_replace: what it would deactivate, add and keep (``guard.plan_json``)
+    plan: dict[str, Any] | None = None
+    #: the guards ``--force`` overrode: {"check", "previous", "feed", "max_drop"}
+    overrides: list[dict[str, Any]] = field(default_factory=list)
+    dry_run: bool = False
+    #: seconds spent in each phase: preparing, uploading, processing
+    phases: dict[str, float] = field(default_factory=dict)
+    report: FeedReport | None = None
+    #: SHA-256 of the gzip body (the same feed and level always give the same body)
+    feed_sha256: str | None = None
+    error: PsykheError | None = None
+
+    @property
+    def left_out(self) -> int:
+        """Products of a shop export the feed's reader left out as not active."""
+        return self.report.left_out if self.report is not None else 0
+
+    def to_json(self, exit_code: int) -> dict[str, Any]:
+        """The one object ``push --json`` prints."""
+        error = None
+        if self.error is not None:
+            error = {"code": self.error.code, "message": self.error.message}
+            if self.error.hint:
+                error["hint"] = self.error.hint
+        return {
+            "exit_code": exit_code,
+            "mode": str(self.mode),
+            "base_url": self.base_url,
+            "dry_run": self.dry_run,
+            "ingestion_ids": list(self.ingestion_ids),
+            "status": self.status,
+            "lines": self.lines,
+            "products": self.products,
+            "variants": self.variants,
+            "warnings": self.warnings,
+            "rejected": self.rejected,
+            "left_out": self.left_out,
+            "raw_bytes": self.raw_bytes,
+            "compressed_bytes": self.compressed_bytes,
+            "bytes_sent": self.bytes_sent,
+            "overrides": list(self.overrides),
+            "plan": self.plan,
+            "phases": {name: round(seconds, 3) for name, seconds in self.phases.items()},
+            "product_metrics": {
+                str(ingestion_id): ingestion.product_metrics
+                for ingestion_id, ingestion in self.ingestions.items()
+            },
+            "error": error,
+        }
+
+
+_PROGRESS = ("unknown", "created", "started", "completed")
+
+
+def overall_status(names: Sequence[str]) -> str:
+    """One status for several ingestions: failed if any failed, else the least advanced."""
+    if "failed" in names:
+        return "failed"
+    return min(names, key=lambda name: _PROGRESS.index(name) if name in _PROGRESS else 0)

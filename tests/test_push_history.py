@@ -1,0 +1,111 @@
+"""A full sync that may have been applied is remembered until a later one completes.
+
+An unknown outcome (exit 8: the answer lost) and an interruption after every byte of the body
+reached the server leave the server possibly holding the whole catalog: the next soft_replace
+is compared with it, not only with the last sync known to have completed.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+from pathlib import Path
+
+import orjson
+
+from psykhe_cli.config import key_fingerprint
+from psykhe_cli.sandbox.inspect import SandboxHandle
+from psykhe_cli.state import StateStore, Target
+from tests.helpers import (
+    FAST,
+    PSYKHE,
+    catalog,
+    isolated_env,
+    posts,
+    psykhe,
+    wait_until,
+    write_feed,
+)
+from tests.standin import StandIn
+
+SOFT = ("--mode", "soft_replace", "--yes")
+KEY = "sk_test_standin_key_0123456789"
+
+
+def _history(home: Path) -> list[dict[str, object]]:
+    path = home / "state" / "psykhe" / "history.jsonl"
+    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+
+
+def test_an_unknown_outcome_is_remembered_and_guards_the_next_full_sync(
+    tmp_path: Path, env: dict[str, str], home: Path, sandbox: SandboxHandle
+) -> None:
+    baseline = write_feed(tmp_path / "baseline.jsonl", catalog(201))  # 67 products
+    big = write_feed(tmp_path / "big.jsonl", catalog(3000))  # 1,000 products
+    small = write_feed(tmp_path / "small.jsonl", catalog(150))  # 50 products
+    assert psykhe("push", str(baseline), *SOFT, *FAST, env=env).returncode == 0
+    sandbox.set_faults(drop={"accept": True})
+    lost = psykhe("push", str(big), *SOFT, "--no-stream", *FAST, env=env)
+    assert lost.returncode == 8, lost.stderr
+    wait_until(lambda: len(sandbox.products(active=True)) == 3000)  # the server applied it
+    target = Target(base_url=sandbox.base_url, key_fingerprint=key_fingerprint(sandbox.api_key))
+    syncs = StateStore(home / "state" / "psykhe").full_syncs(target)
+    assert [(s.products, s.variants, s.ingestion_id) for s in syncs.possibly_applied] == [
+        (1000, 3000, None)
+    ]
+    out = psykhe("push", str(small), *SOFT, *FAST, env=env)
+    assert out.returncode == 7, out.stderr
+    assert "fewer than 50% of the 1,000" in out.stderr
+    assert "whose outcome is not known (it may have been applied)" in out.stderr
+    assert len(posts(sandbox)) == 2
+    assert len(sandbox.products(active=True)) == 3000
+    # a later full sync that completes replaces what may have been applied
+    assert psykhe("push", str(big), *SOFT, *FAST, env=env).returncode == 0
+    syncs = StateStore(home / "state" / "psykhe").full_syncs(target)
+    assert syncs.possibly_applied == () and syncs.completed is not None
+
+
+def _reads_and_never_answers(method: str, path: str, connection: socket.socket) -> None:
+    # the whole body was read (so acknowledged): hold the request open, answering nothing
+    while connection.recv(65536):
+        pass
+
+
+def test_an_interrupted_full_sync_whose_body_was_acknowledged_is_remembered(
+    tmp_path: Path, home: Path
+) -> None:
+    big = write_feed(tmp_path / "big.jsonl", catalog(3000))  # 1,000 products
+    small = write_feed(tmp_path / "small.jsonl", catalog(150))  # 50 products
+    with StandIn(_reads_and_never_answers) as server:
+        env = isolated_env(home, {"PSYKHE_BASE_URL": server.base_url, "PSYKHE_API_KEY": KEY})
+        running = subprocess.Popen(
+            [*PSYKHE, "push", str(big), *SOFT, "--no-stream", "--json"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert running.stderr is not None
+        said = b""
+        for line in running.stderr:  # every byte reached the server: its answer is awaited
+            said += line
+            if b"waiting for the server's answer" in line:
+                break
+        running.send_signal(signal.SIGTERM)
+        stdout, stderr = running.communicate(timeout=60)
+        text = (said + stderr).decode()
+        assert running.returncode == 130, text
+        assert "it may have accepted it" in text
+        size = orjson.loads(stdout)["compressed_bytes"]
+        (record,) = _history(home)
+        assert (record["status"], record["bytes_sent"], record["exit_code"]) == (
+            "outcome_unknown",
+            size,
+            130,
+        )
+        out = psykhe("push", str(small), *SOFT, env=env)
+        assert out.returncode == 7, out.stderr
+        assert "fewer than 50% of the 1,000" in out.stderr
+        assert "it may have been applied" in out.stderr
+        assert server.requests == [("POST", "/v1/ingestion/")]
