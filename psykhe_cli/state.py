@@ -588,7 +588,8 @@ def _holder(path: Path) -> LockHolder:
 def _lock_refused(target: Target, path: Path, holder: LockHolder, *, waited: float) -> GuardRefused:
     who = f"pid {holder.pid}" if holder.pid is not None else "another process"
     since = f", started {holder.started}" if holder.started else ""
-    what = f"a {holder.mode} push" if holder.mode else "another push"
+    article = "an" if holder.mode and holder.mode[0] in "aeiou" else "a"
+    what = f"{article} {holder.mode} push" if holder.mode else "another push"
     after = f" after waiting {waited:g} s" if waited else ""
     return GuardRefused(
         f"{what} to {target.base_url} is running ({who}{since}){after}: one sync at a time "

@@ -100,15 +100,15 @@ def show_status(
     from psykhe_cli.poll import wait_for_ingestion
     from psykhe_cli.push.connection import RetriesTold, open_client
     from psykhe_cli.push.history import settle
-    from psykhe_cli.render import write_line
-    from psykhe_cli.render.push import make_observer, print_ingestion, write_json
+    from psykhe_cli.render import print_json, write_line
+    from psykhe_cli.render.push import make_observer, print_ingestion
 
     observer = make_observer(env, quiet=as_json or quiet, debug=debug)
     ingestion = None
 
     def report(exit_code: int, error: PsykheError | None) -> None:
         if as_json:
-            write_json(env, ingestion_json(ingestion, exit_code, error))
+            print_json(env, ingestion_json(ingestion, exit_code, error))
         elif ingestion is not None and not quiet:
             print_ingestion(env, ingestion)
 

@@ -285,6 +285,8 @@ def test_the_sync_lock_is_shared_by_inserts_and_exclusive_for_a_full_sync(
     with store.sync_lock(TARGET, exclusive=False), store.sync_lock(TARGET, exclusive=False):
         with pytest.raises(GuardRefused, match=f"pid {os.getpid()}, started 20"):
             store.sync_lock(TARGET, exclusive=True).__enter__()
+        with pytest.raises(GuardRefused, match=r"^an insert push to"):
+            store.sync_lock(TARGET, exclusive=True).__enter__()
         with store.sync_lock(OTHER_URL, exclusive=True):
             pass  # another target: another lock
     with (
@@ -301,3 +303,30 @@ def test_products_files_left_by_a_killed_push_are_removed_after_a_day(store: Sta
     fresh = store.new_baseline_file()
     assert not old.exists()
     assert recent.exists() and fresh.exists()
+
+
+def test_a_possibly_applied_full_sync_stays_until_a_later_one_completes(
+    store: StateStore,
+) -> None:
+    record_full_sync(store, TARGET, products=67, variants=201, ingestion_id=1)
+    store.remember_pending(TARGET, FullSync(products=60, variants=180, ingestion_id=2))
+    kept = store.new_baseline_file()
+    lost = store.remember_possibly_applied(TARGET, FullSync(products=1000, variants=3000), kept)
+    assert lost.ingestion_id is None and lost.products_file is not None
+    syncs = store.full_syncs(TARGET)
+    assert syncs.possibly_applied == (lost,)
+    assert syncs.reference == lost
+    # the pending one was accepted before it: completing says nothing of what came after
+    assert store.settle_full_sync(TARGET, 2, completed=True)
+    assert store.full_syncs(TARGET).possibly_applied == (lost,)
+    path = store.baseline_path(lost)
+    assert path is not None and path.exists()
+    store.remember_pending(TARGET, FullSync(products=50, variants=150, ingestion_id=3))
+    assert store.settle_full_sync(TARGET, 3, completed=False)  # FAILED: nothing changes
+    assert store.full_syncs(TARGET).possibly_applied == (lost,)
+    store.remember_pending(TARGET, FullSync(products=50, variants=150, ingestion_id=4))
+    assert store.settle_full_sync(TARGET, 4, completed=True)
+    syncs = store.full_syncs(TARGET)
+    assert syncs.possibly_applied == ()
+    assert syncs.completed is not None and syncs.completed.ingestion_id == 4
+    assert not path.exists()

@@ -225,7 +225,8 @@ def push(
     from psykhe_cli.outcome import reporting_outcome
     from psykhe_cli.push import PushRequest, PushResult
     from psykhe_cli.push.run import Push
-    from psykhe_cli.render.push import make_observer, write_json
+    from psykhe_cli.render import print_json
+    from psykhe_cli.render.push import make_observer
     from psykhe_cli.spool import BatchLimit
     from psykhe_cli.terminal import Environment
     from psykhe_cli.validate import ValidationOptions
@@ -241,7 +242,7 @@ def push(
             result = runner.result if runner is not None else PushResult(mode=Mode(mode))
             if error is not None:
                 result.error = error
-            write_json(env, result.to_json(exit_code))
+            print_json(env, result.to_json(exit_code))
         elif runner is not None and exit_code in _SUMMARISED:
             observer.summary(runner.result)
 

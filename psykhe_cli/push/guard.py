@@ -72,8 +72,9 @@ def decide(
         {"check": f"{what}_drop", "previous": before, "feed": now, "max_drop": request.max_drop}
         for what, before, now in drops
     ]
+    sending = "a real push would send" if request.dry_run else "sending"
     warnings = [
-        f"--force: sending although {what} fell from {before:,} to {now:,}, "
+        f"--force: {sending} although {what} fell from {before:,} to {now:,}, "
         f"more than --max-drop {request.max_drop:g}%"
         for what, before, now in drops
     ]

@@ -115,6 +115,7 @@ class PlainObserver:
         self.debug_enabled = debug
         self._ask = ask
         self._read = read
+        self._problem: Callable[[Problem], None] | None = None
         self._last_status: dict[int, str] = {}
         #: the request whose upload was told last
         self._announced: int | None = None
@@ -126,8 +127,11 @@ class PlainObserver:
     # -- PushObserver ----------------------------------------------------------------------
     def problem(self, problem: Problem) -> None:
         # check_feeds already stops calling after --max-problems; --quiet keeps the errors
-        if not self.quiet or problem.level == "error":
-            write_line(self.env.stderr, problem.format())
+        if self._problem is None:  # as `validate` prints them; `status` never needs it
+            from psykhe_cli.render.validate import problem_printer
+
+            self._problem = problem_printer(self.env, quiet=self.quiet)
+        self._problem(problem)
 
     def preparing(self, lines: int, bytes_read: int) -> None:
         pass  # one line when done: plain output has no animation
@@ -499,14 +503,6 @@ def ingestion_rows(ingestion: Ingestion) -> list[tuple[str, str]]:
 def print_ingestion(env: Environment, ingestion: Ingestion) -> None:
     """``psykhe status``: a table on a terminal, ``key: value`` lines otherwise."""
     print_summary(env, "psykhe status", _styled(ingestion_rows(ingestion)))
-
-
-def write_json(env: Environment, data: Mapping[str, Any]) -> None:
-    """A command's one JSON object, as one line on stdout (``push --json``, ``status --json``)."""
-    import orjson
-
-    env.stdout.write(orjson.dumps(data).decode() + "\n")
-    env.stdout.flush()
 
 
 def make_observer(env: Environment, *, quiet: bool, debug: bool) -> PlainObserver:
