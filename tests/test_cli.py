@@ -54,7 +54,7 @@ def test_typer_runner_push_without_key_is_a_configuration_error(
 def test_importing_psykhe_patches_no_other_library() -> None:
     # a program that imports psykhe as a library must find httpx (and every module) intact
     code = (
-        "import sys; before = dict(sys.modules); import psykhe_cli.cli, psykhe_cli.push; "
+        "import sys; before = dict(sys.modules); import psykhe_cli.cli, psykhe_cli.push.run; "
         "print(sorted(k for k, v in sys.modules.items() if v is None and k not in before))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

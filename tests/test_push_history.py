@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import orjson
+import pytest
 
 from psykhe_cli.config import key_fingerprint
 from psykhe_cli.sandbox.inspect import SandboxHandle
@@ -72,8 +73,13 @@ def _reads_and_never_answers(method: str, path: str, connection: socket.socket) 
         pass
 
 
+@pytest.mark.parametrize(
+    ("signum", "code"),
+    [(signal.SIGTERM, 130), (signal.SIGINT, 130), (signal.SIGHUP, 129)],
+    ids=["SIGTERM", "SIGINT", "SIGHUP"],
+)
 def test_an_interrupted_full_sync_whose_body_was_acknowledged_is_remembered(
-    tmp_path: Path, home: Path
+    tmp_path: Path, home: Path, signum: signal.Signals, code: int
 ) -> None:
     big = write_feed(tmp_path / "big.jsonl", catalog(3000))  # 1,000 products
     small = write_feed(tmp_path / "small.jsonl", catalog(150))  # 50 products
@@ -92,17 +98,17 @@ def test_an_interrupted_full_sync_whose_body_was_acknowledged_is_remembered(
             said += line
             if b"waiting for the server's answer" in line:
                 break
-        running.send_signal(signal.SIGTERM)
+        running.send_signal(signum)
         stdout, stderr = running.communicate(timeout=60)
         text = (said + stderr).decode()
-        assert running.returncode == 130, text
+        assert running.returncode == code, text
         assert "it may have accepted it" in text
         size = orjson.loads(stdout)["compressed_bytes"]
         (record,) = _history(home)
         assert (record["status"], record["bytes_sent"], record["exit_code"]) == (
             "outcome_unknown",
             size,
-            130,
+            code,
         )
         out = psykhe("push", str(small), *SOFT, env=env)
         assert out.returncode == 7, out.stderr
