@@ -101,7 +101,8 @@ def show_status(
     from psykhe_cli.push.connection import RetriesTold, open_client
     from psykhe_cli.push.history import settle
     from psykhe_cli.render import print_json, write_line
-    from psykhe_cli.render.push import make_observer, print_ingestion
+    from psykhe_cli.render.push import make_observer
+    from psykhe_cli.render.status import print_ingestion
 
     observer = make_observer(env, quiet=as_json or quiet, debug=debug)
     ingestion = None
