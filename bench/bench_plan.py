@@ -158,7 +158,8 @@ def catalog(lines: int) -> Path:
 def state_with_baseline(baseline: Path, products: int) -> tuple[Path, dict[str, str]]:
     """A home whose state directory remembers ``baseline`` as the last full sync."""
     from psykhe_cli.config import key_fingerprint
-    from psykhe_cli.state import FullSync, StateStore, Target
+    from psykhe_cli.full_syncs import FullSync
+    from psykhe_cli.state import StateStore, Target
 
     home = Path(tempfile.mkdtemp(prefix="bench-plan-"))
     key, url = "sk_bench_plan_0123456789", "http://127.0.0.1:9"

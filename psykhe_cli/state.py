@@ -21,9 +21,7 @@ outcome (``settle_full_sync``) promotes it to the baseline on COMPLETED, droppin
 ones accepted before it, or drops it on FAILED. One sent whole whose answer never came is
 remembered as *possibly applied* (no ingestion id) until a full sync remembered after it
 completes. This module stores; ``push/history.py`` decides what is remembered and when.
-``sync_lock`` is the per-target OS lock (``flock``; released by the kernel when its
-process dies): exclusive for a soft_replace from its guard until the server has accepted it
-and it is recorded, shared for insert pushes.
+``sync_lock`` is the per-target OS lock (``locks.py``).
 """
 
 from __future__ import annotations
@@ -37,12 +35,13 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from psykhe_cli.config import Settings
-from psykhe_cli.errors import ConfigError, GuardRefused
+from psykhe_cli.errors import ConfigError
+from psykhe_cli.full_syncs import FullSync, FullSyncs, utc_now
+from psykhe_cli.locks import lock_exclusively, sync_lock
 
 HISTORY_FILE = "history.jsonl"
 #: targets that refused a chunked request body (their uploads go with a Content-Length)
@@ -55,11 +54,6 @@ LOCKS_DIR = "locks"
 _STALE_SECONDS = 86400
 #: the history keeps this many pushes, dropping the oldest
 MAX_HISTORY = 1000
-
-
-def utc_now() -> str:
-    """The current time as ISO-8601 UTC with a ``Z``, as the state files store it."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -149,55 +143,6 @@ class PushRecord:
             return cls(**values)
         except TypeError as exc:
             raise ValueError(str(exc)) from None
-
-
-@dataclass(frozen=True, kw_only=True)
-class FullSync:
-    """One soft_replace to a target: the last completed one, one accepted and pending, or one
-    that may have been applied without an answer (no ingestion id)."""
-
-    products: int
-    variants: int | None = None
-    ingestion_id: int | None = None
-    time: str = field(default_factory=utc_now)
-    #: the file (in ``baselines/``) of its product identifiers, when they were kept
-    products_file: str | None = None
-    #: the order it was remembered in among the target's syncs (0: before this was kept)
-    sequence: int = 0
-
-
-@dataclass(frozen=True, kw_only=True)
-class FullSyncs:
-    """What is remembered of a target's full syncs."""
-
-    completed: FullSync | None = None
-    #: accepted by the server, outcome not known yet; oldest first
-    pending: tuple[FullSync, ...] = ()
-    #: sent whole but never answered (lost answer, interrupted): the server may have applied
-    #: them; kept until a full sync remembered after them completes; oldest first
-    possibly_applied: tuple[FullSync, ...] = ()
-
-    @property
-    def reference(self) -> FullSync | None:
-        """What the guard compares with: the largest of the completed, pending and possibly
-        applied syncs."""
-        known = [s for s in (self.completed, *self.pending, *self.possibly_applied) if s]
-        return max(known, key=lambda s: (s.products, s.variants or 0), default=None)
-
-    @property
-    def next_sequence(self) -> int:
-        """The ``sequence`` of the next sync remembered."""
-        known = [s.sequence for s in (self.completed, *self.pending, *self.possibly_applied) if s]
-        return max(known, default=0) + 1
-
-
-@dataclass(frozen=True, kw_only=True)
-class LockHolder:
-    """Who holds a target's sync lock, as written in its lock file."""
-
-    pid: int | None
-    started: str | None
-    mode: str | None
 
 
 class StateStore:
@@ -373,27 +318,14 @@ class StateStore:
 
     @contextlib.contextmanager
     def sync_lock(self, target: Target, *, exclusive: bool, wait: float = 0.0) -> Iterator[None]:
-        """Hold ``target``'s sync lock; ``GuardRefused`` naming the holder if it is taken
-        (after waiting up to ``wait`` seconds)."""
+        """Hold ``target``'s sync lock (``locks.sync_lock``); ``GuardRefused`` naming the
+        holder if it is taken (after waiting up to ``wait`` seconds)."""
         self._ensure_dir()
         folder = self.state_dir / LOCKS_DIR
         folder.mkdir(mode=0o700, exist_ok=True)
         path = folder / f"{target.slug}.lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            deadline = time.monotonic() + wait
-            while not _try_lock(fd, exclusive):
-                if time.monotonic() >= deadline:
-                    raise _lock_refused(target, path, _holder(path), waited=wait)
-                time.sleep(0.05)  # flock has no timeout: try again until the deadline
-            mode = "soft_replace" if exclusive else "insert"
-            with contextlib.suppress(OSError):  # who holds it: for the others' message only
-                os.ftruncate(fd, 0)
-                os.lseek(fd, 0, os.SEEK_SET)
-                os.write(fd, f"{os.getpid()} {utc_now()} {mode}\n".encode())
+        with sync_lock(path, base_url=target.base_url, exclusive=exclusive, wait=wait):
             yield
-        finally:
-            os.close(fd)  # closing releases the lock
 
     # --- files --------------------------------------------------------------------------------
 
@@ -516,7 +448,7 @@ class StateStore:
         self._ensure_dir()
         fd = os.open(self.state_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            _lock(fd)
+            lock_exclusively(fd)
             yield
         finally:
             os.close(fd)  # closing releases the lock
@@ -541,58 +473,4 @@ def _unusable(path: Path, exc: OSError) -> ConfigError:
     return ConfigError(
         f"the state file {path} cannot be read: {exc.strerror or exc}",
         hint="check XDG_STATE_HOME: psykhe keeps its history and full-sync counts there",
-    )
-
-
-def _lock(fd: int) -> None:
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: atomic renames still keep each file whole
-        return
-    fcntl.flock(fd, fcntl.LOCK_EX)
-
-
-def _try_lock(fd: int, exclusive: bool) -> bool:
-    """Take the sync lock without blocking; False when another process holds it."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: one byte locked, always exclusive
-        import msvcrt
-
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
-        except OSError:
-            return False
-        return True
-    try:
-        fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
-
-
-def _holder(path: Path) -> LockHolder:
-    """What the holder of a lock wrote in it (it may be writing it right now)."""
-    try:
-        words = path.read_text(encoding="utf-8", errors="replace").split()
-    except OSError:
-        words = []
-    pid = int(words[0]) if words and words[0].isdigit() else None
-    return LockHolder(
-        pid=pid,
-        started=words[1] if len(words) > 1 else None,
-        mode=words[2] if len(words) > 2 else None,
-    )
-
-
-def _lock_refused(target: Target, path: Path, holder: LockHolder, *, waited: float) -> GuardRefused:
-    who = f"pid {holder.pid}" if holder.pid is not None else "another process"
-    since = f", started {holder.started}" if holder.started else ""
-    article = "an" if holder.mode and holder.mode[0] in "aeiou" else "a"
-    what = f"{article} {holder.mode} push" if holder.mode else "another push"
-    after = f" after waiting {waited:g} s" if waited else ""
-    return GuardRefused(
-        f"{what} to {target.base_url} is running ({who}{since}){after}: one sync at a time "
-        "per target; nothing was sent",
-        hint="wait for it to finish, or pass --wait-lock SECONDS to wait for it",
     )

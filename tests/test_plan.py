@@ -10,6 +10,7 @@ import pytest
 
 from psykhe_cli.config import key_fingerprint
 from psykhe_cli.feeds import FeedSource
+from psykhe_cli.full_syncs import FullSync
 from psykhe_cli.plan import (
     MAGIC,
     ProductsFileError,
@@ -20,7 +21,7 @@ from psykhe_cli.plan import (
     read_products,
 )
 from psykhe_cli.sandbox.inspect import SandboxHandle
-from psykhe_cli.state import FullSync, StateStore, Target
+from psykhe_cli.state import StateStore, Target
 from psykhe_cli.validate import ValidationOptions, check_feeds
 from psykhe_cli.validate.hashset import ProductHashes
 from tests.helpers import psykhe

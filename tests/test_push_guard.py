@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from psykhe_cli.full_syncs import FullSync, FullSyncs
 from psykhe_cli.push.guard import Counts, decide
 from psykhe_cli.push.model import Mode, PushRequest
-from psykhe_cli.state import FullSync, FullSyncs
 
 URL = "https://api.example.test"
 SMALL = Counts(products=50, variants=150, compressed_bytes=1000)

@@ -13,7 +13,8 @@ import pytest
 from psykhe_cli import state
 from psykhe_cli.config import Secret, Settings, key_fingerprint
 from psykhe_cli.errors import ConfigError
-from psykhe_cli.state import FullSync, PushRecord, StateStore, Target
+from psykhe_cli.full_syncs import FullSync, FullSyncs
+from psykhe_cli.state import PushRecord, StateStore, Target
 
 KEY = "sk_test_RECOGNISABLE_key_0123456789"
 TARGET = Target(base_url="https://api.psykhe.dev", key_fingerprint=key_fingerprint(KEY))
@@ -245,8 +246,6 @@ def test_target_name_is_url_and_fingerprint() -> None:
 def test_a_pending_full_sync_becomes_the_baseline_once_completed(
     store: StateStore, tmp_path: Path
 ) -> None:
-    from psykhe_cli.state import FullSyncs
-
     record_full_sync(store, TARGET, products=100, variants=300, ingestion_id=1)
     first = store.new_baseline_file()
     store.remember_pending(TARGET, FullSync(products=50, variants=50, ingestion_id=2), first)

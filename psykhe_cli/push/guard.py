@@ -14,8 +14,8 @@ from psykhe_cli.errors import GuardRefused
 from psykhe_cli.push.model import GuardQuestion, PushRequest
 
 if TYPE_CHECKING:
+    from psykhe_cli.full_syncs import FullSync, FullSyncs
     from psykhe_cli.plan import Plan
-    from psykhe_cli.state import FullSync, FullSyncs
 
 
 @dataclass(frozen=True, kw_only=True)

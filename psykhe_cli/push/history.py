@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from psykhe_cli.errors import ConfigError, ExitCode, Interrupted, PsykheError
+from psykhe_cli.full_syncs import FullSync, FullSyncs
 from psykhe_cli.plan import ProductsWriter
 from psykhe_cli.push.model import Mode
-from psykhe_cli.state import FullSync, FullSyncs, PushRecord, StateStore, Target
+from psykhe_cli.state import PushRecord, StateStore, Target
 
 if TYPE_CHECKING:
     from psykhe_cli.config import Settings

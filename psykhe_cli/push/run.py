@@ -42,9 +42,9 @@ if TYPE_CHECKING:
 
     from psykhe_cli.client import CreateResult, IngestionClient
     from psykhe_cli.config import Settings
+    from psykhe_cli.full_syncs import FullSync
     from psykhe_cli.ingestion import Ingestion
     from psykhe_cli.plan import Plan
-    from psykhe_cli.state import FullSync
 
 
 def _nothing() -> None:
