@@ -16,6 +16,9 @@ import orjson
 import pytest
 
 from psykhe_cli.config import key_fingerprint
+from psykhe_cli.errors import Interrupted, OutcomeUnknown, PsykheError, TransientError
+from psykhe_cli.push import Mode, PushResult
+from psykhe_cli.push.history import History
 from psykhe_cli.sandbox.inspect import SandboxHandle
 from psykhe_cli.state import StateStore, Target
 from tests.helpers import (
@@ -34,7 +37,7 @@ SOFT = ("--mode", "soft_replace", "--yes")
 KEY = "sk_test_standin_key_0123456789"
 
 
-def _history(home: Path) -> list[dict[str, object]]:
+def _records(home: Path) -> list[dict[str, object]]:
     path = home / "state" / "psykhe" / "history.jsonl"
     return [orjson.loads(line) for line in path.read_bytes().splitlines()]
 
@@ -104,7 +107,7 @@ def test_an_interrupted_full_sync_whose_body_was_acknowledged_is_remembered(
         assert running.returncode == code, text
         assert "it may have accepted it" in text
         size = orjson.loads(stdout)["compressed_bytes"]
-        (record,) = _history(home)
+        (record,) = _records(home)
         assert (record["status"], record["bytes_sent"], record["exit_code"]) == (
             "outcome_unknown",
             size,
@@ -115,3 +118,40 @@ def test_an_interrupted_full_sync_whose_body_was_acknowledged_is_remembered(
         assert "fewer than 50% of the 1,000" in out.stderr
         assert "it may have been applied" in out.stderr
         assert server.requests == [("POST", "/v1/ingestion/")]
+
+
+def _history(tmp_path: Path, mode: Mode) -> History:
+    target = Target(base_url="https://api.example.test", key_fingerprint="f" * 16)
+    return History(StateStore(tmp_path / "state"), target, mode=mode)
+
+
+@pytest.mark.parametrize(
+    ("mode", "exit_code", "error", "reached_whole", "remembered"),
+    [
+        (Mode.SOFT_REPLACE, 8, OutcomeUnknown("lost"), True, True),
+        (Mode.SOFT_REPLACE, 130, Interrupted("stopped"), True, True),
+        (Mode.SOFT_REPLACE, 130, Interrupted("stopped"), False, False),
+        (Mode.SOFT_REPLACE, 5, TransientError("refused"), False, False),
+        (Mode.INSERT, 8, OutcomeUnknown("lost"), True, False),
+    ],
+    ids=["lost answer", "interrupted whole", "interrupted midway", "retries", "insert"],
+)
+def test_history_remembers_a_full_sync_only_when_it_may_have_been_applied(
+    tmp_path: Path,
+    mode: Mode,
+    exit_code: int,
+    error: PsykheError,
+    reached_whole: bool,
+    remembered: bool,
+) -> None:
+    history = _history(tmp_path, mode)
+    result = PushResult(mode=mode, products=1000, variants=3000, compressed_bytes=500)
+    history.begin(result)
+    history.finish(result, exit_code=exit_code, error=error, reached_whole=reached_whole)
+    syncs = history.store.full_syncs(history.target)
+    lost = [(s.products, s.variants, s.ingestion_id) for s in syncs.possibly_applied]
+    assert lost == ([(1000, 3000, None)] if remembered else [])
+    (record,) = history.store.pushes()
+    unknown = remembered or (mode == Mode.INSERT and exit_code == 8)
+    assert record.status == ("outcome_unknown" if unknown else error.code)
+    assert record.exit_code == exit_code
