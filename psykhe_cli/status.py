@@ -98,7 +98,7 @@ def show_status(
     """Print one ingestion; with ``watch``, poll until it ends (exit codes as for push)."""
     from psykhe_cli.outcome import reporting_outcome
     from psykhe_cli.poll import wait_for_ingestion
-    from psykhe_cli.push.connection import RetriesTold, open_client
+    from psykhe_cli.push.connection import open_client
     from psykhe_cli.push.history import settle
     from psykhe_cli.render import print_json, write_line
     from psykhe_cli.render.push import make_observer
@@ -118,12 +118,12 @@ def show_status(
             ingestion_id = last_ingestion_id(
                 settings, lambda text: write_line(env.stderr, f"psykhe: warning: {text}")
             )
-        client, close = open_client(settings, on_debug=observer.debug)
+        client, close = open_client(settings, on_retry=observer.retrying, on_debug=observer.debug)
         try:
             if watch:
                 try:
                     ingestion = wait_for_ingestion(
-                        RetriesTold(client, observer.retrying),
+                        client,
                         ingestion_id,
                         timeout=timeout,
                         poll_interval=poll_interval,
@@ -141,7 +141,7 @@ def show_status(
                 if ingestion.failed:
                     raise IngestionFailed(f"ingestion {ingestion_id} FAILED on the server")
             else:
-                ingestion = client.get_ingestion(ingestion_id, on_retry=observer.retrying)
+                ingestion = client.get_ingestion(ingestion_id)
                 settle(settings, ingestion)
         finally:
             close()

@@ -1,8 +1,9 @@
 """The connection to the Ingestion API that a push and ``psykhe status`` go through.
 
 ``open_client`` is where the HTTP client is built. ``EarlyClient`` builds it in a thread while
-the feed's workers check the feed. Retries are told per request, by whoever makes it: the
-upload job its own, a status lookup the observer's (``RetriesTold`` for polling).
+the feed's workers check the feed. Status requests tell their retries to the client's
+``on_retry``; an upload, which runs in a thread of its own, tells them to the one it passes
+with the request (``upload.Upload``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ if TYPE_CHECKING:
 
     from psykhe_cli.client import IngestionClient
     from psykhe_cli.config import Settings
-    from psykhe_cli.ingestion import Ingestion
 
 #: the client and the function that closes it
 Opened = tuple["IngestionClient", Callable[[], None]]
@@ -27,26 +27,17 @@ RetryCallback = Callable[[int, float, str], None]
 def open_client(
     settings: Settings,
     *,
+    on_retry: RetryCallback | None = None,
     on_debug: Callable[[str], None] | None = None,
     transport: httpx.BaseTransport | None = None,
 ) -> Opened:
-    """The API client for ``settings`` and its close; ``transport`` replaces the network."""
+    """The API client for ``settings`` and its close; ``on_retry`` hears the retries of
+    status requests; ``transport`` replaces the network."""
     from psykhe_cli.client import IngestionClient, make_http_client
 
     http = make_http_client(settings, transport=transport)
-    return IngestionClient.from_settings(settings, http, on_debug=on_debug), http.close
-
-
-class RetriesTold:
-    """A status source (``poll.StatusSource``) that tells each retry to ``on_retry``."""
-
-    def __init__(self, client: IngestionClient, on_retry: RetryCallback) -> None:
-        self._client = client
-        self._on_retry = on_retry
-
-    def get_ingestion(self, ingestion_id: int, *, max_wait: float | None = None) -> Ingestion:
-        """One ingestion's status, its retries told."""
-        return self._client.get_ingestion(ingestion_id, max_wait=max_wait, on_retry=self._on_retry)
+    client = IngestionClient.from_settings(settings, http, on_retry=on_retry, on_debug=on_debug)
+    return client, http.close
 
 
 class EarlyClient:

@@ -28,7 +28,7 @@ from psykhe_cli.errors import (
     exit_code_of,
     signal_of,
 )
-from psykhe_cli.push.connection import EarlyClient, Opened, RetriesTold, open_client
+from psykhe_cli.push.connection import EarlyClient, Opened, open_client
 from psykhe_cli.push.guard import NOT_CONFIRMED, Counts, decide, plan_json, plan_text
 from psykhe_cli.push.history import History
 from psykhe_cli.push.model import Mode, PushRequest, PushResult, overall_status
@@ -210,7 +210,13 @@ class Push:
 
     def _open_client(self) -> Opened:
         assert self.settings is not None
-        return open_client(self.settings, on_debug=self.observer.debug, transport=self._transport)
+        observer = self.observer
+        return open_client(
+            self.settings,
+            on_retry=observer.retrying,
+            on_debug=observer.debug,
+            transport=self._transport,
+        )
 
     def _client_of(self, early: EarlyClient, stack: ExitStack) -> IngestionClient:
         """The HTTP client, made once; closed when the push ends."""
@@ -274,7 +280,7 @@ class Push:
             raise GuardRefused(NOT_CONFIRMED, nothing_sent=True)
 
     def _lookup(self, ingestion_id: int) -> Ingestion:
-        return self._take_client().get_ingestion(ingestion_id, on_retry=self.observer.retrying)
+        return self._take_client().get_ingestion(ingestion_id)
 
     def _plan(self, reference: FullSync | None) -> Plan | None:
         """Compare the feed with the baseline; ``result.plan``, ``--plan-file``, a notice."""
@@ -349,13 +355,12 @@ class Push:
         request, result = self.request, self.result
         started = time.monotonic()
         deadline = started + request.timeout
-        source = RetriesTold(client, self.observer.retrying)
         current = None
         try:
             for ingestion_id in result.ingestion_ids:
                 current = ingestion_id
                 final = wait_for_ingestion(
-                    source,
+                    client,
                     ingestion_id,
                     timeout=round(max(0.0, deadline - time.monotonic()), 3),
                     poll_interval=request.poll_interval,
