@@ -25,7 +25,8 @@ def login(profile: ProfileOption = None) -> None:
     import getpass
     import sys
 
-    from psykhe_cli.config import DEFAULT_PROFILE, check_api_key, chosen_profile, store_key
+    from psykhe_cli.config_file import DEFAULT_PROFILE, chosen_profile
+    from psykhe_cli.keys import check_api_key, store_key
 
     name = chosen_profile(profile)
     label = name or DEFAULT_PROFILE
@@ -45,7 +46,8 @@ def logout(profile: ProfileOption = None) -> None:
     """Remove the API key that psykhe login stored in the keyring."""
     import sys
 
-    from psykhe_cli.config import DEFAULT_PROFILE, delete_key, pick_profile
+    from psykhe_cli.config_file import DEFAULT_PROFILE, pick_profile
+    from psykhe_cli.keys import delete_key
 
     name = pick_profile(profile)  # a profile removed from the config may still have a key
     label = name or DEFAULT_PROFILE
