@@ -41,6 +41,7 @@ from psykhe_cli.errors import (
     WaitTimeout,
     exit_code_of,
 )
+from psykhe_cli.outputs import RejectsFile
 from psykhe_cli.pacing import Pacer
 from psykhe_cli.spool import (
     DEFAULT_COMPRESSION_LEVEL,
@@ -468,48 +469,6 @@ class _Upload:
         return f"{self.meter.delivered():,}{of} bytes acknowledged by the server"
 
 
-class _Rejects:
-    """``--rejects FILE``: each rejected input line, then its problems, as JSON Lines.
-
-    Written beside FILE and renamed over it by ``commit`` once the feed is read.
-    """
-
-    def __init__(self, path: Path | None) -> None:
-        from psykhe_cli.outputs import AtomicOutput
-
-        self.path = path
-        self._output = AtomicOutput(path, "--rejects") if path is not None else None
-        self._handle: Any = None
-
-    def __enter__(self) -> _Rejects:
-        if self._output is not None:
-            self._handle = self._output.open()
-        return self
-
-    def commit(self) -> None:
-        """Every line is read: the file takes its name."""
-        if self._output is not None:
-            self._output.commit()
-            self._handle = None
-
-    def write(self, file: str, line: int, raw: bytes, problems: Sequence[Problem]) -> None:
-        import orjson
-
-        if self._handle is None:
-            return
-        record = {
-            "file": file,
-            "line": line,
-            "input": raw.decode("utf-8", "backslashreplace"),
-            "problems": [problem.to_json() for problem in problems],
-        }
-        self._handle.write(orjson.dumps(record) + b"\n")
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._output is not None:
-            self._output.abort()  # not committed: the feed was not read to its end
-
-
 class Push:
     """One run of ``psykhe push``; ``run()`` does it all and fills ``result``."""
 
@@ -622,7 +581,7 @@ class Push:
             stack.callback(early.close)
             self._take_client = functools.partial(self._client_of, early, stack)
             sending = not request.dry_run and self.settings is not None
-            rejects = stack.enter_context(_Rejects(request.rejects))
+            rejects = stack.enter_context(RejectsFile(request.rejects))
             if sending and request.mode == SOFT_REPLACE:
                 self._keep_products(stack)
             on_workers: Callable[[], None] | None = early.start if sending else None
@@ -738,7 +697,7 @@ class Push:
     def _prepare(
         self,
         spool: Spool,
-        rejects: _Rejects,
+        rejects: RejectsFile,
         on_workers: Callable[[], None] | None,
         stream: _Upload | None = None,
     ) -> list[SpoolPart]:
@@ -872,20 +831,22 @@ class Push:
 
     def _plan(self, reference: FullSync | None) -> Plan | None:
         """Compare the feed with the baseline; ``result.plan``, ``--plan-file``, a notice."""
-        from psykhe_cli.outputs import AtomicOutput
+        from psykhe_cli.outputs import OutputFile
         from psykhe_cli.plan import ProductsFileError, compare
 
         request, result = self.request, self.result
         report = result.report
+        output = OutputFile(request.plan_file, "--plan-file") if request.plan_file else None
         path = self._state().baseline_path(reference) if reference is not None else None
         if path is None or report is None or report.product_hashes is None:
+            if output is not None:
+                output.withdraw()  # no plan: an older one must not pass for this run's
             result.plan = plan_json(reference, None)
             if reference is None:
                 self.observer.notice("no plan: no full sync to this target is remembered")
             else:
                 self.observer.notice("no plan: the identifiers of the last full sync were not kept")
             return None
-        output = AtomicOutput(request.plan_file, "--plan-file") if request.plan_file else None
         try:
             handle = output.open() if output is not None else None
             plan = compare(report.product_hashes, result.products, path, plan_file=handle)
@@ -894,6 +855,8 @@ class Push:
         except (OSError, ProductsFileError) as exc:
             self.observer.notice(f"no plan: the baseline's identifiers cannot be read ({exc})")
             result.plan = plan_json(reference, None)
+            if output is not None:
+                output.withdraw()
             return None
         finally:
             if output is not None:
@@ -1279,7 +1242,7 @@ def _cut_off(exc: PsykheError) -> None:
 
 def _drops_text(drops: list[tuple[str, int, int]], max_drop: float) -> str:
     """``the feed has 3 products, fewer than 50% of the 10, and 9 variants, …``."""
-    share = f"{100 - max_drop:g}%"
+    share = f"{100 - max_drop:.15g}%"  # never rounded up to a share it is not (1e-9: 100%)
     parts = [f"{now:,} {what}, fewer than {share} of the {before:,}" for what, before, now in drops]
     return "the feed has " + ", and ".join(parts)
 
