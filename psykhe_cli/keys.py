@@ -118,6 +118,15 @@ def keyring_key(profile: str | None, on_warning: Callable[[str], None]) -> str |
     return None
 
 
+def check_keyring() -> None:
+    """``ConfigError`` (with what to do) when no keyring can keep a key: the package is
+    missing, its backend cannot be loaded, or this machine has no keyring service."""
+    from keyring.backends import fail
+
+    if isinstance(_backend(), fail.Keyring):
+        raise _no_service()
+
+
 def store_key(profile: str | None, key: Secret) -> str:
     """Keep ``key`` in the keyring for ``profile`` and read it back; returns the keyring's
     name. ``ConfigError`` when the keyring cannot be used or does not give the key back."""
@@ -178,11 +187,15 @@ def _refused(exc: Exception, what: str, key: Secret | None) -> ConfigError:
     import keyring.errors
 
     if isinstance(exc, keyring.errors.NoKeyringError):
-        return ConfigError(
-            "the keyring cannot be used: this machine has no keyring service", hint=NO_KEYRING_HINT
-        )
+        return _no_service()
     text = _failure(exc)
     return ConfigError(f"the keyring {what}: {key.scrub(text) if key else text}")
+
+
+def _no_service() -> ConfigError:
+    return ConfigError(
+        "the keyring cannot be used: this machine has no keyring service", hint=NO_KEYRING_HINT
+    )
 
 
 def _failure(exc: Exception) -> str:

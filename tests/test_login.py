@@ -163,3 +163,18 @@ def test_login_on_a_machine_without_a_keyring_service_says_what_to_do(
         "config file, or --api-key-file PATH",
     ]
     assert "No recommended backend" not in stderr
+
+
+@pytest.mark.parametrize("backend", ["keyring.backends.fail.Keyring", "no.such.Backend"])
+def test_login_on_a_terminal_says_so_before_asking_for_the_key(
+    backend: str, keyring_env: dict[str, str]
+) -> None:
+    code, screen = run_in_pty(
+        ["login"],
+        env=keyring_env | {"PYTHON_KEYRING_BACKEND": backend},
+        answers={b"not shown): ": b"sk_live_0123456789\n"},
+    )
+    text = screen.decode(errors="replace")
+    assert code == 4, text
+    assert "psykhe: error: the keyring cannot be used" in text
+    assert "API key for profile" not in text

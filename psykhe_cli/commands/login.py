@@ -26,10 +26,11 @@ def login(profile: ProfileOption = None) -> None:
     import sys
 
     from psykhe_cli.config_file import DEFAULT_PROFILE, chosen_profile
-    from psykhe_cli.keys import check_api_key, store_key
+    from psykhe_cli.keys import check_api_key, check_keyring, store_key
 
     name = chosen_profile(profile)
     label = name or DEFAULT_PROFILE
+    check_keyring()  # before the key is asked for: it would have nowhere to go
     if sys.stdin.isatty():
         value = getpass.getpass(f"API key for profile {label} (sk_…, not shown): ")
     else:
