@@ -100,6 +100,11 @@ def _check_writable(option: str, path: Path) -> None:
     os.unlink(temp)
 
 
+def is_standard_output(path: Path) -> bool:
+    """Whether an output named ``path`` goes to psykhe's standard output (``-`` and others)."""
+    return _descriptor(path) == 1
+
+
 def _descriptor(path: Path) -> int | None:
     """The descriptor a name such as ``-`` or ``/dev/fd/3`` stands for, else None."""
     name = str(path)

@@ -230,6 +230,7 @@ def push(
     stderr went away before anything was sent.
     """
     from psykhe_cli.outcome import reporting_outcome
+    from psykhe_cli.outputs import is_standard_output
     from psykhe_cli.push import Push, PushRequest, PushResult
     from psykhe_cli.render.push import make_observer
     from psykhe_cli.spool import BatchLimit
@@ -256,8 +257,8 @@ def push(
             if plan_file is not None and mode != "soft_replace":
                 raise UsageError("--plan-file goes with --mode soft_replace")
             for option, path in (("--rejects", rejects), ("--plan-file", plan_file)):
-                if json and str(path) == "-":
-                    raise UsageError(f"--json and {option} - both write to standard output")
+                if json and path is not None and is_standard_output(path):
+                    raise UsageError(f"--json and {option} {path} both write to standard output")
             request = PushRequest(
                 sources=feed_sources(
                     feeds,
