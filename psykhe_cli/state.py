@@ -32,7 +32,6 @@ import contextlib
 import json
 import os
 import secrets
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
@@ -42,6 +41,7 @@ from typing import Any
 
 from psykhe_cli.config import Settings
 from psykhe_cli.errors import ConfigError, GuardRefused
+from psykhe_cli.leftovers import claim, sweep_files
 from psykhe_cli.statefiles import (
     HISTORY_TAIL,
     LOCK_LIMIT,
@@ -59,8 +59,8 @@ FULL_SYNCS_FILE = "full-syncs.json"
 LOCK_FILE = ".lock"
 BASELINES_DIR = "baselines"
 LOCKS_DIR = "locks"
-#: a products file not moved into the baselines after this long was left by a killed push
-_STALE_SECONDS = 86400
+#: the locks on this process's products files not yet moved into the baselines
+_HELD: list[int] = []
 #: the history keeps this many pushes, dropping the oldest
 MAX_HISTORY = 1000
 
@@ -315,16 +315,14 @@ class StateStore:
     def new_baseline_file(self) -> Path:
         """A new empty file beside the baselines, for ``remember_pending`` to move in.
 
-        Those a killed push left behind (older than a day) are removed first.
+        It stays locked while this process lives; those a killed push left behind (no longer
+        locked) are removed first (``leftovers.py``).
         """
         folder = self._baselines()
-        for stale in folder.glob(".new-*.tmp"):
-            with contextlib.suppress(OSError):
-                if time.time() - stale.stat().st_mtime > _STALE_SECONDS:
-                    stale.unlink()
-        fd, temp = tempfile.mkstemp(dir=folder, prefix=".new-", suffix=".tmp")
-        os.close(fd)
-        return Path(temp)
+        sweep_files(folder, ".held-", ".tmp", legacy=".new-")
+        path, fd = claim(folder, ".held-", ".tmp")
+        _HELD.append(fd)  # released when the process ends: the file is needed until then
+        return path
 
     # --- one sync at a time -------------------------------------------------------------------
 
@@ -432,14 +430,16 @@ class StateStore:
             os.close(fd)  # closing releases the lock
 
     def _write(self, name: str, text: str) -> None:
-        fd, temp = tempfile.mkstemp(dir=self.state_dir, prefix=f".{name}.", suffix=".tmp")
+        # the temp file is locked while written: a killed writer's is swept by the next one
+        sweep_files(self.state_dir, f".{name}.", ".tmp")
+        temp, fd = claim(self.state_dir, f".{name}.", ".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(text)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.chmod(temp, 0o600)
-            os.replace(temp, self.state_dir / name)
+                os.chmod(temp, 0o600)
+                os.replace(temp, self.state_dir / name)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
