@@ -1,6 +1,7 @@
 """Reading the state directory's files: regular files of bounded size, validated as a whole.
 
-Every state file is read through ``read_state_file``: it must be a regular file (a symlink to
+Every state file is read through ``read_state_file`` (a baseline's products file, read in
+pieces, through ``open_state_file``): it must be a regular file (a symlink to
 one is followed; ``/dev/zero``, a FIFO or a directory is refused without reading a byte, and
 opening never blocks) of at most its limit, else a ``ConfigError`` naming it. The history alone
 may be longer: only its last ``HISTORY_TAIL`` bytes are read (it keeps the last pushes anyway).
@@ -16,7 +17,7 @@ import errno
 import os
 import stat
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, BinaryIO
 
 import msgspec
 
@@ -72,6 +73,22 @@ def read_state_file(path: Path, limit: int, *, tail: bool = False) -> bytes | No
     if start:  # the first line is cut: begin after it
         data = data[data.find(b"\n") + 1 :] if b"\n" in data else b""
     return data
+
+
+def open_state_file(path: Path) -> BinaryIO:
+    """``path`` opened for reading, read in pieces by its caller (a baseline's products file);
+    ``ConfigError`` naming it if it is not a regular file. Opening never blocks."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        raise unusable(path, exc) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigError(f"the state file {path} is not a regular file")
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
 
 
 def _read_up_to(fd: int, size: int) -> bytes:

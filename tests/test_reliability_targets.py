@@ -227,3 +227,18 @@ def test_an_oversized_full_sync_file_is_refused_naming_it(
     assert out.returncode == 4, out.stderr
     assert f"the state file {path} is larger than" in out.stderr
     assert posts(sandbox) == []
+
+
+def test_a_baseline_that_is_a_fifo_never_hangs_the_plan(
+    tmp_path: Path, home: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    small = _baseline(tmp_path, env)
+    (products,) = (home / "state" / "psykhe" / "baselines").glob("*.products")
+    products.unlink()
+    os.mkfifo(products)  # nothing will ever write to it
+    out = psykhe("push", str(small), *SOFT, "--dry-run", "--force", env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert f"no plan: the baseline's identifiers cannot be read (the state file {products}" in (
+        out.stderr
+    )
+    assert len(posts(sandbox)) == 1
