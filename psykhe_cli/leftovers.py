@@ -13,7 +13,7 @@ cron job killed every night would fill the disk, so the next run removes them, a
   renamed), so a sweep can never catch a live one between creating and locking it;
 - what an earlier version left (no lock to ask) is removed once older than a day.
 
-Without ``fcntl`` (Windows) nothing is swept.
+Without ``fcntl`` (not POSIX) nothing is swept, and files keep the names only age sweeps.
 """
 
 from __future__ import annotations

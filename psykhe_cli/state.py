@@ -59,7 +59,7 @@ FULL_SYNCS_FILE = "full-syncs.json"
 LOCK_FILE = ".lock"
 BASELINES_DIR = "baselines"
 LOCKS_DIR = "locks"
-#: the locks on this process's products files not yet moved into the baselines
+#: the locks on the products files this process made, held until it ends (``leftovers.py``)
 _HELD: list[int] = []
 #: the history keeps this many pushes, dropping the oldest
 MAX_HISTORY = 1000
