@@ -40,21 +40,12 @@ def read_state_file(path: Path, limit: int, *, tail: bool = False) -> bytes | No
     if it is not a regular file or is larger than ``limit`` (``tail``: its last ``limit``
     bytes instead, from the first whole line)."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        fd = _open_regular(path)
     except FileNotFoundError:
         return None
-    except OSError as exc:
-        raise unusable(path, exc) from None
     try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
-        if not stat.S_ISREG(info.st_mode):
-            raise ConfigError(
-                f"the state file {path} is not a regular file",
-                hint="remove it: psykhe keeps its history and full-sync counts in regular files",
-            )
-        start = max(0, info.st_size - limit) if tail else 0
+        size = os.fstat(fd).st_size
+        start = max(0, size - limit) if tail else 0
         if start:
             os.lseek(fd, start, os.SEEK_SET)
         data = _read_up_to(fd, limit + 1)
@@ -62,14 +53,14 @@ def read_state_file(path: Path, limit: int, *, tail: bool = False) -> bytes | No
         raise unusable(path, exc) from None
     finally:
         os.close(fd)
-    if len(data) > limit:  # grew while read, or not tail
+    if len(data) > limit:  # with ``tail``: it grew while it was read
         if not tail:
             raise ConfigError(
-                f"the state file {path} is larger than {limit // 1024:,} KiB: not one psykhe wrote",
+                f"the state file {path} is larger than {limit // 1024:,} KiB, more than psykhe "
+                "ever writes there",
                 hint="move it away; psykhe starts a new one",
             )
-        data = data[-limit:]
-        start = 1
+        data, start = data[-limit:], 1
     if start:  # the first line is cut: begin after it
         data = data[data.find(b"\n") + 1 :] if b"\n" in data else b""
     return data
@@ -77,18 +68,37 @@ def read_state_file(path: Path, limit: int, *, tail: bool = False) -> bytes | No
 
 def open_state_file(path: Path) -> BinaryIO:
     """``path`` opened for reading, read in pieces by its caller (a baseline's products file);
-    ``ConfigError`` naming it if it is not a regular file. Opening never blocks."""
+    ``ConfigError`` naming it if it is not a regular file (or is missing)."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        return os.fdopen(_open_regular(path), "rb")
+    except FileNotFoundError as exc:
+        raise unusable(path, exc) from None
+
+
+def _open_regular(path: Path) -> int:
+    """A descriptor of ``path``, opened without blocking; ``FileNotFoundError`` if there is
+    none, ``ConfigError`` naming it if it is not a regular file or cannot be opened."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise
     except OSError as exc:
         raise unusable(path, exc) from None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ConfigError(f"the state file {path} is not a regular file")
-    except BaseException:
+        mode = os.fstat(fd).st_mode
+    except OSError as exc:
         os.close(fd)
-        raise
-    return os.fdopen(fd, "rb")
+        raise unusable(path, exc) from None
+    if stat.S_ISREG(mode):
+        return fd
+    os.close(fd)
+    if stat.S_ISDIR(mode):
+        raise unusable(path, IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR)))
+    raise ConfigError(
+        f"the state file {path} is not a regular file",
+        hint="remove it: psykhe keeps its history and full-sync counts in regular files",
+    )
 
 
 def _read_up_to(fd: int, size: int) -> bytes:
