@@ -90,8 +90,15 @@ def read_products(path: Path) -> Iterator[list[str]]:
     """The identifiers of a products file, a chunk at a time; ``ProductsFileError``."""
     import msgspec
 
+    from psykhe_cli.errors import ConfigError
+    from psykhe_cli.statefiles import open_state_file
+
     decoder = msgspec.msgpack.Decoder(list[str])
-    with path.open("rb") as handle:
+    try:
+        opened = open_state_file(path)  # never a FIFO or a device: they could block or not end
+    except ConfigError as exc:
+        raise ProductsFileError(exc.message) from None
+    with opened as handle:
         if handle.read(len(MAGIC)) != MAGIC:
             raise ProductsFileError(f"{path} is not a products file")
         while header := handle.read(_LENGTH.size):

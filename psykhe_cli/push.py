@@ -843,7 +843,9 @@ class Push:
                 output.withdraw()  # no plan: an older one must not pass for this run's
             result.plan = plan_json(reference, None)
             if reference is None:
-                self.observer.notice("no plan: no full sync to this target is remembered")
+                target = self._target()
+                unknown = target.nothing_known if target else "no full sync is remembered"
+                self.observer.notice(f"no plan: {unknown}")
             else:
                 self.observer.notice("no plan: the identifiers of the last full sync were not kept")
             return None
