@@ -1,6 +1,6 @@
 """How far an upload has gone, read from the kernel, and a way to stop it from another thread.
 
-Kept apart from ``client.py``, which imports httpx (~0.15 s): a push makes its meter before
+Kept apart from the HTTP client, which imports httpx (~0.15 s): a push makes its meter before
 the feed's workers start, and the import must not delay them.
 """
 
@@ -21,9 +21,11 @@ class UploadMeter:
     ``handed``: bytes of the current attempt's body the transport took; some may still wait in
     the kernel's send buffer, which holds megabytes on a slow link. ``delivered()``: of those,
     the ones the server's side acknowledged, as far as the OS tells (Linux, macOS; elsewhere
-    all that were handed). ``whole``: the body's end was handed over too: from then on the
-    server may get all of it, even if psykhe stops. ``stop()`` cuts the connection and ends
-    the upload (``StreamAborted``) instead of retrying or waiting to retry.
+    all that were handed). ``whole``: the body's end was handed over too. ``stop()`` resets
+    the connection — what still waits in the send buffer is dropped, never sent — and ends
+    the upload (``StreamAborted``) instead of retrying or waiting to retry; from then on
+    ``delivered()`` is what the server's side had acknowledged just before the reset (a
+    reset socket no longer tells, and what it had handed is not what arrived).
     """
 
     def __init__(self) -> None:
@@ -37,19 +39,33 @@ class UploadMeter:
         self._stopped = threading.Event()
         self._lock = threading.Lock()
         self._cuts: list[Callable[[], None]] = []
+        #: ``delivered()`` kept just before the connection was reset
+        self._frozen: int | None = None
 
     def delivered(self) -> int:
         """Bytes of this attempt's body the server's side acknowledged (a close lower bound)."""
+        frozen = self._frozen
+        if frozen is not None:
+            return frozen
         handed, sock = self.handed, self._socket
         waiting = _unacknowledged(sock) if sock is not None else 0
         return max(handed - waiting, 0)
 
+    def freeze(self) -> None:
+        """The connection is about to be reset: keep what it delivered until now as
+        ``delivered()`` for the rest of this attempt (the first call counts)."""
+        with self._lock:
+            if self._frozen is None:
+                self._frozen = self.delivered()
+
     @property
     def stopped(self) -> bool:
+        """``stop()`` was called."""
         return self._stopped.is_set()
 
     def stop(self) -> None:
-        """End the upload: cut its connection; a retry, or a wait to retry, raises."""
+        """End the upload: reset its connection; a retry, or a wait to retry, raises."""
+        self.freeze()
         with self._lock:
             self._stopped.set()
             cuts, self._cuts = self._cuts, []
@@ -65,7 +81,8 @@ class UploadMeter:
         """A new attempt at sending the body starts (``StreamAborted`` once stopped)."""
         if self.stopped:
             raise StreamAborted("the upload was stopped")
-        self.handed, self.whole, self._socket = 0, False, None
+        with self._lock:
+            self.handed, self.whole, self._socket, self._frozen = 0, False, None, None
         self.attempts += 1
         self.began = None
 

@@ -70,6 +70,9 @@ class World:
     retries: list[tuple[int, float, str]] = field(default_factory=list)
     debug: list[str] = field(default_factory=list)
 
+    def on_retry(self, attempt: int, delay: float, reason: str) -> None:
+        self.retries.append((attempt, delay, reason))
+
     def client(self, http: httpx.Client, *, retries: int = 4, rand: float = 0.5) -> IngestionClient:
         return IngestionClient(
             http,
@@ -77,7 +80,7 @@ class World:
             api_key=Secret(KEY),
             key_source="PSYKHE_API_KEY",
             policy=RetryPolicy(retries=retries),
-            on_retry=lambda attempt, delay, reason: self.retries.append((attempt, delay, reason)),
+            on_retry=self.on_retry,
             on_debug=self.debug.append,
             sleep=self.sleeps.append,
             now=lambda: NOW,
@@ -98,7 +101,9 @@ def http() -> Iterator[httpx.Client]:
 
 
 def _create(world: World, http: httpx.Client, **kwargs: Any) -> CreateResult:
-    return world.client(http, **kwargs).create_ingestion(Body(), mode="soft_replace")
+    return world.client(http, **kwargs).create_ingestion(
+        Body(), mode="soft_replace", on_retry=world.on_retry
+    )
 
 
 def _error(status: int, code: str, message: str, context: Any = None) -> dict[str, Any]:
@@ -134,18 +139,6 @@ def test_create_accepts_bare_ingestion_id_and_any_2xx(
 ) -> None:
     httpx_mock.add_response(status_code=200, json={"ingestion_id": 1231})
     assert _create(world, http).ingestion_id == 1231
-
-
-def test_create_reports_upload_progress_per_chunk(
-    httpx_mock: HTTPXMock, world: World, http: httpx.Client
-) -> None:
-    httpx_mock.add_response(status_code=202, json=ACCEPTED)
-    progress: list[tuple[int, int]] = []
-    body = Body(data=b"x" * 40_000, chunk_size=16_384)
-    world.client(http).create_ingestion(
-        body, mode="insert", on_upload_progress=lambda s, t: progress.append((s, t))
-    )
-    assert progress == [(16_384, 40_000), (32_768, 40_000), (40_000, 40_000)]
 
 
 def test_create_refuses_unknown_mode_before_sending(world: World, http: httpx.Client) -> None:
@@ -751,15 +744,21 @@ def test_get_401_is_auth_error(httpx_mock: HTTPXMock, world: World, http: httpx.
         world.client(http).get_ingestion(5)
 
 
-def test_get_per_call_on_retry_overrides_the_client_callback(
+def test_each_operation_tells_its_retries_one_way(
     httpx_mock: HTTPXMock, world: World, http: httpx.Client
 ) -> None:
-    httpx_mock.add_response(status_code=429, headers={"Retry-After": "3"})
-    httpx_mock.add_response(json=_status(id=5, status=2))
+    # a status request tells the client's on_retry; an upload only the one it was given
+    httpx_mock.add_response(method="GET", status_code=429, headers={"Retry-After": "3"})
+    httpx_mock.add_response(method="GET", json=_status(id=5, status=2))
+    httpx_mock.add_response(method="POST", status_code=429, headers={"Retry-After": "1"})
+    httpx_mock.add_response(method="POST", status_code=202, json=ACCEPTED)
+    client = world.client(http)
+    client.get_ingestion(5)
+    assert world.retries == [(1, 3.0, "HTTP 429 Too Many Requests, Retry-After 3 s")]
     seen: list[tuple[int, float, str]] = []
-    world.client(http).get_ingestion(5, on_retry=lambda *a: seen.append(a))
-    assert seen == [(1, 3.0, "HTTP 429 Too Many Requests, Retry-After 3 s")]
-    assert world.retries == []
+    client.create_ingestion(Body(), mode="insert", on_retry=lambda *a: seen.append(a))
+    assert seen == [(1, 1.0, "HTTP 429 Too Many Requests, Retry-After 1 s")]
+    assert len(world.retries) == 1
 
 
 def test_get_max_wait_bounds_the_time_spent_retrying(
