@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable
 
 from psykhe_cli.spool import StreamAborted
@@ -41,6 +42,10 @@ class UploadMeter:
         self._cuts: list[Callable[[], None]] = []
         #: ``delivered()`` kept just before the connection was reset
         self._frozen: int | None = None
+        #: ``delivered()`` when the socket last told it
+        self._last = 0
+        #: the server began its answer to this attempt
+        self._answered = False
 
     def delivered(self) -> int:
         """Bytes of this attempt's body the server's side acknowledged (a close lower bound)."""
@@ -48,8 +53,15 @@ class UploadMeter:
         if frozen is not None:
             return frozen
         handed, sock = self.handed, self._socket
-        waiting = _unacknowledged(sock) if sock is not None else 0
-        return max(handed - waiting, 0)
+        if sock is None:
+            return handed
+        waiting = _unacknowledged(sock)
+        if waiting is None:
+            # closed, so it no longer tells (closed by whoever ended the run, perhaps): the
+            # last figure it told, unless the server answered (then it had it all)
+            return handed if self._answered else self._last
+        self._last = max(handed - waiting, 0)
+        return self._last
 
     def freeze(self) -> None:
         """The connection is about to be reset: keep what it delivered until now as
@@ -76,6 +88,18 @@ class UploadMeter:
         """Ask ``sock`` (the attempt's connection) what it has delivered."""
         self._socket = sock
 
+    def took(self, handed: int) -> None:
+        """The transport took ``handed`` bytes of this attempt's body so far (the socket is
+        asked at once what it delivered, so the figure stays known after it is closed)."""
+        if self.began is None:
+            self.began = time.monotonic()
+        self.handed = handed
+        self.delivered()
+
+    def answered(self) -> None:
+        """The server began its answer to this attempt."""
+        self._answered = True
+
     # -- the transport's side (``IngestionClient``) -------------------------------------------
     def begin_attempt(self) -> None:
         """A new attempt at sending the body starts (``StreamAborted`` once stopped)."""
@@ -83,6 +107,7 @@ class UploadMeter:
             raise StreamAborted("the upload was stopped")
         with self._lock:
             self.handed, self.whole, self._socket, self._frozen = 0, False, None, None
+            self._last, self._answered = 0, False
         self.attempts += 1
         self.began = None
 
@@ -100,12 +125,12 @@ class UploadMeter:
             raise StreamAborted("the upload was stopped")
 
 
-def _unacknowledged(sock: socket.socket) -> int:
+def _unacknowledged(sock: socket.socket) -> int | None:
     """Bytes written to ``sock`` that its peer has not acknowledged yet; 0 where the OS does
-    not tell, or once the socket is closed."""
+    not tell, None once the socket is closed."""
     fd = sock.fileno()
     if fd < 0:
-        return 0
+        return None
     try:
         if sys.platform.startswith("linux"):
             import fcntl

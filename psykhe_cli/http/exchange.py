@@ -107,17 +107,26 @@ class Exchange:
         on_body_sent: Callable[[], None] | None = None,
         on_connection: Callable[[Callable[[], None]], None] | None = None,
         on_socket: Callable[[socket.socket], None] | None = None,
+        on_answer: Callable[[], None] | None = None,
+        abortive: bool = False,
     ) -> Answer:
         """One request and its answer, read whole (up to ``ANSWER_LIMIT``) before returning.
 
         The answer must be complete within the read timeout of the request being sent, and
         before ``until`` (this exchange's clock) when given. ``on_connection(cut)`` is given
         the way to abandon the request from another thread; ``on_socket`` its connection;
-        ``on_body_sent`` is called once the body's end was written.
+        ``on_body_sent`` is called once the body's end was written, ``on_answer`` once the
+        answer's head was read. ``abortive``: until the
+        answer begins, however the connection is closed, it is reset (an upload: what the
+        kernel still holds of its body must never complete the request).
         """
         read_timeout = self._http.timeout.read
         watchdog = Watchdog(
-            answer_within=read_timeout, on_body_sent=on_body_sent, on_socket=on_socket
+            answer_within=read_timeout,
+            on_body_sent=on_body_sent,
+            on_socket=on_socket,
+            on_answer=on_answer,
+            abortive=abortive,
         )
         if on_connection is not None:
             on_connection(watchdog.cut)

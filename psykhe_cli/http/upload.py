@@ -12,7 +12,6 @@ bytes were accepted whole. A connection lost mid-body is an ordinary failure, re
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol, cast
@@ -115,12 +114,15 @@ class TrackedBody:
             yield chunk
             self.sent += len(chunk)
             if meter is not None:
-                if meter.began is None:
-                    meter.began = time.monotonic()
-                meter.handed = self.sent
+                meter.took(self.sent)
         if self._size is not None:
             # with a Content-Length, the last byte is the end: nothing more is written
             self._ended()
+
+    def answered(self) -> None:
+        """The server began its answer (httpcore's ``receive_response_headers.complete``)."""
+        if self.meter is not None:
+            self.meter.answered()
 
     def sent_whole(self) -> None:
         """The transport wrote the body's end (httpcore's ``send_request_body.complete``)."""
@@ -255,6 +257,8 @@ class UploadAttempts:
             on_body_sent=tracked.sent_whole,
             on_connection=self._on_connection,
             on_socket=tracked.attach,
+            on_answer=tracked.answered,
+            abortive=True,
         )
 
     def _failed_in_transit(self, exc: httpx.RequestError, tracked: TrackedBody) -> Retry:

@@ -11,6 +11,7 @@ get the whole request after psykhe gave it up.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import socket
@@ -38,6 +39,8 @@ class Watchdog:
 
     Arms itself once the request is sent (the answer must then be complete within
     ``answer_within`` seconds) or earlier (``arm``); ``cut`` ends the request at once.
+    ``abortive``: until the answer begins, closing the connection resets it — also when the
+    process exits on a signal with the upload in flight, and no thread got to ``cut`` it.
     """
 
     def __init__(
@@ -46,8 +49,12 @@ class Watchdog:
         answer_within: float | None,
         on_body_sent: Callable[[], None] | None = None,
         on_socket: Callable[[socket.socket], None] | None = None,
+        on_answer: Callable[[], None] | None = None,
+        abortive: bool = False,
     ) -> None:
         self._answer_within = answer_within
+        self._on_answer = on_answer
+        self._abortive = abortive
         self._on_body_sent = on_body_sent
         self._on_socket = on_socket
         self._lock = threading.Lock()
@@ -67,12 +74,23 @@ class Watchdog:
             stream = info.get("return_value")
             sock = stream.get_extra_info("socket") if stream is not None else None
             if isinstance(sock, socket.socket):
+                if self._abortive:
+                    _linger_zero(sock, True)
                 with self._lock:
                     self._sockets.append(sock)
                     if self.fired is not None:  # the time was up before it connected
                         self._end(sock)
                 if self._on_socket is not None:
                     self._on_socket(sock)
+        elif event.endswith(".receive_response_headers.complete"):
+            if self._on_answer is not None:
+                self._on_answer()
+            if self._abortive:
+                # answered: the request's fate is sealed, its connection may end gracefully
+                with self._lock:
+                    sockets = [] if self._abandoned else list(self._sockets)
+                for sock in sockets:
+                    _linger_zero(sock, False)
         elif event.endswith(".send_request_body.complete"):
             # the whole body, its end included (a chunked body's final chunk), was written
             if self._on_body_sent is not None:
@@ -150,11 +168,17 @@ def reset(sock: socket.socket) -> None:
         return
     try:
         with socket.socket(fileno=os.dup(fd)) as twin:
-            twin.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            _linger_zero(twin, True)
             if not _disconnect(twin.fileno()):
                 twin.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass
+
+
+def _linger_zero(sock: socket.socket, on: bool) -> None:
+    """With ``on``, closing ``sock`` resets it and drops what its send buffer still holds."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", int(on), 0))
 
 
 def _disconnect(fd: int) -> bool:
