@@ -23,10 +23,16 @@ from tests.reader_standin import Reader
 KEY = "sk_test_standin_key_0123456789"
 
 
-def incompressible_feed(path: Path, lines: int) -> Path:
-    """A feed whose gzip is nearly as big as the feed (~1 kB a line of random text)."""
+def incompressible_feed(path: Path, lines: int, *, padding: int = 0) -> Path:
+    """A feed whose gzip is nearly as big as the feed (~1 kB a line of random text), or
+    ``padding`` bytes a line bigger, of text that compresses to nothing."""
     items = (
-        product(f"R{i:06d}", title=base64.b85encode(os.urandom(800)).decode()) for i in range(lines)
+        product(
+            f"R{i:06d}",
+            title=base64.b85encode(os.urandom(800)).decode(),
+            description="x" * padding,
+        )
+        for i in range(lines)
     )
     path.write_bytes(b"".join(wrapped(item) for item in items))
     return path
@@ -41,7 +47,10 @@ def incompressible_feed(path: Path, lines: int) -> Path:
 def test_a_signal_mid_upload_leaves_the_server_an_incomplete_request_for_good(
     tmp_path: Path, sig: int, code: int, order: list[str]
 ) -> None:
-    feed = incompressible_feed(tmp_path / "feed.jsonl", 3000)  # ~3 MB of gzip
+    # past the 4 MiB of feed after which the check forks (so a push streams), and ~2.5 MB of
+    # gzip: as much as the sending kernel takes at once, so that the whole body, its end
+    # included, may be handed to it before the server read much
+    feed = incompressible_feed(tmp_path / "feed.jsonl", 3000, padding=500)
     with Reader(rate=200_000) as server:
         env = isolated_env(
             tmp_path / "home", {"PSYKHE_BASE_URL": server.base_url, "PSYKHE_API_KEY": KEY}
@@ -70,3 +79,4 @@ def test_a_signal_mid_upload_leaves_the_server_an_incomplete_request_for_good(
     assert said is not None, stderr
     assert 0 < int(said[1].replace(",", "")) <= post.body_read
     assert "Traceback" not in stderr
+    assert ("uploading while the feed is checked" in stderr) == (not order)
