@@ -18,8 +18,6 @@ from psykhe_cli.client import (
     CreateResult,
     IngestionClient,
     RetryPolicy,
-    make_http_client,
-    parse_retry_after,
 )
 from psykhe_cli.config import Secret, Settings
 from psykhe_cli.errors import (
@@ -794,27 +792,7 @@ def test_parse_ingestion_id_refuses_non_ids(text: str) -> None:
         parse_ingestion_id(text)
 
 
-# --- Retry-After parsing, the http client factory -----------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("value", "seconds"),
-    [
-        ("2", 2.0),
-        (" 0 ", 0.0),
-        ("1.5", 1.5),
-        ("-1", None),
-        ("nan", None),
-        ("inf", None),
-        ("soon", None),
-        ("", None),
-        (None, None),
-        ("Thu, 26 Nov 2026 06:00:30 GMT", 30.0),
-        ("Thu, 26 Nov 2026 05:00:00 GMT", 0.0),
-    ],
-)
-def test_parse_retry_after(value: str | None, seconds: float | None) -> None:
-    assert parse_retry_after(value, now=NOW) == seconds
+# --- the client made from settings ---------------------------------------------------------
 
 
 def _settings(base_url: str) -> Settings:
@@ -828,40 +806,6 @@ def _settings(base_url: str) -> Settings:
         connect_timeout=3.0,
         read_timeout=7.0,
     )
-
-
-def test_make_http_client_never_follows_redirects_and_sets_timeouts() -> None:
-    with make_http_client(_settings("https://api.example.test")) as http:
-        assert http.follow_redirects is False
-        assert http.timeout == httpx.Timeout(connect=3.0, read=7.0, write=60.0, pool=3.0)
-        assert http.headers["User-Agent"] == f"psykhe/{__version__}"
-        assert "X-PSYKHE-API-KEY" not in http.headers
-        assert http.trust_env is True
-
-
-def test_make_http_client_ignores_proxies_for_loopback_http(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")
-    with make_http_client(_settings("http://127.0.0.1:8080")) as http:
-        assert http.trust_env is False
-
-
-def _tls_context(http: httpx.Client) -> ssl.SSLContext:
-    context = http._transport._pool._ssl_context  # type: ignore[attr-defined]
-    assert isinstance(context, ssl.SSLContext)
-    return context
-
-
-def test_only_an_https_client_loads_certificates_and_both_verify() -> None:
-    with make_http_client(_settings("https://api.example.test")) as http:
-        secure = _tls_context(http)
-        assert secure.cert_store_stats()["x509_ca"] > 0
-    with make_http_client(_settings("http://127.0.0.1:8080")) as http:
-        unused = _tls_context(http)  # never used: it trusts no certificate at all
-        assert unused.cert_store_stats()["x509_ca"] == 0
-    for context in (secure, unused):
-        assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
 
 
 def test_from_settings_uses_settings_retries(
