@@ -22,11 +22,13 @@ class UploadMeter:
     ``handed``: bytes of the current attempt's body the transport took; some may still wait in
     the kernel's send buffer, which holds megabytes on a slow link. ``delivered()``: of those,
     the ones the server's side acknowledged, as far as the OS tells (Linux, macOS; elsewhere
-    all that were handed). ``whole``: the body's end was handed over too. ``stop()`` resets
-    the connection — what still waits in the send buffer is dropped, never sent — and ends
+    all that were handed; once the connection is closed, the last figure it told, or all
+    that were handed if the server answered). ``whole``: the body's end was handed over too.
+    ``stop()`` calls the cuts the transport registered (``on_stop``: the HTTP client's reset
+    the connection, so what still waits in the send buffer is dropped, never sent) and ends
     the upload (``StreamAborted``) instead of retrying or waiting to retry; from then on
-    ``delivered()`` is what the server's side had acknowledged just before the reset (a
-    reset socket no longer tells, and what it had handed is not what arrived).
+    ``delivered()`` is what the server's side had acknowledged just before (a reset socket
+    no longer tells, and what it had handed is not what arrived).
     """
 
     def __init__(self) -> None:
@@ -63,26 +65,31 @@ class UploadMeter:
         self._last = max(handed - waiting, 0)
         return self._last
 
-    def freeze(self) -> None:
-        """The connection is about to be reset: keep what it delivered until now as
-        ``delivered()`` for the rest of this attempt (the first call counts)."""
-        with self._lock:
-            if self._frozen is None:
-                self._frozen = self.delivered()
-
     @property
     def stopped(self) -> bool:
         """``stop()`` was called."""
         return self._stopped.is_set()
 
     def stop(self) -> None:
-        """End the upload: reset its connection; a retry, or a wait to retry, raises."""
+        """End the upload: cut its connection (the client resets it); a retry, or a wait to
+        retry, raises."""
         self.freeze()
         with self._lock:
             self._stopped.set()
             cuts, self._cuts = self._cuts, []
         for cut in cuts:
             cut()
+
+    # -- the transport's side (``IngestionClient``) -------------------------------------------
+    def begin_attempt(self) -> None:
+        """A new attempt at sending the body starts (``StreamAborted`` once stopped)."""
+        if self.stopped:
+            raise StreamAborted("the upload was stopped")
+        with self._lock:
+            self.handed, self.whole, self._socket, self._frozen = 0, False, None, None
+            self._last, self._answered = 0, False
+        self.attempts += 1
+        self.began = None
 
     def follow(self, sock: socket.socket) -> None:
         """Ask ``sock`` (the attempt's connection) what it has delivered."""
@@ -100,16 +107,12 @@ class UploadMeter:
         """The server began its answer to this attempt."""
         self._answered = True
 
-    # -- the transport's side (``IngestionClient``) -------------------------------------------
-    def begin_attempt(self) -> None:
-        """A new attempt at sending the body starts (``StreamAborted`` once stopped)."""
-        if self.stopped:
-            raise StreamAborted("the upload was stopped")
+    def freeze(self) -> None:
+        """The connection is about to be reset: keep what it delivered until now as
+        ``delivered()`` for the rest of this attempt (the first call counts)."""
         with self._lock:
-            self.handed, self.whole, self._socket, self._frozen = 0, False, None, None
-            self._last, self._answered = 0, False
-        self.attempts += 1
-        self.began = None
+            if self._frozen is None:
+                self._frozen = self.delivered()
 
     def on_stop(self, cut: Callable[[], None]) -> None:
         """Call ``cut()`` when (or at once, if) the upload is stopped."""

@@ -55,7 +55,9 @@ def test_retrying_stops_at_the_first_answer_and_tells_each_wait() -> None:
     outcomes: list[Retry | str] = [Retry("one"), Retry("two"), "done"]
     slept: list[float] = []
     told: list[tuple[int, float, str]] = []
-    world = Waiting(sleep=slept.append, clock=lambda: 0.0, random=lambda: 0.5, debug=lambda line: None)
+    world = Waiting(
+        sleep=slept.append, clock=lambda: 0.0, random=lambda: 0.5, debug=lambda line: None
+    )
     got = retrying(
         lambda attempt: outcomes[attempt - 1],
         policy=RetryPolicy(retries=4),
@@ -75,7 +77,9 @@ def test_retrying_gives_up_with_the_error_made_of_the_last_failure() -> None:
         seen.append((attempts, last.reason, reached_server))
         return PsykheError("gave up")
 
-    world = Waiting(sleep=lambda s: None, clock=lambda: 0.0, random=lambda: 0.0, debug=lambda line: None)
+    world = Waiting(
+        sleep=lambda s: None, clock=lambda: 0.0, random=lambda: 0.0, debug=lambda line: None
+    )
     with pytest.raises(PsykheError, match="gave up"):
         retrying(
             lambda attempt: Retry(f"failure {attempt}", reached_server=attempt == 1),
