@@ -66,7 +66,7 @@ from psykhe_cli.validate import (
 )
 
 if TYPE_CHECKING:
-    from psykhe_cli.client import CreateResult, IngestionClient
+    from psykhe_cli.client import ChunkedRefusal, CreateResult, IngestionClient
     from psykhe_cli.config import Settings
     from psykhe_cli.ingestion import Ingestion
     from psykhe_cli.plan import Plan, ProductsWriter
@@ -347,7 +347,7 @@ class _Upload:
         self.created: CreateResult | None = None
         self.error: BaseException | None = None
         #: how the server refused a chunked body, if it did (the target is then remembered)
-        self.refused_chunked: str | None = None
+        self.refused_chunked: ChunkedRefusal | None = None
         #: why the upload waits to be retried (429, 503, …), and the attempt that failed
         self._backing_off: tuple[str, int] | None = None
 
@@ -414,8 +414,8 @@ class _Upload:
         observer = self._push.observer
         self._calls.append(lambda: observer.retrying(attempt, delay, reason))
 
-    def _chunked_refused(self, reason: str) -> None:
-        self.refused_chunked = reason
+    def _chunked_refused(self, refusal: ChunkedRefusal) -> None:
+        self.refused_chunked = refusal
 
     def pump(self) -> None:
         """Tell the observer what the upload had to tell (main thread only)."""
@@ -627,8 +627,10 @@ class Push:
             return False
         if request.mode == SOFT_REPLACE and not request.yes and self.observer.can_prompt():
             return False
+        from psykhe_cli.http.chunked_memory import ChunkedMemory
+
         target = self._target()
-        return target is None or not self._state().refuses_chunked(target)
+        return target is None or ChunkedMemory(self.settings.state_dir).streams_to(target.name)
 
     def _start_stream(self, early: _EarlyClient, stream: _Upload) -> None:
         # the workers run: threads may start now (never before: workers are forked)
@@ -992,12 +994,13 @@ class Push:
         self._accepted(self._outcome(stream), part, 1, 1)
         self._uploading = False
 
-    def _refuses_chunked(self, reason: str) -> None:
-        """Remember that the target refused a chunked body: its next uploads go whole."""
+    def _refuses_chunked(self, refusal: ChunkedRefusal) -> None:
+        """Remember how the target refused a chunked body, and say what follows from it."""
+        from psykhe_cli.http.chunked_memory import ChunkedMemory
+
         target = self._target()
-        self.observer.notice(f"the server refused a streamed upload ({reason}); sent it whole")
-        if target is not None:
-            self._quietly(lambda: self._state().remember_refuses_chunked(target, reason))
+        assert self.settings is not None and target is not None  # only a streamed push
+        self.observer.notice(ChunkedMemory(self.settings.state_dir).remember(target.name, refusal))
 
     def _split_failed(
         self, spool: Spool, part: SpoolPart, unsent: int, error: OSError, refusal: PayloadTooLarge

@@ -45,7 +45,6 @@ from psykhe_cli.leftovers import claim, sweep_files
 from psykhe_cli.statefiles import (
     HISTORY_TAIL,
     LOCK_LIMIT,
-    NO_CHUNKED_LIMIT,
     full_syncs_document,
     read_state_file,
     sync_entry,
@@ -53,8 +52,6 @@ from psykhe_cli.statefiles import (
 from psykhe_cli.target import Target as Target  # re-exported: callers import it from here
 
 HISTORY_FILE = "history.jsonl"
-#: targets that refused a chunked request body (their uploads go with a Content-Length)
-NO_CHUNKED_FILE = "no-chunked.json"
 FULL_SYNCS_FILE = "full-syncs.json"
 LOCK_FILE = ".lock"
 BASELINES_DIR = "baselines"
@@ -206,35 +203,6 @@ class StateStore:
         """The most recently started push (to ``target`` when given), or None."""
         records = self.pushes(target)
         return records[-1] if records else None
-
-    # --- targets that refuse a chunked body --------------------------------------------------
-
-    def refuses_chunked(self, target: Target) -> bool:
-        """True when ``target`` (or a gateway before it) once refused a chunked request body:
-        its uploads are then sent whole, with a Content-Length. Unreadable: not known, False."""
-        try:
-            doc = json.loads(
-                read_state_file(self.state_dir / NO_CHUNKED_FILE, NO_CHUNKED_LIMIT) or b"{}"
-            )
-        except (ConfigError, ValueError, RecursionError):
-            return False
-        targets = doc.get("targets") if isinstance(doc, dict) else None
-        return isinstance(targets, dict) and target.name in targets
-
-    def remember_refuses_chunked(self, target: Target, reason: str) -> None:
-        """Remember that ``target`` refused a chunked request body (``reason``: how)."""
-        with self._locked():
-            path = self.state_dir / NO_CHUNKED_FILE
-            try:
-                doc = json.loads(read_state_file(path, NO_CHUNKED_LIMIT) or b"{}")
-            except (ConfigError, ValueError, RecursionError):
-                doc = {}
-            targets = doc.get("targets") if isinstance(doc, dict) else None
-            if not isinstance(targets, dict):
-                targets = {}
-            targets[target.name] = {"time": utc_now(), "reason": reason}
-            text = json.dumps({"version": 1, "targets": targets}, indent=2, sort_keys=True)
-            self._write(NO_CHUNKED_FILE, text + "\n")
 
     # --- the drop guard's memory --------------------------------------------------------------
 
