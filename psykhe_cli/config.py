@@ -1,4 +1,4 @@
-"""Settings and their single loader: the only module that reads ``os.environ`` or the config file.
+"""Settings and their single loader: flag > ``PSYKHE_*`` environment > config file.
 
 Where each value comes from, first match wins:
 
@@ -8,38 +8,39 @@ Where each value comes from, first match wins:
                >  the profile's ``api_key`` or ``api_key_file``
     read timeout                       PSYKHE_READ_TIMEOUT (seconds)  >  60
 
-The config file is ``$XDG_CONFIG_HOME/psykhe/config.toml`` (default ``~/.config``); local state
-lives in ``$XDG_STATE_HOME/psykhe`` (default ``~/.local/state``). No flag takes the key's value:
-a command line is visible to every user of the machine.
+The config file is ``$XDG_CONFIG_HOME/psykhe/config.toml`` (default ``~/.config``), read by
+``config_file.py``; local state lives in ``$XDG_STATE_HOME/psykhe`` (default ``~/.local/state``).
+Where the key comes from is ``keys.py``'s, and it is held in a ``secret.Secret``. No flag takes
+the key's value: a command line is visible to every user of the machine.
 
-A profile is a ``[profiles.NAME]`` table with ``base_url``, ``api_key`` or ``api_key_file``, and
-``protected``; its values never mix with the top-level ones, so a key cannot reach another
-profile's origin. The keyring is read only when the optional ``keyring`` package is installed,
-under service ``psykhe`` and user NAME (``default`` for the top level).
-
-The key is held in a ``Secret`` whose ``repr``/``str`` are redacted, so it cannot reach output,
-logs, exception messages or tracebacks by accident; ``Secret.reveal()`` is called in exactly one
-place, where the request header is built.
+This module also says which TLS and proxy variables apply to a base URL
+(``network_environment``) and where the spool goes (``temp_dir``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
 import math
 import os
-import re
-import stat
-import string
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
-from psykhe_cli.errors import ConfigError, MissingKeyError, UsageError
+from psykhe_cli.config_file import (
+    ProfileTable,
+    config_file,
+    pick_profile,
+    profile_table,
+    read_config,
+    xdg_dir,
+)
+from psykhe_cli.errors import UsageError
+from psykhe_cli.keys import pick_api_key
+from psykhe_cli.secret import REDACTED as REDACTED
+from psykhe_cli.secret import Secret as Secret
+from psykhe_cli.secret import key_fingerprint as key_fingerprint
 
 DEFAULT_BASE_URL = "https://api.psykhe.dev"
 DEFAULT_RETRIES = 4
@@ -48,108 +49,8 @@ DEFAULT_READ_TIMEOUT = 60.0
 DEFAULT_WRITE_TIMEOUT = 60.0
 
 ENV_BASE_URL = "PSYKHE_BASE_URL"
-ENV_API_KEY = "PSYKHE_API_KEY"
-ENV_PROFILE = "PSYKHE_PROFILE"
-#: the name of the config file's top-level keys, as a profile and as the keyring's user
-DEFAULT_PROFILE = "default"
-#: the keyring service under which ``psykhe login`` stores keys (user: the profile's name)
-KEYRING_SERVICE = "psykhe"
-#: the keys a ``[profiles.NAME]`` table may hold; anything else is a typo worth an error
-PROFILE_KEYS = ("base_url", "api_key", "api_key_file", "protected")
-_PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 #: seconds to wait for an answer; for slow gateways, and for tests that need a short one
 ENV_READ_TIMEOUT = "PSYKHE_READ_TIMEOUT"
-
-REDACTED = "[redacted]"
-#: the shortest piece of the key that ``Secret.scrub`` removes from text
-_SCRUB_WINDOW = 8
-#: a key file or config file larger than this is refused rather than read in part
-_MAX_FILE_BYTES = 1024 * 1024
-#: lower-cases ASCII letters only, so that every character keeps its place
-_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
-
-
-class Secret:
-    """A string that never shows itself: ``repr``/``str``/f-strings print ``[redacted]``."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        """The real value; call only where it is put on the wire."""
-        return self._value
-
-    def scrub(self, text: str) -> str:
-        """``text`` with every piece of 8+ consecutive characters of the secret redacted.
-
-        Letters match in either case: a gateway may echo the key lower-cased (a ``Location``
-        host) or upper-cased.
-        """
-        pattern = self._pattern()
-        hidden: list[tuple[int, int]] = []
-        for match in pattern.finditer(text.translate(_ASCII_LOWER)):
-            start, end = match.start(), match.start() + len(match.group(1))
-            if hidden and start <= hidden[-1][1]:
-                hidden[-1] = (hidden[-1][0], max(end, hidden[-1][1]))
-            else:
-                hidden.append((start, end))
-        if not hidden:
-            return text
-        out, done = [], 0
-        for start, end in hidden:
-            out += [text[done:start], REDACTED]
-            done = end
-        out.append(text[done:])
-        return "".join(out)
-
-    def scrub_bytes(self, data: bytes) -> bytes:
-        """``scrub`` for bytes (a response body); each byte is taken as one character."""
-        return self.scrub(data.decode("latin-1")).encode("latin-1", "replace")
-
-    def _pattern(self) -> re.Pattern[str]:
-        # every window, found at every position (a lookahead matches without consuming)
-        value = self._value.translate(_ASCII_LOWER)
-        if not value:
-            return re.compile(r"(?!)()")
-        if len(value) < _SCRUB_WINDOW:
-            return re.compile(f"(?=({re.escape(value)}))")
-        windows = {value[i : i + _SCRUB_WINDOW] for i in range(len(value) - _SCRUB_WINDOW + 1)}
-        return re.compile("(?=(" + "|".join(map(re.escape, sorted(windows))) + "))")
-
-    def __repr__(self) -> str:
-        return f"Secret({REDACTED!r})"
-
-    def __str__(self) -> str:
-        return REDACTED
-
-    def __format__(self, format_spec: str) -> str:
-        return REDACTED
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Secret):
-            return NotImplemented
-        return hmac.compare_digest(self._value.encode(), other._value.encode())
-
-    def __hash__(self) -> int:
-        return hash(key_fingerprint(self))
-
-    def __reduce__(self) -> str:
-        raise TypeError("a Secret cannot be pickled")
-
-    # immutable: copies (dataclasses.asdict/replace, copy.deepcopy) share the one instance
-    def __copy__(self) -> Secret:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, object]) -> Secret:
-        return self
-
-
-def key_fingerprint(key: Secret | str) -> str:
-    """A short, one-way name for a key (12 hex digits), safe to store in state files."""
-    value = key.reveal() if isinstance(key, Secret) else key
-    return hashlib.sha256(f"psykhe:{value}".encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -191,11 +92,13 @@ def load_settings(
     read_timeout: float | None = None,
     profile: str | None = None,
     environ: Mapping[str, str] | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> Settings:
     """Build ``Settings`` from flag values, the environment and the config file.
 
     Raises ``UsageError`` (exit 2) for a bad base URL or option value and ``ConfigError``
-    (exit 4) for a missing, unsafe or malformed key or config file.
+    (exit 4) for a missing, unsafe or malformed key or config file. What can be passed over
+    (a broken keyring) goes to ``on_warning``, by default a ``psykhe: warning:`` line on stderr.
     """
     env = os.environ if environ is None else environ
     if read_timeout is None:
@@ -207,15 +110,15 @@ def load_settings(
             raise UsageError(f"the {name} timeout must be more than 0 seconds, not {value}")
     config_path = config_file(env)
     chosen = pick_profile(profile, env)
-    table = profile_table(_read_config(config_path), chosen, config_path)
+    table = profile_table(read_config(config_path), chosen, config_path)
     url, url_source = _pick_base_url(base_url, env, table)
-    key, key_source = _pick_api_key(api_key_file, env, table, chosen)
+    key, key_source = pick_api_key(api_key_file, env, table, chosen, on_warning or _warn)
     return Settings(
         base_url=normalize_base_url(url, source=url_source),
         api_key=key,
         key_source=key_source,
         config_path=config_path,
-        state_dir=_xdg_dir(env, "XDG_STATE_HOME", ".local/state") / "psykhe",
+        state_dir=xdg_dir(env, "XDG_STATE_HOME", ".local/state") / "psykhe",
         retries=retries,
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
@@ -224,10 +127,8 @@ def load_settings(
     )
 
 
-def config_file(environ: Mapping[str, str] | None = None) -> Path:
-    """``$XDG_CONFIG_HOME/psykhe/config.toml`` (it may not exist)."""
-    env = os.environ if environ is None else environ
-    return _xdg_dir(env, "XDG_CONFIG_HOME", ".config") / "psykhe" / "config.toml"
+def _warn(text: str) -> None:
+    sys.stderr.write(f"psykhe: warning: {text}\n")
 
 
 def _seconds_from(env: Mapping[str, str], name: str, default: float) -> float:
@@ -241,103 +142,6 @@ def _seconds_from(env: Mapping[str, str], name: str, default: float) -> float:
     if not (seconds > 0 and math.isfinite(seconds)):
         raise UsageError(f"{name} must be more than 0 seconds, not {value!r}")
     return seconds
-
-
-# --- profiles -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, kw_only=True)
-class ProfileTable:
-    """One target's keys in the config file: the top level, or a ``[profiles.NAME]`` table."""
-
-    #: how messages name the table: "the config file PATH" or "[profiles.NAME] in PATH"
-    where: str
-    base_url: str | None = None
-    api_key: str | None = None
-    api_key_file: Path | None = None
-    protected: bool = False
-
-
-def pick_profile(flag: str | None, environ: Mapping[str, str] | None = None) -> str | None:
-    """``--profile`` > ``PSYKHE_PROFILE`` > None; ``default`` names the top-level keys."""
-    env = os.environ if environ is None else environ
-    name = flag if flag is not None else env.get(ENV_PROFILE) or None
-    if name is None or name == DEFAULT_PROFILE:
-        return None
-    if not _PROFILE_NAME.fullmatch(name):
-        source = "--profile" if flag is not None else ENV_PROFILE
-        raise UsageError(
-            f"{source} {name!r} is not a profile name (letters, digits, '_', '-', '.')"
-        )
-    return name
-
-
-def chosen_profile(flag: str | None, environ: Mapping[str, str] | None = None) -> str | None:
-    """``pick_profile``, checked against the config file: the profile must be defined there."""
-    env = os.environ if environ is None else environ
-    name = pick_profile(flag, env)
-    if name is not None:
-        path = config_file(env)
-        profile_table(_read_config(path), name, path)
-    return name
-
-
-def profile_table(config: Mapping[str, Any], profile: str | None, path: Path) -> ProfileTable:
-    """The keys of ``profile`` (None: the top level), type-checked; ``ConfigError`` if unusable."""
-    profiles = config.get("profiles", {})
-    if not isinstance(profiles, dict):
-        raise ConfigError(f"profiles in the config file {path} must be [profiles.NAME] tables")
-    if DEFAULT_PROFILE in profiles:
-        raise ConfigError(
-            f"[profiles.{DEFAULT_PROFILE}] in the config file {path}: '{DEFAULT_PROFILE}' "
-            "names the top-level keys; give the table another name"
-        )
-    if profile is None:
-        values = {name: value for name, value in config.items() if name != "profiles"}
-        return _table(values, where=f"the config file {path}", path=path)
-    if profile not in profiles:
-        known = ", ".join(sorted(profiles)) or "none"
-        raise ConfigError(
-            f"no profile {profile!r} in the config file {path} (profiles: {known})",
-            hint=f'add a [profiles.{profile}] table with base_url = "https://..." and '
-            'api_key_file = "PATH"',
-        )
-    values = profiles[profile]
-    where = f"[profiles.{profile}] in the config file {path}"
-    if not isinstance(values, dict):
-        raise ConfigError(f"{where} must be a table")
-    unknown = sorted(set(values) - set(PROFILE_KEYS))
-    if unknown:
-        raise ConfigError(
-            f"{where} has unknown key(s): {', '.join(unknown)} (known: {', '.join(PROFILE_KEYS)})"
-        )
-    return _table(values, where=where, path=path)
-
-
-def _table(values: Mapping[str, Any], *, where: str, path: Path) -> ProfileTable:
-    # unknown top-level keys are let be, as they always were: they may be a newer psykhe's
-    strings: dict[str, str | None] = {}
-    for name in ("base_url", "api_key", "api_key_file"):
-        value = values.get(name)
-        if value is not None and not isinstance(value, str):
-            raise ConfigError(f"{name} in {where} must be a string")
-        strings[name] = value
-    protected = values.get("protected", False)
-    if not isinstance(protected, bool):
-        raise ConfigError(f"protected in {where} must be true or false")
-    if strings["api_key"] is not None and strings["api_key_file"] is not None:
-        raise ConfigError(f"{where} has both api_key and api_key_file; keep one")
-    key_file = None
-    if strings["api_key_file"] is not None:
-        # relative to the config file's folder, so the file can be moved with its keys
-        key_file = path.parent / Path(strings["api_key_file"]).expanduser()
-    return ProfileTable(
-        where=where,
-        base_url=strings["base_url"],
-        api_key=strings["api_key"],
-        api_key_file=key_file,
-        protected=protected,
-    )
 
 
 # --- base URL -------------------------------------------------------------------------------
@@ -408,173 +212,6 @@ def is_loopback_host(host: str) -> bool:
     return address.is_loopback
 
 
-# --- the key --------------------------------------------------------------------------------
-
-
-def _pick_api_key(
-    key_file: Path | str | None,
-    env: Mapping[str, str],
-    table: ProfileTable,
-    profile: str | None,
-) -> tuple[Secret, str]:
-    if key_file is not None:
-        path = Path(key_file)
-        source = f"--api-key-file {path}"
-        return check_api_key(_read_key_file(path), source=source), source
-    if ENV_API_KEY in env:
-        return check_api_key(env[ENV_API_KEY], source=ENV_API_KEY), ENV_API_KEY
-    stored = keyring_key(profile)
-    if stored is not None:
-        source = f"the keyring (psykhe login{f' --profile {profile}' if profile else ''})"
-        return check_api_key(stored, source=source), source
-    if table.api_key is not None:
-        source = table.where.removeprefix("the config file ")
-        return check_api_key(table.api_key, source=source), source
-    if table.api_key_file is not None:
-        source = str(table.api_key_file)
-        return check_api_key(_read_key_file(table.api_key_file), source=source), source
-    where = table.where.removeprefix("the config file ")
-    raise MissingKeyError(
-        "no API key: set one of "
-        f"the {ENV_API_KEY} environment variable, "
-        "--api-key-file PATH (a file holding only the key, mode 600), "
-        f'api_key = "sk_..." in {where} (mode 600), or the keyring with psykhe login'
-        + (f" --profile {profile}" if profile else "")
-    )
-
-
-# --- the keyring ----------------------------------------------------------------------------
-
-
-def keyring_key(profile: str | None) -> str | None:
-    """The key ``psykhe login`` stored for ``profile``; None without keyring or a backend."""
-    try:
-        import keyring
-        from keyring.errors import KeyringError
-    except ImportError:
-        return None
-    try:
-        return keyring.get_password(KEYRING_SERVICE, profile or DEFAULT_PROFILE)
-    except KeyringError:  # e.g. a headless server with no keyring service: not an error here
-        return None
-
-
-def store_key(profile: str | None, key: Secret) -> str:
-    """Keep ``key`` in the system keyring for ``profile``; returns the keyring's name."""
-    keyring, errors = _keyring()
-    try:
-        keyring.set_password(KEYRING_SERVICE, profile or DEFAULT_PROFILE, key.reveal())
-    except errors.KeyringError as exc:
-        raise ConfigError(f"the keyring refused the key: {exc}") from None
-    return _keyring_name(keyring)
-
-
-def delete_key(profile: str | None) -> bool:
-    """Remove ``profile``'s key from the keyring; False when there was none."""
-    keyring, errors = _keyring()
-    try:
-        keyring.delete_password(KEYRING_SERVICE, profile or DEFAULT_PROFILE)
-    except errors.PasswordDeleteError:
-        return False
-    except errors.KeyringError as exc:
-        raise ConfigError(f"the keyring refused to remove the key: {exc}") from None
-    return True
-
-
-def _keyring() -> tuple[Any, Any]:
-    try:
-        import keyring
-        import keyring.errors
-    except ImportError:
-        raise ConfigError(
-            "the keyring is not available: the keyring package is not installed",
-            hint="pip install 'psykhe[keyring]' (or: pipx inject psykhe keyring); "
-            "on a server without a keyring use PSYKHE_API_KEY or --api-key-file",
-        ) from None
-    return keyring, keyring.errors
-
-
-def _keyring_name(keyring: Any) -> str:
-    backend = keyring.get_keyring()
-    return str(getattr(backend, "name", type(backend).__name__))
-
-
-def check_api_key(value: str, *, source: str) -> Secret:
-    """Refuse an empty, public (``pk_``), whitespace-containing, non-ASCII or non-``sk_`` key."""
-    if not value:
-        raise ConfigError(f"the API key from {source} is empty")
-    if value.startswith("pk_"):
-        raise ConfigError(
-            f"the API key from {source} is a public key (pk_…), which cannot ingest; "
-            "use the private key (sk_…)"
-        )
-    if any(ch.isspace() for ch in value):
-        raise ConfigError(f"the API key from {source} contains whitespace")
-    if not (value.isascii() and value.isprintable()):
-        raise ConfigError(f"the API key from {source} contains non-ASCII or control characters")
-    if not value.startswith("sk_"):
-        # the API answers 401 to any other key: say so before a feed is read and spooled
-        raise ConfigError(
-            f"the API key from {source} does not look like a private key: "
-            "private keys start with sk_"
-        )
-    return Secret(value)
-
-
-def _read_key_file(path: Path) -> str:
-    data = _read_private_file(path, what="API key file")
-    # one trailing line ending, as `echo KEY > file` leaves it; anything else is refused
-    return data.removesuffix("\n").removesuffix("\r")
-
-
-# --- files ----------------------------------------------------------------------------------
-
-
-def _read_private_file(path: Path, *, what: str) -> str:
-    """Read a file that holds a secret; refuse it when group or others may read it."""
-    try:
-        with open(path, "rb") as handle:
-            info = os.fstat(handle.fileno())
-            if os.name == "posix" and stat.S_ISREG(info.st_mode) and info.st_mode & 0o077:
-                raise ConfigError(
-                    f"the {what} {path} may be read by other users "
-                    f"(mode {stat.S_IMODE(info.st_mode):03o}); fix it with: chmod 600 {path}"
-                )
-            raw = handle.read(_MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise ConfigError(f"the {what} {path} does not exist") from None
-    except IsADirectoryError:
-        raise ConfigError(f"the {what} {path} is a directory") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read the {what} {path}: {exc.strerror or exc}") from None
-    if len(raw) > _MAX_FILE_BYTES:
-        raise ConfigError(f"the {what} {path} is too large (over 1 MiB) to be one")
-    try:
-        return raw.decode("utf-8-sig")  # an editor's invisible BOM is not part of the key
-    except UnicodeDecodeError:
-        raise ConfigError(f"the {what} {path} is not UTF-8 text") from None
-
-
-def _read_config(path: Path) -> dict[str, Any]:
-    """The config file as TOML data; ``{}`` when there is no file."""
-    if not path.exists():
-        return {}
-    text = _read_private_file(path, what="config file")
-    try:
-        return _toml_loads(text)
-    except ValueError as exc:  # tomllib.TOMLDecodeError is a ValueError
-        raise ConfigError(f"the config file {path} is not valid TOML: {exc}") from None
-
-
-def _toml_loads(text: str) -> dict[str, Any]:
-    # the same parser on every Python: tomllib from 3.11, its backport tomli on 3.10
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:
-        import tomli as tomllib
-    return tomllib.loads(text)
-
-
 def temp_dir(environ: Mapping[str, str] | None = None) -> str | None:
     """``$TMPDIR`` when set, else None (the system default).
 
@@ -583,15 +220,6 @@ def temp_dir(environ: Mapping[str, str] | None = None) -> str | None:
     """
     env = os.environ if environ is None else environ
     return env.get("TMPDIR") or None
-
-
-def _xdg_dir(env: Mapping[str, str], name: str, fallback: str) -> Path:
-    # the XDG spec: a relative path in the variable is invalid and must be ignored
-    value = env.get(name, "")
-    if value and os.path.isabs(value):
-        return Path(value)
-    home = env.get("HOME") or os.path.expanduser("~")
-    return Path(home) / fallback
 
 
 #: the variables that choose the CA certificates httpx trusts for an https base URL

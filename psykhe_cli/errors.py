@@ -9,7 +9,8 @@ records it.
     ├── UsageError               (2)  bad flag, no input given
     ├── InputError               (3)  the feed is unreadable or invalid; nothing was sent
     │   └── FeedInvalid          (3)  validate: the feed has errors, its problems were shown
-    ├── ConfigError              (4)  missing, unsafe or malformed configuration or key
+    ├── ConfigError              (4)  missing, unsafe or malformed configuration or key; a
+    │                                 local directory that cannot be used (state, TMPDIR)
     │   ├── MissingKeyError      (4)  no key is configured anywhere (a dry run goes on)
     │   └── AuthError            (4)  the server rejected the key (401/403)
     ├── TransientError           (5)  retries exhausted; nothing was processed, safe to rerun
@@ -58,7 +59,10 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.INTERNAL: "internal error (a bug)",
     ExitCode.USAGE: "usage error (bad flag, no input given)",
     ExitCode.INVALID_INPUT: "invalid input — nothing was sent",
-    ExitCode.CONFIG: "configuration or authentication problem (missing/unsafe/rejected key)",
+    ExitCode.CONFIG: (
+        "configuration or authentication problem (missing/unsafe/rejected key),"
+        " or a local directory psykhe cannot use (state directory, full or read-only TMPDIR)"
+    ),
     ExitCode.TRANSIENT: (
         "transient failure (retries exhausted, or a validation worker was killed)"
         " — nothing was processed, safe to run again"
@@ -177,7 +181,8 @@ class FeedInvalid(InputError):
 
 
 class ConfigError(PsykheError):
-    """Raised for a missing, unsafe or malformed key, base URL or config file."""
+    """Raised for a missing, unsafe or malformed key, base URL or config file, and for a local
+    directory psykhe cannot use (the state directory, a full or read-only ``TMPDIR``)."""
 
     exit_code = ExitCode.CONFIG
     code = "config_error"

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from psykhe_cli.errors import GuardRefused
+from psykhe_cli.errors import ConfigError, GuardRefused
+from psykhe_cli.statefiles import LOCK_LIMIT, read_state_file
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,8 +81,8 @@ def _try_lock(fd: int, exclusive: bool) -> bool:
 def _holder(path: Path) -> LockHolder:
     """What the holder of a lock wrote in it (it may be writing it right now)."""
     try:
-        words = path.read_text(encoding="utf-8", errors="replace").split()
-    except OSError:
+        words = (read_state_file(path, LOCK_LIMIT) or b"").decode("utf-8", "replace").split()
+    except ConfigError:
         words = []
     pid = int(words[0]) if words and words[0].isdigit() else None
     return LockHolder(

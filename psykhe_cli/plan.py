@@ -80,8 +80,15 @@ def read_products(path: Path) -> Iterator[list[str]]:
     """The identifiers of a products file, a chunk at a time; ``ProductsFileError``."""
     import msgspec
 
+    from psykhe_cli.errors import ConfigError
+    from psykhe_cli.statefiles import open_state_file
+
     decoder = msgspec.msgpack.Decoder(list[str])
-    with path.open("rb") as handle:
+    try:
+        opened = open_state_file(path)  # never a FIFO or a device: they could block or not end
+    except ConfigError as exc:
+        raise ProductsFileError(exc.message) from None
+    with opened as handle:
         if handle.read(len(MAGIC)) != MAGIC:
             raise ProductsFileError(f"{path} is not a products file")
         while header := handle.read(_LENGTH.size):
@@ -131,19 +138,32 @@ def compare(
 
 
 def compare_writing(feed: Any, feed_products: int, baseline: Path, plan_file: Path | None) -> Plan:
-    """``compare``, writing ``--plan-file`` whole (renamed into place) or not at all."""
-    from psykhe_cli.outputs import AtomicOutput
+    """``compare``, writing ``--plan-file`` as ``outputs.OutputFile`` does; when the baseline
+    cannot be read, an older plan file is withdrawn and the error raised."""
+    from psykhe_cli.outputs import OutputFile
 
-    output = AtomicOutput(plan_file, "--plan-file") if plan_file is not None else None
+    output = OutputFile(plan_file, "--plan-file") if plan_file is not None else None
     try:
         handle = output.open() if output is not None else None
         plan = compare(feed, feed_products, baseline, plan_file=handle)
         if output is not None:
             output.commit()
+    except (OSError, ProductsFileError):
+        if output is not None:
+            output.withdraw()  # no plan: an older one must not pass for this run's
+        raise
     finally:
         if output is not None:
             output.abort()
     return plan
+
+
+def withdraw_plan_file(plan_file: Path | None) -> None:
+    """There is no plan this time: an older ``--plan-file`` must not pass for this run's."""
+    if plan_file is not None:
+        from psykhe_cli.outputs import OutputFile
+
+        OutputFile(plan_file, "--plan-file").withdraw()
 
 
 def plan_lines(identifiers: list[str]) -> bytes:

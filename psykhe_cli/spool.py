@@ -3,6 +3,9 @@
 The upload never streams from the input itself: a pipe can be read once, and a retry must
 re-send exactly the same bytes. So push writes the normalized lines here first, into a private
 directory (0700, files 0600) that is removed when the spool is closed — Ctrl-C included.
+One killed with SIGKILL is removed by the next spool made beside it (``leftovers.py``). A
+spool that cannot be written (a full or read-only ``TMPDIR``) is the machine's fault, not the
+feed's: a ``ConfigError`` (exit 4) naming the directory.
 
 While it is written, the single part of a feed can also be streamed (``GrowingPart``): the
 upload reads what was written so far, and is completed only once it is ``release``d (the
@@ -15,6 +18,7 @@ An ``insert`` feed may be cut into several parts (``--batch-size``); a part answ
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import itertools
 import os
@@ -28,9 +32,15 @@ from pathlib import Path
 from typing import Any
 
 from psykhe_cli.deflate import DEFAULT_LEVEL, GZIP_HEADER, Deflated, combine_crc32, deflate, trailer
-from psykhe_cli.errors import InputError, UsageError
+from psykhe_cli.errors import ConfigError, UsageError
+from psykhe_cli.leftovers import hold_directory, sweep_dirs
 
 CHUNK_SIZE = 64 * 1024
+#: the spool directories in TMPDIR; those a killed psykhe left are swept (``leftovers.py``)
+SPOOL_PREFIX = "psykhe-spool-"
+_TMPDIR_HINT = (
+    "free space in TMPDIR, or set TMPDIR to a writable directory with room for the compressed feed"
+)
 DEFAULT_COMPRESSION_LEVEL = DEFAULT_LEVEL
 
 
@@ -257,12 +267,20 @@ class Spool:
 
             directory = temp_dir()
         try:
-            self.directory = Path(tempfile.mkdtemp(prefix="psykhe-spool-", dir=directory))
+            self.directory = Path(tempfile.mkdtemp(prefix=SPOOL_PREFIX, dir=directory))
         except OSError as exc:
-            raise InputError(
-                f"cannot create the temporary spool: {exc.strerror} ({exc.filename})",
-                hint="set TMPDIR to a writable directory with room for the compressed feed",
+            raise ConfigError(
+                f"cannot create the temporary spool: {exc.strerror} ({exc.filename}, TMPDIR)",
+                hint=_TMPDIR_HINT,
             ) from exc
+        #: held (locked) while the spool lives: a sweep never removes a live spool
+        self._owner: int | None = None
+        try:
+            self._owner = hold_directory(self.directory)
+        except OSError as exc:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            raise self._cannot_write(exc) from exc
+        sweep_dirs(self.directory.parent, SPOOL_PREFIX, keep=self.directory)
         self.parts: list[SpoolPart] = []
         #: SHA-256 of every gzip byte written, across parts: the upload's identity in the history
         self.feed_sha256 = hashlib.sha256()
@@ -313,10 +331,14 @@ class Spool:
         except OSError as exc:
             raise self._cannot_write(exc) from exc
 
-    def _cannot_write(self, exc: OSError) -> InputError:
-        return InputError(
-            f"cannot write the temporary spool in {self.directory.parent}: {exc.strerror}",
-            hint="set TMPDIR to a writable directory with room for the compressed feed",
+    def _cannot_write(self, exc: OSError) -> ConfigError:
+        """The machine's fault, not the feed's: the spool's directory is full or unwritable."""
+        full = exc.errno in (errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC))
+        why = exc.strerror or str(exc)
+        return ConfigError(
+            f"cannot write the temporary spool in {self.directory.parent} (TMPDIR): "
+            f"{f'no room left ({why})' if full else why}; the feed itself is not at fault",
+            hint=_TMPDIR_HINT,
         )
 
     def _writer_for_more(self) -> _Writer:
@@ -395,6 +417,9 @@ class Spool:
             self._writer.handle.close()
             self._writer = None
         shutil.rmtree(self.directory, ignore_errors=True)
+        if self._owner is not None:
+            os.close(self._owner)
+            self._owner = None
 
     def __enter__(self) -> Spool:
         return self

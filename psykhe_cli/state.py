@@ -8,13 +8,17 @@
       baselines/                     the product identifiers of each of those (``plan.py``)
       locks/                         one lock file per target: one full sync at a time
 
-A *target* is a base URL plus the key's fingerprint (``config.key_fingerprint``), never the key.
-Every write replaces its file atomically (temp file, fsync, rename; mode 0600) under an advisory
-lock, so two pushes from cron cannot tear or interleave a file. Write methods raise ``OSError``
-when the directory cannot be written: after a successful upload the caller should warn, not
-fail. A damaged history line is skipped (counted in ``skipped_lines``, for a warning); a
-damaged ``full-syncs.json`` is a ``ConfigError`` (the drop guard must not silently forget), and
-so is a state file or directory that cannot be read (of the wrong type, say), naming its path.
+A *target* (``target.py``) is the canonical base URL plus the named profile, or without one
+the key's fingerprint (``config.key_fingerprint``), never the key. An entry an earlier version
+keyed by another spelling of the URL is found under the canonical one; under a profile, one
+keyed by the key is found too. Every file is read by ``statefiles.py``: a regular file of
+bounded size, ``full-syncs.json`` validated whole. Every write replaces its file atomically
+(temp file, fsync, rename; mode 0600) under an advisory lock, so two pushes from cron cannot
+tear or interleave a file. Write methods raise ``OSError`` when the directory cannot be
+written: after a successful upload the caller should warn, not fail. A damaged history line is
+skipped (counted in ``skipped_lines``, for a warning); a damaged or inconsistent
+``full-syncs.json`` is a ``ConfigError`` (the drop guard must not silently forget), and so is a
+state file that is not a regular file, too large, or cannot be read, naming its path.
 
 A soft_replace is remembered as *pending* the moment the server accepts it; whoever learns its
 outcome (``settle_full_sync``) promotes it to the baseline on COMPLETED, dropping the pending
@@ -27,56 +31,35 @@ completes. This module stores; ``push/history.py`` decides what is remembered an
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import secrets
-import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from psykhe_cli.config import Settings
-from psykhe_cli.errors import ConfigError
 from psykhe_cli.full_syncs import FullSync, FullSyncs, utc_now
+from psykhe_cli.leftovers import claim, sweep_files
 from psykhe_cli.locks import lock_exclusively, sync_lock
+from psykhe_cli.statefiles import (
+    HISTORY_TAIL,
+    full_syncs_document,
+    read_state_file,
+    sync_entry,
+)
+from psykhe_cli.target import Target as Target  # re-exported: callers import it from here
 
 HISTORY_FILE = "history.jsonl"
-#: targets that refused a chunked request body (their uploads go with a Content-Length)
-NO_CHUNKED_FILE = "no-chunked.json"
 FULL_SYNCS_FILE = "full-syncs.json"
 LOCK_FILE = ".lock"
 BASELINES_DIR = "baselines"
 LOCKS_DIR = "locks"
-#: a products file not moved into the baselines after this long was left by a killed push
-_STALE_SECONDS = 86400
+#: the locks on the products files this process made, held until it ends (``leftovers.py``)
+_HELD: list[int] = []
 #: the history keeps this many pushes, dropping the oldest
 MAX_HISTORY = 1000
-
-
-@dataclass(frozen=True, kw_only=True)
-class Target:
-    """Where a push goes: base URL and the fingerprint of the key used."""
-
-    base_url: str
-    key_fingerprint: str
-
-    @classmethod
-    def of(cls, settings: Settings) -> Target:
-        """The target ``settings`` point at."""
-        return cls(base_url=settings.base_url, key_fingerprint=settings.key_fingerprint)
-
-    @property
-    def name(self) -> str:
-        """``"<base URL> key:<fingerprint>"``: the target's key in ``full-syncs.json``."""
-        return f"{self.base_url} key:{self.key_fingerprint}"
-
-    @property
-    def slug(self) -> str:
-        """A short file-name-safe digest of ``name`` (lock and baseline file names)."""
-        return hashlib.sha256(self.name.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -180,38 +163,11 @@ class StateStore:
         records = self.pushes(target)
         return records[-1] if records else None
 
-    # --- targets that refuse a chunked body --------------------------------------------------
-
-    def refuses_chunked(self, target: Target) -> bool:
-        """True when ``target`` (or a gateway before it) once refused a chunked request body:
-        its uploads are then sent whole, with a Content-Length. Unreadable: not known, False."""
-        try:
-            doc = json.loads((self.state_dir / NO_CHUNKED_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError, RecursionError):
-            return False
-        targets = doc.get("targets") if isinstance(doc, dict) else None
-        return isinstance(targets, dict) and target.name in targets
-
-    def remember_refuses_chunked(self, target: Target, reason: str) -> None:
-        """Remember that ``target`` refused a chunked request body (``reason``: how)."""
-        with self._locked():
-            path = self.state_dir / NO_CHUNKED_FILE
-            try:
-                doc = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError, RecursionError):
-                doc = {}
-            targets = doc.get("targets") if isinstance(doc, dict) else None
-            if not isinstance(targets, dict):
-                targets = {}
-            targets[target.name] = {"time": utc_now(), "reason": reason}
-            text = json.dumps({"version": 1, "targets": targets}, indent=2, sort_keys=True)
-            self._write(NO_CHUNKED_FILE, text + "\n")
-
     # --- the drop guard's memory --------------------------------------------------------------
 
     def full_syncs(self, target: Target) -> FullSyncs:
         """The completed and pending soft_replaces remembered for ``target``."""
-        return self._syncs_of(self._read_full_syncs().get(target.name))
+        return self._syncs_of(self._entry(self._read_full_syncs(), target))
 
     def remember_pending(
         self, target: Target, sync: FullSync, products_file: Path | None = None
@@ -222,7 +178,7 @@ class StateStore:
         """
         with self._locked():
             syncs = self._read_full_syncs()
-            old = self._syncs_of(syncs.get(target.name))
+            old = self._syncs_of(self._entry(syncs, target))
             sync = self._kept(target, sync, old.next_sequence, products_file)
             pending = tuple(p for p in old.pending if p.ingestion_id != sync.ingestion_id)
             new = FullSyncs(
@@ -242,7 +198,7 @@ class StateStore:
         """
         with self._locked():
             syncs = self._read_full_syncs()
-            old = self._syncs_of(syncs.get(target.name))
+            old = self._syncs_of(self._entry(syncs, target))
             sync = self._kept(target, sync, old.next_sequence, products_file)
             new = FullSyncs(
                 completed=old.completed,
@@ -268,7 +224,7 @@ class StateStore:
         it was not pending."""
         with self._locked():
             syncs = self._read_full_syncs()
-            old = self._syncs_of(syncs.get(target.name))
+            old = self._syncs_of(self._entry(syncs, target))
             ids = [p.ingestion_id for p in old.pending]
             if ingestion_id not in ids:
                 return False
@@ -303,16 +259,14 @@ class StateStore:
     def new_baseline_file(self) -> Path:
         """A new empty file beside the baselines, for ``remember_pending`` to move in.
 
-        Those a killed push left behind (older than a day) are removed first.
+        It stays locked while this process lives; those a killed push left behind (no longer
+        locked) are removed first (``leftovers.py``).
         """
         folder = self._baselines()
-        for stale in folder.glob(".new-*.tmp"):
-            with contextlib.suppress(OSError):
-                if time.time() - stale.stat().st_mtime > _STALE_SECONDS:
-                    stale.unlink()
-        fd, temp = tempfile.mkstemp(dir=folder, prefix=".new-", suffix=".tmp")
-        os.close(fd)
-        return Path(temp)
+        sweep_files(folder, ".held-", ".tmp", legacy=".new-")
+        path, fd = claim(folder, ".held-", ".tmp")
+        _HELD.append(fd)  # released when the process ends: the file is needed until then
+        return path
 
     # --- one sync at a time -------------------------------------------------------------------
 
@@ -330,59 +284,36 @@ class StateStore:
     # --- files --------------------------------------------------------------------------------
 
     def _read_history(self) -> list[PushRecord]:
-        path = self.state_dir / HISTORY_FILE
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
-            return []
-        except OSError as exc:
-            raise _unusable(path, exc) from None
+        data = read_state_file(self.state_dir / HISTORY_FILE, HISTORY_TAIL, tail=True)
         records, self.skipped_lines = [], []
-        for number, line in enumerate(text.splitlines(), start=1):
+        for number, line in enumerate((data or b"").decode("utf-8", "replace").splitlines(), 1):
             try:
-                data = json.loads(line)
-                if not isinstance(data, dict):
+                parsed = json.loads(line)
+                if not isinstance(parsed, dict):
                     raise ValueError("not an object")
-                records.append(PushRecord.from_json(data))
+                records.append(PushRecord.from_json(parsed))
             except (ValueError, RecursionError):  # nested deeper than the parser goes
                 self.skipped_lines.append(number)  # one damaged line must not hide the others
         return records
 
     def _read_full_syncs(self) -> dict[str, dict[str, Any]]:
-        path = self.state_dir / FULL_SYNCS_FILE
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except (ValueError, RecursionError):
-            raise self._damaged(path) from None
-        except OSError as exc:
-            raise _unusable(path, exc) from None
-        targets = doc.get("targets") if isinstance(doc, dict) else None
-        if not isinstance(targets, dict) or not all(isinstance(v, dict) for v in targets.values()):
-            raise self._damaged(path)
-        return targets
+        """Every target's entry, under its canonical name, once the whole file is checked."""
+        return full_syncs_document(self.state_dir / FULL_SYNCS_FILE)
+
+    @staticmethod
+    def _entry(syncs: dict[str, dict[str, Any]], target: Target) -> dict[str, Any] | None:
+        """``target``'s entry; for a profile, what an earlier version kept under its key."""
+        return syncs.get(target.name) or syncs.get(target.key_name)
 
     def _syncs_of(self, entry: dict[str, Any] | None) -> FullSyncs:
         if entry is None:
             return FullSyncs()
-        completed = self._full_sync_from(entry) if "products" in entry else None
-        listed = []
-        for key in ("pending", "possibly_applied"):
-            syncs = entry.get(key, [])
-            if not isinstance(syncs, list) or not all(isinstance(p, dict) for p in syncs):
-                raise self._damaged(self.state_dir / FULL_SYNCS_FILE)
-            listed.append(tuple(map(self._numbered, syncs)))
-        numbered = self._numbered(entry) if completed is not None else None
-        return FullSyncs(completed=numbered, pending=listed[0], possibly_applied=listed[1])
-
-    def _numbered(self, entry: dict[str, Any]) -> FullSync:
-        """A stored sync, with the order it was remembered in (0 when it was not kept)."""
-        sequence = entry.get("sequence")
-        sync = self._full_sync_from(entry)
-        if isinstance(sequence, int) and not isinstance(sequence, bool) and sequence > 0:
-            return replace(sync, sequence=sequence)
-        return sync
+        completed, pending, possibly_applied = sync_entry(entry)
+        return FullSyncs(
+            completed=self._full_sync_from(completed) if completed is not None else None,
+            pending=tuple(map(self._full_sync_from, pending)),
+            possibly_applied=tuple(map(self._full_sync_from, possibly_applied)),
+        )
 
     def _save_syncs(
         self, syncs: dict[str, dict[str, Any]], target: Target, value: FullSyncs
@@ -413,30 +344,9 @@ class StateStore:
         folder.mkdir(mode=0o700, exist_ok=True)
         return folder
 
-    def _full_sync_from(self, entry: dict[str, Any]) -> FullSync:
-        products = entry.get("products")
-        if not isinstance(products, int) or isinstance(products, bool) or products < 0:
-            raise self._damaged(self.state_dir / FULL_SYNCS_FILE)
-        variants, ingestion_id, when = (
-            entry.get("variants"),
-            entry.get("ingestion_id"),
-            entry.get("time"),
-        )
-        products_file = entry.get("products_file")
-        return FullSync(
-            products=products,
-            variants=variants if isinstance(variants, int) else None,
-            ingestion_id=ingestion_id if isinstance(ingestion_id, int) else None,
-            time=when if isinstance(when, str) else "",
-            products_file=products_file if isinstance(products_file, str) else None,
-        )
-
     @staticmethod
-    def _damaged(path: Path) -> ConfigError:
-        return ConfigError(
-            f"the state file {path} is damaged",
-            hint="delete it to forget the last full-sync counts (the soft_replace drop guard)",
-        )
+    def _full_sync_from(fields: dict[str, Any]) -> FullSync:
+        return FullSync(**fields)
 
     def _ensure_dir(self) -> None:
         self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -454,23 +364,17 @@ class StateStore:
             os.close(fd)  # closing releases the lock
 
     def _write(self, name: str, text: str) -> None:
-        fd, temp = tempfile.mkstemp(dir=self.state_dir, prefix=f".{name}.", suffix=".tmp")
+        # the temp file is locked while written: a killed writer's is swept by the next one
+        sweep_files(self.state_dir, f".{name}.", ".tmp")
+        temp, fd = claim(self.state_dir, f".{name}.", ".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(text)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.chmod(temp, 0o600)
-            os.replace(temp, self.state_dir / name)
+                os.chmod(temp, 0o600)
+                os.replace(temp, self.state_dir / name)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
             raise
-
-
-def _unusable(path: Path, exc: OSError) -> ConfigError:
-    """A state file or directory that cannot be read: not there as what it should be."""
-    return ConfigError(
-        f"the state file {path} cannot be read: {exc.strerror or exc}",
-        hint="check XDG_STATE_HOME: psykhe keeps its history and full-sync counts there",
-    )

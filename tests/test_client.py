@@ -18,8 +18,6 @@ from psykhe_cli.client import (
     CreateResult,
     IngestionClient,
     RetryPolicy,
-    make_http_client,
-    parse_retry_after,
 )
 from psykhe_cli.config import Secret, Settings
 from psykhe_cli.errors import (
@@ -70,6 +68,9 @@ class World:
     retries: list[tuple[int, float, str]] = field(default_factory=list)
     debug: list[str] = field(default_factory=list)
 
+    def on_retry(self, attempt: int, delay: float, reason: str) -> None:
+        self.retries.append((attempt, delay, reason))
+
     def client(self, http: httpx.Client, *, retries: int = 4, rand: float = 0.5) -> IngestionClient:
         return IngestionClient(
             http,
@@ -77,7 +78,7 @@ class World:
             api_key=Secret(KEY),
             key_source="PSYKHE_API_KEY",
             policy=RetryPolicy(retries=retries),
-            on_retry=lambda attempt, delay, reason: self.retries.append((attempt, delay, reason)),
+            on_retry=self.on_retry,
             on_debug=self.debug.append,
             sleep=self.sleeps.append,
             now=lambda: NOW,
@@ -98,7 +99,9 @@ def http() -> Iterator[httpx.Client]:
 
 
 def _create(world: World, http: httpx.Client, **kwargs: Any) -> CreateResult:
-    return world.client(http, **kwargs).create_ingestion(Body(), mode="soft_replace")
+    return world.client(http, **kwargs).create_ingestion(
+        Body(), mode="soft_replace", on_retry=world.on_retry
+    )
 
 
 def _error(status: int, code: str, message: str, context: Any = None) -> dict[str, Any]:
@@ -134,18 +137,6 @@ def test_create_accepts_bare_ingestion_id_and_any_2xx(
 ) -> None:
     httpx_mock.add_response(status_code=200, json={"ingestion_id": 1231})
     assert _create(world, http).ingestion_id == 1231
-
-
-def test_create_reports_upload_progress_per_chunk(
-    httpx_mock: HTTPXMock, world: World, http: httpx.Client
-) -> None:
-    httpx_mock.add_response(status_code=202, json=ACCEPTED)
-    progress: list[tuple[int, int]] = []
-    body = Body(data=b"x" * 40_000, chunk_size=16_384)
-    world.client(http).create_ingestion(
-        body, mode="insert", on_upload_progress=lambda s, t: progress.append((s, t))
-    )
-    assert progress == [(16_384, 40_000), (32_768, 40_000), (40_000, 40_000)]
 
 
 def test_create_refuses_unknown_mode_before_sending(world: World, http: httpx.Client) -> None:
@@ -751,15 +742,21 @@ def test_get_401_is_auth_error(httpx_mock: HTTPXMock, world: World, http: httpx.
         world.client(http).get_ingestion(5)
 
 
-def test_get_per_call_on_retry_overrides_the_client_callback(
+def test_each_operation_tells_its_retries_one_way(
     httpx_mock: HTTPXMock, world: World, http: httpx.Client
 ) -> None:
-    httpx_mock.add_response(status_code=429, headers={"Retry-After": "3"})
-    httpx_mock.add_response(json=_status(id=5, status=2))
+    # a status request tells the client's on_retry; an upload only the one it was given
+    httpx_mock.add_response(method="GET", status_code=429, headers={"Retry-After": "3"})
+    httpx_mock.add_response(method="GET", json=_status(id=5, status=2))
+    httpx_mock.add_response(method="POST", status_code=429, headers={"Retry-After": "1"})
+    httpx_mock.add_response(method="POST", status_code=202, json=ACCEPTED)
+    client = world.client(http)
+    client.get_ingestion(5)
+    assert world.retries == [(1, 3.0, "HTTP 429 Too Many Requests, Retry-After 3 s")]
     seen: list[tuple[int, float, str]] = []
-    world.client(http).get_ingestion(5, on_retry=lambda *a: seen.append(a))
-    assert seen == [(1, 3.0, "HTTP 429 Too Many Requests, Retry-After 3 s")]
-    assert world.retries == []
+    client.create_ingestion(Body(), mode="insert", on_retry=lambda *a: seen.append(a))
+    assert seen == [(1, 1.0, "HTTP 429 Too Many Requests, Retry-After 1 s")]
+    assert len(world.retries) == 1
 
 
 def test_get_max_wait_bounds_the_time_spent_retrying(
@@ -795,27 +792,7 @@ def test_parse_ingestion_id_refuses_non_ids(text: str) -> None:
         parse_ingestion_id(text)
 
 
-# --- Retry-After parsing, the http client factory -----------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("value", "seconds"),
-    [
-        ("2", 2.0),
-        (" 0 ", 0.0),
-        ("1.5", 1.5),
-        ("-1", None),
-        ("nan", None),
-        ("inf", None),
-        ("soon", None),
-        ("", None),
-        (None, None),
-        ("Thu, 26 Nov 2026 06:00:30 GMT", 30.0),
-        ("Thu, 26 Nov 2026 05:00:00 GMT", 0.0),
-    ],
-)
-def test_parse_retry_after(value: str | None, seconds: float | None) -> None:
-    assert parse_retry_after(value, now=NOW) == seconds
+# --- the client made from settings ---------------------------------------------------------
 
 
 def _settings(base_url: str) -> Settings:
@@ -829,40 +806,6 @@ def _settings(base_url: str) -> Settings:
         connect_timeout=3.0,
         read_timeout=7.0,
     )
-
-
-def test_make_http_client_never_follows_redirects_and_sets_timeouts() -> None:
-    with make_http_client(_settings("https://api.example.test")) as http:
-        assert http.follow_redirects is False
-        assert http.timeout == httpx.Timeout(connect=3.0, read=7.0, write=60.0, pool=3.0)
-        assert http.headers["User-Agent"] == f"psykhe/{__version__}"
-        assert "X-PSYKHE-API-KEY" not in http.headers
-        assert http.trust_env is True
-
-
-def test_make_http_client_ignores_proxies_for_loopback_http(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")
-    with make_http_client(_settings("http://127.0.0.1:8080")) as http:
-        assert http.trust_env is False
-
-
-def _tls_context(http: httpx.Client) -> ssl.SSLContext:
-    context = http._transport._pool._ssl_context  # type: ignore[attr-defined]
-    assert isinstance(context, ssl.SSLContext)
-    return context
-
-
-def test_only_an_https_client_loads_certificates_and_both_verify() -> None:
-    with make_http_client(_settings("https://api.example.test")) as http:
-        secure = _tls_context(http)
-        assert secure.cert_store_stats()["x509_ca"] > 0
-    with make_http_client(_settings("http://127.0.0.1:8080")) as http:
-        unused = _tls_context(http)  # never used: it trusts no certificate at all
-        assert unused.cert_store_stats()["x509_ca"] == 0
-    for context in (secure, unused):
-        assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
 
 
 def test_from_settings_uses_settings_retries(

@@ -171,7 +171,9 @@ def test_connection_cut_mid_body_is_retried_with_exactly_one_ingestion(
 ) -> None:
     sandbox.set_faults(drop={"after_bytes": 65536})
     huge = _huge()
-    created = client_for(sandbox).create_ingestion(Body(huge), mode="insert")
+    created = client_for(sandbox).create_ingestion(
+        Body(huge), mode="insert", on_retry=lambda *a: recorder.retries.append(a)
+    )
     assert created.attempts == 2
     assert recorder.retries[0][2].endswith("before the whole body was sent")
     cut, whole = sandbox.requests()

@@ -16,14 +16,13 @@ import pytest
 from psykhe_cli.config import (
     DEFAULT_BASE_URL,
     Secret,
-    delete_key,
     is_loopback_host,
     key_fingerprint,
     load_settings,
     normalize_base_url,
-    store_key,
 )
 from psykhe_cli.errors import ConfigError, ExitCode, MissingKeyError, PsykheError, UsageError
+from psykhe_cli.keys import delete_key, store_key
 
 KEY = "sk_test_RECOGNISABLE_key_0123456789"
 
@@ -589,3 +588,19 @@ def test_keyring_without_a_backend_is_no_key(home: Path) -> None:
             load_settings(environ=_env(home))
     finally:
         keyring.set_keyring(previous)
+
+
+def test_key_file_that_is_a_pipe_without_an_end_is_refused(
+    monkeypatch: pytest.MonkeyPatch, home: Path
+) -> None:
+    from psykhe_cli import config_file
+
+    monkeypatch.setattr(config_file, "PIPE_SECONDS", 0.05)
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"sk_half")  # the writer stays: the key file never ends
+    try:
+        with pytest.raises(ConfigError, match=r"is a pipe that did not end within 0\.05 s"):
+            load_settings(api_key_file=f"/dev/fd/{read_end}", environ=_env(home))
+    finally:
+        os.close(read_end)
+        os.close(write_end)

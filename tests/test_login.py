@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from psykhe_cli.config import Secret, store_key
+from psykhe_cli.config import Secret
 from psykhe_cli.errors import ConfigError
+from psykhe_cli.keys import store_key
 from psykhe_cli.sandbox.inspect import SandboxHandle
 from tests.helpers import FAST, catalog, isolated_env, psykhe, run_in_pty, write_feed
 from tests.keyring_backend import BACKEND
@@ -110,3 +111,70 @@ def test_login_without_the_keyring_package_says_how_to_get_it(
     assert caught.value.hint is not None
     assert "pip install 'psykhe[keyring]'" in caught.value.hint
     assert "pipx inject psykhe keyring" in caught.value.hint
+
+
+# --- keyrings that cannot keep the key (issue 23, 14 and 15; issue 22, 10) ------------------
+
+
+def _login(env: dict[str, str], backend: str) -> tuple[int, str]:
+    out = psykhe(
+        "login", env=env | {"PYTHON_KEYRING_BACKEND": backend}, input=b"sk_live_0123456789\n"
+    )
+    return out.returncode, out.stderr
+
+
+def test_login_with_a_backend_that_cannot_be_loaded_is_a_config_error(
+    keyring_env: dict[str, str],
+) -> None:
+    code, stderr = _login(keyring_env, "no.such.Backend")
+    assert code == 4, stderr
+    assert stderr.splitlines() == [
+        "psykhe: error: the keyring cannot be used: PYTHON_KEYRING_BACKEND=no.such.Backend "
+        "cannot be loaded (ModuleNotFoundError: No module named 'no')",
+        "psykhe: hint: unset PYTHON_KEYRING_BACKEND, or name an installed backend "
+        "(python -m keyring --list-backends)",
+    ]
+    assert psykhe("logout", env=keyring_env | {"PYTHON_KEYRING_BACKEND": "os.path"}).returncode == 4
+
+
+def test_login_to_the_null_keyring_says_the_key_was_not_kept(
+    keyring_env: dict[str, str],
+) -> None:
+    code, stderr = _login(keyring_env, "keyring.backends.null.Keyring")
+    assert code == 4, stderr
+    assert stderr.splitlines()[0] == (
+        "psykhe: error: the keyring (null Keyring) took the key but does not give it back: "
+        "it is not kept"
+    )
+    assert "pip install keyrings.alt" in stderr
+    assert 'api_key_file = "PATH"' in stderr
+    assert "sk_live_0123456789" not in stderr
+
+
+def test_login_on_a_machine_without_a_keyring_service_says_what_to_do(
+    keyring_env: dict[str, str],
+) -> None:
+    code, stderr = _login(keyring_env, "keyring.backends.fail.Keyring")
+    assert code == 4, stderr
+    assert stderr.splitlines() == [
+        "psykhe: error: the keyring cannot be used: this machine has no keyring service",
+        "psykhe: hint: for a keyring in a file: pip install keyrings.alt (or: pipx inject psykhe "
+        'keyrings.alt); or keep the key in a file (mode 600): api_key_file = "PATH" in the '
+        "config file, or --api-key-file PATH",
+    ]
+    assert "No recommended backend" not in stderr
+
+
+@pytest.mark.parametrize("backend", ["keyring.backends.fail.Keyring", "no.such.Backend"])
+def test_login_on_a_terminal_says_so_before_asking_for_the_key(
+    backend: str, keyring_env: dict[str, str]
+) -> None:
+    code, screen = run_in_pty(
+        ["login"],
+        env=keyring_env | {"PYTHON_KEYRING_BACKEND": backend},
+        answers={b"not shown): ": b"sk_live_0123456789\n"},
+    )
+    text = screen.decode(errors="replace")
+    assert code == 4, text
+    assert "psykhe: error: the keyring cannot be used" in text
+    assert "API key for profile" not in text

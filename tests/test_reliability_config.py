@@ -166,3 +166,88 @@ def test_an_early_401_before_the_body_is_read_exits_4_without_retrying(
     assert "rejected the API key" in out.stderr
     assert posts(sandbox) == 1
     assert sandbox.ingestions() == []
+
+
+# --- key files that are not files, keyrings that are not there (issue 23, 8 and 14) ---------
+
+
+def _config_with(home: Path, text: str) -> Path:
+    config = home / "config" / "psykhe" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(text)
+    config.chmod(0o600)
+    return config
+
+
+def test_a_key_file_that_is_a_fifo_nobody_writes_to_is_refused_at_once(
+    tmp_path: Path, home: Path, feed: Path, sandbox: SandboxHandle
+) -> None:
+    fifo = tmp_path / "key.fifo"
+    os.mkfifo(fifo, 0o600)
+    env = isolated_env(home, {"PSYKHE_BASE_URL": sandbox.base_url})
+    out = psykhe("push", str(feed), "--api-key-file", str(fifo), env=env, timeout=60)
+    assert out.returncode == 4, out.stderr
+    assert f"psykhe: error: the API key file {fifo} is a pipe and nothing was written to it\n" in (
+        out.stderr
+    )
+    _config_with(home, f'base_url = "{sandbox.base_url}"\napi_key_file = "{fifo}"\n')
+    out = psykhe("push", str(feed), env=isolated_env(home), timeout=60)
+    assert out.returncode == 4, out.stderr
+    assert f"the API key file {fifo} is a pipe" in out.stderr
+    assert sandbox.requests() == []
+
+
+def test_a_key_file_that_is_a_device_is_refused_naming_it(
+    home: Path, feed: Path, sandbox: SandboxHandle
+) -> None:
+    env = isolated_env(home, {"PSYKHE_BASE_URL": sandbox.base_url})
+    out = psykhe("push", str(feed), "--api-key-file", "/dev/zero", env=env, timeout=60)
+    assert out.returncode == 4, out.stderr
+    assert "the API key file /dev/zero is not a regular file (it is a character device)" in (
+        out.stderr
+    )
+    assert sandbox.requests() == []
+
+
+BROKEN_BACKENDS = {
+    "no.such.Backend": "PYTHON_KEYRING_BACKEND=no.such.Backend cannot be loaded "
+    "(ModuleNotFoundError: No module named 'no')",
+    "os.path": "PYTHON_KEYRING_BACKEND=os.path cannot be loaded (AttributeError: ",
+}
+
+
+@pytest.mark.parametrize("backend", sorted(BROKEN_BACKENDS))
+def test_a_broken_keyring_is_a_warning_where_the_key_is_found_elsewhere(
+    backend: str, tmp_path: Path, home: Path, feed: Path, sandbox: SandboxHandle
+) -> None:
+    warning = f"psykhe: warning: the keyring cannot be used: {BROKEN_BACKENDS[backend]}"
+    env = isolated_env(home, {"PSYKHE_BASE_URL": sandbox.base_url})
+    env["PYTHON_KEYRING_BACKEND"] = backend
+    dry = psykhe("push", str(feed), "--dry-run", env=env)
+    assert dry.returncode == 0, dry.stderr
+    assert warning in dry.stderr
+    assert "going on without it" in dry.stderr
+    key_file = tmp_path / "key"
+    key_file.write_text(sandbox.api_key)
+    key_file.chmod(0o600)
+    _config_with(home, f'api_key_file = "{key_file}"\n')
+    pushed = psykhe("push", str(feed), *FAST, env=env)
+    assert pushed.returncode == 0, pushed.stderr
+    assert warning in pushed.stderr
+    assert posts(sandbox) == 1
+    last = psykhe("status", "--last", env=env)
+    assert last.returncode == 0, last.stderr
+    assert warning in last.stderr
+    assert "internal error" not in dry.stderr + pushed.stderr + last.stderr
+
+
+def test_a_broken_keyring_with_no_other_key_is_the_missing_key_error(
+    home: Path, feed: Path, sandbox: SandboxHandle
+) -> None:
+    env = isolated_env(home, {"PSYKHE_BASE_URL": sandbox.base_url})
+    env["PYTHON_KEYRING_BACKEND"] = "no.such.Backend"
+    out = psykhe("push", str(feed), env=env)
+    assert out.returncode == 4, out.stderr
+    assert "psykhe: warning: the keyring cannot be used" in out.stderr
+    assert "psykhe: error: no API key" in out.stderr
+    assert sandbox.requests() == []

@@ -6,13 +6,15 @@ import gzip
 import hashlib
 import os
 import stat
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
 import pytest
 
 from psykhe_cli.deflate import deflate
-from psykhe_cli.errors import InputError, UsageError
+from psykhe_cli.errors import ConfigError, UsageError
 from psykhe_cli.spool import BatchLimit, Spool
 
 LINES = [
@@ -116,15 +118,37 @@ def test_compression_level_out_of_range_is_usage_error(tmp_path: Path) -> None:
         Spool(directory=str(tmp_path), compression_level=10)
 
 
-def test_unwritable_spool_directory_is_a_clear_input_error(tmp_path: Path) -> None:
+def test_unwritable_spool_directory_is_the_machines_fault_not_the_feeds(tmp_path: Path) -> None:
     if os.geteuid() == 0:
         missing = tmp_path / "no" / "such" / "dir"
-        with pytest.raises(InputError, match="cannot create the temporary spool"):
+        with pytest.raises(ConfigError, match="cannot create the temporary spool"):
             Spool(directory=str(missing))
     else:  # pragma: no cover - root ignores directory permissions
         tmp_path.chmod(0o500)
-        with pytest.raises(InputError, match="cannot create the temporary spool"):
+        with pytest.raises(ConfigError, match="cannot create the temporary spool"):
             Spool(directory=str(tmp_path))
+
+
+def test_a_new_spool_removes_those_no_live_process_holds(tmp_path: Path) -> None:
+    live = Spool(directory=str(tmp_path))
+    killed = (  # a spool whose process ends without removing it, as SIGKILL would
+        "import os, sys; from psykhe_cli.spool import Spool; "
+        "Spool(directory=sys.argv[1]); os._exit(9)"
+    )
+    subprocess.run([sys.executable, "-c", killed, str(tmp_path)], check=False)
+    assert len(list(tmp_path.glob("psykhe-spool-*"))) == 2
+    legacy_old = tmp_path / "psykhe-spool-old"
+    legacy_new = tmp_path / "psykhe-spool-new"
+    for legacy in (legacy_old, legacy_new):  # an earlier version's: no .owner to ask
+        legacy.mkdir()
+    os.utime(legacy_old, (0, 0))
+    other = tmp_path / "not-ours"
+    other.mkdir()
+    with Spool(directory=str(tmp_path)) as fresh:
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+            [live.directory.name, fresh.directory.name, legacy_new.name, other.name]
+        )
+    live.discard()
 
 
 def _single_member(body: bytes) -> bytes:

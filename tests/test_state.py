@@ -295,13 +295,52 @@ def test_the_sync_lock_is_shared_by_inserts_and_exclusive_for_a_full_sync(
         store.sync_lock(TARGET, exclusive=False, wait=0.1).__enter__()
 
 
-def test_products_files_left_by_a_killed_push_are_removed_after_a_day(store: StateStore) -> None:
-    old = store.new_baseline_file()
-    recent = store.new_baseline_file()
+def test_products_files_left_by_a_killed_push_are_removed_live_ones_kept(
+    store: StateStore,
+) -> None:
+    import subprocess
+    import sys
+
+    mine = store.new_baseline_file()
+    os.utime(mine, (0, 0))  # however old: this process holds it
+    made_by_a_dead_process = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from psykhe_cli.state import StateStore; "
+            "print(StateStore(sys.argv[1]).new_baseline_file())",
+            str(store.state_dir),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    folder = store.state_dir / "baselines"
+    old, recent = folder / ".new-old.tmp", folder / ".new-recent.tmp"  # an earlier version's
+    old.touch()
+    recent.touch()
     os.utime(old, (0, 0))
     fresh = store.new_baseline_file()
-    assert not old.exists()
-    assert recent.exists() and fresh.exists()
+    assert not Path(made_by_a_dead_process).exists() and not old.exists()
+    assert mine.exists() and recent.exists() and fresh.exists()
+
+
+def test_a_temp_file_a_killed_writer_left_is_removed_by_the_next_write(store: StateStore) -> None:
+    import subprocess
+    import sys
+
+    store.save_push(_record())
+    killed = (  # a writer that dies between its temp file and the rename
+        "import os, sys; from pathlib import Path; from psykhe_cli.leftovers import claim; "
+        "print(claim(Path(sys.argv[1]), '.history.jsonl.', '.tmp')[0]); os._exit(9)"
+    )
+    left = subprocess.run(
+        [sys.executable, "-c", killed, str(store.state_dir)], capture_output=True, text=True
+    ).stdout.strip()
+    assert Path(left).exists()
+    store.save_push(_record())
+    assert not Path(left).exists()
+    assert sorted(p.name for p in store.state_dir.iterdir()) == [".lock", "history.jsonl"]
 
 
 def test_a_possibly_applied_full_sync_stays_until_a_later_one_completes(

@@ -8,7 +8,9 @@ import sys
 
 import pytest
 
+from psykhe_cli.http.watchdog import reset
 from psykhe_cli.meter import UploadMeter
+from psykhe_cli.spool import StreamAborted
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.skipif(
@@ -70,12 +72,44 @@ def test_delivered_counts_what_the_peer_acknowledged_not_what_was_handed() -> No
         wait_until(drained)
 
 
-def test_a_closed_connection_and_no_connection_count_what_was_handed() -> None:
+def test_no_connection_counts_what_was_handed() -> None:
     meter = UploadMeter()
-    meter.handed = 1234
+    meter.took(1234)
     assert meter.delivered() == 1234
+
+
+def test_a_closed_connection_keeps_the_last_figure_it_told_until_the_server_answers() -> None:
+    # a closed socket no longer tells: what it had handed is not what arrived
     sender, receiver = _pair()
-    receiver.close()
-    meter.follow(sender)
-    sender.close()
-    assert meter.delivered() == 1234
+    with receiver:
+        meter = UploadMeter()
+        meter.follow(sender)
+        meter.took(_fill(sender))
+        told = meter.delivered()
+        assert 0 < told < meter.handed
+        sender.close()
+        assert meter.delivered() == told
+        meter.answered()  # the server answered: it had the whole body
+        assert meter.delivered() == meter.handed
+
+
+def test_stop_resets_and_keeps_what_was_acknowledged_before() -> None:
+    sender, receiver = _pair()
+    with sender, receiver:
+        meter = UploadMeter()
+        meter.follow(sender)
+        meter.took(_fill(sender))
+        meter.on_stop(lambda: reset(sender))
+        told = meter.delivered()
+        meter.stop()
+        assert meter.stopped
+        kept = meter.delivered()
+        assert 0 < told <= kept < meter.handed  # not what the reset socket says (0 waiting)
+        read = 0
+        with pytest.raises(ConnectionResetError):
+            while data := receiver.recv(1 << 20):
+                read += len(data)
+        assert kept <= read < meter.handed  # what it said arrived; the rest never did
+        assert meter.delivered() == kept
+        with pytest.raises(StreamAborted):
+            meter.begin_attempt()

@@ -25,10 +25,12 @@ def login(profile: ProfileOption = None) -> None:
     import getpass
     import sys
 
-    from psykhe_cli.config import DEFAULT_PROFILE, check_api_key, chosen_profile, store_key
+    from psykhe_cli.config_file import DEFAULT_PROFILE, chosen_profile
+    from psykhe_cli.keys import check_api_key, check_keyring, store_key
 
     name = chosen_profile(profile)
     label = name or DEFAULT_PROFILE
+    check_keyring()  # before the key is asked for: it would have nowhere to go
     if sys.stdin.isatty():
         value = getpass.getpass(f"API key for profile {label} (sk_…, not shown): ")
     else:
@@ -45,7 +47,8 @@ def logout(profile: ProfileOption = None) -> None:
     """Remove the API key that psykhe login stored in the keyring."""
     import sys
 
-    from psykhe_cli.config import DEFAULT_PROFILE, delete_key, pick_profile
+    from psykhe_cli.config_file import DEFAULT_PROFILE, pick_profile
+    from psykhe_cli.keys import delete_key
 
     name = pick_profile(profile)  # a profile removed from the config may still have a key
     label = name or DEFAULT_PROFILE

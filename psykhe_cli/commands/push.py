@@ -48,6 +48,12 @@ def _check_mode(value: str) -> Mode:
     raise typer.BadParameter(f"there is no mode {value!r}: use insert or soft_replace")
 
 
+def _check_max_drop(value: float) -> float:
+    if not 0 <= value <= 100:  # NaN too: it compares false with everything
+        raise typer.BadParameter(f"must be a number from 0 to 100, not {value:g}")
+    return value
+
+
 BaseUrlOption = Annotated[
     str | None,
     typer.Option(
@@ -115,8 +121,7 @@ def push(
         typer.Option(
             "--max-drop",
             metavar="PERCENT",
-            min=0,
-            max=100,
+            callback=_check_max_drop,
             help="soft_replace: refuse when products fell by more than this percent.",
         ),
     ] = DEFAULT_MAX_DROP,
@@ -131,7 +136,8 @@ def push(
         typer.Option(
             "--plan-file",
             metavar="FILE",
-            help="soft_replace: write every product identifier it would deactivate here.",
+            help="soft_replace: write every product identifier it would deactivate here "
+            "(- for standard output).",
         ),
     ] = None,
     wait_lock: Annotated[
@@ -150,7 +156,9 @@ def push(
     rejects: Annotated[
         Path | None,
         typer.Option(
-            "--rejects", metavar="FILE", help="With --skip-invalid: write rejected lines here."
+            "--rejects",
+            metavar="FILE",
+            help="With --skip-invalid: write rejected lines here (- for standard output).",
         ),
     ] = None,
     batch_size: Annotated[
@@ -223,6 +231,7 @@ def push(
     stderr went away before anything was sent.
     """
     from psykhe_cli.outcome import reporting_outcome
+    from psykhe_cli.outputs import is_standard_output
     from psykhe_cli.push import PushRequest, PushResult
     from psykhe_cli.push.run import Push
     from psykhe_cli.render import print_json
@@ -252,6 +261,9 @@ def push(
                 raise UsageError("--rejects goes with --skip-invalid")
             if plan_file is not None and mode != Mode.SOFT_REPLACE:
                 raise UsageError("--plan-file goes with --mode soft_replace")
+            for option, path in (("--rejects", rejects), ("--plan-file", plan_file)):
+                if json and path is not None and is_standard_output(path):
+                    raise UsageError(f"--json and {option} {path} both write to standard output")
             request = PushRequest(
                 sources=feed_sources(
                     feeds,

@@ -124,7 +124,7 @@ def _drops(
 
 def _drops_text(drops: list[tuple[str, int, int]], max_drop: float) -> str:
     """``the feed has 3 products, fewer than 50% of the 10, and 9 variants, …``."""
-    share = f"{100 - max_drop:g}%"
+    share = f"{100 - max_drop:.15g}%"  # never rounded up to a share it is not (1e-9: 100%)
     parts = [f"{now:,} {what}, fewer than {share} of the {before:,}" for what, before, now in drops]
     return "the feed has " + ", and ".join(parts)
 

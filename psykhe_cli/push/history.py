@@ -30,6 +30,7 @@ from psykhe_cli.state import PushRecord, StateStore, Target
 
 if TYPE_CHECKING:
     from psykhe_cli.config import Settings
+    from psykhe_cli.http.chunked_memory import ChunkedRefusal
     from psykhe_cli.ingestion import Ingestion
     from psykhe_cli.push.model import PushResult
 
@@ -186,13 +187,17 @@ class History:
             self._quietly(lambda: self.store.settle_full_sync(target, ingestion.id, completed=done))
 
     # -- what the target is known to refuse ------------------------------------------------
-    def refuses_chunked(self) -> bool:
-        """The target once refused a chunked body: its uploads go whole."""
-        return self.store.refuses_chunked(self.target)
+    def streams(self) -> bool:
+        """False while the target's uploads go whole (it refused chunked bodies lately)."""
+        from psykhe_cli.http.chunked_memory import ChunkedMemory
 
-    def remember_refuses_chunked(self, reason: str) -> None:
-        """The target refused a chunked body (``reason``: how): its next uploads go whole."""
-        self._quietly(lambda: self.store.remember_refuses_chunked(self.target, reason))
+        return ChunkedMemory(self.store.state_dir).streams_to(self.target.name)
+
+    def chunked_refused(self, refusal: ChunkedRefusal) -> str:
+        """Note that the target refused a chunked body; the line that says what follows."""
+        from psykhe_cli.http.chunked_memory import ChunkedMemory
+
+        return ChunkedMemory(self.store.state_dir).remember(self.target.name, refusal)
 
     def full_syncs(self, lookup: Callable[[int], Ingestion] | None) -> FullSyncs:
         """What is remembered of the target's full syncs, once the pending ones that have

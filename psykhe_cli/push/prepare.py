@@ -8,9 +8,8 @@ sync keeps them, to a products file; counts to the result.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from psykhe_cli.deflate import Deflated
 from psykhe_cli.errors import GuardRefused, InputError
@@ -30,51 +29,10 @@ from psykhe_cli.validate import (
 )
 
 if TYPE_CHECKING:
+    from psykhe_cli.outputs import RejectsFile
     from psykhe_cli.plan import ProductsWriter
     from psykhe_cli.push.observer import PushObserver
     from psykhe_cli.push.upload import Upload
-
-
-class Rejects:
-    """``--rejects FILE``: each rejected input line, then its problems, as JSON Lines.
-
-    Written beside FILE and renamed over it by ``commit`` once the feed is read.
-    """
-
-    def __init__(self, path: Path | None) -> None:
-        from psykhe_cli.outputs import AtomicOutput
-
-        self.path = path
-        self._output = AtomicOutput(path, "--rejects") if path is not None else None
-        self._handle: Any = None
-
-    def __enter__(self) -> Rejects:
-        if self._output is not None:
-            self._handle = self._output.open()
-        return self
-
-    def commit(self) -> None:
-        """Every line is read: the file takes its name."""
-        if self._output is not None:
-            self._output.commit()
-            self._handle = None
-
-    def write(self, file: str, line: int, raw: bytes, problems: Sequence[Problem]) -> None:
-        import orjson
-
-        if self._handle is None:
-            return
-        record = {
-            "file": file,
-            "line": line,
-            "input": raw.decode("utf-8", "backslashreplace"),
-            "problems": [problem.to_json() for problem in problems],
-        }
-        self._handle.write(orjson.dumps(record) + b"\n")
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._output is not None:
-            self._output.abort()  # not committed: the feed was not read to its end
 
 
 def prepare(
@@ -83,7 +41,7 @@ def prepare(
     observer: PushObserver,
     *,
     spool: Spool,
-    rejects: Rejects,
+    rejects: RejectsFile,
     products: ProductsWriter | None,
     on_workers: Callable[[], None] | None,
     stream: Upload | None = None,

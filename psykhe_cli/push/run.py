@@ -28,19 +28,20 @@ from psykhe_cli.errors import (
     exit_code_of,
     signal_of,
 )
+from psykhe_cli.outputs import RejectsFile
 from psykhe_cli.push.connection import EarlyClient, Opened, open_client
 from psykhe_cli.push.guard import NOT_CONFIRMED, Counts, decide, plan_json, plan_text
 from psykhe_cli.push.history import History
 from psykhe_cli.push.model import Mode, PushRequest, PushResult, overall_status
 from psykhe_cli.push.observer import NullObserver, PushObserver
-from psykhe_cli.push.prepare import Rejects, prepare
+from psykhe_cli.push.prepare import prepare
 from psykhe_cli.push.upload import Upload, Uploader
 from psykhe_cli.spool import DEFAULT_COMPRESSION_LEVEL, BatchLimit, Spool, SpoolPart
 
 if TYPE_CHECKING:
     import httpx
 
-    from psykhe_cli.client import CreateResult, IngestionClient
+    from psykhe_cli.client import ChunkedRefusal, CreateResult, IngestionClient
     from psykhe_cli.config import Settings
     from psykhe_cli.full_syncs import FullSync
     from psykhe_cli.ingestion import Ingestion
@@ -130,7 +131,7 @@ class Push:
                 on_accepted=self._accepted,
             )
             sending = not request.dry_run and self._history is not None
-            rejects = stack.enter_context(Rejects(request.rejects))
+            rejects = stack.enter_context(RejectsFile(request.rejects))
             products = None
             if sending and request.mode == Mode.SOFT_REPLACE and self._history is not None:
                 products = self._history.keep_products()
@@ -198,7 +199,7 @@ class Push:
             return False
         if request.mode == Mode.SOFT_REPLACE and not request.yes and self.observer.can_prompt():
             return False
-        return not self._history.refuses_chunked()
+        return self._history.streams()
 
     def _start_stream(self, early: EarlyClient, stream: Upload) -> None:
         # the workers run: threads may start now (never before: workers are forked)
@@ -284,15 +285,17 @@ class Push:
 
     def _plan(self, reference: FullSync | None) -> Plan | None:
         """Compare the feed with the baseline; ``result.plan``, ``--plan-file``, a notice."""
-        from psykhe_cli.plan import ProductsFileError, compare_writing
+        from psykhe_cli.plan import ProductsFileError, compare_writing, withdraw_plan_file
 
         result, history = self.result, self._history
         path = history.baseline_path(reference) if history and reference else None
         hashes = result.report.product_hashes if result.report is not None else None
         result.plan = plan_json(reference, None)
         if path is None or hashes is None:
+            withdraw_plan_file(self.request.plan_file)  # an older one must not pass for this
             if reference is None:
-                self.observer.notice("no plan: no full sync to this target is remembered")
+                unknown = history.target.nothing_known if history else "no full sync is remembered"
+                self.observer.notice(f"no plan: {unknown}")
             else:
                 self.observer.notice("no plan: the identifiers of the last full sync were not kept")
             return None
@@ -342,11 +345,10 @@ class Push:
             if self.request.mode == Mode.SOFT_REPLACE:
                 self._history.accepted(created.ingestion_id, result)
 
-    def _refuses_chunked(self, reason: str) -> None:
-        """The target refused a chunked body: its next uploads go whole."""
-        self.observer.notice(f"the server refused a streamed upload ({reason}); sent it whole")
-        if self._history is not None:
-            self._history.remember_refuses_chunked(reason)
+    def _refuses_chunked(self, refusal: ChunkedRefusal) -> None:
+        """Remember how the target refused a chunked body, and say what follows from it."""
+        assert self._history is not None  # only a streamed push
+        self.observer.notice(self._history.chunked_refused(refusal))
 
     # -- polling ---------------------------------------------------------------------------
     def _follow(self, client: IngestionClient) -> None:

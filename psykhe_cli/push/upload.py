@@ -21,7 +21,7 @@ from psykhe_cli.push.model import Mode
 from psykhe_cli.spool import GrowingPart, SpoolPart
 
 if TYPE_CHECKING:
-    from psykhe_cli.client import CreateResult, IngestionClient
+    from psykhe_cli.client import ChunkedRefusal, CreateResult, IngestionClient
     from psykhe_cli.push.observer import PushObserver
     from psykhe_cli.spool import Spool
 
@@ -69,7 +69,7 @@ class Upload:
         self.created: CreateResult | None = None
         self.error: BaseException | None = None
         #: how the server refused a chunked body, if it did (the target is then remembered)
-        self.refused_chunked: str | None = None
+        self.refused_chunked: ChunkedRefusal | None = None
         #: why the upload waits to be retried (429, 503, …), and the attempt that failed
         self._backing_off: tuple[str, int] | None = None
 
@@ -133,8 +133,8 @@ class Upload:
         observer = self._observer
         self._calls.append(lambda: observer.retrying(attempt, delay, reason))
 
-    def _chunked_refused(self, reason: str) -> None:
-        self.refused_chunked = reason
+    def _chunked_refused(self, refusal: ChunkedRefusal) -> None:
+        self.refused_chunked = refusal
 
     def pump(self) -> None:
         """Tell the observer what the upload had to tell (main thread only)."""
@@ -267,7 +267,7 @@ class Uploader:
             self._accept(created, part, number, total)
 
     def finish_stream(
-        self, stream: Upload, part: SpoolPart, on_chunked_refused: Callable[[str], None]
+        self, stream: Upload, part: SpoolPart, on_chunked_refused: Callable[[ChunkedRefusal], None]
     ) -> None:
         """Complete the upload started while the feed was checked, now that it may be."""
         stream.release(part)
