@@ -368,3 +368,16 @@ def test_a_possibly_applied_full_sync_stays_until_a_later_one_completes(
     assert syncs.possibly_applied == ()
     assert syncs.completed is not None and syncs.completed.ingestion_id == 4
     assert not path.exists()
+
+
+def test_a_possibly_applied_sync_naming_a_file_outside_baselines_is_damage(
+    store: StateStore,
+) -> None:
+    store.remember_possibly_applied(TARGET, FullSync(products=5, variants=5))
+    path = store.state_dir / "full-syncs.json"
+    document = json.loads(path.read_text())
+    (entry,) = document["targets"].values()
+    entry["possibly_applied"][0]["products_file"] = "../../elsewhere"
+    path.write_text(json.dumps(document))
+    with pytest.raises(ConfigError, match=r"full-syncs\.json is damaged"):
+        store.full_syncs(TARGET)
