@@ -23,6 +23,8 @@ from psykhe_cli.errors import InputError
 LINE_CAP = 16 << 20
 BLOCK_SIZE = 1 << 20
 BOM = b"\xef\xbb\xbf"
+#: the byte order marks of UTF-16, little- and big-endian
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 #: a line inside a block holding nothing but whitespace (what ``bytes.strip`` removes)
 _BLANK_INSIDE = re.compile(rb"\n[ \t\r\x0b\x0c]*\n")
 
@@ -68,6 +70,20 @@ def iter_blocks(
                 size = len(rest)
     if pending:
         yield line_no, b"".join(pending)
+
+
+def utf16_refused(name: str) -> InputError:
+    """The error for a feed in UTF-16 where only UTF-8 is read: how to convert it."""
+    target = "FILE" if name.startswith("<") else name
+    stem = target.lower().removesuffix(".gz")
+    suffix = stem.rpartition(".")[2] if "." in stem.rpartition("/")[2] else "txt"
+    convert = f"iconv -f UTF-16 -t UTF-8 {target}"
+    if stem != target.lower():
+        convert = f"gunzip -c {target} | iconv -f UTF-16 -t UTF-8"
+    return InputError(
+        f"{name}:1: the feed is UTF-16; psykhe reads UTF-8",
+        hint=f"convert it: {convert} > feed-utf8.{suffix}",
+    )
 
 
 def line_too_long(name: str, line: int, line_cap: int = LINE_CAP) -> InputError:

@@ -12,6 +12,8 @@ so validation, the plan, the guard and push do not know which format a record ca
     row_reader(fmt, chunks, source)
                          the row reader of a format (not JSON Lines, which has its own engine)
     left_out(reader)     the products a shop export's reader left out as not active
+    looks_like(cells, told)
+                         ", it looks like …": what a header refused as ``told`` names instead
 
 A new format is a ``FormatSpec`` in ``_SPECS``: its description, a reader factory (imported
 when first used, so ``psykhe --help`` and the validation workers stay light), and, if it can be
@@ -40,6 +42,7 @@ __all__ = [
     "describe",
     "detect",
     "left_out",
+    "looks_like",
     "row_reader",
 ]
 
@@ -149,6 +152,16 @@ def detect(head: bytes, guess: Format | None) -> Format:
     if guess is not None:
         return guess
     return "tsv" if b"\t" in first_line and b"," not in first_line else "csv"
+
+
+def looks_like(cells: list[str], told: Format) -> str:
+    """``"; it looks like a Shopify products export (--format shopify)"`` when a header that
+    is not ``told``'s names another format's columns, else ``""``: for the reader's error."""
+    names = [cell.strip().removeprefix("\ufeff") for cell in cells]
+    for fmt, spec in _SPECS.items():
+        if fmt != told and spec.header_matches is not None and spec.header_matches(names):
+            return f"; it looks like {spec.description} (--format {fmt})"
+    return ""
 
 
 def _header_cells(first_line: bytes) -> list[str]:

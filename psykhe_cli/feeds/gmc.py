@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator
 
 from psykhe_cli.errors import InputError, UsageError
 from psykhe_cli.feeds.delimited import CsvTable, Row, check_map
-from psykhe_cli.feeds.formats import RowReader
+from psykhe_cli.feeds.formats import RowReader, looks_like
 from psykhe_cli.feeds.sources import FeedSource
 
 #: an item's attributes as read, in order: (name, value); a repeated attribute comes again
@@ -165,7 +165,7 @@ class DelimitedReader:
 
     def _names(self, cells: list[str]) -> list[str]:
         where = f"{self._name}:{self._table.header_lines}"
-        check_map(self._column_map, cells, self._name)
+        check_map(self._column_map.items(), cells, self._name)
         for source in self._column_map:
             if "+" in source:
                 raise UsageError(
@@ -189,7 +189,8 @@ class DelimitedReader:
             names.append(name)
         if "id" not in seen:
             raise InputError(
-                f"{where}: the header has no id column (its columns: {', '.join(cells)})",
+                f"{where}: the header has no id column{looks_like(cells, 'gmc')} "
+                f"(its columns: {', '.join(cells)})",
                 hint="every Merchant Center item has an id; name its column id",
             )
         return names
