@@ -190,7 +190,7 @@ def test_a_utf16_merchant_center_xml_feed_is_read(
         assert '"variants":2' in out.stdout
     out = psykhe("push", str(feed), env=env)
     assert out.returncode == 0, out.stderr
-    titles = {p["variant_identifier"]: p["title"] for p in sandbox.products()}
+    titles = {p["variant_identifier"]: p["data"]["title"] for p in sandbox.products()}
     assert titles == {"A-1": "Été", "B": "Zürich"}
 
 

@@ -72,6 +72,16 @@ def iter_blocks(
         yield line_no, b"".join(pending)
 
 
+def utf16_xml(head: bytes) -> str | None:
+    """The codec of ``head`` when it starts an XML document in UTF-16 (``"utf-16"`` with a
+    byte order mark, else ``"utf-16-le"`` or ``"utf-16-be"``), None otherwise."""
+    for codec, bom in (("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff")):
+        text = head[:64].removeprefix(bom)
+        if text[: len(text) & ~1].decode(codec, "replace").lstrip().startswith("<"):
+            return "utf-16" if head.startswith(bom) else codec
+    return None
+
+
 def utf16_refused(name: str) -> InputError:
     """The error for a feed in UTF-16 where only UTF-8 is read: how to convert it."""
     target = "FILE" if name.startswith("<") else name

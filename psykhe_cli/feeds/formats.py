@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from psykhe_cli.feeds.blocks import utf16_xml
 from psykhe_cli.feeds.sources import FORMATS, FeedSource, Format
 
 if TYPE_CHECKING:
@@ -138,7 +139,7 @@ def detect(head: bytes, guess: Format | None) -> Format:
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if guess == "jsonl":
         return guess
-    if text.startswith(b"<"):
+    if text.startswith(b"<") or utf16_xml(head):
         return "gmc"
     first_line = text.split(b"\n", 1)[0].rstrip(b"\r")
     if guess is None and (

@@ -28,6 +28,7 @@ import re
 from collections.abc import Iterable, Iterator
 
 from psykhe_cli.errors import InputError, UsageError
+from psykhe_cli.feeds.blocks import utf16_xml
 from psykhe_cli.feeds.delimited import CsvTable, Row, check_map
 from psykhe_cli.feeds.formats import RowReader, looks_like
 from psykhe_cli.feeds.sources import FeedSource
@@ -101,7 +102,8 @@ def reader(chunks: Iterable[bytes], source: FeedSource) -> RowReader:
     head, rest = read_head(iter(chunks), 64)
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     chunks = _chain(head, rest)
-    if text.startswith(b"<"):
+    utf16 = None if text.startswith(b"<") else utf16_xml(head)
+    if text.startswith(b"<") or utf16:
         from psykhe_cli.feeds.gmc_xml import XmlReader
 
         if source.column_map:
@@ -111,7 +113,7 @@ def reader(chunks: Iterable[bytes], source: FeedSource) -> RowReader:
                 "columns to rename",
                 hint="its attributes are read by their Merchant Center names; see docs/feeds.md",
             )
-        return XmlReader(chunks, source.name)
+        return XmlReader(chunks, source.name, utf16=utf16)
     return DelimitedReader(chunks, source.name, source.delimiter, dict(source.column_map))
 
 
