@@ -97,15 +97,22 @@ def test_woocommerce_rows_without_sku_or_id_are_errors_not_merged(
             {"Type": "simple", "Name": "Nameless one", "Regular price": "5"},
             {"Type": "simple", "Name": "Nameless two", "Regular price": "6"},
             {"Type": "variable", "Name": "Nameless parent"},
+            {"ID": "7", "Type": "variable", "SKU": "hood", "Name": "Hood"},
+            {"Type": "variation", "Parent": "hood", "Regular price": "5"},
+            {"Type": "variation", "Parent": "hood", "Regular price": "6"},
         )
     )
     stderr, _ = refused(sandbox, env, str(feed), "--format", "woocommerce")
-    for line in (3, 4):
+    for line in (3, 4, 5):
         assert (
             f"{feed}:{line}: error[missing_product_identifier]: the row has neither a SKU nor "
             "an ID: nothing identifies its product"
         ) in stderr
-    assert f"{feed}:5: error[missing_product_identifier]: the row has neither" in stderr
+    for line in (7, 8):  # they were both "hood/id:"
+        assert (
+            f"{feed}:{line}: error[variation_without_identifier]: the variation has no SKU, no ID "
+            "and no attribute value: nothing tells it from its parent's other variations"
+        ) in stderr
 
 
 # -- 3: RSS and Atom mixed ------------------------------------------------------------------

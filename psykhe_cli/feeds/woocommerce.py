@@ -211,13 +211,24 @@ class WooCommerceReader:
             return
         if not parent.kept or not self._kept(cells, data.cells):
             return
-        yield _priced(data, _variation_record(data, parent, cells), cells)
+        record = _variation_record(data, parent, cells)
+        if record is None:
+            yield data.failed(
+                "variation_without_identifier",
+                "the variation has no SKU, no ID and no attribute value: nothing tells it "
+                "from its parent's other variations",
+            )
+            return
+        yield _priced(data, record, cells)
 
 
-def _variation_record(data: Cells, parent: _Parent, cells: _WooCells) -> dict[str, Any]:
+def _variation_record(data: Cells, parent: _Parent, cells: _WooCells) -> dict[str, Any] | None:
+    """The variation's record; None when nothing identifies it."""
     attributes = cells.attributes(data.cells)
-    sku = cells.sku(data.cells)
-    suffix = (attributes.values or [f"id:{cells.id(data.cells)}"]) if not sku else []
+    sku, number_id = cells.sku(data.cells), cells.id(data.cells)
+    if not (sku or number_id or attributes.values):
+        return None
+    suffix = (attributes.values or [f"id:{number_id}"]) if not sku else []
     record: dict[str, Any] = {"product_identifier": parent.identifier}
     record["variant_identifier"] = sku or f"{parent.identifier}/{VALUE_JOIN.join(suffix)}"
     record.update(parent.fields)
