@@ -8,6 +8,7 @@ read one.
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import shutil
 from pathlib import Path
@@ -212,6 +213,18 @@ def test_a_utf16_csv_feed_is_refused_saying_how_to_convert_it(
     assert f"iconv -f UTF-16 -t UTF-8 {feed} > " in out.stderr
 
 
+def test_a_utf16_json_lines_feed_is_refused_once_saying_how_to_convert_it(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    feed = tmp_path / "feed.jsonl.gz"
+    feed.write_bytes(gzip.compress('{"product_identifier": "A"}\n'.encode("utf-16") * 3))
+    stderr, requests = refused(sandbox, env, str(feed))
+    assert requests == []
+    assert f"psykhe: error: {feed}:1: the feed is UTF-16; psykhe reads UTF-8" in stderr
+    assert f"gunzip -c {feed} | iconv -f UTF-16 -t UTF-8 > feed-utf8.jsonl" in stderr
+    assert "invalid_utf8" not in stderr
+
+
 # -- 18: a variation whose parent is a simple product ---------------------------------------
 
 
@@ -251,3 +264,16 @@ def test_one_csv_column_may_feed_two_fields(
     out = psykhe("push", str(feed), *args, env=env)
     assert out.returncode == 0, out.stderr
     assert stored(sandbox) == {("S-1", "S-1"), ("S-2", "S-2")}
+
+
+def test_a_merchant_center_column_mapped_twice_is_a_usage_error_saying_why(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    feed = tmp_path / "feed.tsv"
+    feed.write_text("sku\ttitle\tlink\timage_link\nS-1\tShirt\thttps://a\thttps://a/1.jpg\n")
+    args = ("--format", "gmc", "--map", "sku=id", "--map", "sku=item_group_id")
+    out = psykhe("validate", str(feed), *args, env=env)
+    assert out.returncode == 2, out.stderr
+    assert "--map sku=id: 'sku' is mapped twice; in a Merchant Center feed a column is" in (
+        out.stderr
+    )

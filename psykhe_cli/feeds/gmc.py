@@ -114,6 +114,13 @@ def reader(chunks: Iterable[bytes], source: FeedSource) -> RowReader:
                 hint="its attributes are read by their Merchant Center names; see docs/feeds.md",
             )
         return XmlReader(chunks, source.name, utf16=utf16)
+    renamed = [column for column, _ in source.column_map]
+    for column, target in source.column_map:
+        if renamed.count(column) > 1:  # a dict would keep the last without a word
+            raise UsageError(
+                f"--map {column}={target}: {column!r} is mapped twice; in a Merchant Center "
+                "feed a column is one attribute, and item_group_id already falls back to id"
+            )
     return DelimitedReader(chunks, source.name, source.delimiter, dict(source.column_map))
 
 
