@@ -13,7 +13,7 @@ so validation, the plan, the guard and push do not know which format a record ca
                          the row reader of a format (not JSON Lines, which has its own engine)
     left_out(reader)     the products a shop export's reader left out as not active
     looks_like(cells, told)
-                         ", it looks like …": what a header refused as ``told`` names instead
+                         "; it looks like …": what a header refused as ``told`` names instead
 
 A new format is a ``FormatSpec`` in ``_SPECS``: its description, a reader factory (imported
 when first used, so ``psykhe --help`` and the validation workers stay light), and, if it can be

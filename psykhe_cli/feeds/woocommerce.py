@@ -141,6 +141,8 @@ class WooCommerceReader:
 
     def _simple_lines(self, refs: set[str]) -> dict[str, int]:
         """The line of each of ``refs`` that a simple product had."""
+        if not refs:
+            return {}
         by_hash = {hash(ref): ref for ref in refs}
         found: dict[str, int] = {}
         simples = self._simples
