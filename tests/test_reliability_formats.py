@@ -88,6 +88,19 @@ def test_a_shop_export_read_as_merchant_center_is_refused_naming_what_it_is(
     assert "it looks like a Shopify products export (--format shopify)" in out.stderr
 
 
+def test_an_xml_feed_read_as_a_shop_export_is_refused_naming_what_it_is(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    feed = tmp_path / "products.xml"
+    shutil.copy(SAMPLES / "gmc" / "products.xml", feed)
+    out = psykhe("validate", str(feed), "--format", "woocommerce", env=env)
+    assert out.returncode == 3, out.stderr
+    assert (
+        "which every WooCommerce products export has; it looks like a Google Merchant Center "
+        "feed in XML (--format gmc)"
+    ) in out.stderr
+
+
 def test_woocommerce_rows_without_sku_or_id_are_errors_not_merged(
     tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
 ) -> None:

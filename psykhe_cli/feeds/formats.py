@@ -159,6 +159,8 @@ def looks_like(cells: list[str], told: Format) -> str:
     """``"; it looks like a Shopify products export (--format shopify)"`` when a header that
     is not ``told``'s names another format's columns, else ``""``: for the reader's error."""
     names = [cell.strip().removeprefix("\ufeff") for cell in cells]
+    if told != "gmc" and names and names[0].startswith("<"):  # XML: only gmc reads it
+        return f"; it looks like {_SPECS['gmc'].description} in XML (--format gmc)"
     for fmt, spec in _SPECS.items():
         if fmt != told and spec.header_matches is not None and spec.header_matches(names):
             return f"; it looks like {spec.description} (--format {fmt})"
