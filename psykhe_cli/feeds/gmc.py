@@ -28,8 +28,9 @@ import re
 from collections.abc import Iterable, Iterator
 
 from psykhe_cli.errors import InputError, UsageError
+from psykhe_cli.feeds.blocks import utf16_xml
 from psykhe_cli.feeds.delimited import CsvTable, Row, check_map
-from psykhe_cli.feeds.formats import RowReader
+from psykhe_cli.feeds.formats import RowReader, looks_like
 from psykhe_cli.feeds.sources import FeedSource
 
 #: an item's attributes as read, in order: (name, value); a repeated attribute comes again
@@ -101,7 +102,8 @@ def reader(chunks: Iterable[bytes], source: FeedSource) -> RowReader:
     head, rest = read_head(iter(chunks), 64)
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     chunks = _chain(head, rest)
-    if text.startswith(b"<"):
+    utf16 = None if text.startswith(b"<") else utf16_xml(head)
+    if text.startswith(b"<") or utf16:
         from psykhe_cli.feeds.gmc_xml import XmlReader
 
         if source.column_map:
@@ -111,7 +113,14 @@ def reader(chunks: Iterable[bytes], source: FeedSource) -> RowReader:
                 "columns to rename",
                 hint="its attributes are read by their Merchant Center names; see docs/feeds.md",
             )
-        return XmlReader(chunks, source.name)
+        return XmlReader(chunks, source.name, utf16=utf16)
+    renamed = [column for column, _ in source.column_map]
+    for column, target in source.column_map:
+        if renamed.count(column) > 1:  # a dict would keep the last without a word
+            raise UsageError(
+                f"--map {column}={target}: {column!r} is mapped twice; in a Merchant Center "
+                "feed a column is one attribute, and item_group_id already falls back to id"
+            )
     return DelimitedReader(chunks, source.name, source.delimiter, dict(source.column_map))
 
 
@@ -165,7 +174,7 @@ class DelimitedReader:
 
     def _names(self, cells: list[str]) -> list[str]:
         where = f"{self._name}:{self._table.header_lines}"
-        check_map(self._column_map, cells, self._name)
+        check_map(self._column_map.items(), cells, self._name)
         for source in self._column_map:
             if "+" in source:
                 raise UsageError(
@@ -189,7 +198,8 @@ class DelimitedReader:
             names.append(name)
         if "id" not in seen:
             raise InputError(
-                f"{where}: the header has no id column (its columns: {', '.join(cells)})",
+                f"{where}: the header has no id column{looks_like(cells, 'gmc')} "
+                f"(its columns: {', '.join(cells)})",
                 hint="every Merchant Center item has an id; name its column id",
             )
         return names

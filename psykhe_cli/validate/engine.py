@@ -22,7 +22,7 @@ import orjson
 from psykhe_cli.deflate import Deflated
 from psykhe_cli.errors import InputError, WorkerKilled
 from psykhe_cli.feeds import STDIN, FeedSource, OpenFeed, open_feed
-from psykhe_cli.feeds.blocks import iter_blocks, line_too_long, split_lines
+from psykhe_cli.feeds.blocks import first_non_blank_line, iter_blocks, line_too_long, split_lines
 from psykhe_cli.feeds.formats import describe, left_out, row_reader
 from psykhe_cli.feeds.jsonl import reject_json_document
 from psykhe_cli.feeds.ranges import read_again
@@ -366,11 +366,10 @@ def feed_changed(name: str) -> InputError:
 
 
 def _reject_document(name: str, first_line: int, block: bytes) -> bool:
-    for line_no, raw in enumerate(split_lines(block), start=first_line):
-        if raw.strip():
-            reject_json_document(name, line_no, raw)
-            return True
-    return False
+    found = first_non_blank_line(block)
+    if found is not None:
+        reject_json_document(name, first_line + found[0], found[1])
+    return found is not None
 
 
 def _check_rows(
@@ -462,7 +461,7 @@ class _Merger:
             self._count_products()
         self._staged.append((file, result, first_line, block, reread))
         self._staged_pairs += len(result.pair_hashes)
-        if self._staged_pairs >= _PAIRS_BATCH:
+        if self._staged_pairs >= _PAIRS_BATCH or len(self._staged) >= _STAGED_BLOCKS:
             self.flush()
 
     def flush(self) -> None:
@@ -587,6 +586,9 @@ class _Merger:
 _PRODUCTS_BATCH = 1 << 16
 #: pair hashes looked up at once (the results of ~7 blocks)
 _PAIRS_BATCH = 1 << 14
+#: results staged at most: blocks of blank or rejected lines add no pair hash, and would
+#: otherwise be held, with their bytes, to the end of the feed
+_STAGED_BLOCKS = 16
 
 
 def _joined(arrays: list[array[int]]) -> array[int]:
