@@ -80,9 +80,9 @@ from psykhe_cli.errors import (
 from psykhe_cli.ingestion import (
     Ingestion,
     as_int,
-    printable,
 )
 from psykhe_cli.meter import UploadMeter
+from psykhe_cli.printable import clipped as printable
 from psykhe_cli.spool import StreamAborted
 
 USER_AGENT = f"psykhe/{__version__}"

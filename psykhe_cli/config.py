@@ -1,4 +1,11 @@
-"""Settings and their single loader: the only module that reads ``os.environ`` or the config file.
+"""Settings and their single loader: the only reader of the config file and of the variables
+that configure psykhe (below, and the XDG, proxy and CA-bundle ones).
+
+The other variables psykhe looks at are read where they belong, never to configure a push:
+``terminal.py`` reads NO_COLOR, FORCE_COLOR and TERM (the terminal's conventions),
+``threads.py`` PSYKHE_STRICT_THREADS (a switch of the test suite), ``validate/lines.py`` sets
+OPENBLAS_NUM_THREADS around numpy's import, and ``psykhe sandbox run`` hands the environment
+on to the command it runs.
 
 Where each value comes from, first match wins:
 
@@ -18,8 +25,9 @@ profile's origin. The keyring is read only when the optional ``keyring`` package
 under service ``psykhe`` and user NAME (``default`` for the top level).
 
 The key is held in a ``Secret`` whose ``repr``/``str`` are redacted, so it cannot reach output,
-logs, exception messages or tracebacks by accident; ``Secret.reveal()`` is called in exactly one
-place, where the request header is built.
+logs, exception messages or tracebacks by accident; ``Secret.reveal()`` is called only where
+the value itself is needed: the request header (``client.py``), the keyring (``store_key``)
+and the one-way fingerprint (``key_fingerprint``).
 """
 
 from __future__ import annotations
@@ -78,7 +86,7 @@ class Secret:
         self._value = value
 
     def reveal(self) -> str:
-        """The real value; call only where it is put on the wire."""
+        """The real value: only for the request header, the keyring and the fingerprint."""
         return self._value
 
     def scrub(self, text: str) -> str:
