@@ -207,6 +207,22 @@ def test_no_import_cycle() -> None:
     assert not groups, "import cycles:\n" + "\n".join(text)
 
 
+#: what validation must know nothing of: where accepted lines go
+UPLOAD_SIDE = ("deflate", "pacing", "meter", "spool", "push", "client", "http", "render")
+
+
+def test_validation_knows_nothing_of_uploads() -> None:
+    upload = tuple(f"psykhe_cli.{name}" for name in UPLOAD_SIDE)
+    found = [
+        f"{module.path.relative_to(PACKAGE.parent)}:{line} imports {other}"
+        for module in MODULES.values()
+        if module.name.startswith("psykhe_cli.validate")
+        for other, line in module.imports.items()
+        if other in upload or other.startswith(tuple(f"{name}." for name in upload))
+    ]
+    assert not found, "validation reaches the upload side:\n" + "\n".join(found)
+
+
 def test_the_checks_see_what_they_look_for(tmp_path: Path) -> None:
     """A private import, a private attribute and a cycle in a made-up package are found."""
     sources = {

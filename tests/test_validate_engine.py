@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
 import io
 import json
@@ -450,6 +451,45 @@ def test_feed_check_yields_deflated_pieces_in_input_order_when_asked(tmp_path: P
     inflated = b"".join(zlib.decompressobj(-15).decompress(piece.data) for piece in pieces)
     assert inflated == b"".join(plain.records)
     assert sum(piece.lines for piece in pieces) == check.report.variants == 300
+
+
+def _tagged(number: int, data: bytes, lines: int) -> tuple[int, bytes, int]:
+    """An encoder for the test below: the block's lines as they are, and which block."""
+    return number, data, lines
+
+
+class _Numbering:
+    """A ``BlockCodec`` that knows nothing of compression: each block's encoder tags it."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def encoder(self) -> Any:
+        self.asked += 1
+        return functools.partial(_tagged, self.asked)
+
+
+@pytest.mark.parametrize("options", [IN_PROCESS, IN_WORKERS], ids=["in-process", "workers"])
+def test_any_block_codec_is_asked_once_per_block_in_feed_order(
+    tmp_path: Path, options: ValidationOptions
+) -> None:
+    path = tmp_path / "feed.jsonl"
+    path.write_bytes(b"".join(line(f"P{i}", f"V{i}") + b"\n" for i in range(300)))
+    plain = Collected()
+    plain.run(None, options, str(path))
+    codec = _Numbering()
+    with FeedCheck(
+        [FeedSource(str(path))],
+        ValidationOptions(workers=options.workers, block_size=64, parallel_after=0),
+        Wanted(records=True, codec=codec),
+    ) as check:
+        pieces = [event.piece for event in check if type(event) is Encoded]
+    numbers = [number for number, _, _ in pieces]
+    # in feed order; a byte range in which no line starts (the workers' ranges) gives none
+    assert numbers == sorted(set(numbers)) and numbers[-1] <= codec.asked
+    assert len(numbers) > 1
+    assert b"".join(data for _, data, _ in pieces) == b"".join(plain.records)
+    assert sum(lines for _, _, lines in pieces) == 300
 
 
 def test_rejected_rows_carry_their_problems_with_product_identifier(tmp_path: Path) -> None:
