@@ -11,8 +11,11 @@ This module keeps the rule, so nobody has to remember it:
 - the engine holds ``fork_ahead()`` while it may still fork its workers, and lets go once they
   run (or the check ends); what must start as soon as they run (the HTTP client, the upload
   that streams while the feed is checked) is handed to the engine as its ``on_workers``;
-- everything psykhe runs in a thread is started by ``start`` (a ``threading.Thread``) or
-  inside ``starting`` (a library that starts its own, e.g. rich's live display);
+- the threads psykhe starts are started by ``start`` (a ``threading.Thread``: the HTTP
+  client's, the upload's, the in-process sandbox server's) or inside ``starting`` (a library
+  that starts its own: rich's live display). Not yet: the HTTP answer deadline's timer
+  (``client.py``), which runs only while a request is under way, and the threads the
+  sandbox's event loop keeps for its store;
 - a thread started while a fork is ahead is a bug: with ``PSYKHE_STRICT_THREADS=1`` in the
   environment (the test suite sets it, for its own process and every psykhe it runs) it
   raises ``ThreadTooEarly``; otherwise it starts, and the check falls back to one process.

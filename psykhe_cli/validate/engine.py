@@ -49,7 +49,7 @@ class FeedCheck:
     ``options.max_problems`` only (the report's counts stay complete).
 
     ``on_workers`` is called once, as soon as worker processes run: from then on a thread may
-    start (``psykhe_cli.threads``), and never before while they may still be forked.
+    start (``psykhe_cli.threads``); not before, while they may still be forked.
     """
 
     def __init__(
