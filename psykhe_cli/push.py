@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from psykhe_cli.deflate import Deflated
+from psykhe_cli import threads
+from psykhe_cli.deflate import BlockDeflater
 from psykhe_cli.errors import (
     ConfigError,
     ExitCode,
@@ -50,20 +51,7 @@ from psykhe_cli.spool import (
     Spool,
     SpoolPart,
 )
-from psykhe_cli.validate import (
-    FeedCheck,
-    FeedReport,
-    FeedSource,
-    Notice,
-    Problem,
-    Products,
-    Progress,
-    Records,
-    RejectedLine,
-    ValidationOptions,
-    Wanted,
-    WorkersStarted,
-)
+from psykhe_cli.validate import FeedReport, FeedSource, Problem, ValidationOptions, check_feeds
 
 if TYPE_CHECKING:
     from psykhe_cli.client import ChunkedRefusal, CreateResult, IngestionClient
@@ -283,7 +271,7 @@ class _EarlyClient:
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="psykhe-client", daemon=True)
-        self._thread.start()
+        threads.start(self._thread)
 
     def _run(self) -> None:
         try:
@@ -389,7 +377,7 @@ class _Upload:
         self._thread = threading.Thread(
             target=self._run, args=(record_first,), name="psykhe-upload", daemon=True
         )
-        self._thread.start()
+        threads.start(self._thread)
 
     def _run(self, record_first: bool) -> None:
         push = self._push
@@ -713,36 +701,27 @@ class Push:
         level: int | Pacer = request.compression_level or DEFAULT_COMPRESSION_LEVEL
         if stream is not None and request.compression_level is None:
             level = Pacer(stream.backlog, stream.meter.delivered)
-        wanted = Wanted(
-            records=True,
-            deflate_level=level if deflate_here else None,
-            rejected=request.skip_invalid,
-            products=self._products is not None,
-            product_hashes=request.mode == SOFT_REPLACE,
-        )
         observer = self.observer
-        with FeedCheck(request.sources, request.validation, wanted) as check:
-            for event in check:
-                if type(event) is Deflated:
-                    spool.write_deflated(event)
-                elif type(event) is Records:
-                    spool.write(event.lines)
-                elif type(event) is Problem:
-                    observer.problem(event)
-                elif type(event) is RejectedLine:
-                    rejects.write(event.file, event.line, event.raw, event.problems)
-                elif type(event) is Progress:
-                    observer.preparing(event.lines, event.bytes_read)
-                    if stream is not None:
-                        stream.pump()
-                elif type(event) is Products:
-                    assert self._products is not None
-                    self._products.add(event.identifiers)
-                elif type(event) is Notice:
-                    observer.notice(event.text)
-                elif type(event) is WorkersStarted and on_workers is not None:
-                    on_workers()
-        report = check.report
+
+        def preparing(lines: int, bytes_read: int) -> None:
+            observer.preparing(lines, bytes_read)
+            if stream is not None:
+                stream.pump()
+
+        report = check_feeds(
+            request.sources,
+            request.validation,
+            on_problem=observer.problem,
+            on_records=spool.write,
+            codec=BlockDeflater(level) if deflate_here else None,
+            on_encoded=spool.write_deflated,
+            on_rejected=rejects.write if request.skip_invalid else None,
+            on_progress=preparing,
+            on_notice=observer.notice,
+            on_products=self._products.add if self._products is not None else None,
+            want_product_hashes=request.mode == SOFT_REPLACE,
+            on_workers=on_workers,  # threads start then: never before (psykhe_cli.threads)
+        )
         if isinstance(level, Pacer) and level.used:
             observer.debug(f"compression levels (blocks at each): {level.describe()}")
         if self._products is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from psykhe_cli.commands._options import (
+from psykhe_cli.commands.options import (
     DebugOption,
     DelimiterOption,
     FeedsArgument,

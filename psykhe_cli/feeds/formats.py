@@ -89,7 +89,7 @@ class FormatSpec:
 
 
 def _gmc_header(cells: list[str]) -> bool:
-    from psykhe_cli.feeds.gmc import is_gmc_header
+    from psykhe_cli.feeds.gmc_fields import is_gmc_header
 
     return is_gmc_header(cells)
 

@@ -42,7 +42,7 @@ from xml.parsers import expat
 from psykhe_cli.errors import InputError
 from psykhe_cli.feeds.blocks import LINE_CAP
 from psykhe_cli.feeds.delimited import Row
-from psykhe_cli.feeds.gmc import Attributes, to_record
+from psykhe_cli.feeds.gmc_fields import Attributes, to_record
 
 G = "http://base.google.com/ns/1.0"
 ATOM = "http://www.w3.org/2005/Atom"

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from psykhe_cli import threads
 from psykhe_cli.printable import printable
 from psykhe_cli.render import SummaryRow, print_summary, write_line
 from psykhe_cli.terminal import Environment
@@ -235,7 +236,8 @@ class TerminalObserver(PlainObserver):
             self.close()
             self._progress = _progress_for(phase, self.console)
             self._task = self._progress.add_task(label, total=total, info="")
-            self._progress.start()
+            with threads.starting("the progress display"):  # its refresh thread
+                self._progress.start()
             self._phase = phase
         return self._progress, self._task
 
