@@ -81,7 +81,8 @@ def validate_command(
             if as_json and error is not None:  # not read to its end: still one object
                 render_failure(env, [source for source in feeds or ["-"]], error)
         elif not quiet or as_json:
-            render_report(env, report, as_json=as_json)
+            said = error if error is not None and not error.silent else None
+            render_report(env, report, as_json=as_json, error=said)
 
     with reporting_outcome(env, show):
         try:
@@ -106,5 +107,7 @@ def validate_command(
         except KeyboardInterrupt:
             # made here, while the interruption is handled: its signal decides the exit code
             raise Interrupted("interrupted while validating; nothing was sent") from None
-        if not report.ok:
-            raise FeedInvalid(f"{report.errors} error(s), {report.warnings} warning(s) in the feed")
+        if report.errors:
+            counts = f"{report.errors:,} error(s), {report.warnings:,} warning(s)"
+            raise FeedInvalid(f"{counts} in the feed")
+        report.refuse_if_empty()  # the same rule, and words, as push

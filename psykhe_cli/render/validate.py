@@ -59,10 +59,19 @@ def summary_rows(report: FeedReport) -> list[SummaryRow]:
     return rows
 
 
-def render_report(env: Environment, report: FeedReport, *, as_json: bool) -> None:
-    """The summary of a validation: ``--json``, a table on a terminal, else plain lines."""
+def render_report(
+    env: Environment, report: FeedReport, *, as_json: bool, error: PsykheError | None = None
+) -> None:
+    """The summary of a validation: ``--json``, a table on a terminal, else plain lines.
+
+    ``error``: why a feed read to its end was refused, when its problem lines do not say it
+    (``--json`` then carries it, as ``render_failure`` does).
+    """
     if as_json:
-        print_json(env, report.to_json())
+        document = report.to_json()
+        if error is not None:
+            document["error"] = {"code": error.code, "message": error.message}
+        print_json(env, document)
     else:
         print_summary(env, "psykhe validate", summary_rows(report))
 
