@@ -97,13 +97,15 @@ def validate_command(
                 list_separator=list_separator,
             )
             options = ValidationOptions(strict=strict, max_problems=max_problems)
+            printer = problem_printer(env, quiet=quiet)
             report = check_feeds(
                 sources,
                 options,
                 stdin=env.stdin,
-                on_problem=problem_printer(env, quiet=quiet),
+                on_problem=printer,
                 on_notice=notice_printer(env, quiet=quiet),
             )
+            printer.close(report)
         except KeyboardInterrupt:
             # made here, while the interruption is handled: its signal decides the exit code
             raise Interrupted("interrupted while validating; nothing was sent") from None

@@ -6,7 +6,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from psykhe_cli.feeds import FeedSource
-from psykhe_cli.render import SummaryRow, print_json, print_summary, write_line
+from psykhe_cli.render import (
+    ProblemGroups,
+    SummaryRow,
+    print_json,
+    print_summary,
+    write_line,
+)
 from psykhe_cli.terminal import Environment
 
 if TYPE_CHECKING:
@@ -14,17 +20,34 @@ if TYPE_CHECKING:
     from psykhe_cli.validate import FeedReport, Problem
 
 
-def problem_printer(env: Environment, *, quiet: bool = False) -> Callable[[Problem], None]:
-    """A callback writing each problem as one ``FILE:LINE: level[CODE]: …`` line on stderr.
+class ProblemPrinter:
+    """Writes each problem as one ``FILE:LINE: level[CODE]: …`` line on stderr as it is found,
+    the first few of each code only; ``close`` then sums up each code's others in one line
+    (``ProblemGroups``). ``quiet``: errors only (warnings are counted, not shown)."""
 
-    ``quiet``: errors only (warnings are counted, not shown).
-    """
+    def __init__(self, env: Environment, *, quiet: bool = False) -> None:
+        self.env = env
+        self.quiet = quiet
+        self.groups = ProblemGroups()
 
-    def show(problem: Problem) -> None:
-        if not quiet or problem.level == "error":
-            write_line(env.stderr, problem.format())
+    def __call__(self, problem: Problem) -> None:
+        if (not self.quiet or problem.level == "error") and self.groups.admit(problem):
+            write_line(self.env.stderr, problem.format())
 
-    return show
+    def close(self, report: FeedReport) -> None:
+        """Sum up the problems held back, with the complete count of each code."""
+        listed = len(report.problems)
+        if listed < report.errors + report.warnings:
+            hint = f"--json lists the first {listed:,}; --max-problems N for more"
+        else:
+            hint = "see --json for all"
+        for line in self.groups.lines(report.counts_by_code, hint):
+            write_line(self.env.stderr, line)
+
+
+def problem_printer(env: Environment, *, quiet: bool = False) -> ProblemPrinter:
+    """The ``on_problem`` callback of ``validate``; call its ``close`` with the report."""
+    return ProblemPrinter(env, quiet=quiet)
 
 
 def notice_printer(env: Environment, *, quiet: bool = False) -> Callable[[str], None]:
@@ -41,19 +64,19 @@ def summary_rows(report: FeedReport) -> list[SummaryRow]:
     """The summary: counts, then each problem code with its count, then the verdict."""
     rows: list[SummaryRow] = [
         ("files", ", ".join(report.files), ""),
-        ("lines", str(report.lines), ""),
-        ("products", str(report.products), ""),
-        ("variants", str(report.variants), ""),
-        ("errors", str(report.errors), "red" if report.errors else ""),
-        ("warnings", str(report.warnings), "yellow" if report.warnings else ""),
+        ("lines", f"{report.lines:,}", ""),
+        ("products", f"{report.products:,}", ""),
+        ("variants", f"{report.variants:,}", ""),
+        ("errors", f"{report.errors:,}", "red" if report.errors else ""),
+        ("warnings", f"{report.warnings:,}", "yellow" if report.warnings else ""),
     ]
     if report.left_out:
-        rows.append(("left out (inactive)", str(report.left_out), ""))
+        rows.append(("left out (inactive)", f"{report.left_out:,}", ""))
     for code, count in sorted(report.counts_by_code.items()):
-        rows.append((f"  {code}", str(count), ""))
-    shown = len(report.problems)
-    if shown < report.errors + report.warnings:
-        rows.append(("problems shown", f"{shown} of {report.errors + report.warnings}", ""))
+        rows.append((f"  {code}", f"{count:,}", ""))
+    shown, found = len(report.problems), report.errors + report.warnings
+    if shown < found:
+        rows.append(("problems shown", f"{shown:,} of {found:,}", ""))
     verdict = "ok" if report.ok else "invalid"
     rows.append(("result", verdict, "bold green" if report.ok else "bold red"))
     return rows
