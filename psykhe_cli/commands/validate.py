@@ -67,6 +67,7 @@ def validate_command(
     from psykhe_cli.render.validate import (
         notice_printer,
         problem_printer,
+        progress_display,
         render_failure,
         render_report,
     )
@@ -97,15 +98,23 @@ def validate_command(
                 list_separator=list_separator,
             )
             options = ValidationOptions(strict=strict, max_problems=max_problems)
-            printer = problem_printer(env, quiet=quiet)
-            report = check_feeds(
-                sources,
-                options,
-                stdin=env.stdin,
-                on_problem=printer,
-                on_notice=notice_printer(env, quiet=quiet),
-            )
+            progress = progress_display(env, [source.path for source in sources], quiet=quiet)
+            printer = problem_printer(env, quiet=quiet, progress=progress)
+            try:
+                report = check_feeds(
+                    sources,
+                    options,
+                    stdin=env.stdin,
+                    on_problem=printer,
+                    on_notice=notice_printer(env, quiet=quiet, progress=progress),
+                    on_progress=progress.update if progress is not None else None,
+                )
+            finally:
+                if progress is not None:
+                    progress.stop()
             printer.close(report)
+            if progress is not None:
+                progress.finish()
         except KeyboardInterrupt:
             # made here, while the interruption is handled: its signal decides the exit code
             raise Interrupted("interrupted while validating; nothing was sent") from None
