@@ -6,10 +6,11 @@ fast.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from psykhe_cli.commands._options import (
-    DebugOption,
     DelimiterOption,
     FeedsArgument,
     FormatOption,
@@ -19,6 +20,7 @@ from psykhe_cli.commands._options import (
     MapOption,
     MaxProblemsOption,
     QuietOption,
+    Runtime,
     StrictOption,
     feed_sources,
 )
@@ -42,6 +44,24 @@ Examples:
   psykhe validate merchant-center-feed.xml
   export-catalog | psykhe validate --strict --json -
 """
+
+
+def _set_debug(value: bool) -> bool:
+    if value:
+        Runtime.debug = True
+    return value
+
+
+#: validate sends no request, so its --debug has no request/response details to show
+DebugOption = Annotated[
+    bool,
+    typer.Option(
+        "--debug",
+        help="Show the traceback when psykhe fails for a reason other than the feed.",
+        callback=_set_debug,
+        is_eager=True,
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
