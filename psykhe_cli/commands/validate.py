@@ -34,8 +34,10 @@ With no FEED, standard input is read when it is a pipe or a file. The product fi
 rules, and which column of each format becomes which field: docs/feeds.md.
 
 Problems go to stderr, one per line: FILE:LINE: error[CODE]: message
-(product_identifier=ID). The summary goes to stdout. Exit status: 0 no error (warnings
-allowed unless --strict), 3 the feed has an error or cannot be read, 2 usage error.
+(product_identifier=ID); past the third of one code, one line sums up the rest with their
+count (--json lists them, up to --max-problems). Progress goes to stderr too; the summary to
+stdout. Exit status: 0 no error (warnings allowed unless --strict), 3 the feed has an error,
+has no product lines, or cannot be read, 2 usage error.
 
 \b
 Examples:
