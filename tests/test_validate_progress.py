@@ -4,6 +4,7 @@ with separators."""
 from __future__ import annotations
 
 import io
+import json
 import re
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 
 from psykhe_cli.render.validate import PLAIN_TENTHS_FROM, PlainProgress
 from psykhe_cli.terminal import Environment
-from tests.helpers import catalog, isolated_env, psykhe, run_in_pty, write_feed
+from tests.helpers import catalog, isolated_env, noting_forks, psykhe, run_in_pty, write_feed
 
 LINES = 45_000
 
@@ -128,3 +129,22 @@ def test_plain_progress_of_a_small_file_stays_silent() -> None:
     progress.update(10, PLAIN_TENTHS_FROM - 1)
     progress.finish()
     assert err.getvalue() == ""
+
+
+@pytest.mark.parametrize("source", ["file", "pipe"])
+def test_validate_progress_on_a_terminal_starts_no_thread_before_workers_fork(
+    big_feed: Path, tmp_path: Path, source: str
+) -> None:
+    env = isolated_env(tmp_path / "home", {"TERM": "xterm", "COLUMNS": "120"})
+    noted = tmp_path / "forks.json"
+    feed = ["-"] if source == "pipe" else [str(big_feed)]
+    code, screen = run_in_pty(
+        [str(noted), "validate", *feed],
+        env=env,
+        stdin_data=big_feed.read_bytes() if source == "pipe" else None,
+        program=noting_forks("threading.active_count()"),
+    )
+    assert code == 0, screen.decode(errors="replace")
+    assert b"checked 45,000 lines" in screen
+    forks = json.loads(noted.read_text())
+    assert forks and all(threads == 1 for threads in forks), forks
