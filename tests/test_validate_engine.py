@@ -198,7 +198,7 @@ def test_check_feeds_crlf_bom_and_last_line_without_newline() -> None:
 def test_check_feeds_empty_feed() -> None:
     report, seen = check(b"")
     assert report.to_json() == {
-        "ok": True,
+        "ok": False,  # nothing to send: refused by validate and push alike
         "files": ["<stdin>"],
         "lines": 0,
         "products": 0,

@@ -38,6 +38,16 @@ DebugOption = Annotated[
         is_eager=True,
     ),
 ]
+#: validate sends no request: its --debug has no request/response details to show
+ValidateDebugOption = Annotated[
+    bool,
+    typer.Option(
+        "--debug",
+        help="Show the traceback when psykhe fails for a reason other than the feed.",
+        callback=_set_debug,
+        is_eager=True,
+    ),
+]
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")
 ]
