@@ -95,6 +95,6 @@ complete -c psykhe -n '__fish_seen_subcommand_from validate' -l strict -d 'Treat
 complete -c psykhe -n '__fish_seen_subcommand_from validate' -l max-problems -x -d 'Print at most N problems; counts stay complete'
 complete -c psykhe -n '__fish_seen_subcommand_from validate' -l json -d 'Print exactly one JSON object on stdout'
 complete -c psykhe -n '__fish_seen_subcommand_from validate' -l quiet -s q -d 'Print errors only; the exit status tells the rest'
-complete -c psykhe -n '__fish_seen_subcommand_from validate' -l debug -d 'Show request/response details (key redacted) and tracebacks'
+complete -c psykhe -n '__fish_seen_subcommand_from validate' -l debug -d 'Show the traceback when psykhe fails for a reason other than the feed'
 complete -c psykhe -n '__fish_seen_subcommand_from validate' -l help -s h -d 'Show help and exit'
 complete -c psykhe -n '__fish_seen_subcommand_from validate' -F

@@ -20,7 +20,7 @@ import typer
 
 from psykhe_cli import __version__
 from psykhe_cli.commands import completion, login, push, sandbox, validate
-from psykhe_cli.commands._options import Runtime
+from psykhe_cli.commands.options import Runtime
 from psykhe_cli.errors import ExitCode, PsykheError, exit_code_of, interrupt_behind
 from psykhe_cli.printable import printable
 
@@ -74,8 +74,9 @@ def _interrupted(interrupt: KeyboardInterrupt, code: int) -> None:
     sys.stderr.write(f"psykhe: error: interrupted{name}\n")
 
 
-def _explain(outcome: BaseException, code: int) -> None:
-    """Say in one line on stderr what ended the run, unless it was said already."""
+def _explain(outcome: BaseException, code: int, *, debug: bool) -> None:
+    """Say in one line on stderr what ended the run, unless it was said already; with
+    ``debug`` (``--debug``), the traceback of what was not expected."""
     if isinstance(outcome, SystemExit):
         # Typer reported its own usage errors; a Ctrl-C it turned into Exit(130) is ours
         interrupt = interrupt_behind(outcome)
@@ -84,16 +85,16 @@ def _explain(outcome: BaseException, code: int) -> None:
     elif isinstance(outcome, KeyboardInterrupt):
         _interrupted(outcome, code)
     elif isinstance(outcome, PsykheError):
-        if Runtime.debug and code == ExitCode.INTERNAL:
+        if debug and code == ExitCode.INTERNAL:
             traceback.print_exc()
         if not outcome.silent:
             _report(outcome)
     elif isinstance(outcome, OSError):
-        if Runtime.debug:
+        if debug:
             traceback.print_exc()
         sys.stderr.write(f"psykhe: error: {printable(str(outcome.strerror or outcome))}\n")
     else:
-        if Runtime.debug:
+        if debug:
             traceback.print_exc()
         sys.stderr.write(
             f"psykhe: internal error: {type(outcome).__name__}: {printable(str(outcome))}\n"
@@ -103,13 +104,14 @@ def _explain(outcome: BaseException, code: int) -> None:
 
 def run(args: list[str] | None = None) -> int:
     """Run the CLI on ``args`` and return the exit code; never raises."""
+    runtime = Runtime()  # what --debug sets, read here once the command has ended
     try:
         command = typer.main.get_command(app)
         # standalone mode: Typer itself reports usage errors (exit 2) and maps Ctrl-C to 130
-        command.main(args=args, prog_name="psykhe", standalone_mode=True)
+        command.main(args=args, prog_name="psykhe", standalone_mode=True, obj=runtime)
     except BaseException as exc:  # every ending gets its one line and its code
         code = exit_code_of(exc)
-        _explain(exc, code)
+        _explain(exc, code, debug=runtime.debug)
         return code
     return ExitCode.OK
 

@@ -1,5 +1,11 @@
 """Settings and their single loader: flag > ``PSYKHE_*`` environment > config file.
 
+The other variables psykhe looks at are read where they belong, never to configure a push:
+``terminal.py`` reads NO_COLOR, FORCE_COLOR and TERM (the terminal's conventions),
+``threads.py`` PSYKHE_STRICT_THREADS (a switch of the test suite), ``validate/lines.py`` sets
+OPENBLAS_NUM_THREADS around numpy's import, and ``psykhe sandbox run`` hands the environment
+on to the command it runs.
+
 Where each value comes from, first match wins:
 
     profile    --profile NAME  >  PSYKHE_PROFILE  >  none (the config file's top-level keys)

@@ -15,7 +15,9 @@ zlib-ng, the standard library's zlib writes levels 3 to 9 in the same format.
 
 from __future__ import annotations
 
+import functools
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +62,20 @@ def deflate(data: bytes, lines: int, level: int = DEFAULT_LEVEL) -> Deflated:
     compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
     body = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
     return Deflated(body, zlib.crc32(data), len(data), lines)
+
+
+@dataclass(frozen=True)
+class BlockDeflater:
+    """Each block of a feed deflated where it is checked, in the validation workers (the
+    ``validate.BlockCodec`` that ``psykhe push`` supplies): at ``level``, or at the level a
+    function gives for each block, in feed order (``pacing.Pacer``)."""
+
+    level: int | Callable[[], int] = DEFAULT_LEVEL
+
+    def encoder(self) -> Callable[[bytes, int], Deflated]:
+        """``deflate`` at the next block's level (a partial, so it pickles to a worker)."""
+        level = self.level() if callable(self.level) else self.level
+        return functools.partial(deflate, level=level)
 
 
 def combine_crc32(crc: int, piece: Deflated) -> int:

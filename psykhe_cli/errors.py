@@ -54,6 +54,7 @@ class ExitCode(IntEnum):
     BROKEN_PIPE = 141
 
 
+#: what each code means, as the README's table says it (tests/test_docs.py checks the two agree)
 EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.OK: "success",
     ExitCode.INTERNAL: "internal error (a bug)",

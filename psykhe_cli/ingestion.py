@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from psykhe_cli.errors import UsageError
+from psykhe_cli.printable import clipped
 
 #: ingestion status numbers of the API and the names psykhe shows; any other number is "unknown"
 STATUS_NAMES: Mapping[int, str] = {
@@ -83,7 +84,7 @@ def parse_ingestion_id(text: str) -> int:
     """An ingestion id typed by a person (``477021``); ``UsageError`` (exit 2) otherwise."""
     value = text.strip()
     if not (value.isascii() and value.isdigit()) or int(value) <= 0:
-        raise UsageError(f"an ingestion id is a positive whole number, not {printable(text, 40)!r}")
+        raise UsageError(f"an ingestion id is a positive whole number, not {clipped(text, 40)!r}")
     return int(value)
 
 
@@ -101,9 +102,3 @@ def as_int(value: object) -> int | None:
 def as_str(value: object) -> str | None:
     """The value when it is a string, else None."""
     return value if isinstance(value, str) else None
-
-
-def printable(text: str, limit: int) -> str:
-    """Server-supplied text made safe to print: one line, no control characters, bounded."""
-    cleaned = "".join(ch if ch.isprintable() else " " for ch in text).strip()
-    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"

@@ -1,10 +1,17 @@
 """Text from a feed, a file name or a server, made safe to show on one terminal line.
 
-The one place that owns the rule: a problem line (``Problem.format``), every line the
-renderers write, and the error reporter in ``cli.py`` pass what they show through
-``printable``. An ESC in a ``product_identifier`` must not recolour or rewrite the operator's
-terminal, and a newline in a file name must not break the one-line problem format. JSON output
-needs none of this: orjson escapes control characters itself.
+The one module that owns the rule, in its two forms:
+
+- ``printable``: every control character written as an escape, nothing lost. A problem line
+  (``Problem.format``), every line the renderers write and the error reporter in ``cli.py``
+  pass what they show through it. An ESC in a ``product_identifier`` must not recolour or
+  rewrite the operator's terminal, and a newline in a file name must not break the one-line
+  problem format.
+- ``clipped``: text a server or the system chose (an error message, a reason phrase, a
+  header), squeezed into a bounded part of a message: control characters become spaces,
+  and it is cut at a length.
+
+JSON output needs none of this: orjson escapes control characters itself.
 """
 
 from __future__ import annotations
@@ -29,3 +36,10 @@ def printable(text: str) -> str:
     """``text`` with each control character written as an escape (``\\x1b``, ``\\n``,
     ``\\u202e``); everything else, other scripts and emoji included, unchanged."""
     return _UNSAFE.sub(_escape, text) if _UNSAFE.search(text) else text
+
+
+def clipped(text: str, limit: int) -> str:
+    """Server-supplied text made safe to print: one line, no control characters, at most
+    ``limit`` characters (cut with an ellipsis)."""
+    cleaned = "".join(ch if ch.isprintable() else " " for ch in text).strip()
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"

@@ -29,7 +29,7 @@ class Secret:
         self._value = value
 
     def reveal(self) -> str:
-        """The real value; call only where it is put on the wire."""
+        """The real value: only for the request header, the keyring and the fingerprint."""
         return self._value
 
     def scrub(self, text: str) -> str:

@@ -19,6 +19,7 @@ Signals: ``handle_stop_signals`` makes SIGTERM, SIGHUP and SIGQUIT stop psykhe a
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import signal
 import sys
@@ -39,30 +40,37 @@ _STD_FDS = ((0, os.O_RDONLY), (1, os.O_WRONLY), (2, os.O_WRONLY))
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
-class _Stop:
-    """The last stop signal received, if any."""
+@dataclass
+class StopFlag:
+    """The last stop signal received, if any (``handle_stop_signals`` sets it)."""
 
     received: int | None = None
 
 
-def handle_stop_signals() -> None:
+#: this process's: signal handlers are process-wide, so the flag they set is too; an
+#: ``Environment`` is handed it (``from_process``), tests hand theirs their own
+PROCESS_STOP = StopFlag()
+
+
+def handle_stop_signals(flag: StopFlag = PROCESS_STOP) -> None:
     """Make SIGTERM, SIGHUP and SIGQUIT stop psykhe the way Ctrl-C does (the CLI, at start).
 
     Every phase that cleans up or explains itself on ``KeyboardInterrupt`` (spool removed,
-    workers stopped, "ingestion N goes on, follow it with …") then does so for each.
+    workers stopped, "ingestion N goes on, follow it with …") then does so for each. Each
+    signal is noted in ``flag`` as well.
     """
     for signum in STOP_SIGNALS:
         # an ignored signal stays ignored: `nohup psykhe …`, or a shell's background job
         if signal.getsignal(signum) != signal.SIG_IGN:
-            signal.signal(signum, _on_stop_signal)
+            signal.signal(signum, functools.partial(_on_stop_signal, flag))
 
 
-def _on_stop_signal(signum: int, frame: object) -> None:
+def _on_stop_signal(flag: StopFlag, signum: int, frame: object) -> None:
     from psykhe_cli.errors import SignalReceived
 
     # remembered as well as raised: an exception raised inside a finalizer or a fork hook
     # is swallowed by the interpreter; ``Environment.sending`` raises it again in time
-    _Stop.received = signum
+    flag.received = signum
     raise SignalReceived(signum)
 
 
@@ -194,6 +202,8 @@ class Environment:
     no_color: bool = False
     #: https://force-color.org: colour even where the output is not a terminal
     force_color: bool = False
+    #: where the stop signals this run must not miss are noted (``sending``)
+    stop: StopFlag = field(default_factory=StopFlag)
     _consoles: dict[str, Console] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -211,6 +221,7 @@ class Environment:
             # FORCE_COLOR: it is the reader's own setting)
             no_color=bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb",
             force_color=bool(os.environ.get("FORCE_COLOR")),
+            stop=PROCESS_STOP,
         )
 
     def stop_on_broken_output(self) -> None:
@@ -230,8 +241,8 @@ class Environment:
         """
         from psykhe_cli.errors import SignalReceived
 
-        if _Stop.received is not None:
-            raise SignalReceived(_Stop.received)
+        if self.stop.received is not None:
+            raise SignalReceived(self.stop.received)
         self.output_never_stops()
 
     def output_never_stops(self) -> None:

@@ -37,6 +37,9 @@ from psykhe_cli.sandbox.inspect import SandboxHandle
 
 # in-process settings never read the machine's own keyring (keyring reads this when first used)
 os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.null.Keyring"
+# a thread started while validation workers may still be forked is an error in every test
+# (psykhe_cli.threads); tests.helpers.isolated_env passes it on to the psykhe processes run
+os.environ["PSYKHE_STRICT_THREADS"] = "1"
 
 SANDBOX_KEY = "sk_test_sandbox_key_0123456789"
 SANDBOX_CLIENT = "test-client"

@@ -51,6 +51,8 @@ def isolated_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str
         "PYTHONUNBUFFERED": "1",
         # never the machine's own keyring: tests that want one pass tests.keyring_backend
         "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
+        # a thread started before the validation workers are forked fails the test
+        "PSYKHE_STRICT_THREADS": "1",
     }
     (home / "tmp").mkdir(parents=True, exist_ok=True)
     env |= dict(extra or {})

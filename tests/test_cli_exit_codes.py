@@ -126,6 +126,29 @@ def test_status_json_carries_the_exit_code_run_returns(
     assert report["exit_code"] == code
 
 
+def test_debug_holds_for_its_own_run_only(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """``--debug`` is a value of the run it was given to, not a switch left on for the next."""
+    from psykhe_cli.client import IngestionClient
+
+    def get_ingestion(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(IngestionClient, "get_ingestion", get_ingestion)
+    monkeypatch.setenv("PSYKHE_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("PSYKHE_API_KEY", "sk_test_sandbox_key_0123456789")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    assert run(["status", "7", "--debug"]) == 1
+    assert "Traceback (most recent call last)" in capsys.readouterr().err
+    assert run(["status", "7"]) == 1
+    assert capsys.readouterr().err == (
+        "psykhe: internal error: RuntimeError: boom\n"
+        "psykhe: hint: this is a bug; rerun with --debug for the traceback\n"
+    )
+
+
 # -- the real CLI against the sandbox: process, --json and history agree ---------------------
 
 

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from psykhe_cli.cli import run
-from psykhe_cli.commands._options import FeedFormat
+from psykhe_cli.commands.options import FeedFormat
 from psykhe_cli.feeds import FORMATS
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,8 +9,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import typer
 
-from psykhe_cli.completions import SHELLS, cli_spec, main, render_all
+from psykhe_cli.cli import app
+from psykhe_cli.completions import SHELLS, cli_spec, render_all
+from psykhe_cli.completions.__main__ import main
 
 COMPLETIONS = Path(__file__).resolve().parent.parent / "completions"
 
@@ -28,8 +31,9 @@ def test_check_reports_a_drifted_script(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_every_command_and_option_is_in_every_script() -> None:
-    scripts = render_all()
-    for spec in cli_spec().walk():
+    command = typer.main.get_command(app)
+    scripts = render_all(command)
+    for spec in cli_spec(command).walk():
         for option in spec.options:
             for name in option.names:
                 for script in scripts.values():

@@ -10,7 +10,7 @@ import pytest
 
 from psykhe_cli.errors import InputError
 from psykhe_cli.feeds import FeedSource, detect_format, open_feed
-from psykhe_cli.feeds.blocks import iter_blocks, split_lines
+from psykhe_cli.feeds.blocks import iter_blocks, non_blank_lines, split_lines
 from psykhe_cli.feeds.jsonl import reject_json_document
 from psykhe_cli.feeds.sources import ByteSource
 
@@ -185,3 +185,24 @@ def test_reject_json_document_says_so_and_suggests_jq(line: bytes) -> None:
 @pytest.mark.parametrize("line", [b'{"a":1}', b"not json", b'{"a":1} x'])
 def test_reject_json_document_leaves_json_lines_alone(line: bytes) -> None:
     reject_json_document("f", 1, line)
+
+
+@pytest.mark.parametrize(
+    ("block", "kept", "numbers", "lines"),
+    [
+        (b"a\nb\n", None, None, None),
+        (b"\n\n \r\n", b"", [], 3),
+        (b"\na\n\t\nb\n\n", b"a\nb\n", [11, 13], 5),
+        (b"a\n  ", b"a\n", [10], 2),
+        (b"a\n\nb", b"a\nb", [10, 12], 3),
+    ],
+)
+def test_non_blank_lines_drops_whitespace_lines_and_keeps_numbers(
+    block: bytes, kept: bytes | None, numbers: list[int] | None, lines: int | None
+) -> None:
+    found = non_blank_lines(block, 10)
+    if kept is None:
+        assert found is None
+        return
+    assert found is not None
+    assert (found.data, list(found.numbers), found.lines) == (kept, numbers, lines)

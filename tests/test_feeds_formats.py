@@ -96,3 +96,10 @@ def test_shop_exports_are_read_by_their_readers(
     out, err = capsys.readouterr()
     assert err.startswith(f"psykhe: reading {feed} as a {name} products export\n")
     assert "lines: 1\nproducts: 1\nvariants: 1\n" in out
+
+
+def test_detect_utf16_xml_with_or_without_a_bom() -> None:
+    text = '<?xml version="1.0" encoding="UTF-16"?>\n<rss version="2.0">'
+    for data in (text.encode("utf-16"), text.encode("utf-16-le"), text.encode("utf-16-be")):
+        assert detect(data, None) == "gmc"
+    assert detect('{"a": "<"}'.encode("utf-16"), None) != "gmc"

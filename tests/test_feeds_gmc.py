@@ -10,7 +10,7 @@ from psykhe_cli.errors import InputError, UsageError
 from psykhe_cli.feeds import FeedSource
 from psykhe_cli.feeds.delimited import Row
 from psykhe_cli.feeds.formats import row_reader
-from psykhe_cli.feeds.gmc import attribute_name, category_paths, is_gmc_header, parse_price
+from psykhe_cli.feeds.gmc_fields import attribute_name, category_paths, is_gmc_header, parse_price
 
 SAMPLES = Path(__file__).parent / "samples" / "gmc"
 G = 'xmlns:g="http://base.google.com/ns/1.0"'

@@ -14,7 +14,7 @@ from psykhe_cli.sandbox import runner
 from psykhe_cli.spool import Spool
 from psykhe_cli.terminal import Environment
 from psykhe_cli.validate import ValidationOptions
-from psykhe_cli.validate.engine import _Workers, usable_cpus
+from psykhe_cli.validate.workers import Workers, usable_cpus
 
 
 def test_without_sched_getaffinity_validation_still_gets_workers(
@@ -24,9 +24,9 @@ def test_without_sched_getaffinity_validation_still_gets_workers(
     monkeypatch.delattr(os, "sched_getaffinity", raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
     assert usable_cpus() == 8
-    assert _Workers(ValidationOptions()).count == 2
+    assert Workers(ValidationOptions()).count == 2
     monkeypatch.setattr(os, "cpu_count", lambda: None)
-    assert _Workers(ValidationOptions()).count == 0  # one CPU (or unknown): in-process
+    assert Workers(ValidationOptions()).count == 0  # one CPU (or unknown): in-process
 
 
 def test_without_o_noctty_the_question_is_refused_not_crashed(

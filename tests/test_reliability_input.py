@@ -296,3 +296,47 @@ def test_a_20_mb_single_line_is_refused_with_bounded_memory(
     assert sandbox.requests() == []
     # the line is 20 MiB: a reader holding it whole (as bytes, then str) would pass 60 MiB
     assert 0 < peak_kib < 100 * 1024, f"peak RSS {peak_kib} KiB"
+
+
+def _peak_of(tmp_path: Path, args: list[str], env: dict[str, str]) -> tuple[int, str, str, int]:
+    """Run ``psykhe ARGS``: its exit code, stdout, stderr and peak RSS (KiB, its largest
+    process)."""
+    peak_file = tmp_path / "peak"
+    out = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(peak_file), *PSYKHE, *args],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=300,  # a hang guard only: the blank lines once took minutes
+    )
+    peak_kib = int(peak_file.read_text())
+    return out.returncode, out.stdout.decode(), out.stderr.decode(), peak_kib
+
+
+_BLANK = b"\n" * (48 * 1024 * 1024)
+
+
+def test_a_gzip_of_blank_lines_is_pushed_with_bounded_memory(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    feed = tmp_path / "blank.jsonl.gz"
+    feed.write_bytes(gzip.compress(_BLANK + wrapped(product("A")) + _BLANK, 1))
+    code, stdout, stderr, peak_kib = _peak_of(tmp_path, ["push", str(feed), "--json"], env)
+    assert code == 0, stderr
+    report = orjson.loads(stdout)
+    assert (report["exit_code"], report["variants"]) == (0, 1)
+    assert [p["product_identifier"] for p in sandbox.products()] == ["A"]
+    # each blank line once held a step of Python and stayed staged to the end: ~1 MB per MB
+    assert 0 < peak_kib < 100 * 1024, f"peak RSS {peak_kib} KiB"
+
+
+def test_a_plain_file_of_blank_lines_is_validated_with_bounded_memory(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    feed = tmp_path / "blank.jsonl"
+    feed.write_bytes(_BLANK + PRODUCT + b"\n" + b" \r\n" * (8 * 1024 * 1024))
+    code, stdout, stderr, peak_kib = _peak_of(tmp_path, ["validate", str(feed), "--json"], env)
+    assert code == 0, stderr
+    report = orjson.loads(stdout)
+    assert (report["lines"], report["variants"]) == (len(_BLANK) + 1 + 8 * 1024 * 1024, 1)
+    assert 0 < peak_kib < 100 * 1024, f"peak RSS {peak_kib} KiB"

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from psykhe_cli.deflate import BlockDeflater
 from psykhe_cli.validate import fast
 from psykhe_cli.validate.blocks import BlockParams, check_block
 
@@ -70,12 +71,11 @@ def test_compressed_block_is_the_records_it_would_hand_over(
     if last_newline:
         block += ending
     plain = check_block(block, 1, BlockParams(False, True, False, 100), decoders)
-    squeezed = check_block(
-        block, 1, BlockParams(False, True, False, 100, deflate_level=3), decoders
-    )
-    assert squeezed.deflated is not None
-    assert inflate(squeezed.deflated.data) == b"".join(plain.records)
-    assert squeezed.deflated.lines == len(plain.records) == plain.variants
+    encode = BlockDeflater(3).encoder()
+    squeezed = check_block(block, 1, BlockParams(False, True, False, 100, encode=encode), decoders)
+    assert squeezed.encoded is not None
+    assert inflate(squeezed.encoded.data) == b"".join(plain.records)
+    assert squeezed.encoded.lines == len(plain.records) == plain.variants
     assert squeezed.accepted == plain.accepted
     assert squeezed.pair_hashes == plain.pair_hashes
     for record in plain.records:  # every record sent is a wrapped, valid line
@@ -96,8 +96,7 @@ def test_hashes_are_the_same_with_numpy_and_without(
     params = BlockParams(False, False, False, 100, portable)
     results = []
     for loaded in (numpy, None):
-        monkeypatch.setattr(fast, "_loaded_numpy", lambda loaded=loaded: loaded)
-        results.append(check_block(block, 1, params))
+        results.append(check_block(block, 1, params, numpy=loaded))
     with_numpy, without = results
     assert with_numpy.pair_hashes == without.pair_hashes
     assert with_numpy.product_hashes == without.product_hashes

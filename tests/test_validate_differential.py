@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from psykhe_cli.validate import FeedSource, ValidationOptions, blocks, check_feeds, fast
+from psykhe_cli.validate import FeedSource, ValidationOptions, blocks, check_feeds, engine, fast
+from psykhe_cli.validate.lines import Lines
 
 GOOD: dict[str, Any] = {
     "product_identifier": "P1",
@@ -170,17 +171,21 @@ def test_the_proof_changes_nothing_but_speed(
 ) -> None:
     import numpy
 
-    monkeypatch.setattr(fast, "_loaded_numpy", lambda: numpy if vector else None)
+    # the blocks checked here vectorized as a worker's are, or not
+    check_block = blocks.check_block
+    monkeypatch.setattr(
+        engine, "check_block", lambda *args: check_block(*args, numpy=numpy if vector else None)
+    )
     # a good first line: a broken one could make the feed look like a JSON document
     first = json.dumps({"operation": "insert", "product_data": GOOD}).encode()
     data = b"\n".join([first, *feed]) + b"\n"
     proven: list[int] = []
     prove = fast.prove_lines
 
-    def counted(block: bytes, lines: fast.Lines, decoders: fast.Decoders) -> Any:
+    def counted(block: bytes, lines: Lines, decoders: fast.Decoders, numpy: Any = None) -> Any:
         if learned and not proven:  # the run's decoders, as if taught by an earlier block
             decoders.learn(GOOD | {"gender": 0, "stock": 0, "note": 0, 'q"k': 0})
-        proof = prove(block, lines, decoders)
+        proof = prove(block, lines, decoders, numpy)
         proven.append(0 if proof is None else sum(p is not None for p in proof.products))
         return proof
 
@@ -197,6 +202,6 @@ def test_the_proof_changes_nothing_but_speed(
     event("the proof proved lines" if sum(proven) else "the proof was refused")
     event("a block was decoded in one call" if any(in_one_call) else "decoded line by line")
     with monkeypatch.context() as patched:
-        patched.setattr(blocks, "prove_lines", lambda block, lines, decoders: None)
+        patched.setattr(blocks, "prove_lines", lambda *args: None)
         reference = check(data, strict=strict)
     assert fast_result == reference

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
 import io
 import json
@@ -12,16 +13,18 @@ import sys
 import threading
 from array import array
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from psykhe_cli.deflate import Deflated
+from psykhe_cli.deflate import BlockDeflater
 from psykhe_cli.errors import InputError
 from psykhe_cli.feeds.blocks import LINE_CAP
 from psykhe_cli.validate import (
+    Encoded,
     FeedCheck,
     FeedReport,
     FeedSource,
@@ -29,9 +32,9 @@ from psykhe_cli.validate import (
     Problem,
     ValidationOptions,
     Wanted,
-    WorkersStarted,
     check_feeds,
 )
+from psykhe_cli.validate.lines import Lines
 
 IN_PROCESS = ValidationOptions(workers=0)
 #: tiny blocks, workers from the first byte: the parallel path on a small feed
@@ -195,7 +198,7 @@ def test_check_feeds_crlf_bom_and_last_line_without_newline() -> None:
 def test_check_feeds_empty_feed() -> None:
     report, seen = check(b"")
     assert report.to_json() == {
-        "ok": True,
+        "ok": False,  # nothing to send: refused by validate and push alike
         "files": ["<stdin>"],
         "lines": 0,
         "products": 0,
@@ -411,25 +414,24 @@ def test_check_feeds_exact_checks_inside_a_block(options: ValidationOptions) -> 
 
 
 def test_workers_are_really_used_by_the_parallel_tests() -> None:
-    from psykhe_cli.validate.engine import _Workers
+    from psykhe_cli.validate.workers import Workers
 
-    with _Workers(IN_WORKERS) as workers:
+    with Workers(IN_WORKERS) as workers:
         assert workers.count == 2  # else the "workers" rows above tested the in-process path
         assert workers.start(0)
 
 
 @pytest.mark.parametrize("options", [IN_WORKERS, IN_PROCESS], ids=["workers", "in-process"])
-def test_workers_started_is_told_once_when_workers_run(
+def test_on_workers_is_called_once_when_workers_run(
     tmp_path: Path, options: ValidationOptions
 ) -> None:
     path = tmp_path / "feed.jsonl"
     path.write_bytes(b"".join(line(f"P{i}", f"V{i}") + b"\n" for i in range(40)))
-    with FeedCheck([FeedSource(str(path))], options) as check:
-        events = list(check)
+    started: list[int] = []
+    with FeedCheck([FeedSource(str(path))], options, on_workers=lambda: started.append(0)) as check:
+        list(check)
     assert check.report.variants == 40
-    assert sum(type(event) is WorkersStarted for event in events) == (
-        1 if options is IN_WORKERS else 0
-    )
+    assert len(started) == (1 if options is IN_WORKERS else 0)
 
 
 def test_feed_check_yields_deflated_pieces_in_input_order_when_asked(tmp_path: Path) -> None:
@@ -442,13 +444,52 @@ def test_feed_check_yields_deflated_pieces_in_input_order_when_asked(tmp_path: P
     plain = Collected()
     plain.run(None, IN_WORKERS, str(path))
     with FeedCheck(
-        [FeedSource(str(path))], IN_WORKERS, Wanted(records=True, deflate_level=1)
+        [FeedSource(str(path))], IN_WORKERS, Wanted(records=True, codec=BlockDeflater(1))
     ) as check:
-        pieces = [event for event in check if type(event) is Deflated]
+        pieces = [event.piece for event in check if type(event) is Encoded]
     assert len(pieces) > 1  # several blocks, so the order is tested
     inflated = b"".join(zlib.decompressobj(-15).decompress(piece.data) for piece in pieces)
     assert inflated == b"".join(plain.records)
     assert sum(piece.lines for piece in pieces) == check.report.variants == 300
+
+
+def _tagged(number: int, data: bytes, lines: int) -> tuple[int, bytes, int]:
+    """An encoder for the test below: the block's lines as they are, and which block."""
+    return number, data, lines
+
+
+class _Numbering:
+    """A ``BlockCodec`` that knows nothing of compression: each block's encoder tags it."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def encoder(self) -> Any:
+        self.asked += 1
+        return functools.partial(_tagged, self.asked)
+
+
+@pytest.mark.parametrize("options", [IN_PROCESS, IN_WORKERS], ids=["in-process", "workers"])
+def test_any_block_codec_is_asked_once_per_block_in_feed_order(
+    tmp_path: Path, options: ValidationOptions
+) -> None:
+    path = tmp_path / "feed.jsonl"
+    path.write_bytes(b"".join(line(f"P{i}", f"V{i}") + b"\n" for i in range(300)))
+    plain = Collected()
+    plain.run(None, options, str(path))
+    codec = _Numbering()
+    with FeedCheck(
+        [FeedSource(str(path))],
+        ValidationOptions(workers=options.workers, block_size=64, parallel_after=0),
+        Wanted(records=True, codec=codec),
+    ) as check:
+        pieces = [event.piece for event in check if type(event) is Encoded]
+    numbers = [number for number, _, _ in pieces]
+    # in feed order; a byte range in which no line starts (the workers' ranges) gives none
+    assert numbers == sorted(set(numbers)) and numbers[-1] <= codec.asked
+    assert len(numbers) > 1
+    assert b"".join(data for _, data, _ in pieces) == b"".join(plain.records)
+    assert sum(lines for _, _, lines in pieces) == 300
 
 
 def test_rejected_rows_carry_their_problems_with_product_identifier(tmp_path: Path) -> None:
@@ -493,9 +534,9 @@ def test_check_feeds_with_threads_running_uses_non_forked_workers_and_agrees() -
     other = threading.Thread(target=stop.wait)  # e.g. a progress display refreshing
     other.start()
     try:
-        from psykhe_cli.validate.engine import _Workers
+        from psykhe_cli.validate.workers import Workers
 
-        with _Workers(IN_WORKERS) as workers:
+        with Workers(IN_WORKERS) as workers:
             assert (workers.count, workers.portable) == (2, True)
         report, seen = check(data, ValidationOptions(workers=2, block_size=512, parallel_after=0))
     finally:
@@ -566,9 +607,11 @@ def test_what_the_proof_learns_belongs_to_one_run(monkeypatch: pytest.MonkeyPatc
     used: list[fast.Decoders] = []
     prove = blocks.prove_lines
 
-    def recorded(block: bytes, lines: fast.Lines, decoders: fast.Decoders) -> fast.Proof | None:
+    def recorded(
+        block: bytes, lines: Lines, decoders: fast.Decoders, numpy: Any = None
+    ) -> fast.Proof | None:
         used.append(decoders)
-        return prove(block, lines, decoders)
+        return prove(block, lines, decoders, numpy)
 
     monkeypatch.setattr(blocks, "prove_lines", recorded)
     options = ValidationOptions(workers=0, block_size=256)
@@ -639,17 +682,17 @@ def test_a_thread_started_before_the_workers_is_never_forked_with() -> None:
     assert records.encode() == b"".join(expected.records)
 
 
-#: in a process of its own: ``_Workers`` made with a thread running, started without it
+#: in a process of its own: ``Workers`` made with a thread running, started without it
 FORK_DECIDED_AT_START = """
 import json, os, threading
 from psykhe_cli.validate import ValidationOptions
-from psykhe_cli.validate.engine import _Workers
+from psykhe_cli.validate.workers import Workers
 forks = []
 os.register_at_fork(before=lambda: forks.append(threading.active_count()))
 stop = threading.Event()
 other = threading.Thread(target=stop.wait)
 other.start()
-with _Workers(ValidationOptions(workers=2, parallel_after=0)) as workers:
+with Workers(ValidationOptions(workers=2, parallel_after=0)) as workers:
     stop.set()
     other.join()
     started = workers.start(0, ranges=True)

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from psykhe_cli.validate import fast
+from psykhe_cli.validate.lines import Lines
 from psykhe_cli.validate.rules import check_line
 
 
@@ -19,15 +20,19 @@ def counting(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
     """Every test runs with both ways of counting keys: with numpy, and colons without it."""
     import numpy
 
-    loaded = numpy if request.param == "numpy" else None
-    monkeypatch.setattr(fast, "_loaded_numpy", lambda: loaded)
+    global NUMPY
+    NUMPY = numpy if request.param == "numpy" else None
     return str(request.param)
+
+
+#: numpy, or None, as the ``counting`` fixture chose for the test running
+NUMPY: Any = None
 
 
 def prove(lines: list[bytes], decoders: fast.Decoders | None = None) -> fast.Proof | None:
     """The proof of a block of ``lines``, with ``decoders`` (by default, new ones)."""
     block = b"\n".join(lines) + b"\n"
-    return fast.prove_lines(block, fast.Lines(block), decoders or fast.Decoders())
+    return fast.prove_lines(block, Lines(block, NUMPY), decoders or fast.Decoders(), NUMPY)
 
 
 def prove_lines(lines: list[bytes], decoders: fast.Decoders | None = None) -> list[Any] | None:

@@ -89,7 +89,7 @@ from tests.test_validate_ranges import RANGED
 ranges, in_process = [], []
 submit, check_block = ForkedPool.submit, engine.check_block
 def counted(pool, fn, *args):
-    ranges.append(args[2:4])  # engine._in_worker(check_range, path, start, end, ...)
+    ranges.append(args[2:4])  # workers._in_worker(check_range, path, start, end, ...)
     return submit(pool, fn, *args)
 ForkedPool.submit = counted
 engine.check_block = lambda *a: in_process.append(0) or check_block(*a)

@@ -1,6 +1,6 @@
 """``psykhe completion bash|zsh|fish``: print the shell completion script.
 
-The scripts are generated from the CLI itself (``psykhe_cli/completions.py``), so what pip or
+The scripts are generated from the CLI itself (``psykhe_cli/completions/``), so what pip or
 pipx installed completes exactly the options it has.
 """
 
@@ -19,28 +19,28 @@ def _check_shell(value: str) -> str:
     return value
 
 
-def completion(
-    shell: Annotated[
-        str,
-        typer.Argument(
-            metavar="bash|zsh|fish", callback=_check_shell, hidden=True, show_default=False
-        ),
-    ],
-) -> None:
-    """Print the completion script for bash, zsh or fish.
-
-    \b
-    bash:  psykhe completion bash > ~/.local/share/bash-completion/completions/psykhe
-    zsh:   psykhe completion zsh > ~/.zfunc/_psykhe   (a directory on $fpath)
-    fish:  psykhe completion fish > ~/.config/fish/completions/psykhe.fish
-    """
-    import sys
-
-    from psykhe_cli.completions import script
-
-    sys.stdout.write(script(shell))
-
-
 def register(app: typer.Typer) -> None:
-    """Add ``completion`` to ``app``."""
+    """Add ``completion`` to ``app``: its scripts complete ``app`` itself."""
+
+    def completion(
+        shell: Annotated[
+            str,
+            typer.Argument(
+                metavar="bash|zsh|fish", callback=_check_shell, hidden=True, show_default=False
+            ),
+        ],
+    ) -> None:
+        """Print the completion script for bash, zsh or fish.
+
+        \b
+        bash:  psykhe completion bash > ~/.local/share/bash-completion/completions/psykhe
+        zsh:   psykhe completion zsh > ~/.zfunc/_psykhe   (a directory on $fpath)
+        fish:  psykhe completion fish > ~/.config/fish/completions/psykhe.fish
+        """
+        import sys
+
+        from psykhe_cli.completions import script
+
+        sys.stdout.write(script(shell, typer.main.get_command(app)))
+
     app.command(short_help="Print the shell completion script for bash, zsh or fish.")(completion)

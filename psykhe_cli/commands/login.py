@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from psykhe_cli.commands._options import ProfileOption
+from psykhe_cli.commands.options import ProfileOption
 from psykhe_cli.errors import UsageError
 
 #: a key is one short line; more than this on stdin is not a key

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from psykhe_cli.commands._options import (
+from psykhe_cli.commands.options import (
     DebugOption,
     DelimiterOption,
     FeedsArgument,

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from psykhe_cli.commands._options import (
-    DebugOption,
+from psykhe_cli.commands.options import (
     DelimiterOption,
     FeedsArgument,
     FormatOption,
@@ -20,6 +19,7 @@ from psykhe_cli.commands._options import (
     MaxProblemsOption,
     QuietOption,
     StrictOption,
+    ValidateDebugOption,
     feed_sources,
 )
 from psykhe_cli.errors import FeedInvalid, Interrupted, PsykheError, signal_of
@@ -32,8 +32,10 @@ With no FEED, standard input is read when it is a pipe or a file. The product fi
 rules, and which column of each format becomes which field: docs/feeds.md.
 
 Problems go to stderr, one per line: FILE:LINE: error[CODE]: message
-(product_identifier=ID). The summary goes to stdout. Exit status: 0 no error (warnings
-allowed unless --strict), 3 the feed has an error or cannot be read, 2 usage error.
+(product_identifier=ID); past the third of one code, one line sums up the rest with their
+count (--json lists them, up to --max-problems). Progress goes to stderr too; the summary to
+stdout. Exit status: 0 no error (warnings allowed unless --strict), 3 the feed has an error,
+has no product lines, or cannot be read, 2 usage error.
 
 \b
 Examples:
@@ -60,13 +62,14 @@ def validate_command(
     max_problems: MaxProblemsOption = 1000,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
-    debug: DebugOption = False,
+    debug: ValidateDebugOption = False,
 ) -> None:
     """Check feeds against the product field rules; nothing is sent."""
     from psykhe_cli.outcome import reporting_outcome
     from psykhe_cli.render.validate import (
         notice_printer,
         problem_printer,
+        progress_display,
         render_failure,
         render_report,
     )
@@ -81,7 +84,8 @@ def validate_command(
             if as_json and error is not None:  # not read to its end: still one object
                 render_failure(env, [source for source in feeds or ["-"]], error)
         elif not quiet or as_json:
-            render_report(env, report, as_json=as_json)
+            said = error if error is not None and not error.silent else None
+            render_report(env, report, as_json=as_json, error=said)
 
     with reporting_outcome(env, show):
         try:
@@ -96,17 +100,29 @@ def validate_command(
                 list_separator=list_separator,
             )
             options = ValidationOptions(strict=strict, max_problems=max_problems)
-            report = check_feeds(
-                sources,
-                options,
-                stdin=env.stdin,
-                on_problem=problem_printer(env, quiet=quiet),
-                on_notice=notice_printer(env, quiet=quiet),
-            )
+            progress = progress_display(env, [source.path for source in sources], quiet=quiet)
+            printer = problem_printer(env, quiet=quiet, progress=progress)
+            try:
+                report = check_feeds(
+                    sources,
+                    options,
+                    stdin=env.stdin,
+                    on_problem=printer,
+                    on_notice=notice_printer(env, quiet=quiet, progress=progress),
+                    on_progress=progress.update if progress is not None else None,
+                )
+            finally:
+                if progress is not None:
+                    progress.stop()
+            printer.close(report)
+            if progress is not None:
+                progress.finish()
         except KeyboardInterrupt as interrupt:
             # its signal decides the exit code
             raise Interrupted(
                 "interrupted while validating; nothing was sent", signum=signal_of(interrupt)
             ) from None
-        if not report.ok:
-            raise FeedInvalid(f"{report.errors} error(s), {report.warnings} warning(s) in the feed")
+        if report.errors:
+            counts = f"{report.errors:,} error(s), {report.warnings:,} warning(s)"
+            raise FeedInvalid(f"{counts} in the feed")
+        report.refuse_if_empty()  # the same rule, and words, as push

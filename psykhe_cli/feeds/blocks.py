@@ -4,17 +4,29 @@ Blocks are the unit of work: about ``block_size`` bytes of complete lines, so a 
 checked on its own (in another process) and results merged in order. A line longer than
 ``LINE_CAP`` is an error naming it, never an attempt to hold it in memory. The same rules
 (the cap, a BOM opening the input dropped) hold for the byte ranges of ``ranges.py``.
+
+A blank line (nothing but whitespace) is one byte or a few: ``non_blank_lines`` drops a
+block's blank lines with a few C-level passes, so that a feed of millions of them costs what
+its bytes cost, not a step of Python per line.
 """
 
 from __future__ import annotations
 
+import itertools
+import re
+from array import array
 from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 from psykhe_cli.errors import InputError
 
 LINE_CAP = 16 << 20
 BLOCK_SIZE = 1 << 20
 BOM = b"\xef\xbb\xbf"
+#: the byte order marks of UTF-16, little- and big-endian
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+#: a line inside a block holding nothing but whitespace (what ``bytes.strip`` removes)
+_BLANK_INSIDE = re.compile(rb"\n[ \t\r\x0b\x0c]*\n")
 
 
 def iter_blocks(
@@ -60,6 +72,30 @@ def iter_blocks(
         yield line_no, b"".join(pending)
 
 
+def utf16_xml(head: bytes) -> str | None:
+    """The codec of ``head`` when it starts an XML document in UTF-16 (``"utf-16"`` with a
+    byte order mark, else ``"utf-16-le"`` or ``"utf-16-be"``), None otherwise."""
+    for codec, bom in (("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff")):
+        text = head[:64].removeprefix(bom)
+        if text[: len(text) & ~1].decode(codec, "replace").lstrip().startswith("<"):
+            return "utf-16" if head.startswith(bom) else codec
+    return None
+
+
+def utf16_refused(name: str) -> InputError:
+    """The error for a feed in UTF-16 where only UTF-8 is read: how to convert it."""
+    target = "FILE" if name.startswith("<") else name
+    stem = target.lower().removesuffix(".gz")
+    suffix = stem.rpartition(".")[2] if "." in stem.rpartition("/")[2] else "txt"
+    convert = f"iconv -f UTF-16 -t UTF-8 {target}"
+    if stem != target.lower():
+        convert = f"gunzip -c {target} | iconv -f UTF-16 -t UTF-8"
+    return InputError(
+        f"{name}:1: the feed is UTF-16; psykhe reads UTF-8",
+        hint=f"convert it: {convert} > feed-utf8.{suffix}",
+    )
+
+
 def line_too_long(name: str, line: int, line_cap: int = LINE_CAP) -> InputError:
     """The error for a line over the cap, naming it."""
     return InputError(
@@ -101,3 +137,53 @@ def split_lines(block: bytes) -> list[bytes]:
 
 def _size(n: int) -> str:
     return f"{n >> 20} MiB" if n >= 1 << 20 else f"{n} bytes"
+
+
+class NonBlank(NamedTuple):
+    """A block without its blank lines (``non_blank_lines``)."""
+
+    #: the lines left, each ending with a newline but perhaps the last, as in the block
+    data: bytes
+    #: the line number of each line of ``data``
+    numbers: array[int]
+    #: how many lines the block had, blank ones included
+    lines: int
+
+
+def non_blank_lines(block: bytes, first_line: int) -> NonBlank | None:
+    """``block`` (whose first line is ``first_line``) without the lines holding nothing but
+    whitespace; None when it has none: the common case costs one regular-expression scan."""
+    if not _has_blank_line(block):
+        return None
+    if not block.strip():  # nothing but blank lines: no list of them
+        return NonBlank(b"", array("Q"), block.count(b"\n") + (not block.endswith(b"\n")))
+    lines = split_lines(block)
+    keep = list(map(bool, map(bytes.strip, lines)))
+    numbers = array("Q", itertools.compress(itertools.count(first_line), keep))
+    data = b"\n".join(itertools.compress(lines, keep))
+    if data and (block.endswith(b"\n") or not keep[-1]):
+        data += b"\n"
+    return NonBlank(data, numbers, len(lines))
+
+
+def _has_blank_line(block: bytes) -> bool:
+    if not block:
+        return False
+    first_end = block.find(b"\n")
+    if not block[: first_end if first_end >= 0 else len(block)].strip():
+        return True
+    if not block.endswith(b"\n") and not block[block.rfind(b"\n") + 1 :].strip():
+        return True
+    return _BLANK_INSIDE.search(block) is not None
+
+
+def first_non_blank_line(block: bytes) -> tuple[int, bytes] | None:
+    """The index in ``block`` of its first line holding more than whitespace, and that line;
+    None when every line is blank."""
+    stripped = block.lstrip()
+    if not stripped:
+        return None
+    at = len(block) - len(stripped)
+    start = block.rfind(b"\n", 0, at) + 1
+    end = block.find(b"\n", at)
+    return block.count(b"\n", 0, start), block[start : end if end >= 0 else len(block)]

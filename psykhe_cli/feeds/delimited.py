@@ -13,12 +13,19 @@ import difflib
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from psykhe_cli.errors import InputError, UsageError
-from psykhe_cli.feeds.blocks import LINE_CAP, iter_blocks, split_lines
+from psykhe_cli.feeds.blocks import (
+    BOM,
+    LINE_CAP,
+    UTF16_BOMS,
+    iter_blocks,
+    split_lines,
+    utf16_refused,
+)
 from psykhe_cli.feeds.sources import FeedSource
 from psykhe_cli.schema import (
     CSV_LIST_SEPARATOR,
@@ -35,6 +42,7 @@ _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _WITH_CURRENCY = re.compile(
     r"(?:[A-Za-z]{3}|[$€£¥₹₩₽¢])\s*[0-9][0-9.,' ]*|[0-9][0-9.,' ]*\s*(?:[A-Za-z]{3}|[$€£¥₹₩₽¢])"
 )
+_BOM_IN_ROW = "a UTF-8 byte order mark (BOM) starts the row: it would become part of its first cell"
 #: whitespace, or a comma before another scheme: an image cell holding several URLs
 _SEVERAL_URLS = re.compile(r"\s|,\s*https?://", re.IGNORECASE)
 
@@ -89,6 +97,8 @@ class CsvTable:
         first = self._lines.peek_first()
         if first is None:
             return None
+        if first.startswith(UTF16_BOMS):
+            raise utf16_refused(self.name)
         delimiter = self._delimiter or sniff_delimiter(first)
         csv.field_size_limit(LINE_CAP)
         self._reader = csv.reader(self._lines, delimiter=delimiter, strict=True)
@@ -124,6 +134,9 @@ class CsvTable:
 
     def _cells(self, start: int, cells: list[str]) -> Cells:
         raw = self._lines.row_bytes()
+        if raw.startswith(BOM):  # refused, as JSON Lines refuses it, not read into a cell
+            error = ("csv_syntax", _BOM_IN_ROW)
+            return Cells(start, raw, [], error)
         if self._lines.bad_utf8 is not None:
             line, offset = self._lines.bad_utf8
             error = ("invalid_utf8", f"invalid UTF-8 at line {line} byte offset {offset}")
@@ -168,12 +181,15 @@ class CsvReader:
         name: str,
         *,
         delimiter: str | None,
-        column_map: dict[str, str],
+        column_map: Mapping[str, str] | Sequence[tuple[str, str]],
         list_separator: str = CSV_LIST_SEPARATOR,
     ) -> None:
         self._table = CsvTable(chunks, name, delimiter=delimiter)
         self._name = name
-        self._column_map = column_map
+        #: ``(source, field)`` pairs: one source column may feed several fields
+        self._column_map = tuple(
+            column_map.items() if isinstance(column_map, Mapping) else column_map
+        )
         self._separator = list_separator
 
     @property
@@ -195,9 +211,9 @@ class CsvReader:
 _Field = tuple[str, tuple[int, ...]]
 
 
-def check_map(column_map: dict[str, str], header: list[str], name: str) -> None:
+def check_map(column_map: Iterable[tuple[str, str]], header: list[str], name: str) -> None:
     """Raise ``UsageError`` when a ``--map`` source names a column ``header`` lacks."""
-    for source, target in column_map.items():
+    for source, target in column_map:
         for column in source.split("+"):
             if column not in header:
                 close = difflib.get_close_matches(column, header, n=1)
@@ -208,19 +224,28 @@ def check_map(column_map: dict[str, str], header: list[str], name: str) -> None:
                 )
 
 
-def _fields(cells: list[str], table: CsvTable, column_map: dict[str, str]) -> list[_Field]:
+def _fields(
+    cells: list[str], table: CsvTable, column_map: Sequence[tuple[str, str]]
+) -> list[_Field]:
     check_map(column_map, cells, table.name)
     where = f"{table.name}:{table.header_lines}"
-    joined = {column for source in column_map if "+" in source for column in source.split("+")}
+    joins = list(dict.fromkeys(pair for pair in column_map if "+" in pair[0]))
+    joined = {column for source, _ in joins for column in source.split("+")}
+    #: each renamed column's fields, in the order given: ``sku`` may be both identifiers
+    renames: dict[str, dict[str, None]] = {}
+    for source, target in column_map:
+        if "+" not in source:
+            renames.setdefault(source, {})[target] = None
     fields: list[_Field] = []
     for column, cell in enumerate(cells, start=1):
         if not cell:
             raise InputError(f"{where}: column {column} of the header has no name")
-        if cell not in joined:
-            fields.append((column_map.get(cell, cell), (column - 1,)))
-    for source, target in column_map.items():
-        if "+" in source:
-            fields.append((target, tuple(cells.index(c) for c in source.split("+"))))
+        if cell in renames:
+            fields += [(target, (column - 1,)) for target in renames[cell]]
+        elif cell not in joined:
+            fields.append((cell, (column - 1,)))
+    for source, target in joins:
+        fields.append((target, tuple(cells.index(c) for c in source.split("+"))))
     seen: set[str] = set()
     for field, _ in fields:
         if field in seen:
@@ -331,7 +356,7 @@ def csv_reader(chunks: Iterable[bytes], source: FeedSource) -> CsvReader:
         chunks,
         source.name,
         delimiter=delimiter,
-        column_map=dict(source.column_map),
+        column_map=source.column_map,
         list_separator=source.list_separator,
     )
 

@@ -13,7 +13,9 @@ from operator import itemgetter
 from typing import Any
 
 from psykhe_cli.errors import InputError
-from psykhe_cli.feeds.delimited import CsvTable
+from psykhe_cli.feeds.delimited import Cells, CsvTable, Row
+from psykhe_cli.feeds.formats import describe, looks_like
+from psykhe_cli.feeds.sources import Format
 
 #: option and attribute names that become ``color`` and ``sizes`` (compared lower-cased)
 COLOR_NAMES = frozenset({"color", "colour"})
@@ -72,19 +74,33 @@ def getter(columns: Columns, names: Iterable[str]) -> Callable[[list[str]], tupl
     return lambda cells: tuple(cells[i].strip() if i is not None else "" for i in indexes)
 
 
-def read_header(table: CsvTable, required: str, export: str) -> Columns | None:
-    """The header's columns (None for an empty feed); raises ``InputError`` without ``required``."""
+def read_header(
+    table: CsvTable, required: Iterable[tuple[str, ...]], fmt: Format
+) -> Columns | None:
+    """The header's columns (None for an empty feed); raises ``InputError`` when it lacks one
+    of ``required``: each is a column's names, any of which will do (``("SKU", "ID")``)."""
     header = table.header()
     if header is None:
         return None
     columns = Columns(header)
-    if required not in columns:
+    missing = [names for names in required if not any(name in columns for name in names)]
+    if missing:
+        lacks = ", ".join(" or ".join(repr(name) for name in names) for names in missing)
+        plural = "s" if len(missing) > 1 else ""
         raise InputError(
-            f"{table.name}:{table.header_lines}: the header has no {required!r} column, "
-            f"which every {export} has",
+            f"{table.name}:{table.header_lines}: the header has no {lacks} column{plural}, "
+            f"which every {describe(fmt).removeprefix('a ')} has{looks_like(header, fmt)}",
             hint="export the file again from the shop, or choose another --format",
         )
     return columns
+
+
+def identifier_missing(data: Cells) -> Row:
+    """The error of a row with nothing to identify its product by."""
+    return data.failed(
+        "missing_product_identifier",
+        "the row has neither a SKU nor an ID: nothing identifies its product",
+    )
 
 
 def category_paths(cells: Iterable[str]) -> list[str]:

@@ -12,6 +12,8 @@ so validation, the plan, the guard and push do not know which format a record ca
     row_reader(fmt, chunks, source)
                          the row reader of a format (not JSON Lines, which has its own engine)
     left_out(reader)     the products a shop export's reader left out as not active
+    looks_like(cells, told)
+                         "; it looks like …": what a header refused as ``told`` names instead
 
 A new format is a ``FormatSpec`` in ``_SPECS``: its description, a reader factory (imported
 when first used, so ``psykhe --help`` and the validation workers stay light), and, if it can be
@@ -27,6 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from psykhe_cli.feeds.blocks import utf16_xml
 from psykhe_cli.feeds.sources import FORMATS, FeedSource, Format
 
 if TYPE_CHECKING:
@@ -40,6 +43,7 @@ __all__ = [
     "describe",
     "detect",
     "left_out",
+    "looks_like",
     "row_reader",
 ]
 
@@ -85,7 +89,7 @@ class FormatSpec:
 
 
 def _gmc_header(cells: list[str]) -> bool:
-    from psykhe_cli.feeds.gmc import is_gmc_header
+    from psykhe_cli.feeds.gmc_fields import is_gmc_header
 
     return is_gmc_header(cells)
 
@@ -135,7 +139,7 @@ def detect(head: bytes, guess: Format | None) -> Format:
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if guess == "jsonl":
         return guess
-    if text.startswith(b"<"):
+    if text.startswith(b"<") or utf16_xml(head):
         return "gmc"
     first_line = text.split(b"\n", 1)[0].rstrip(b"\r")
     if guess is None and (
@@ -149,6 +153,18 @@ def detect(head: bytes, guess: Format | None) -> Format:
     if guess is not None:
         return guess
     return "tsv" if b"\t" in first_line and b"," not in first_line else "csv"
+
+
+def looks_like(cells: list[str], told: Format) -> str:
+    """``"; it looks like a Shopify products export (--format shopify)"`` when a header that
+    is not ``told``'s names another format's columns, else ``""``: for the reader's error."""
+    names = [cell.strip().removeprefix("\ufeff") for cell in cells]
+    if told != "gmc" and names and names[0].startswith("<"):  # XML: only gmc reads it
+        return f"; it looks like {_SPECS['gmc'].description} in XML (--format gmc)"
+    for fmt, spec in _SPECS.items():
+        if fmt != told and spec.header_matches is not None and spec.header_matches(names):
+            return f"; it looks like {spec.description} (--format {fmt})"
+    return ""
 
 
 def _header_cells(first_line: bytes) -> list[str]:

@@ -4,6 +4,10 @@ Parsed with expat as the chunks arrive: items are handed on as soon as their end
 read, and only the bytes of the items not yet finished are held, so memory stays bounded
 whatever the feed's size (an item over ``LINE_CAP`` is an error, not an attempt to hold it).
 
+A feed in UTF-16 (told by its byte order mark, or by ``<`` in UTF-16) is turned into UTF-8
+as it arrives and parsed as UTF-8, whatever its declaration says: lines are the same, and the
+bytes an item is reported with (in a rejects file) are UTF-8 like every other feed's.
+
 A document type declaration is refused before expat reads what it declares: entity
 expansion ("billion laughs") and external entities (a file or URL pulled into the feed) are
 declared there, and a Merchant Center feed never needs one. expat is driven directly rather
@@ -19,6 +23,10 @@ Where an item's attributes come from:
 - Atom ``<feed><entry>``: ``g:`` elements, Atom's ``<title>``, ``<link href="…">`` and
   ``<summary>`` (as ``description``); Atom's own ``<id>`` and ``<updated>`` are not the item's.
 
+An Atom ``<entry>`` inside an RSS feed, or an RSS ``<item>`` inside an Atom feed, is an error
+at its line, not an item skipped without a word, nor one read: Merchant Center reads a feed as
+one or the other, and a feed that mixes them was not written as the writer meant.
+
 A group attribute (``<g:shipping><g:country>US</g:country><g:price>4.95 USD</g:price>
 </g:shipping>``) becomes what the same feed carries in TSV: ``shipping(country:price)`` =
 ``US:4.95 USD``, several groups comma-separated.
@@ -26,6 +34,7 @@ A group attribute (``<g:shipping><g:country>US</g:country><g:price>4.95 USD</g:p
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterable, Iterator
 from typing import Any
 from xml.parsers import expat
@@ -33,12 +42,23 @@ from xml.parsers import expat
 from psykhe_cli.errors import InputError
 from psykhe_cli.feeds.blocks import LINE_CAP
 from psykhe_cli.feeds.delimited import Row
-from psykhe_cli.feeds.gmc import Attributes, to_record
+from psykhe_cli.feeds.gmc_fields import Attributes, to_record
 
 G = "http://base.google.com/ns/1.0"
 ATOM = "http://www.w3.org/2005/Atom"
 _SEP = " "  # expat's namespace separator: "uri local"; a URI holds no space
 _ROOTS = {"rss", f"{ATOM}{_SEP}feed"}
+#: the other kind's items, by root kind, and the error each is
+_MISPLACED = {
+    "rss": (
+        {"entry", f"{ATOM}{_SEP}entry"},
+        "an Atom <entry> inside an RSS feed: an RSS feed's items are <item>",
+    ),
+    "feed": (
+        {"item", f"{ATOM}{_SEP}item"},
+        "an RSS <item> inside an Atom feed: an Atom feed's items are <entry>",
+    ),
+}
 _RSS_OWN = {"title", "link", "description"}
 _ATOM_OWN = {"title": "title", "summary": "description", "link": "link"}
 
@@ -55,10 +75,11 @@ class _Refused(Exception):
 class XmlReader:
     """The items of a Merchant Center XML feed (RSS 2.0 or Atom)."""
 
-    def __init__(self, chunks: Iterable[bytes], name: str) -> None:
-        self._chunks = chunks
+    def __init__(self, chunks: Iterable[bytes], name: str, *, utf16: str | None = None) -> None:
+        """``utf16``: the codec of a feed in UTF-16 (``blocks.utf16_xml``), None for UTF-8."""
+        self._chunks = chunks if utf16 is None else _to_utf8(chunks, utf16, name)
         self._name = name
-        self._parser = _new_parser()
+        self._parser = _new_parser("UTF-8" if utf16 is not None else None)
         self._items = _Items(self._parser, name)
         #: the bytes fed and not yet handed on, and the document offset of their first byte
         self._held = bytearray()
@@ -103,13 +124,16 @@ class XmlReader:
     def _hand_on(self) -> Iterator[Row]:
         done, self._items.done = self._items.done, []
         held, held_from = self._held, self._held_from
-        for line, end_line, start, end, attributes in done:
+        for line, end_line, start, end, attributes, misplaced in done:
             self.lines_read = end_line
             # the end tag starts at ``end`` and ends at the next ">"
             stop = held.index(b">", end - held_from) + 1
             raw = bytes(held[start - held_from : stop])
             try:
-                yield Row(line, raw, to_record(attributes))
+                if misplaced is not None:
+                    yield Row(line, raw, None, ("misplaced_item", misplaced))
+                else:
+                    yield Row(line, raw, to_record(attributes))
             except ValueError as exc:
                 yield Row(line, raw, None, ("invalid_cell", str(exc)))
             self._items.last_end = held_from + stop
@@ -149,10 +173,13 @@ class _Items:
         self.start_byte = 0
         #: the document offset just after the last item handed on (or 0)
         self.last_end = 0
-        #: finished items: (first line, last line, start offset, end tag offset, attributes)
-        self.done: list[tuple[int, int, int, int, Attributes]] = []
+        #: finished items: (first line, last line, start offset, end tag offset, attributes,
+        #: the error of the other kind's item)
+        self.done: list[tuple[int, int, int, int, Attributes, str | None]] = []
         self._item_tag = "item"
         self._kind = "rss"
+        self._misplaced: tuple[set[str], str] = _MISPLACED["rss"]
+        self._error: str | None = None
         self._names: dict[str, str | None] = {}  # element -> the attribute it gives
         self._depth = 0
         self._attributes: Attributes = []
@@ -171,10 +198,15 @@ class _Items:
             )
         self._kind = "rss" if tag == "rss" else "feed"
         self._item_tag = "item" if tag == "rss" else f"{ATOM}{_SEP}entry"
+        self._misplaced = _MISPLACED[self._kind]
         self._parser.StartElementHandler = self._outside
 
     def _outside(self, tag: str, _: dict[str, str]) -> None:
-        if tag != self._item_tag:
+        if tag == self._item_tag:
+            self._error = None
+        elif tag in self._misplaced[0]:
+            self._error = self._misplaced[1]  # read as an item, to name its lines
+        else:
             return
         parser = self._parser
         self.open, self.line, self.start_byte = (
@@ -236,6 +268,7 @@ class _Items:
                 self.start_byte,
                 parser.CurrentByteIndex,
                 self._attributes,
+                self._error,
             )
         )
         parser.StartElementHandler = self._outside
@@ -263,8 +296,19 @@ def _local(tag: str) -> str:
     return tag.rpartition(_SEP)[2]
 
 
-def _new_parser() -> Any:
-    parser = expat.ParserCreate(namespace_separator=_SEP)
+def _to_utf8(chunks: Iterable[bytes], codec: str, name: str) -> Iterator[bytes]:
+    decoder = codecs.getincrementaldecoder(codec)("strict")
+    try:
+        for chunk in chunks:
+            yield decoder.decode(chunk).encode()
+        yield decoder.decode(b"", final=True).encode()
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{name}: not valid UTF-16 ({exc.reason})") from None
+
+
+def _new_parser(encoding: str | None = None) -> Any:
+    """expat, refusing DTDs; ``encoding`` overrides what the document declares."""
+    parser = expat.ParserCreate(encoding, namespace_separator=_SEP)
     parser.buffer_text = True
 
     def refuse_doctype(*_: object) -> None:

@@ -107,7 +107,7 @@ class ShopifyReader:
         return self._table.lines_read
 
     def __iter__(self) -> Iterator[Row]:
-        columns = read_header(self._table, "Handle", "Shopify products export")
+        columns = read_header(self._table, [("Handle",)], "shopify")
         if columns is None:
             return
         cells = _ShopifyCells(columns)

@@ -22,15 +22,21 @@ Rows whose Published is ``0`` (private) or ``-1`` (draft), or whose Visibility i
 ``hidden``, are left out and counted in ``left_out`` unless ``include_inactive`` (a variable
 parent's variations go with it).
 
+A row with neither a SKU nor an ID is an error: nothing would tell its product from another.
+A variation whose parent is a simple product is an error naming both lines: variations need a
+variable parent.
+
 Memory: the fields every variable parent lends are kept until the end (a variation may come
-long after its parent: the export is ordered by ID), a few hundred bytes a parent. A variation
-whose parent has not come yet is an error; to name the parent's line when it does come, up to
-``MAX_WAITING`` such rows are held; past that they are reported at once.
+long after its parent: the export is ordered by ID), a few hundred bytes a parent; of a simple
+product, 16 bytes a reference (a hash and a line), to name it as the parent a variation gives.
+A variation whose parent has not come yet is an error; to name the parent's line when it does
+come, up to ``MAX_WAITING`` such rows are held; past that they are reported at once.
 """
 
 from __future__ import annotations
 
 import re
+from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +49,7 @@ from psykhe_cli.feeds.exports import (
     Cell,
     Columns,
     category_paths,
+    identifier_missing,
     number,
     put,
     read_header,
@@ -56,6 +63,8 @@ MAX_WAITING = 10_000
 _LIST_SPLIT = re.compile(r"(?<!\\),")
 _IMAGE_SEPARATOR = ", "
 _UNPUBLISHED = frozenset({"0", "-1"})
+#: the columns a header must have: a product's type, and what identifies it (either will do)
+_REQUIRED = [("Type",), ("SKU", "ID")]
 
 
 def split_list(cell: str) -> list[str]:
@@ -93,6 +102,9 @@ class WooCommerceReader:
         #: parent reference -> variations that came before it
         self._waiting: dict[str, list[Cells]] = {}
         self._waiting_count = 0
+        #: each simple product's references, as (hash, line) pairs: named as a parent, it
+        #: is told apart from one missing (a rare error, so a scan finds it)
+        self._simples = array("q")
 
     @property
     def lines_read(self) -> int:
@@ -100,7 +112,7 @@ class WooCommerceReader:
         return self._table.lines_read
 
     def __iter__(self) -> Iterator[Row]:
-        columns = read_header(self._table, "Type", "WooCommerce product export")
+        columns = read_header(self._table, _REQUIRED, "woocommerce")
         if columns is None:
             return
         cells = _WooCells(columns)
@@ -115,13 +127,30 @@ class WooCommerceReader:
                 yield from self._parent(data, cells)
             elif "grouped" not in types:
                 yield from self._simple(data, cells)
+        simple_at = self._simple_lines(set(self._waiting))
         for ref, rows in self._waiting.items():
             for data in rows:
+                if ref in simple_at:
+                    yield _not_variable(data, ref, simple_at[ref])
+                    continue
                 yield data.failed(
                     "missing_parent",
                     f"variation's parent {ref!r} is not in the feed "
                     f"(line {data.line} names it; no row up to the end has that SKU or ID)",
                 )
+
+    def _simple_lines(self, refs: set[str]) -> dict[str, int]:
+        """The line of each of ``refs`` that a simple product had."""
+        if not refs:
+            return {}
+        by_hash = {hash(ref): ref for ref in refs}
+        found: dict[str, int] = {}
+        simples = self._simples
+        for index in range(0, len(simples), 2):
+            ref = by_hash.get(simples[index])
+            if ref is not None:
+                found.setdefault(ref, simples[index + 1])
+        return found
 
     def _kept(self, cells: _WooCells, row: list[str]) -> bool:
         if self._include_inactive or cells.published(row):
@@ -130,9 +159,17 @@ class WooCommerceReader:
         return False
 
     def _simple(self, data: Cells, cells: _WooCells) -> Iterator[Row]:
+        product = cells.product(data.cells)
+        for ref in product.refs:
+            self._simples.extend((hash(ref), data.line))
+            for early in self._waiting.pop(ref, []):
+                self._waiting_count -= 1
+                yield _not_variable(early, ref, data.line)
         if not self._kept(cells, data.cells):
             return
-        product = cells.product(data.cells)
+        if not product.identifier:
+            yield identifier_missing(data)
+            return
         record: dict[str, Any] = {"product_identifier": product.identifier}
         record["variant_identifier"] = product.identifier
         record.update(product.fields)
@@ -145,6 +182,8 @@ class WooCommerceReader:
     def _parent(self, data: Cells, cells: _WooCells) -> Iterator[Row]:
         parent = cells.product(data.cells)
         parent.kept = self._kept(cells, data.cells)
+        if parent.kept and not parent.identifier:
+            yield identifier_missing(data)
         parent.sizes = cells.attributes(data.cells).sizes
         for ref in parent.refs:
             self._parents[ref] = parent
@@ -174,13 +213,24 @@ class WooCommerceReader:
             return
         if not parent.kept or not self._kept(cells, data.cells):
             return
-        yield _priced(data, _variation_record(data, parent, cells), cells)
+        record = _variation_record(data, parent, cells)
+        if record is None:
+            yield data.failed(
+                "variation_without_identifier",
+                "the variation has no SKU, no ID and no attribute value: nothing tells it "
+                "from its parent's other variations",
+            )
+            return
+        yield _priced(data, record, cells)
 
 
-def _variation_record(data: Cells, parent: _Parent, cells: _WooCells) -> dict[str, Any]:
+def _variation_record(data: Cells, parent: _Parent, cells: _WooCells) -> dict[str, Any] | None:
+    """The variation's record; None when nothing identifies it."""
     attributes = cells.attributes(data.cells)
-    sku = cells.sku(data.cells)
-    suffix = (attributes.values or [f"id:{cells.id(data.cells)}"]) if not sku else []
+    sku, number_id = cells.sku(data.cells), cells.id(data.cells)
+    if not (sku or number_id or attributes.values):
+        return None
+    suffix = (attributes.values or [f"id:{number_id}"]) if not sku else []
     record: dict[str, Any] = {"product_identifier": parent.identifier}
     record["variant_identifier"] = sku or f"{parent.identifier}/{VALUE_JOIN.join(suffix)}"
     record.update(parent.fields)
@@ -188,6 +238,14 @@ def _variation_record(data: Cells, parent: _Parent, cells: _WooCells) -> dict[st
     put(record, "sizes", attributes.sizes or parent.sizes)
     put(record, "color", ", ".join(attributes.colors))
     return record
+
+
+def _not_variable(data: Cells, ref: str, line: int) -> Row:
+    return data.failed(
+        "parent_not_variable",
+        f"the variation's parent {ref!r} (line {line}) is a simple product; variations need "
+        "a variable parent",
+    )
 
 
 def _priced(data: Cells, record: dict[str, Any], cells: _WooCells) -> Row:
@@ -263,7 +321,7 @@ class _WooCells:
     def product(self, cells: list[str]) -> _Parent:
         """The product-level fields of a simple or variable row."""
         sku, number_id = self.sku(cells), self.id(cells)
-        identifier = sku or f"id:{number_id}"
+        identifier = sku or (f"id:{number_id}" if number_id else "")
         refs = unique([sku, f"id:{number_id}" if number_id else ""])
         fields: dict[str, Any] = {}
         put(fields, "title", self._name(cells))

@@ -18,7 +18,8 @@ from psykhe_cli.errors import AuthError, PayloadTooLarge, RejectedError
 from psykhe_cli.http.exchange import Answer
 from psykhe_cli.http.retry import Retry, parse_retry_after
 from psykhe_cli.http.transport import MESSAGE_LIMIT
-from psykhe_cli.ingestion import as_int, printable
+from psykhe_cli.ingestion import as_int
+from psykhe_cli.printable import clipped as printable
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from psykhe_cli.config import REDACTED, Secret, network_environment
 from psykhe_cli.errors import ConfigError
 from psykhe_cli.http.transport import MESSAGE_LIMIT, USER_AGENT
 from psykhe_cli.http.watchdog import AnswerDeadline, Watchdog
-from psykhe_cli.ingestion import printable
+from psykhe_cli.printable import clipped as printable
 
 API_KEY_HEADER = "X-PSYKHE-API-KEY"
 #: the most psykhe reads of any answer: every documented one is a small JSON envelope

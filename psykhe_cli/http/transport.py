@@ -20,7 +20,7 @@ from psykhe_cli.config import (
     network_environment,
 )
 from psykhe_cli.errors import ConfigError
-from psykhe_cli.ingestion import printable
+from psykhe_cli.printable import clipped as printable
 
 USER_AGENT = f"psykhe/{__version__}"
 #: how much of a server's or the OS's text a message quotes

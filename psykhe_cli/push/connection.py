@@ -12,6 +12,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from psykhe_cli import threads
+
 if TYPE_CHECKING:
     import httpx
 
@@ -59,7 +61,7 @@ class EarlyClient:
     def start(self) -> None:
         """Make the client in a thread (only once the workers are forked)."""
         self._thread = threading.Thread(target=self._run, name="psykhe-client", daemon=True)
-        self._thread.start()
+        threads.start(self._thread)
 
     def _run(self) -> None:
         try:

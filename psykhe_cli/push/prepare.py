@@ -11,22 +11,12 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from psykhe_cli.deflate import Deflated
+from psykhe_cli.deflate import BlockDeflater
 from psykhe_cli.errors import GuardRefused, InputError
 from psykhe_cli.pacing import Pacer
 from psykhe_cli.push.model import Mode, PushRequest, PushResult
 from psykhe_cli.spool import DEFAULT_COMPRESSION_LEVEL, BatchLimit, Spool, SpoolPart
-from psykhe_cli.validate import (
-    FeedCheck,
-    Notice,
-    Problem,
-    Products,
-    Progress,
-    Records,
-    RejectedLine,
-    Wanted,
-    WorkersStarted,
-)
+from psykhe_cli.validate import check_feeds
 
 if TYPE_CHECKING:
     from psykhe_cli.outputs import RejectsFile
@@ -58,35 +48,26 @@ def prepare(
     level: int | Pacer = request.compression_level or DEFAULT_COMPRESSION_LEVEL
     if stream is not None and request.compression_level is None:
         level = Pacer(stream.backlog, stream.meter.delivered)
-    wanted = Wanted(
-        records=True,
-        deflate_level=level if deflate_here else None,
-        rejected=request.skip_invalid,
-        products=products is not None,
-        product_hashes=request.mode == Mode.SOFT_REPLACE,
+
+    def preparing(lines: int, bytes_read: int) -> None:
+        observer.preparing(lines, bytes_read)
+        if stream is not None:
+            stream.pump()
+
+    report = check_feeds(
+        request.sources,
+        request.validation,
+        on_problem=observer.problem,
+        on_records=spool.write,
+        codec=BlockDeflater(level) if deflate_here else None,
+        on_encoded=spool.write_deflated,
+        on_rejected=rejects.write if request.skip_invalid else None,
+        on_progress=preparing,
+        on_notice=observer.notice,
+        on_products=products.add if products is not None else None,
+        want_product_hashes=request.mode == Mode.SOFT_REPLACE,
+        on_workers=on_workers,  # threads start then: never before (psykhe_cli.threads)
     )
-    with FeedCheck(request.sources, request.validation, wanted) as check:
-        for event in check:
-            if type(event) is Deflated:
-                spool.write_deflated(event)
-            elif type(event) is Records:
-                spool.write(event.lines)
-            elif type(event) is Problem:
-                observer.problem(event)
-            elif type(event) is RejectedLine:
-                rejects.write(event.file, event.line, event.raw, event.problems)
-            elif type(event) is Progress:
-                observer.preparing(event.lines, event.bytes_read)
-                if stream is not None:
-                    stream.pump()
-            elif type(event) is Products:
-                assert products is not None
-                products.add(event.identifiers)
-            elif type(event) is Notice:
-                observer.notice(event.text)
-            elif type(event) is WorkersStarted and on_workers is not None:
-                on_workers()
-    report = check.report
     if isinstance(level, Pacer) and level.used:
         observer.debug(f"compression levels (blocks at each): {level.describe()}")
     if products is not None:

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from psykhe_cli import threads
 from psykhe_cli.errors import PayloadTooLarge, PsykheError, RejectedError
 from psykhe_cli.meter import UploadMeter
 from psykhe_cli.push.model import Mode
@@ -111,7 +112,7 @@ class Upload:
         self._thread = threading.Thread(
             target=self._run, args=(before_first_byte,), name="psykhe-upload", daemon=True
         )
-        self._thread.start()
+        threads.start(self._thread)
 
     def _run(self, before_first_byte: Callable[[], None] | None) -> None:
         try:

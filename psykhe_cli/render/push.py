@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from psykhe_cli import threads
 from psykhe_cli.printable import printable
 from psykhe_cli.render import print_summary, write_line
 from psykhe_cli.render.status import STATUS_STYLES, metric_rows, styled
@@ -107,7 +108,6 @@ class PlainObserver:
         self.debug_enabled = debug
         self._ask = ask
         self._read = read
-        self._problem: Callable[[Problem], None] | None = None
         self._last_status: dict[int, str] = {}
         #: the request whose upload was told last
         self._announced: int | None = None
@@ -119,11 +119,8 @@ class PlainObserver:
     # -- PushObserver ----------------------------------------------------------------------
     def problem(self, problem: Problem) -> None:
         # check_feeds already stops calling after --max-problems; --quiet keeps the errors
-        if self._problem is None:  # as `validate` prints them; `status` never needs it
-            from psykhe_cli.render.validate import problem_printer
-
-            self._problem = problem_printer(self.env, quiet=self.quiet)
-        self._problem(problem)
+        if not self.quiet or problem.level == "error":
+            write_line(self.env.stderr, problem.format())
 
     def preparing(self, lines: int, bytes_read: int) -> None:
         pass  # one line when done: plain output has no animation
@@ -229,7 +226,8 @@ class TerminalObserver(PlainObserver):
             self.close()
             self._progress = _progress_for(phase, self.console)
             self._task = self._progress.add_task(label, total=total, info="")
-            self._progress.start()
+            with threads.starting("the progress display"):  # its refresh thread
+                self._progress.start()
             self._phase = phase
         return self._progress, self._task
 

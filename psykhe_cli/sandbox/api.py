@@ -24,7 +24,7 @@ from psykhe_cli.sandbox.faults import Fault, FaultPlan, status_code_name
 from psykhe_cli.sandbox.requestlog import RequestRecord, current_record
 
 if TYPE_CHECKING:
-    from psykhe_cli.sandbox.app import Sandbox
+    from psykhe_cli.sandbox.state import SandboxState
 
 MODES = ("insert", "soft_replace")
 KEY_HEADER = "x-psykhe-api-key"
@@ -133,7 +133,7 @@ def _is_error_answer(rule: Fault | None) -> bool:
 
 
 async def _drop(
-    sandbox: Sandbox, request: Request, reader: BodyReader | None, after_bytes: int | None
+    sandbox: SandboxState, request: Request, reader: BodyReader | None, after_bytes: int | None
 ) -> Response:
     """Read ``after_bytes`` of the body (None: all of it), then reset the connection."""
     try:
@@ -152,7 +152,7 @@ async def _drop(
 # -- the endpoints ---------------------------------------------------------------------------
 
 
-def _client_id(sandbox: Sandbox, request: Request) -> str | None:
+def _client_id(sandbox: SandboxState, request: Request) -> str | None:
     key = request.headers.get(KEY_HEADER)
     return None if key is None or not key.startswith("sk_") else sandbox.keys.get(key)
 
@@ -164,7 +164,7 @@ async def _before(plan: FaultPlan, name: str) -> None:
 
 async def create_ingestion(request: Request) -> Response:
     """``POST /v1/ingestion/``."""
-    sandbox: Sandbox = request.app.state.sandbox
+    sandbox: SandboxState = request.app.state.sandbox
     record = current_record()
     plan = sandbox.faults.plan("create")
     record.faults = plan.names
@@ -187,7 +187,7 @@ async def create_ingestion(request: Request) -> Response:
 
 
 async def _create(
-    sandbox: Sandbox,
+    sandbox: SandboxState,
     request: Request,
     record: RequestRecord,
     reader: BodyReader,
@@ -243,7 +243,11 @@ def _header_rejection(request: Request, client_id: str | None) -> tuple[int, str
 
 
 async def _accept(
-    sandbox: Sandbox, request: Request, record: RequestRecord, reader: BodyReader, client_id: str
+    sandbox: SandboxState,
+    request: Request,
+    record: RequestRecord,
+    reader: BodyReader,
+    client_id: str,
 ) -> tuple[int, dict[str, Any]]:
     """Stream the body into a spool and record the ingestion: (HTTP status, envelope)."""
     gzip = request.headers.get("content-encoding", "").strip().lower() == "gzip"
@@ -294,7 +298,7 @@ _REJECTIONS: dict[BodyOutcome, tuple[int, str, str]] = {
 
 async def get_ingestion(request: Request) -> Response:
     """``GET /v1/ingestion/{id}``."""
-    sandbox: Sandbox = request.app.state.sandbox
+    sandbox: SandboxState = request.app.state.sandbox
     record = current_record()
     plan = sandbox.faults.plan("status")
     record.faults = plan.names
@@ -308,7 +312,7 @@ async def get_ingestion(request: Request) -> Response:
 
 
 async def _status(
-    sandbox: Sandbox, request: Request, record: RequestRecord, answer: Fault | None
+    sandbox: SandboxState, request: Request, record: RequestRecord, answer: Fault | None
 ) -> Response:
     if _is_error_answer(answer):
         assert answer is not None

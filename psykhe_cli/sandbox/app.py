@@ -1,4 +1,4 @@
-"""One sandbox: its state (store, worker, faults, request log) and its starlette app.
+"""One sandbox: its state (``state.py``) and the starlette app serving it.
 
 Routes — the vendor's two, and the sandbox-only inspection routes under ``/_sandbox/``
 (no key needed: the sandbox is a loopback tool; the vendor API has none of these)::
@@ -17,9 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import tempfile
-from collections.abc import AsyncIterator, Mapping
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import orjson
 from starlette.applications import Starlette
@@ -31,81 +29,32 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from psykhe_cli.sandbox import api, envelope
-from psykhe_cli.sandbox.connections import ConnectionRegistry
-from psykhe_cli.sandbox.faults import FaultBook, FaultError, parse_faults
+from psykhe_cli.sandbox.faults import FaultError, parse_faults
 from psykhe_cli.sandbox.requestlog import (
-    RequestLog,
     redact,
     redact_headers,
     reset_current,
     set_current,
 )
-from psykhe_cli.sandbox.settings import DEFAULT_CLIENT_ID, SandboxSettings, generate_key
-from psykhe_cli.sandbox.store import Store
-from psykhe_cli.sandbox.worker import Worker
+from psykhe_cli.sandbox.settings import SandboxSettings
+from psykhe_cli.sandbox.state import SandboxState
 
 log = logging.getLogger("psykhe.sandbox")
 
 
-class Sandbox:
-    """The state of one sandbox and the ASGI app serving it; ``close()`` when done."""
+class Sandbox(SandboxState):
+    """One sandbox: its state and the ASGI app serving it; ``close()`` when done."""
 
     def __init__(self, settings: SandboxSettings) -> None:
-        self.settings = settings
-        #: accepted key -> client id; a generated key when none was given
-        self.keys: Mapping[str, str] = dict(settings.keys) or {generate_key(): DEFAULT_CLIENT_ID}
-        self.key_generated = not settings.keys
-        self.faults = FaultBook()
-        for document in settings.faults:
-            self.faults.add(parse_faults(document))
-        self._tmp = (
-            tempfile.TemporaryDirectory(prefix="psykhe-sandbox-")
-            if settings.db_path is None
-            else None
-        )
-        if self._tmp is not None:
-            db_path, spool_dir = Path(self._tmp.name) / "sandbox.db", Path(self._tmp.name) / "spool"
-        else:
-            assert settings.db_path is not None
-            db_path, spool_dir = (
-                settings.db_path,
-                settings.db_path.with_name(settings.db_path.name + ".spool"),
-            )
-        self.store = Store(db_path, spool_dir)
-        self.worker = Worker(self.store, settings.processing_delay)
-        self.log = RequestLog()
-        self.connections = ConnectionRegistry()
+        super().__init__(settings)
         self.app = _build_app(self)
-
-    @property
-    def api_key(self) -> str:
-        """The first accepted key (the generated one when none was given)."""
-        return next(iter(self.keys))
-
-    @property
-    def client_id(self) -> str:
-        """The client of ``api_key``."""
-        return self.keys[self.api_key]
-
-    async def reset(self) -> None:
-        """Forget ingestions, products, requests and faults."""
-        self.faults.clear()
-        self.log.clear()
-        self.worker.clear()
-        await asyncio.to_thread(self.store.reset)
-
-    def close(self) -> None:
-        """Leave the database consistent; remove it if it was temporary."""
-        self.store.close()
-        if self._tmp is not None:
-            self._tmp.cleanup()
 
 
 # -- /_sandbox routes ------------------------------------------------------------------------
 
 
-def _sandbox_of(request: Request) -> Sandbox:
-    sandbox: Sandbox = request.app.state.sandbox
+def _sandbox_of(request: Request) -> SandboxState:
+    sandbox: SandboxState = request.app.state.sandbox
     return sandbox
 
 
@@ -185,7 +134,7 @@ async def faults(request: Request) -> Response:
 class RequestLogMiddleware:
     """Logs every API request (not ``/_sandbox/``) in the request log and one access line."""
 
-    def __init__(self, app: ASGIApp, sandbox: Sandbox) -> None:
+    def __init__(self, app: ASGIApp, sandbox: SandboxState) -> None:
         self.app = app
         self.sandbox = sandbox
 
@@ -241,7 +190,7 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return envelope.error_response(500, "internal_error", "internal error in the sandbox")
 
 
-def _build_app(sandbox: Sandbox) -> Starlette:
+def _build_app(sandbox: SandboxState) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         sandbox.worker.start()

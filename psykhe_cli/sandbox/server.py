@@ -21,6 +21,7 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from psykhe_cli import threads
 from psykhe_cli.sandbox.app import Sandbox
 from psykhe_cli.sandbox.connections import ConnectionRegistry
 from psykhe_cli.sandbox.settings import SandboxSettings
@@ -169,7 +170,7 @@ class SandboxServer:
         self.base_url = base_url_of(self._sock)
         self._server = _server(self.sandbox, signals=False)
         self._thread = threading.Thread(target=self._run, name="psykhe-sandbox", daemon=True)
-        self._thread.start()
+        threads.start(self._thread)
         deadline = time.monotonic() + timeout
         while not self._server.started and self._thread.is_alive() and time.monotonic() < deadline:
             time.sleep(0.01)

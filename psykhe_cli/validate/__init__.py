@@ -2,21 +2,21 @@
 
 Validation is a producer: ``FeedCheck`` reads and checks the feeds in one pass (stdin cannot
 be read twice) and yields, in input order, what it found and what it accepted; its consumers
-ask (``Wanted``) for what they need. ``psykhe push`` consumes it (compress, spool, upload);
-``psykhe validate`` runs it through ``check_feeds``, which hands the events to callbacks::
-
-    with FeedCheck(sources, options, Wanted(records=True, deflate_level=1)) as check:
-        for event in check:              # Problem, Records, Deflated, RejectedLine, Products,
-            ...                          # Notice, Progress, WorkersStarted
-    report = check.report
+ask (``Wanted``) for what they need. It knows nothing of where accepted lines go: a consumer
+that wants each block encoded where it is checked (``psykhe push`` compresses them in the
+workers) supplies a ``BlockCodec``. ``check_feeds`` runs a ``FeedCheck`` to its end and hands
+each event to a callback (the one place events are dispatched)::
 
     report = check_feeds(
         [FeedSource("catalog.jsonl.gz")],
         ValidationOptions(strict=False, max_problems=1000),
         on_problem=print_problem,        # each Problem as found (the first max_problems)
-        on_records=spool.write_lines,    # normalized JSON Lines of the lines without an error
+        on_records=spool.write,          # normalized JSON Lines of the lines without an error
+        codec=deflater,                  # with on_encoded: each block encoded in the workers
+        on_encoded=spool.write_deflated,
         on_rejected=rejects.write,       # (file, line, raw bytes, problems) of the others
         on_progress=bar.update,          # (lines done, raw bytes read), at most ~10 times/s
+        on_workers=start_threads,        # once the workers are forked (``psykhe_cli.threads``)
     )
 
 Problem codes (one level each; ``--strict`` makes every warning an error):
@@ -34,20 +34,27 @@ is read by the workers themselves, a byte range each. Only the calling process k
 that grows with the feed: see ``HashSet64``.
 
     report.py   ValidationOptions, Problem, FeedReport
+    events.py   what a check yields (Event), what a consumer asks for (Wanted, BlockCodec)
     rules.py    one product, one JSON line: check_product, check_line (pure functions)
     fast.py     the proof, in C (msgspec), that most lines are fine; learns extra fields
+    lines.py    a block's lines split lazily; load_numpy (the workers vectorize with it)
     blocks.py   one block of lines (the hot path, also run in workers); CSV rows
     hashset.py  HashSet64: exact sets of 64-bit hashes (duplicates, distinct products)
+    merge.py    Merger: results folded in input order, duplicates across blocks
+    workers.py  Workers: started, forked (the fork rule: psykhe_cli.threads), watched
     forked.py   ForkedPool: forked workers fed through pipes (the ranges of a plain file)
-    engine.py   FeedCheck, check_feeds: reading, workers, merging in order, duplicates, progress
+    engine.py   FeedCheck, check_feeds: reading the feeds, blocks to workers, progress
 """
 
 from __future__ import annotations
 
 from psykhe_cli.feeds import FeedSource
-from psykhe_cli.validate.engine import (
+from psykhe_cli.validate.engine import FeedCheck, check_feeds
+from psykhe_cli.validate.events import (
+    BlockCodec,
+    Encoded,
+    Encoder,
     Event,
-    FeedCheck,
     Notice,
     OnProblem,
     OnProgress,
@@ -58,14 +65,15 @@ from psykhe_cli.validate.engine import (
     Records,
     RejectedLine,
     Wanted,
-    WorkersStarted,
-    check_feeds,
 )
 from psykhe_cli.validate.hashset import HashSet64
 from psykhe_cli.validate.report import FeedReport, Problem, ValidationOptions
 from psykhe_cli.validate.rules import Issue, LineResult, check_line, check_product
 
 __all__ = [
+    "BlockCodec",
+    "Encoded",
+    "Encoder",
     "Event",
     "FeedCheck",
     "FeedReport",
@@ -85,7 +93,6 @@ __all__ = [
     "RejectedLine",
     "ValidationOptions",
     "Wanted",
-    "WorkersStarted",
     "check_feeds",
     "check_line",
     "check_product",

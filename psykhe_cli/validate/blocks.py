@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from psykhe_cli.deflate import Deflated, deflate
+from psykhe_cli.feeds.blocks import non_blank_lines
 from psykhe_cli.feeds.formats import RowReader
 from psykhe_cli.feeds.ranges import read_lines
 from psykhe_cli.schema import (
@@ -25,14 +25,9 @@ from psykhe_cli.schema import (
     PRODUCT_KEY,
     VARIANT_KEY,
 )
-from psykhe_cli.validate import fast
-from psykhe_cli.validate.fast import (
-    Decoders,
-    Lines,
-    not_none,
-    not_none_at,
-    prove_lines,
-)
+from psykhe_cli.validate.events import Encoder
+from psykhe_cli.validate.fast import Decoders, not_none, not_none_at, prove_lines
+from psykhe_cli.validate.lines import Lines
 from psykhe_cli.validate.rules import (
     Issue,
     Rejected,
@@ -57,8 +52,8 @@ class BlockParams(NamedTuple):
     max_problems: int
     #: hash with blake2b, equal in every process, for workers that are not forked
     portable_hashes: bool = False
-    #: compress the block's normalized lines here, at this level, instead of returning them
-    deflate_level: int | None = None
+    #: encode the block's normalized lines here, instead of returning them (``BlockCodec``)
+    encode: Encoder | None = None
     #: return the product identifier beside each product hash (``BlockResult.product_ids``)
     want_product_ids: bool = False
 
@@ -88,8 +83,8 @@ class BlockResult:
     keys: list[tuple[str, str | None]] | None = None
     #: product_identifier of the previous accepted line: consecutive variants hash it once
     last_pid: str | None = None
-    #: the normalized lines compressed, instead of ``records`` (``BlockParams.deflate_level``)
-    deflated: Deflated | None = None
+    #: the normalized lines encoded, instead of ``records`` (``BlockParams.encode``)
+    encoded: Any = None
 
     def add(self, line: int, issues: list[Issue], pid: str | None, params: BlockParams) -> bool:
         """Count ``issues`` of ``line``; True when one of them is an error."""
@@ -156,12 +151,18 @@ def _blake(text: str) -> int:
 
 
 def check_block(
-    block: bytes, first_line: int, params: BlockParams, decoders: Decoders | None = None
+    block: bytes,
+    first_line: int,
+    params: BlockParams,
+    decoders: Decoders | None = None,
+    numpy: Any = None,
 ) -> BlockResult:
     """Check a block of whole JSON lines whose first line is ``first_line``.
 
     ``decoders``: what the proof learned of this run's products in this process, and learns
     from this block (``fast.Decoders``); without them, it learns from this block only.
+    ``numpy``: the module when the caller loaded it (``lines.load_numpy``: the workers do),
+    to vectorize; None for the same results without it.
 
     The cyclic garbage collector is paused meanwhile: a block's parsed lines are acyclic and
     freed when it ends, and collecting while thousands of them are alive doubled the cost.
@@ -169,14 +170,22 @@ def check_block(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _check_block(block, first_line, params, decoders or Decoders())
+        # blank lines are dropped first, in C: checked one by one, a block of them took
+        # seconds and a hundred MB (feeds.blocks.non_blank_lines)
+        non_blank = non_blank_lines(block, first_line)
+        if non_blank is None:
+            return _check_block(block, first_line, params, decoders or Decoders(), numpy)
+        result = _check_block(non_blank.data, 0, params, decoders or Decoders(), numpy)
+        _renumber(result, non_blank.numbers)
+        result.lines = non_blank.lines
+        return result
     finally:
         if collecting:
             gc.enable()
 
 
 def _check_block(
-    block: bytes, first_line: int, params: BlockParams, decoders: Decoders
+    block: bytes, first_line: int, params: BlockParams, decoders: Decoders, numpy: Any
 ) -> BlockResult:
     """The work of ``check_block``.
 
@@ -187,9 +196,9 @@ def _check_block(
     line. The accepted lines' numbers and hashes are then built with C-level maps.
     """
     result = BlockResult()
-    lines = Lines(block)
+    lines = Lines(block, numpy)
     result.lines = len(lines)
-    proof = prove_lines(block, lines, decoders)
+    proof = prove_lines(block, lines, decoders, numpy)
     objects: list[Any] | None = None
     if proof is None:
         exact_keys = has_colon_escape(block)
@@ -240,24 +249,24 @@ def _check_block(
     else:
         keys, identifiers = not_none(proven), None
     accepted = range(len(proven)) if len(keys) == len(proven) else not_none_at(proven)
-    result.accepted = _line_numbers(first_line, accepted)
+    result.accepted = _line_numbers(first_line, accepted, numpy)
     result.variants = len(keys)
     result.pair_hashes, result.product_hashes, result.product_ids = _hashes(
-        keys, params.portable_hashes, identifiers, want_ids=params.want_product_ids
+        keys, params.portable_hashes, identifiers, want_ids=params.want_product_ids, numpy=numpy
     )
     if not want_records:
         return result
-    if params.deflate_level is None or b"\r" in block:
+    if params.encode is None or b"\r" in block:
         every = lines.list()
         records = [rewritten.get(i) or every[i].removesuffix(b"\r") + b"\n" for i in accepted]
-        if params.deflate_level is None:
+        if params.encode is None:
             result.records = records
             return result
         data = b"".join(records)
     else:  # the block as it is, but for the lines not sent as written
         left_out = [i for i in unproven if proven[i] is None]
         data = _spliced(block, lines, rewritten, left_out)
-    result.deflated = deflate(data, len(accepted), params.deflate_level)
+    result.encoded = params.encode(data, len(accepted))
     return result
 
 
@@ -292,9 +301,8 @@ _PRODUCT_OF = operator.attrgetter(PRODUCT_KEY)
 _VARIANT_OF = operator.attrgetter(VARIANT_KEY)
 
 
-def _line_numbers(first_line: int, indexes: range | list[int]) -> array[int]:
-    """``first_line`` plus each index, as an array (with numpy when loaded: ~100x faster)."""
-    numpy = fast._loaded_numpy()
+def _line_numbers(first_line: int, indexes: range | list[int], numpy: Any) -> array[int]:
+    """``first_line`` plus each index, as an array (with ``numpy``: ~100x faster)."""
     if numpy is None:
         return array("Q", map(first_line.__add__, indexes))
     if isinstance(indexes, range):
@@ -310,19 +318,19 @@ def _hashes(
     identifiers: tuple[list[str], list[str]] | None = None,
     *,
     want_ids: bool = False,
+    numpy: Any = None,
 ) -> tuple[array[int], array[int], list[str] | None]:
     """The pair hash of each key, and the product hash of each first variant of a product
     (consecutive variants hashed once): ``pair_hash`` and ``product_hash``, over a block;
     with ``want_ids``, the product identifier of each product hash too.
 
-    With numpy (loaded with the workers), two C-level maps of ``hash`` and vector
+    With ``numpy`` (the workers load it), two C-level maps of ``hash`` and vector
     arithmetic; the same values without it. ``identifiers``: the keys' product and variant
     identifiers, when known already.
     """
     if identifiers is None:
         identifiers = list(map(_PRODUCT_OF, keys)), list(map(_VARIANT_OF, keys))
     pids, vids = identifiers
-    numpy = fast._loaded_numpy()
     if portable or numpy is None or not pids:
         firsts = [pid for pid, _ in itertools.groupby(pids)]
         flags = itertools.repeat(portable)
@@ -357,13 +365,14 @@ def check_range(
     params: BlockParams,
     same: tuple[int, int] | None = None,
     decoders: Decoders | None = None,
+    numpy: Any = None,
 ) -> RangeResult:
     """Check the lines of a plain file that start in ``[start, end)``, read here (see
     ``feeds.ranges.read_lines``: which lines, ``same``, the BOM and the line cap).
 
     A worker reads its own part of the file: the parent then hands over two numbers, not a
     megabyte. Lines are numbered from 1: the parent, which knows how many came before,
-    renumbers them. ``decoders``: as ``check_block``'s.
+    renumbers them. ``decoders``, ``numpy``: as ``check_block``'s.
     """
     read = read_lines(path, start, end, same)
     if read.changed:
@@ -373,7 +382,16 @@ def check_range(
         return RangeResult(BlockResult(lines=lines_before), read.start, 0, True)
     if not read.data:  # no line starts in the range
         return RangeResult(BlockResult(), read.start, 0)
-    return RangeResult(check_block(read.data, 1, params, decoders), read.start, len(read.data))
+    checked = check_block(read.data, 1, params, decoders, numpy)
+    return RangeResult(checked, read.start, len(read.data))
+
+
+def _renumber(result: BlockResult, numbers: array[int]) -> None:
+    """Renumber a result whose lines were numbered from 0: line ``n`` is ``numbers[n]``."""
+    number = numbers.__getitem__
+    result.accepted = array("Q", map(number, result.accepted))
+    result.problems = [(number(n), *rest) for n, *rest in result.problems]  # type: ignore[misc]
+    result.rejected = [(number(n), *rest) for n, *rest in result.rejected]  # type: ignore[misc]
 
 
 def rebase(result: BlockResult, offset: int) -> None:

@@ -21,7 +21,7 @@ What msgspec does not see, and how the proof covers it:
   be exactly that many (the keys inside extra values counted in their raw JSON). They are
   counted one of two ways, both exact:
 
-  - with numpy at hand (the engine loads it with its worker processes), as the ``":`` of
+  - with numpy at hand (passed in: the engine's workers load it), as the ``":`` of
     the block, when no colon follows whitespace (JSON allows it between a key and its
     colon: then the other way). Every key then ends in ``":``; an escaped quote before a
     colon, or a string starting with one, adds more, which only refuses the proof;
@@ -37,16 +37,13 @@ from __future__ import annotations
 
 import itertools
 import operator
-import os
 import re
-import sys
 from collections.abc import Iterable
 from typing import Annotated, Any, Literal, NamedTuple
 
 import msgspec
 import orjson
 
-from psykhe_cli.feeds.blocks import split_lines
 from psykhe_cli.schema import (
     DOCUMENTED_OPERATIONS,
     LEGACY_OPERATION_KEY,
@@ -56,6 +53,7 @@ from psykhe_cli.schema import (
     PRODUCT_KEY,
     VARIANT_KEY,
 )
+from psykhe_cli.validate.lines import Lines
 from psykhe_cli.validate.rules import exact_checks, has_colon_escape, urls_are_valid
 
 _NAMES = tuple(rule.name for rule in PRODUCT_FIELDS)
@@ -75,8 +73,6 @@ _COLON, _QUOTE = ord(":"), ord('"')
 _SPACES = (ord(" "), ord("\t"), ord("\r"))
 _NONE = itertools.repeat(None)
 _UNSETS = itertools.repeat(msgspec.UNSET)
-_NEWLINE, _BRACE = ord("\n"), ord("{")
-_PLUS_ONE = (1).__add__
 _PRODUCT_DATA_OF = operator.attrgetter(PRODUCT_DATA_KEY)
 _OPERATION_OF = operator.attrgetter(OPERATION_KEY)
 
@@ -181,68 +177,6 @@ class Proof(NamedTuple):
     identifiers: tuple[list[str], list[str]]
 
 
-class Lines:
-    """The lines of a block without their newlines, as ``split_lines`` gives them, split
-    only when asked to.
-
-    With numpy (loaded with the workers) the newlines are found in one vector scan and a
-    line is sliced when it is asked for: once a block is decoded in one call, the proof
-    needs only the few lines it leaves. Without numpy the block is split at once.
-    """
-
-    def __init__(self, block: bytes) -> None:
-        self.block = block
-        self._numpy = numpy = _loaded_numpy()
-        self._split: list[bytes] | None = None
-        self._ends: list[int] | None = None
-        if numpy is None:
-            self._split = split_lines(block)
-            self._count = len(self._split)
-        else:
-            self._newlines = numpy.flatnonzero(numpy.frombuffer(block, numpy.uint8) == _NEWLINE)
-            self._count = len(self._newlines) + (0 if block.endswith(b"\n") else bool(block))
-
-    def __len__(self) -> int:
-        return self._count
-
-    def __getitem__(self, index: int) -> bytes:
-        if self._split is not None:
-            return self._split[index]
-        start, end = self.span(index)
-        return self.block[start:end]
-
-    def list(self) -> list[bytes]:
-        """Every line."""
-        if self._split is None:
-            self._split = split_lines(self.block)
-        return self._split
-
-    def span(self, index: int) -> tuple[int, int]:
-        """Where line ``index`` starts in the block, and where its newline is (or the end)."""
-        ends = self._ends
-        if ends is None:
-            if self._numpy is None:  # each newline: past the one before, and the line
-                lengths = map(_PLUS_ONE, map(len, self.list()))
-                ends = list(itertools.accumulate(lengths, initial=-1))[1:]
-            else:
-                ends = self._newlines.tolist()
-                if len(ends) < self._count:
-                    ends.append(len(self.block))
-            self._ends = ends
-        return (ends[index - 1] + 1 if index else 0), ends[index]
-
-    def each_opens_an_object(self) -> bool:
-        """True when every line starts with ``{``: none is blank."""
-        if not self._count:
-            return True
-        if self._numpy is None:
-            return all(map(bytes.startswith, self.list(), itertools.repeat(b"{")))
-        numpy = self._numpy
-        data = numpy.frombuffer(self.block, numpy.uint8)
-        starts = self._newlines[: self._count - 1] + 1
-        return bool(data[0] == _BRACE and (data[starts] == _BRACE).all())
-
-
 def _is_at(values: Iterable[Any], same: Iterable[Any]) -> list[int]:
     """The indexes of the values that are the one ``same`` repeats (C-level iteration: a
     block has thousands)."""
@@ -264,8 +198,12 @@ def not_none(values: list[Any]) -> list[Any]:
     return list(itertools.compress(values, map(operator.is_not, values, _NONE)))
 
 
-def prove_lines(block: bytes, lines: Lines, decoders: Decoders) -> Proof | None:
-    """What could be proven of the lines of ``block`` with ``decoders``; None: nothing."""
+def prove_lines(block: bytes, lines: Lines, decoders: Decoders, numpy: Any = None) -> Proof | None:
+    """What could be proven of the lines of ``block`` with ``decoders``; None: nothing.
+
+    ``numpy``: the module, to count the keys in one vector scan (the workers load it), or
+    None to count them without it (``lines.load_numpy`` says why not always).
+    """
     decoded = _decode_block(block, lines, decoders) if lines.each_opens_an_object() else None
     proven, bare = decoded or _decode_all(lines.list(), decoders)
     products = not_none(proven)
@@ -280,7 +218,6 @@ def prove_lines(block: bytes, lines: Lines, decoders: Decoders) -> Proof | None:
     identifiers = _identifiers(products)
     if identifiers is None or not _urls_ok(products):
         return None
-    numpy = _loaded_numpy()
     keys = None if numpy is None else _key_ends(numpy, block)
     if keys is not None:
         marker, expected = _KEY_END, 0
@@ -407,33 +344,6 @@ def _json_fine(joined: bytes) -> bool:
     except orjson.JSONDecodeError:
         return False
     return not exact_checks(array, values, exact_keys=True, exact_ints=True)
-
-
-def load_numpy() -> Any:
-    """Import numpy (once) without OpenBLAS threads: nothing here multiplies matrices, and
-    its threads spun for ~0.1 s of CPU at import, on a core the workers need."""
-    if "numpy" not in sys.modules:
-        saved = os.environ.get(_BLAS_THREADS)
-        os.environ[_BLAS_THREADS] = "1"
-        try:
-            import numpy  # noqa: F401
-        finally:
-            if saved is None:
-                del os.environ[_BLAS_THREADS]
-            else:
-                os.environ[_BLAS_THREADS] = saved
-    return sys.modules["numpy"]
-
-
-_BLAS_THREADS = "OPENBLAS_NUM_THREADS"
-
-
-def _loaded_numpy() -> Any:
-    """numpy when this process has loaded it (the engine does, for its workers), else None.
-
-    Importing it costs ~0.1 s, more than checking a small feed: it is not loaded for one.
-    """
-    return sys.modules.get("numpy")
 
 
 def _key_ends(numpy: Any, block: bytes) -> int | None:

@@ -63,7 +63,7 @@ class HashSet64:
 
     def sorted(self) -> Any:
         """Every hash in the set, once, as a sorted numpy ``uint64`` array (a copy)."""
-        from psykhe_cli.validate.fast import load_numpy
+        from psykhe_cli.validate.lines import load_numpy
 
         np = load_numpy()
         if self._small is not None:
@@ -80,7 +80,7 @@ class HashSet64:
             self._grow_up()
 
     def _grow_up(self) -> None:
-        from psykhe_cli.validate.fast import load_numpy
+        from psykhe_cli.validate.lines import load_numpy
 
         np = load_numpy()
         assert self._small is not None

@@ -1,12 +1,20 @@
-"""What checking feeds produces: the options it takes, each Problem, the FeedReport."""
+"""What checking feeds produces: the options it takes, each Problem, the FeedReport.
+
+``FeedReport.refuse_if_empty`` is the rule that a feed with nothing to send is refused: push
+and validate both apply it, so they reach the same verdict with the same words.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
+from psykhe_cli.errors import InputError
 from psykhe_cli.feeds.blocks import BLOCK_SIZE
 from psykhe_cli.printable import printable
+
+#: why a feed without an error is refused all the same: not one line of it would be sent
+NO_PRODUCT_LINES = "the feed has no product lines; nothing was sent"
 
 
 @dataclass(frozen=True)
@@ -79,8 +87,18 @@ class FeedReport:
 
     @property
     def ok(self) -> bool:
-        """True when no line has an error (warnings allowed)."""
-        return self.errors == 0
+        """True when no line has an error (warnings allowed) and some line would be sent."""
+        return self.errors == 0 and self.variants > 0
+
+    def refuse_if_empty(self) -> None:
+        """``InputError`` (exit 3) when not one line would be sent: an empty feed, a header
+        row alone, or a shop export whose every product was left out as not active."""
+        if self.variants == 0:
+            hint = None
+            if self.left_out:
+                hint = f"{self.left_out:,} inactive product(s) were left out: --include-inactive"
+                hint += " sends them too"
+            raise InputError(NO_PRODUCT_LINES, hint=hint)
 
     def to_json(self) -> dict[str, Any]:
         """Exactly the keys of the ``--json`` summary."""

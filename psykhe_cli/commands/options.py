@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -14,15 +15,17 @@ if TYPE_CHECKING:
     from psykhe_cli.terminal import Environment
 
 
+@dataclass
 class Runtime:
-    """Process-wide switches that ``cli.main`` needs after a command has ended."""
+    """What ``cli.run`` needs to know of one run once its command has ended; made by
+    ``cli.run`` and handed to the command as click's ``obj``."""
 
     debug: bool = False
 
 
-def _set_debug(value: bool) -> bool:
-    if value:
-        Runtime.debug = True
+def _set_debug(ctx: typer.Context, value: bool) -> bool:
+    if value and isinstance(ctx.obj, Runtime):
+        ctx.obj.debug = True
     return value
 
 
@@ -31,6 +34,16 @@ DebugOption = Annotated[
     typer.Option(
         "--debug",
         help="Show request/response details (key redacted) and tracebacks.",
+        callback=_set_debug,
+        is_eager=True,
+    ),
+]
+#: validate sends no request: its --debug has no request/response details to show
+ValidateDebugOption = Annotated[
+    bool,
+    typer.Option(
+        "--debug",
+        help="Show the traceback when psykhe fails for a reason other than the feed.",
         callback=_set_debug,
         is_eager=True,
     ),
