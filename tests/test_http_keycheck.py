@@ -210,8 +210,9 @@ def test_key_check_runs_on_its_thread_and_gives_the_verdict() -> None:
         return _verdict(KeyStatus.REFUSED)
 
     key_check = KeyCheck(check, key_source="PSYKHE_API_KEY")
-    assert key_check.done() is None  # not started
+    assert (key_check.started, key_check.done()) == (False, None)
     key_check.start()
+    assert key_check.started
     key_check.start()  # once only
     assert key_check.verdict() == _verdict(KeyStatus.REFUSED)
     assert key_check.done() == _verdict(KeyStatus.REFUSED)

@@ -142,6 +142,11 @@ class KeyCheck:
         self._verdict: KeyVerdict | None = None
         self._error: BaseException | None = None
 
+    @property
+    def started(self) -> bool:
+        """Whether ``start`` was called."""
+        return self._thread is not None
+
     def start(self) -> None:
         """Start the check on its thread, unless it was started already."""
         if self._thread is not None:
