@@ -29,7 +29,7 @@ import httpx
 
 from psykhe_cli import threads
 from psykhe_cli.errors import AuthError, ConfigError
-from psykhe_cli.http.envelope import Refusals
+from psykhe_cli.http.envelope import KEY_HINT, Refusals
 from psykhe_cli.http.exchange import Answer, Exchange
 
 #: an ingestion id no ingestion has: the API's ids start at 1
@@ -38,8 +38,6 @@ KEY_CHECK_INGESTION_ID = 0
 KEY_CHECK_DEADLINE = 5.0
 #: how long ``KeyCheck.verdict`` waits past the deadline for a check that should have ended
 _JOIN_GRACE = 0.5
-
-KEY_HINT = "check the key: ingestion needs the private key (sk_…) of this tenant"
 
 
 class KeyStatus(str, Enum):
