@@ -170,12 +170,18 @@ def check_block(
     collecting = gc.isenabled()
     gc.disable()
     try:
+        decoders = decoders or Decoders()
+        lines = Lines(block, numpy)
+        # a block whose every line opens an object holds no blank line: the common case,
+        # told by the scan the proof needs anyway, so it pays nothing more
+        if lines.each_opens_an_object():
+            return _check_block(lines, first_line, params, decoders, numpy)
         # blank lines are dropped first, in C: checked one by one, a block of them took
         # seconds and a hundred MB (feeds.blocks.non_blank_lines)
         non_blank = non_blank_lines(block, first_line)
         if non_blank is None:
-            return _check_block(block, first_line, params, decoders or Decoders(), numpy)
-        result = _check_block(non_blank.data, 0, params, decoders or Decoders(), numpy)
+            return _check_block(lines, first_line, params, decoders, numpy)
+        result = _check_block(Lines(non_blank.data, numpy), 0, params, decoders, numpy)
         _renumber(result, non_blank.numbers)
         result.lines = non_blank.lines
         return result
@@ -185,7 +191,7 @@ def check_block(
 
 
 def _check_block(
-    block: bytes, first_line: int, params: BlockParams, decoders: Decoders, numpy: Any
+    lines: Lines, first_line: int, params: BlockParams, decoders: Decoders, numpy: Any
 ) -> BlockResult:
     """The work of ``check_block``.
 
@@ -196,7 +202,7 @@ def _check_block(
     line. The accepted lines' numbers and hashes are then built with C-level maps.
     """
     result = BlockResult()
-    lines = Lines(block, numpy)
+    block = lines.block
     result.lines = len(lines)
     proof = prove_lines(block, lines, decoders, numpy)
     objects: list[Any] | None = None
