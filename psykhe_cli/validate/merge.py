@@ -20,7 +20,13 @@ import orjson
 from psykhe_cli.feeds.blocks import split_lines
 from psykhe_cli.feeds.ranges import read_again
 from psykhe_cli.schema import ERROR, PRODUCT_DATA_KEY, PRODUCT_KEY, VARIANT_KEY, WARNING
-from psykhe_cli.validate.blocks import BlockParams, BlockResult, check_block, pair_hash
+from psykhe_cli.validate.blocks import (
+    BlockParams,
+    BlockResult,
+    check_block,
+    pair_hash,
+    product_hash,
+)
 from psykhe_cli.validate.events import (
     Encoded,
     Encoder,
@@ -98,13 +104,6 @@ class Merger:
         report.warnings += result.warnings
         for code, count in result.counts.items():
             report.counts_by_code[code] = report.counts_by_code.get(code, 0) + count
-        self._uncounted.append(result.product_hashes)
-        if self.wanted.products:
-            assert result.product_ids is not None or not result.product_hashes
-            self._uncounted_ids.append(result.product_ids or [])
-        self._uncounted_size += len(result.product_hashes)
-        if self._uncounted_size >= _PRODUCTS_BATCH:
-            self._count_products()
         self._staged.append((file, result, first_line, block, reread))
         self._staged_pairs += len(result.pair_hashes)
         if self._staged_pairs >= _PAIRS_BATCH or len(self._staged) >= _STAGED_BLOCKS:
@@ -157,8 +156,17 @@ class Merger:
                 found = [Problem(file, line, self._level(lv), c, m, pid) for lv, c, m in issues]
                 self._out.append(RejectedLine(file, line, raw, found))
         records = result.records
+        products, ids = result.product_hashes, result.product_ids
         if dropped:
             records = [r for i, r in enumerate(records) if i not in dropped]
+            products, ids = self._products_kept(result, first_line, block, dropped)
+        self._uncounted.append(products)
+        if self.wanted.products:
+            assert ids is not None or not products
+            self._uncounted_ids.append(ids or [])
+        self._uncounted_size += len(products)
+        if self._uncounted_size >= _PRODUCTS_BATCH:
+            self._count_products()
         if result.encoded is not None:
             if dropped:  # rare: the block's kept lines encoded again, here
                 assert block is not None and self._codec is not None
@@ -169,6 +177,25 @@ class Merger:
                 self._out.append(Encoded(result.encoded))
         elif self.wanted.records and records:
             self._out.append(Records(records))
+
+    def _products_kept(
+        self, result: BlockResult, first_line: int, block: bytes | None, dropped: set[int]
+    ) -> tuple[array[int], list[str]]:
+        """The product hashes (and identifiers) of a block's accepted lines but ``dropped``:
+        a product whose one line gives another's variant id is not sent, nor counted."""
+        if result.keys is not None:
+            pids = [pid for pid, _ in result.keys]
+        else:
+            assert block is not None
+            lines = split_lines(block)
+            pids = [
+                (_product_of(lines[line - first_line].rstrip(b"\r")) or {}).get(PRODUCT_KEY, "")
+                for line in result.accepted
+            ]
+        kept = [pid for index, pid in enumerate(pids) if index not in dropped]
+        firsts = [pid for pid, _ in itertools.groupby(kept)]
+        portable = self.params.portable_hashes
+        return array("Q", (product_hash(pid, portable) for pid in firsts)), firsts
 
     def _records_again(self, block: bytes, first_line: int, dropped: set[int]) -> list[bytes]:
         """The records of a JSON Lines block checked again, but for the indexes ``dropped``."""
