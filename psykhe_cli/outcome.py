@@ -12,7 +12,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from psykhe_cli.errors import ExitCode, PsykheError, exit_code_of
+import orjson
+
+from psykhe_cli.errors import ExitCode, PsykheError, UsageError, exit_code_of
 
 if TYPE_CHECKING:
     from psykhe_cli.terminal import Environment
@@ -39,3 +41,11 @@ def reporting_outcome(env: Environment, report: Report) -> Iterator[None]:
         code = exit_code_of(outcome)
         with env.reporting(failed=code != ExitCode.OK):
             report(code, outcome if isinstance(outcome, PsykheError) else None)
+
+
+def usage_error_document(message: str, exit_code: int) -> str:
+    """The ``--json`` of a run that a usage error stopped before its command ran: one object,
+    with the ``exit_code`` and ``error`` every command's report carries, and ``ok`` as
+    validate's has it."""
+    error = {"code": UsageError.code, "message": message}
+    return orjson.dumps({"ok": False, "exit_code": exit_code, "error": error}).decode()
