@@ -24,8 +24,8 @@ import typer
 from psykhe_cli import __version__
 from psykhe_cli.commands import completion, login, push, sandbox, validate
 from psykhe_cli.commands.options import Runtime
-from psykhe_cli.errors import ExitCode, PsykheError, exit_code_of, interrupt_behind
-from psykhe_cli.outcome import usage_error_document
+from psykhe_cli.errors import ExitCode, PsykheError, UsageError, exit_code_of, interrupt_behind
+from psykhe_cli.outcome import forget_report, report_shown, usage_error_document
 from psykhe_cli.printable import printable
 
 app = typer.Typer(
@@ -106,8 +106,9 @@ def _explain(outcome: BaseException, code: int, *, debug: bool) -> None:
         )
 
 
-def _usage_error_behind(outcome: BaseException) -> typer.TyperException | None:
-    """The usage error Typer reported on stderr before it exited, if that is what ended.
+def _unreported_usage_error(outcome: BaseException) -> str | None:
+    """The message of the usage error that ended the run before any report was shown: one
+    Typer reported on stderr before it exited, or one a command raised before its report.
 
     Typer's (vendored Click's) usage errors are ``TyperException`` errors exiting 2; the class
     itself is not public.
@@ -118,7 +119,9 @@ def _usage_error_behind(outcome: BaseException) -> typer.TyperException | None:
         and isinstance(context, typer.TyperException)
         and context.exit_code == ExitCode.USAGE
     ):
-        return context
+        return context.format_message()
+    if isinstance(outcome, UsageError) and not report_shown():
+        return outcome.message
     return None
 
 
@@ -131,6 +134,7 @@ def _wants_json(args: list[str]) -> bool:
 def run(args: list[str] | None = None) -> int:
     """Run the CLI on ``args`` and return the exit code; never raises."""
     runtime = Runtime()  # what --debug sets, read here once the command has ended
+    forget_report()
     try:
         command = typer.main.get_command(app)
         # standalone mode: Typer itself reports usage errors (exit 2) and maps Ctrl-C to 130
@@ -138,9 +142,9 @@ def run(args: list[str] | None = None) -> int:
     except BaseException as exc:  # every ending gets its one line and its code
         code = exit_code_of(exc)
         _explain(exc, code, debug=runtime.debug)
-        usage = _usage_error_behind(exc)
+        usage = _unreported_usage_error(exc)
         if usage is not None and _wants_json(sys.argv[1:] if args is None else args):
-            sys.stdout.write(usage_error_document(usage.format_message(), code) + "\n")
+            sys.stdout.write(usage_error_document(usage, code) + "\n")
         return code
     return ExitCode.OK
 

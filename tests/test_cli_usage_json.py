@@ -59,3 +59,30 @@ def test_a_file_named_json_after_the_options_end_is_a_feed(tmp_path: Path) -> No
     out = psykhe("validate", "--", "--json", env=isolated_env(tmp_path / "home"), cwd=tmp_path)
     assert out.returncode == 3, out.stderr  # an empty feed, not a usage error
     assert out.stdout.startswith("files:")
+
+
+@pytest.mark.parametrize("args", [["status", "--json"], ["status", "7", "--last", "--json"]])
+def test_status_without_one_ingestion_to_show_prints_one_object(
+    tmp_path: Path, args: list[str]
+) -> None:
+    out = psykhe(*args, env=isolated_env(tmp_path / "home"))
+    assert out.returncode == 2, out.stderr
+    assert orjson.loads(out.stdout) == {
+        "ok": False,
+        "exit_code": 2,
+        "error": {"code": "usage_error", "message": "give an ingestion id or --last (one of them)"},
+    }
+
+
+def test_a_usage_error_in_a_command_report_is_still_one_object(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    feed = tmp_path / "feed.jsonl"
+    feed.write_bytes(b"")
+    args = ["push", str(feed), "--json", "--mode", "soft_replace", "--skip-invalid"]
+    out = psykhe(*args, env=env)
+    assert out.returncode == 2, out.stderr
+    assert out.stdout.count("\n") == 1
+    report = orjson.loads(out.stdout)
+    assert (report["exit_code"], report["error"]["code"]) == (2, "usage_error")
+    assert report["mode"] == "soft_replace"  # push's own report, not a second object
