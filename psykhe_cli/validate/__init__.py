@@ -33,7 +33,8 @@ Problem codes (one level each; ``--strict`` makes every warning an error):
 Big inputs are checked in worker processes, about one MiB block each, results merged in input
 order in the calling process; small inputs and CSV are checked in-process. A big plain file
 is read by the workers themselves, a byte range each. Only the calling process keeps state
-that grows with the feed: see ``HashSet64``.
+that grows with the feed: ``HashSet64`` (distinct products, variant ids: 8 bytes each) and
+``FirstSeen`` (the first line of each variant id: 24 bytes a line), flat arrays all.
 
     report.py   ValidationOptions, Problem, FeedReport
     events.py   what a check yields (Event), what a consumer asks for (Wanted, BlockCodec)
