@@ -283,3 +283,18 @@ def test_a_shared_variant_id_far_apart_in_a_big_feed_is_found_by_the_workers(
     assert "nothing was applied" in pushed.stderr
     assert all(not request["complete"] for request in posts(sandbox))
     assert sandbox.ingestions() == []
+
+
+def test_push_skip_invalid_of_a_big_feed_leaves_out_the_later_line_compressed_in_a_worker(
+    tmp_path: Path, env: dict[str, str], sandbox: Any
+) -> None:
+    feed = tmp_path / "big.jsonl"
+    count = 60_000  # past the bytes checked in-process: blocks compressed in the workers
+    early, late = _big_feed(feed, count)
+    out = psykhe("push", str(feed), *FAST, "--skip-invalid", "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    report = orjson.loads(out.stdout)
+    assert (report["variants"], report["products"], report["rejected"]) == (count - 1,) * 2 + (1,)
+    stored = {p["product_identifier"]: p["variant_identifier"] for p in sandbox.products()}
+    assert len(stored) == count - 1
+    assert stored[f"P{early}"] == f"V{early}" and f"P{late}" not in stored
