@@ -102,12 +102,12 @@ _psykhe() {
     esac
     case "$node" in
         psykhe) words="completion login logout push sandbox status validate --version --help -h" ;;
-        psykhe_completion) words="--help -h" ;;
+        psykhe_completion) words="--quiet -q --help -h" ;;
         psykhe_login) words="--profile --check --base-url --api-key-file --json --quiet -q --debug --help -h" ;;
         psykhe_logout) words="--profile --quiet -q --help -h" ;;
         psykhe_push) words="--mode --yes -y --force --max-drop --dry-run --plan-file --wait-lock --skip-invalid --rejects --batch-size --compression-level --no-wait --no-stream --timeout --poll-interval --format --delimiter --map --include-inactive --list-separator --strict --max-problems --profile --base-url --api-key-file --retries --json --quiet -q --debug --help -h" ;;
-        psykhe_sandbox) words="exec --host --port --key --db --processing-delay --max-body-mb --faults --quiet --help -h" ;;
-        psykhe_sandbox_exec) words="--host --port --key --db --processing-delay --max-body-mb --faults --help -h" ;;
+        psykhe_sandbox) words="exec --host --port --key --db --processing-delay --max-body-mb --faults --quiet -q --help -h" ;;
+        psykhe_sandbox_exec) words="--host --port --key --db --processing-delay --max-body-mb --faults --quiet -q --help -h" ;;
         psykhe_status) words="--last --watch --timeout --poll-interval --profile --base-url --api-key-file --retries --json --quiet -q --debug --help -h" ;;
         psykhe_validate) words="--format --delimiter --map --include-inactive --list-separator --strict --max-problems --json --quiet -q --debug --help -h" ;;
     esac
