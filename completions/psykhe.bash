@@ -53,6 +53,8 @@ _psykhe() {
     fi
     case "$node:$prev" in
         psykhe_login:--profile) COMPREPLY=(); return ;;
+        psykhe_login:--base-url) COMPREPLY=(); return ;;
+        psykhe_login:--api-key-file) _psykhe_files "$cur" "$prefix"; return ;;
         psykhe_logout:--profile) COMPREPLY=(); return ;;
         psykhe_push:--mode) _psykhe_reply "$prefix" $(compgen -W "insert soft_replace" -- "$cur"); return ;;
         psykhe_push:--max-drop) COMPREPLY=(); return ;;
@@ -100,12 +102,12 @@ _psykhe() {
     esac
     case "$node" in
         psykhe) words="completion login logout push sandbox status validate --version --help -h" ;;
-        psykhe_completion) words="--help -h" ;;
-        psykhe_login) words="--profile --help -h" ;;
-        psykhe_logout) words="--profile --help -h" ;;
+        psykhe_completion) words="--quiet -q --help -h" ;;
+        psykhe_login) words="--profile --check --base-url --api-key-file --json --quiet -q --debug --help -h" ;;
+        psykhe_logout) words="--profile --quiet -q --help -h" ;;
         psykhe_push) words="--mode --yes -y --force --max-drop --dry-run --plan-file --wait-lock --skip-invalid --rejects --batch-size --compression-level --no-wait --no-stream --timeout --poll-interval --format --delimiter --map --include-inactive --list-separator --strict --max-problems --profile --base-url --api-key-file --retries --json --quiet -q --debug --help -h" ;;
-        psykhe_sandbox) words="exec --host --port --key --db --processing-delay --max-body-mb --faults --quiet --help -h" ;;
-        psykhe_sandbox_exec) words="--host --port --key --db --processing-delay --max-body-mb --faults --help -h" ;;
+        psykhe_sandbox) words="exec --host --port --key --db --processing-delay --max-body-mb --faults --quiet -q --help -h" ;;
+        psykhe_sandbox_exec) words="--host --port --key --db --processing-delay --max-body-mb --faults --quiet -q --help -h" ;;
         psykhe_status) words="--last --watch --timeout --poll-interval --profile --base-url --api-key-file --retries --json --quiet -q --debug --help -h" ;;
         psykhe_validate) words="--format --delimiter --map --include-inactive --list-separator --strict --max-problems --json --quiet -q --debug --help -h" ;;
     esac

@@ -3,7 +3,10 @@
 Each command module (``psykhe_cli.commands.*``) gathers options, calls one core function, and
 either returns or raises (a ``PsykheError``, or an interruption), showing its report on the way
 out (``outcome.reporting_outcome``). ``run`` turns whatever escapes into one line on stderr and
-the documented exit code, ``errors.exit_code_of`` of it: the code the report carries too.
+the documented exit code, ``errors.exit_code_of`` of it: the code the report carries too. A
+usage error is found before any command runs: Click says it on stderr, and with ``--json``
+anywhere on the command line ``run`` also prints one object on stdout
+(``outcome.usage_error_document``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ import typer
 from psykhe_cli import __version__
 from psykhe_cli.commands import completion, login, push, sandbox, validate
 from psykhe_cli.commands.options import Runtime
-from psykhe_cli.errors import ExitCode, PsykheError, exit_code_of, interrupt_behind
+from psykhe_cli.errors import ExitCode, PsykheError, UsageError, exit_code_of, interrupt_behind
+from psykhe_cli.outcome import forget_report, report_shown, usage_error_document
 from psykhe_cli.printable import printable
 
 app = typer.Typer(
@@ -102,9 +106,35 @@ def _explain(outcome: BaseException, code: int, *, debug: bool) -> None:
         )
 
 
+def _unreported_usage_error(outcome: BaseException) -> str | None:
+    """The message of the usage error that ended the run before any report was shown: one
+    Typer reported on stderr before it exited, or one a command raised before its report.
+
+    Typer's (vendored Click's) usage errors are ``TyperException`` errors exiting 2; the class
+    itself is not public.
+    """
+    context = outcome.__context__
+    if (
+        isinstance(outcome, SystemExit)
+        and isinstance(context, typer.TyperException)
+        and context.exit_code == ExitCode.USAGE
+    ):
+        return context.format_message()
+    if isinstance(outcome, UsageError) and not report_shown():
+        return outcome.message
+    return None
+
+
+def _wants_json(args: list[str]) -> bool:
+    """``--json`` anywhere among the options (not after ``--``, where a file may be named so)."""
+    options = args[: args.index("--")] if "--" in args else args
+    return "--json" in options
+
+
 def run(args: list[str] | None = None) -> int:
     """Run the CLI on ``args`` and return the exit code; never raises."""
     runtime = Runtime()  # what --debug sets, read here once the command has ended
+    forget_report()
     try:
         command = typer.main.get_command(app)
         # standalone mode: Typer itself reports usage errors (exit 2) and maps Ctrl-C to 130
@@ -112,6 +142,9 @@ def run(args: list[str] | None = None) -> int:
     except BaseException as exc:  # every ending gets its one line and its code
         code = exit_code_of(exc)
         _explain(exc, code, debug=runtime.debug)
+        usage = _unreported_usage_error(exc)
+        if usage is not None and _wants_json(sys.argv[1:] if args is None else args):
+            sys.stdout.write(usage_error_document(usage, code) + "\n")
         return code
     return ExitCode.OK
 

@@ -26,11 +26,16 @@ a ``PsykheError``:
       2xx about another ingestion id ..................... ProtocolError (8)
       3xx / 401, 403 / other 4xx ......................... as for POST
 
+    GET /v1/ingestion/0 (``check_key``: is the key accepted?) .. a ``KeyVerdict``, never an
+      error: one attempt within a few seconds; 404 not_found accepted, 401 refused, anything
+      else unknown (``http/keycheck.py``)
+
 The rooms behind this front, in ``psykhe_cli/http/``: ``transport`` (the ``httpx.Client`` and
 TLS trust), ``exchange`` (one request, its answer bounded, in time, the key scrubbed),
 ``watchdog`` (ending a request from another thread), ``retry`` (the policy and the loop),
 ``envelope`` (the envelope and the refusal table), ``upload`` (the attempts at one upload:
-chunked, then whole) and ``chunked_memory`` (targets known to refuse chunked bodies).
+chunked, then whole), ``chunked_memory`` (targets known to refuse chunked bodies) and
+``keycheck`` (the key checked before a body goes).
 
 Retries wait with full-jitter exponential backoff (``RetryPolicy``); ``sleep``, ``now`` (wall
 clock, for HTTP-date ``Retry-After``), ``clock`` (monotonic) and ``random`` are injected.
@@ -54,6 +59,7 @@ from psykhe_cli.http.exchange import (
     DebugCallback,
     Exchange,
 )
+from psykhe_cli.http.keycheck import KEY_CHECK_DEADLINE, KeyCheck, KeyStatus, KeyVerdict, check_key
 from psykhe_cli.http.retry import (
     Retry,
     RetryCallback,
@@ -84,6 +90,9 @@ __all__ = [
     "CreateResult",
     "DebugCallback",
     "IngestionClient",
+    "KeyCheck",
+    "KeyStatus",
+    "KeyVerdict",
     "RetryCallback",
     "RetryPolicy",
     "StreamedBody",
@@ -117,6 +126,7 @@ class IngestionClient:
         """``on_retry`` is told the retries of status requests (uploads: ``create_ingestion``)."""
         self._base_url = base_url.rstrip("/")
         self._key = api_key
+        self._key_source = key_source
         self._policy = policy or RetryPolicy()
         self._on_retry = on_retry
         self._now = now
@@ -160,6 +170,22 @@ class IngestionClient:
     def base_url(self) -> str:
         """The origin (and path prefix) every request goes to."""
         return self._base_url
+
+    @property
+    def key_source(self) -> str:
+        """Where the key came from, for messages (``PSYKHE_API_KEY``, ``--api-key-file PATH``)."""
+        return self._key_source
+
+    def check_key(self, *, deadline: float = KEY_CHECK_DEADLINE) -> KeyVerdict:
+        """Whether the server accepts the key: one request within ``deadline`` seconds, never
+        retried, never raising for what the server answers (``http/keycheck.py``)."""
+        return check_key(
+            self._exchange,
+            self._refusals,
+            base_url=self._base_url,
+            key_source=self._key_source,
+            deadline=deadline,
+        )
 
     def create_ingestion(
         self,

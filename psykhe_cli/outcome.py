@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
-from psykhe_cli.errors import ExitCode, PsykheError, exit_code_of
+import orjson
+
+from psykhe_cli.errors import ExitCode, PsykheError, UsageError, exit_code_of
 
 if TYPE_CHECKING:
     from psykhe_cli.terminal import Environment
@@ -20,6 +23,21 @@ if TYPE_CHECKING:
 #: ``report(exit_code, error)``: show a command's last word; ``error`` is the ``PsykheError``
 #: that ended the run, if one did
 Report = Callable[[int, PsykheError | None], None]
+
+
+#: whether a command of this run showed its report: ``cli.run`` shows a usage error's ``--json``
+#: object only when none did (an error raised before the command's report could be made)
+_REPORT_SHOWN: ContextVar[bool] = ContextVar("report_shown", default=False)
+
+
+def report_shown() -> bool:
+    """True once a command of this run (this context) has shown its report."""
+    return _REPORT_SHOWN.get()
+
+
+def forget_report() -> None:
+    """A new run begins (``cli.run``): no report shown yet."""
+    _REPORT_SHOWN.set(False)
 
 
 @contextmanager
@@ -37,5 +55,14 @@ def reporting_outcome(env: Environment, report: Report) -> Iterator[None]:
         raise
     finally:
         code = exit_code_of(outcome)
+        _REPORT_SHOWN.set(True)
         with env.reporting(failed=code != ExitCode.OK):
             report(code, outcome if isinstance(outcome, PsykheError) else None)
+
+
+def usage_error_document(message: str, exit_code: int) -> str:
+    """The ``--json`` of a run that a usage error stopped before its command ran: one object,
+    with the ``exit_code`` and ``error`` every command's report carries, and ``ok`` as
+    validate's has it."""
+    error = {"code": UsageError.code, "message": message}
+    return orjson.dumps({"ok": False, "exit_code": exit_code, "error": error}).decode()

@@ -249,6 +249,18 @@ def test_status_of_an_unknown_id_is_404_not_found(sandbox: SandboxHandle) -> Non
     assert (response.status_code, error_of(response)["code"]) == (404, "not_found")
 
 
+@pytest.mark.parametrize("ingestion_id", [0, 2**63, 10**30])
+def test_status_of_an_id_that_cannot_exist_is_401_then_404_as_the_key_check_assumes(
+    sandbox: SandboxHandle, ingestion_id: int
+) -> None:
+    # api-contract.md, "Checking a key": the key is checked before the id is looked up
+    url = sandbox.status_url(ingestion_id)
+    refused = get(url, headers={"X-PSYKHE-API-KEY": "sk_wrong_key_0123456789"})
+    assert (refused.status_code, error_of(refused)["code"]) == (401, "unauthorized")
+    accepted = get(url, headers=sandbox.headers())
+    assert (accepted.status_code, error_of(accepted)["code"]) == (404, "not_found")
+
+
 def test_status_of_another_clients_ingestion_is_404(sandbox_factory: Any) -> None:
     two = sandbox_factory(keys={"sk_one": "client-one", "sk_two": "client-two"})
     post(two, BODY)

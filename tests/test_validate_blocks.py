@@ -88,7 +88,7 @@ def test_hashes_are_the_same_with_numpy_and_without(
 ) -> None:
     import numpy
 
-    from psykhe_cli.validate.blocks import pair_hash, product_hash
+    from psykhe_cli.validate.blocks import pair_hash, product_hash, variant_hash
 
     lines = [KINDS[kind](n) for n, kind in enumerate(["good", "bare", "good", "extra"] * 5)]
     lines.append(wrapped({k: v for k, v in GOOD.items() if k != "variant_identifier"}))
@@ -103,3 +103,7 @@ def test_hashes_are_the_same_with_numpy_and_without(
     vids = [f"V{n}" for n in range(20)] + [None]
     assert list(without.pair_hashes) == [pair_hash("P1", vid, portable) for vid in vids]
     assert list(without.product_hashes) == [product_hash("P1", portable)]
+    # a line without a variant_identifier is its product's one record: its pair's hash
+    assert with_numpy.variant_hashes == without.variant_hashes
+    assert list(without.variant_hashes) == [variant_hash("P1", vid, portable) for vid in vids]
+    assert without.variant_hashes[-1] == without.pair_hashes[-1]

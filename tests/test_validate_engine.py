@@ -124,8 +124,9 @@ def test_check_feeds_counts_problems_and_records(options: ValidationOptions) -> 
         "<stdin>:5: warning[legacy_action]: legacy key 'action'; sent as 'operation' "
         "(product_identifier=C)",
         f"<stdin>:6: error[invalid_json]: invalid JSON: {_orjson_reason(b'not json')} (column 1)",
-        "<stdin>:7: warning[duplicate_variant]: variant_identifier 'A-S' of this product already "
-        "appeared earlier (product_identifier=A)",
+        "<stdin>:7: warning[duplicate_variant]: variant_identifier 'A-S' of product 'A' repeats "
+        "line 1; the server keeps one record per variant id, so this line replaces it "
+        "(product_identifier=A)",
         "<stdin>:8: error[invalid_price]: price must be a finite number >= 0, got -1 "
         "(product_identifier=D)",
     ]
@@ -215,7 +216,7 @@ def test_check_feeds_empty_feed() -> None:
 def test_check_feeds_several_files_are_one_feed(tmp_path: Path) -> None:
     first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl.gz"
     first.write_bytes(line("A", "1") + b"\n")
-    second.write_bytes(gzip.compress(line("A", "1") + b"\n" + line("B", "1") + b"\n"))
+    second.write_bytes(gzip.compress(line("A", "1") + b"\n" + line("B", "2") + b"\n"))
     report = Collected().run(None, IN_PROCESS, str(first), str(second))
     assert report.files == [str(first), str(second)]
     assert (report.lines, report.products, report.variants, report.warnings) == (3, 2, 3, 1)
@@ -548,11 +549,14 @@ def test_check_feeds_with_threads_running_uses_non_forked_workers_and_agrees() -
 
 
 def _feed_with_duplicates(count: int, seed: int) -> tuple[bytes, list[int]]:
-    """JSON Lines with some (product, variant) pairs repeated; the repeats' line numbers."""
+    """JSON Lines with some (product, variant) pairs repeated; the repeats' line numbers.
+
+    Each variant id belongs to one product: a repeat is one of the same product."""
     rng = random.Random(seed)
     lines, seen, repeats = [], set(), []
     for number in range(1, count + 1):
-        pair = (f"P{rng.randrange(count)}", f"V{rng.randrange(2)}")
+        pid = f"P{rng.randrange(count)}"
+        pair = (pid, f"{pid}-V{rng.randrange(2)}")
         lines.append(orjson.dumps({"operation": "insert", "product_data": product(*pair)}))
         if pair in seen:
             repeats.append(number)
@@ -617,7 +621,7 @@ def test_what_the_proof_learns_belongs_to_one_run(monkeypatch: pytest.MonkeyPatc
     options = ValidationOptions(workers=0, block_size=256)
     complete = {"designer": "D", "color": "red", "categories": ["Women"], "sizes": ["S"]}
     feeds = [
-        b"".join(line(f"P{i}", "V", **complete, **{name: i}) + b"\n" for i in range(8))
+        b"".join(line(f"P{i}", f"V{i}", **complete, **{name: i}) + b"\n" for i in range(8))
         for name in ("gender", "stock")
     ]
     for data in feeds:

@@ -29,6 +29,14 @@ def register(app: typer.Typer) -> None:
                 metavar="bash|zsh|fish", callback=_check_shell, hidden=True, show_default=False
             ),
         ],
+        quiet: Annotated[
+            bool,
+            typer.Option(
+                "--quiet",
+                "-q",
+                help="Accepted on every command; completion prints only the script.",
+            ),
+        ] = False,
     ) -> None:
         """Print the completion script for bash, zsh or fish.
 

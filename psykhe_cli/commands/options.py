@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -58,6 +59,20 @@ ProfileOption = Annotated[
         metavar="NAME",
         help="Use [profiles.NAME] of the config file (default: $PSYKHE_PROFILE).",
         show_default=False,
+    ),
+]
+BaseUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--base-url",
+        metavar="URL",
+        help="API origin (default: $PSYKHE_BASE_URL, config, or the API).",
+    ),
+]
+ApiKeyFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--api-key-file", metavar="FILE", help="Read the private key from this file (mode 0600)."
     ),
 ]
 QuietOption = Annotated[

@@ -6,6 +6,7 @@ so ``psykhe --help`` stays fast and the client works without them.
 
 from __future__ import annotations
 
+import functools
 import shlex
 import sys
 from pathlib import Path
@@ -80,7 +81,18 @@ FaultsOption = Annotated[
         help="Fault rules as JSON (or @FILE), the body of POST /_sandbox/faults (repeatable).",
     ),
 ]
-QuietOption = Annotated[bool, typer.Option("--quiet", help="No log line per request.")]
+QuietOption = Annotated[
+    bool,
+    typer.Option(
+        "--quiet", "-q", help="Only warnings and errors on stderr (the export lines stay)."
+    ),
+]
+ExecQuietOption = Annotated[
+    bool,
+    typer.Option(
+        "--quiet", "-q", help="Accepted on every command; exec prints only errors already."
+    ),
+]
 
 
 def _require_extra() -> None:
@@ -146,7 +158,7 @@ def _settings(
     )
 
 
-def _announce(sandbox: Sandbox, base_url: str) -> None:
+def _announce(sandbox: Sandbox, base_url: str, *, quiet: bool = False) -> None:
     # stdout: only lines a shell can eval; everything else on stderr
     lines = [f"export PSYKHE_BASE_URL={shlex.quote(base_url)}"]
     if sandbox.key_generated:
@@ -154,10 +166,11 @@ def _announce(sandbox: Sandbox, base_url: str) -> None:
     sys.stdout.write("\n".join(lines) + "\n")
     sys.stdout.flush()
     clients = sorted(set(sandbox.keys.values()))
-    sys.stderr.write(
-        f"psykhe sandbox: serving the Ingestion API at {base_url} for client(s) "
-        f"{', '.join(clients)}; inspection under {base_url}/_sandbox/; Ctrl-C stops\n"
-    )
+    if not quiet:
+        sys.stderr.write(
+            f"psykhe sandbox: serving the Ingestion API at {base_url} for client(s) "
+            f"{', '.join(clients)}; inspection under {base_url}/_sandbox/; Ctrl-C stops\n"
+        )
     if sandbox.settings.host not in ("127.0.0.1", "localhost", "::1"):
         sys.stderr.write(
             f"psykhe sandbox: warning: listening on {sandbox.settings.host}: "
@@ -197,9 +210,9 @@ def sandbox(
         faults=faults,
         quiet=quiet,
     )
-    configure_logging()
+    configure_logging(quiet=quiet)
     try:
-        serve_foreground(settings, _announce)
+        serve_foreground(settings, functools.partial(_announce, quiet=quiet))
     except OSError as exc:
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
@@ -226,6 +239,7 @@ def sandbox_exec(
     processing_delay: DelayOption = 0.5,
     max_body_mb: MaxBodyOption = 256.0,
     faults: FaultsOption = None,
+    quiet: ExecQuietOption = False,
 ) -> None:
     """Run CMD against a throwaway sandbox (PSYKHE_BASE_URL, PSYKHE_API_KEY set); exit its code.
 

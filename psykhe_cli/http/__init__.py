@@ -4,5 +4,5 @@
 (bounded, within its deadline, the key scrubbed); ``watchdog`` ends a request from another
 thread; ``retry`` is the retry policy; ``envelope`` the API's envelope and refusal table;
 ``upload`` the attempts at one upload; ``chunked_memory`` the targets that refuse chunked
-bodies.
+bodies; ``keycheck`` the key checked with one cheap request before a body goes.
 """

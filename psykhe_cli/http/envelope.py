@@ -21,6 +21,9 @@ from psykhe_cli.http.transport import MESSAGE_LIMIT
 from psykhe_cli.ingestion import as_int
 from psykhe_cli.printable import clipped as printable
 
+#: what to do when the server rejects the key
+KEY_HINT = "check the key: ingestion needs the private key (sk_…) of this tenant"
+
 
 @dataclass(frozen=True)
 class ApiError:
@@ -112,7 +115,7 @@ class Refusals:
             raise AuthError(
                 f"the server rejected the API key from {self._key_source} "
                 f"({response.status_text}){error.suffix()}",
-                hint="check the key: ingestion needs the private key (sk_…) of this tenant",
+                hint=KEY_HINT,
             )
         if not 400 <= status < 500 or status == 429:
             return

@@ -109,6 +109,7 @@ class Exchange:
         on_socket: Callable[[socket.socket], None] | None = None,
         on_answer: Callable[[], None] | None = None,
         abortive: bool = False,
+        within: float | None = None,
     ) -> Answer:
         """One request and its answer, read whole (up to ``ANSWER_LIMIT``) before returning.
 
@@ -118,9 +119,11 @@ class Exchange:
         ``on_body_sent`` is called once the body's end was written, ``on_answer`` once the
         answer's head was read. ``abortive``: until the
         answer begins, however the connection is closed, it is reset (an upload: what the
-        kernel still holds of its body must never complete the request).
+        kernel still holds of its body must never complete the request). ``within``: the
+        whole exchange, connecting included, ends after that many seconds (a quick check that
+        must never hold its caller up longer).
         """
-        read_timeout = self._http.timeout.read
+        read_timeout = self._http.timeout.read if within is None else within
         watchdog = Watchdog(
             answer_within=read_timeout,
             on_body_sent=on_body_sent,
@@ -133,6 +136,8 @@ class Exchange:
         if until is not None:
             # the poll made exactly at its deadline still gets a moment to be answered
             watchdog.arm(max(until - self._clock(), _LAST_REQUEST_GRACE), "the time left to wait")
+        if within is not None:
+            watchdog.arm(within, f"{within:g} s")
         request = self._http.build_request(
             method,
             url,
@@ -144,6 +149,8 @@ class Exchange:
                 **headers,
             },
             content=content,
+            # each socket operation, the connection's included, within ``within`` too
+            timeout=httpx.USE_CLIENT_DEFAULT if within is None else httpx.Timeout(within),
             extensions={"trace": watchdog.trace},
         )
         self._debug_request(request, attempt)

@@ -296,6 +296,10 @@ _REJECTIONS: dict[BodyOutcome, tuple[int, str, str]] = {
 }
 
 
+#: ingestion ids are SQLite integers, below 2**63
+_ID_LIMIT = 1 << 63
+
+
 async def get_ingestion(request: Request) -> Response:
     """``GET /v1/ingestion/{id}``."""
     sandbox: SandboxState = request.app.state.sandbox
@@ -322,7 +326,9 @@ async def _status(
         return _error(record, 401, "unauthorized", "missing or invalid X-PSYKHE-API-KEY")
     ingestion_id = int(request.path_params["ingestion_id"])
     record.ingestion_id = ingestion_id
-    data = await asyncio.to_thread(sandbox.store.get_ingestion, ingestion_id, client_id)
+    data = None
+    if 0 < ingestion_id < _ID_LIMIT:  # ids past SQLite's integers cannot exist
+        data = await asyncio.to_thread(sandbox.store.get_ingestion, ingestion_id, client_id)
     if data is None:
         return _error(record, 404, "not_found", f"ingestion {ingestion_id} not found")
     if answer is not None:

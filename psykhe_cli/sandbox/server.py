@@ -109,14 +109,15 @@ def _server(sandbox: Sandbox, *, signals: bool) -> _Server:
     return _Server(config, sandbox.connections, signals=signals)
 
 
-def configure_logging() -> None:
-    """Sandbox and uvicorn logs: one line each, on stderr (stdout is for the export lines)."""
+def configure_logging(*, quiet: bool = False) -> None:
+    """Sandbox and uvicorn logs: one line each, on stderr (stdout is for the export lines);
+    ``quiet``: warnings and errors only."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("psykhe sandbox: %(message)s"))
     for name in ("psykhe.sandbox", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
+        logger.setLevel(logging.WARNING if quiet else logging.INFO)
         logger.propagate = False
 
 

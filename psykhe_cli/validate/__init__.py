@@ -25,13 +25,16 @@ Problem codes (one level each; ``--strict`` makes every warning an error):
              not_an_object missing_product_data invalid_product_data invalid_operation
              missing_product_identifier invalid_<field>          (any field of schema.py)
              csv_syntax row_width invalid_cell                    (CSV/TSV rows)
+             shared_variant_identifier    (a variant id another product gave earlier)
     warning  missing_<field> (variant_identifier, title, images, price) legacy_action
-             missing_operation unknown_operation duplicate_variant
+             missing_operation unknown_operation
+             duplicate_variant            (a variant id its own product gave earlier)
 
 Big inputs are checked in worker processes, about one MiB block each, results merged in input
 order in the calling process; small inputs and CSV are checked in-process. A big plain file
 is read by the workers themselves, a byte range each. Only the calling process keeps state
-that grows with the feed: see ``HashSet64``.
+that grows with the feed: ``HashSet64`` (distinct products, variant ids: 8 bytes each) and
+``FirstSeen`` (the first line of each variant id: 24 bytes a line), flat arrays all.
 
     report.py   ValidationOptions, Problem, FeedReport
     events.py   what a check yields (Event), what a consumer asks for (Wanted, BlockCodec)
@@ -40,7 +43,8 @@ that grows with the feed: see ``HashSet64``.
     lines.py    a block's lines split lazily; load_numpy (the workers vectorize with it)
     blocks.py   one block of lines (the hot path, also run in workers); CSV rows
     hashset.py  HashSet64: exact sets of 64-bit hashes (duplicates, distinct products)
-    merge.py    Merger: results folded in input order, duplicates across blocks
+    repeats.py  FirstSeen: the first line of each variant id, to name it when repeated
+    merge.py    Merger: results folded in input order, repeats across blocks
     workers.py  Workers: started, forked (the fork rule: psykhe_cli.threads), watched
     forked.py   ForkedPool: forked workers fed through pipes (the ranges of a plain file)
     engine.py   FeedCheck, check_feeds: reading the feeds, blocks to workers, progress

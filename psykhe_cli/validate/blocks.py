@@ -70,9 +70,11 @@ class BlockResult:
     counts: dict[str, int] = field(default_factory=dict)
     #: ``(line, level, code, message, product_identifier)``, in line order
     problems: list[tuple[int, str, str, str, str | None]] = field(default_factory=list)
-    #: line number of each accepted line; pair_hashes and records follow the same order
+    #: line number of each accepted line; pair_hashes, variant_hashes and records follow
+    #: the same order
     accepted: array[int] = field(default_factory=lambda: array("Q"))
     pair_hashes: array[int] = field(default_factory=lambda: array("Q"))
+    variant_hashes: array[int] = field(default_factory=lambda: array("Q"))
     product_hashes: array[int] = field(default_factory=lambda: array("Q"))
     #: the product identifier of each of ``product_hashes``, when asked for
     product_ids: list[str] | None = None
@@ -109,7 +111,9 @@ class BlockResult:
         self.variants += 1
         self.accepted.append(line)
         portable = params.portable_hashes
-        self.pair_hashes.append(pair_hash(pid, product.get(VARIANT_KEY), portable))
+        vid = product.get(VARIANT_KEY)
+        self.pair_hashes.append(pair_hash(pid, vid, portable))
+        self.variant_hashes.append(variant_hash(pid, vid, portable))
         if pid != self.last_pid:
             self.product_hashes.append(product_hash(pid, portable))
             self.last_pid = pid
@@ -138,6 +142,14 @@ def pair_hash(product_identifier: str, variant_identifier: Any, portable: bool =
         key = f"{len(product_identifier)}:{product_identifier}{vid if vid is not None else ''}"
         return _blake(key + ("" if vid is not None else "\x00"))
     return (hash(product_identifier) * _PAIR_MIX ^ hash(vid)) & _UINT64
+
+
+def variant_hash(product_identifier: str, variant_identifier: Any, portable: bool = False) -> int:
+    """The 64-bit hash of the record a line becomes on the server, one per variant id: its
+    variant_identifier's, or, without one, its ``pair_hash`` (same rules as ``pair_hash``)."""
+    if type(variant_identifier) is not str:
+        return pair_hash(product_identifier, None, portable)
+    return _blake("\x01" + variant_identifier) if portable else hash(variant_identifier) & _UINT64
 
 
 def product_hash(product_identifier: str, portable: bool = False) -> int:
@@ -170,12 +182,18 @@ def check_block(
     collecting = gc.isenabled()
     gc.disable()
     try:
+        decoders = decoders or Decoders()
+        lines = Lines(block, numpy)
+        # a block whose every line opens an object holds no blank line: the common case,
+        # told by the scan the proof needs anyway, so it pays nothing more
+        if lines.each_opens_an_object():
+            return _check_block(lines, first_line, params, decoders, numpy)
         # blank lines are dropped first, in C: checked one by one, a block of them took
         # seconds and a hundred MB (feeds.blocks.non_blank_lines)
         non_blank = non_blank_lines(block, first_line)
         if non_blank is None:
-            return _check_block(block, first_line, params, decoders or Decoders(), numpy)
-        result = _check_block(non_blank.data, 0, params, decoders or Decoders(), numpy)
+            return _check_block(lines, first_line, params, decoders, numpy)
+        result = _check_block(Lines(non_blank.data, numpy), 0, params, decoders, numpy)
         _renumber(result, non_blank.numbers)
         result.lines = non_blank.lines
         return result
@@ -185,7 +203,7 @@ def check_block(
 
 
 def _check_block(
-    block: bytes, first_line: int, params: BlockParams, decoders: Decoders, numpy: Any
+    lines: Lines, first_line: int, params: BlockParams, decoders: Decoders, numpy: Any
 ) -> BlockResult:
     """The work of ``check_block``.
 
@@ -196,7 +214,7 @@ def _check_block(
     line. The accepted lines' numbers and hashes are then built with C-level maps.
     """
     result = BlockResult()
-    lines = Lines(block, numpy)
+    block = lines.block
     result.lines = len(lines)
     proof = prove_lines(block, lines, decoders, numpy)
     objects: list[Any] | None = None
@@ -251,9 +269,10 @@ def _check_block(
     accepted = range(len(proven)) if len(keys) == len(proven) else not_none_at(proven)
     result.accepted = _line_numbers(first_line, accepted, numpy)
     result.variants = len(keys)
-    result.pair_hashes, result.product_hashes, result.product_ids = _hashes(
+    hashes = _hashes(
         keys, params.portable_hashes, identifiers, want_ids=params.want_product_ids, numpy=numpy
     )
+    result.pair_hashes, result.variant_hashes, result.product_hashes, result.product_ids = hashes
     if not want_records:
         return result
     if params.encode is None or b"\r" in block:
@@ -319,10 +338,11 @@ def _hashes(
     *,
     want_ids: bool = False,
     numpy: Any = None,
-) -> tuple[array[int], array[int], list[str] | None]:
-    """The pair hash of each key, and the product hash of each first variant of a product
-    (consecutive variants hashed once): ``pair_hash`` and ``product_hash``, over a block;
-    with ``want_ids``, the product identifier of each product hash too.
+) -> tuple[array[int], array[int], array[int], list[str] | None]:
+    """The pair hash and the variant hash of each key, and the product hash of each first
+    variant of a product (consecutive variants hashed once): ``pair_hash``, ``variant_hash``
+    and ``product_hash``, over a block; with ``want_ids``, the product identifier of each
+    product hash too.
 
     With ``numpy`` (the workers load it), two C-level maps of ``hash`` and vector
     arithmetic; the same values without it. ``identifiers``: the keys' product and variant
@@ -335,14 +355,23 @@ def _hashes(
         firsts = [pid for pid, _ in itertools.groupby(pids)]
         flags = itertools.repeat(portable)
         pairs = array("Q", map(pair_hash, pids, vids, flags))
-        return pairs, array("Q", map(product_hash, firsts, flags)), firsts if want_ids else None
+        variants = array("Q", map(variant_hash, pids, vids, flags))
+        products = array("Q", map(product_hash, firsts, flags))
+        return pairs, variants, products, firsts if want_ids else None
     count = len(pids)
     of_products = numpy.fromiter(map(hash, pids), numpy.int64, count).view(numpy.uint64)
     of_variants = numpy.fromiter(map(hash, vids), numpy.int64, count)
     pairs = (of_products * numpy.uint64(_PAIR_MIX)) ^ of_variants.view(numpy.uint64)
+    # a line without a variant_identifier is its product's one record: its pair's hash
+    variants = numpy.where(of_variants == hash(None), pairs, of_variants.view(numpy.uint64))
     firsts = numpy.flatnonzero(numpy.concatenate(([True], of_products[1:] != of_products[:-1])))
     ids = list(map(pids.__getitem__, firsts.tolist())) if want_ids else None
-    return array("Q", pairs.tobytes()), array("Q", of_products[firsts].tobytes()), ids
+    return (
+        array("Q", pairs.tobytes()),
+        array("Q", variants.tobytes()),
+        array("Q", of_products[firsts].tobytes()),
+        ids,
+    )
 
 
 class RangeResult(NamedTuple):

@@ -45,8 +45,8 @@ class Wanted:
     - ``codec`` (with ``records``): each JSON Lines block's records are encoded where they are
       checked (in the workers, which keeps both cores busy) and arrive as ``Encoded`` pieces
       instead of ``Records``. CSV rows still come as ``Records``, in input order with the
-      pieces. Not with ``strict`` and ``rejected`` together: strict duplicates must be
-      dropped from what is sent.
+      pieces. A block whose lines become errors only once merged (a variant id given earlier)
+      is encoded again without them, in the calling process.
     - ``rejected``: each line (CSV row) with an error, as ``RejectedLine``.
     - ``products``: the product identifiers of the accepted lines, in input order, each
       product once (its first time), as ``Products``.

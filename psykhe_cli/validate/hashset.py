@@ -1,4 +1,4 @@
-"""The only state that grows with the feed: exact sets of 64-bit hashes."""
+"""Exact sets of 64-bit hashes: with ``repeats.FirstSeen``, the state that grows with the feed."""
 
 from __future__ import annotations
 

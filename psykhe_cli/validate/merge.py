@@ -1,5 +1,12 @@
-"""Block results folded, in input order, into the report and the events: counts, duplicates
-across blocks (``HashSet64``), distinct products."""
+"""Block results folded, in input order, into the report and the events: counts, records
+given twice (``FirstSeen``), distinct products (``HashSet64``).
+
+A line whose variant id an earlier line gave (``blocks.variant_hash``) is a repeat: of the same
+product, a warning naming the earlier line (``duplicate_variant``; an error with ``--strict``);
+of another product, an error naming both (``shared_variant_identifier``), as the server keeps
+one record per variant id and one product would overwrite the other. The earlier line is kept
+and the later one is the error: the earlier one was passed on, maybe sent, when the later one
+is read."""
 
 from __future__ import annotations
 
@@ -13,7 +20,13 @@ import orjson
 from psykhe_cli.feeds.blocks import split_lines
 from psykhe_cli.feeds.ranges import read_again
 from psykhe_cli.schema import ERROR, PRODUCT_DATA_KEY, PRODUCT_KEY, VARIANT_KEY, WARNING
-from psykhe_cli.validate.blocks import BlockParams, BlockResult
+from psykhe_cli.validate.blocks import (
+    BlockParams,
+    BlockResult,
+    check_block,
+    pair_hash,
+    product_hash,
+)
 from psykhe_cli.validate.events import (
     Encoded,
     Encoder,
@@ -24,6 +37,7 @@ from psykhe_cli.validate.events import (
     Wanted,
 )
 from psykhe_cli.validate.hashset import HashSet64, ProductHashes
+from psykhe_cli.validate.repeats import FirstSeen, Repeat
 from psykhe_cli.validate.report import FeedReport, Problem, ValidationOptions
 from psykhe_cli.validate.rules import Issue, Rejected
 
@@ -36,8 +50,6 @@ class Merger:
     ) -> None:
         #: encodes each JSON Lines block's records where it is checked, asked block by block
         self._codec = wanted.codec if wanted.records else None
-        if self._codec is not None and options.strict and wanted.rejected:
-            raise ValueError("strict duplicates cannot be dropped from encoded pieces")
         self.options = options
         self.wanted = wanted
         self.report = FeedReport()
@@ -51,7 +63,7 @@ class Merger:
         )
         self._out = out
         self._uncounted_ids: list[list[str]] = []
-        self._pairs = HashSet64()
+        self._seen = FirstSeen()
         self._products = HashSet64()
         #: product hashes not counted yet: the count is only read at the end, and a big
         #: batch costs the hash set far less than a block's
@@ -92,31 +104,31 @@ class Merger:
         report.warnings += result.warnings
         for code, count in result.counts.items():
             report.counts_by_code[code] = report.counts_by_code.get(code, 0) + count
-        self._uncounted.append(result.product_hashes)
-        if self.wanted.products:
-            assert result.product_ids is not None or not result.product_hashes
-            self._uncounted_ids.append(result.product_ids or [])
-        self._uncounted_size += len(result.product_hashes)
-        if self._uncounted_size >= _PRODUCTS_BATCH:
-            self._count_products()
         self._staged.append((file, result, first_line, block, reread))
         self._staged_pairs += len(result.pair_hashes)
         if self._staged_pairs >= _PAIRS_BATCH or len(self._staged) >= _STAGED_BLOCKS:
             self.flush()
 
     def flush(self) -> None:
-        """Find the duplicates of the results staged, and pass on what they found, in order.
+        """Find the repeats of the results staged, and pass on what they found, in order.
 
-        Pair hashes go to the hash set a few blocks at a time: a batch of 16k costs it about
-        what one of a block's ~2,300 did. Problems and records come out a few blocks later.
+        Variant hashes go to the hash set a few blocks at a time: a batch of 16k costs it
+        about what one of a block's ~2,300 did. Problems and records come out a few blocks
+        later.
         """
         staged, self._staged, self._staged_pairs = self._staged, [], 0
-        hashes = [result.pair_hashes for _, result, _, _, _ in staged]
-        repeats: list[list[int]] = [[] for _ in staged]
-        ends = list(itertools.accumulate(map(len, hashes)))
-        for index in self._pairs.add_all(_joined(hashes)):
-            which = bisect.bisect_right(ends, index)
-            repeats[which].append(index - (ends[which - 1] if which else 0))
+        results = [result for _, result, _, _, _ in staged]
+        repeats: list[list[Repeat]] = [[] for _ in staged]
+        ends = list(itertools.accumulate(len(result.variant_hashes) for result in results))
+        found = self._seen.add_all(
+            _joined([result.variant_hashes for result in results]),
+            _joined([result.accepted for result in results]),
+            _joined([result.pair_hashes for result in results]),
+        )
+        for repeat in found:
+            which = bisect.bisect_right(ends, repeat.position)
+            start = ends[which - 1] if which else 0
+            repeats[which].append(repeat._replace(position=repeat.position - start))
         for (file, result, first_line, block, reread), repeated in zip(
             staged, repeats, strict=True
         ):
@@ -129,13 +141,14 @@ class Merger:
         first_line: int,
         block: bytes | None,
         reread: tuple[str, int, int] | None,
-        repeated: list[int],
+        repeated: list[Repeat],
     ) -> None:
         problems, rejected = result.problems, result.rejected
+        dropped: set[int] = set()
         if repeated:
             if block is None and reread is not None:
                 block = read_again(*reread)
-            problems, rejected = self._duplicates(result, repeated, first_line, block)
+            problems, rejected, dropped = self._repeats(result, repeated, first_line, block)
         for line, level, code, message, pid in problems:
             self._problem(Problem(file, line, level, code, message, pid))
         if self.wanted.rejected:
@@ -143,14 +156,52 @@ class Merger:
                 found = [Problem(file, line, self._level(lv), c, m, pid) for lv, c, m in issues]
                 self._out.append(RejectedLine(file, line, raw, found))
         records = result.records
-        if repeated and self.options.strict:
-            dropped = set(repeated)
+        products, ids = result.product_hashes, result.product_ids
+        if dropped:
             records = [r for i, r in enumerate(records) if i not in dropped]
+            products, ids = self._products_kept(result, first_line, block, dropped)
+        self._uncounted.append(products)
+        if self.wanted.products:
+            assert ids is not None or not products
+            self._uncounted_ids.append(ids or [])
+        self._uncounted_size += len(products)
+        if self._uncounted_size >= _PRODUCTS_BATCH:
+            self._count_products()
         if result.encoded is not None:
-            if len(result.accepted):
+            if dropped:  # rare: the block's kept lines encoded again, here
+                assert block is not None and self._codec is not None
+                kept = self._records_again(block, first_line, dropped)
+                if kept:
+                    self._out.append(Encoded(self._codec.encoder()(b"".join(kept), len(kept))))
+            elif len(result.accepted):
                 self._out.append(Encoded(result.encoded))
         elif self.wanted.records and records:
             self._out.append(Records(records))
+
+    def _products_kept(
+        self, result: BlockResult, first_line: int, block: bytes | None, dropped: set[int]
+    ) -> tuple[array[int], list[str]]:
+        """The product hashes (and identifiers) of a block's accepted lines but ``dropped``:
+        a product whose one line gives another's variant id is not sent, nor counted."""
+        if result.keys is not None:
+            pids = [pid for pid, _ in result.keys]
+        else:
+            assert block is not None
+            lines = split_lines(block)
+            pids = [
+                (_product_of(lines[line - first_line].rstrip(b"\r")) or {}).get(PRODUCT_KEY, "")
+                for line in result.accepted
+            ]
+        kept = [pid for index, pid in enumerate(pids) if index not in dropped]
+        firsts = [pid for pid, _ in itertools.groupby(kept)]
+        portable = self.params.portable_hashes
+        return array("Q", (product_hash(pid, portable) for pid in firsts)), firsts
+
+    def _records_again(self, block: bytes, first_line: int, dropped: set[int]) -> list[bytes]:
+        """The records of a JSON Lines block checked again, but for the indexes ``dropped``."""
+        params = self.params._replace(want_records=True, encode=None)
+        records = check_block(block, first_line, params).records
+        return [record for index, record in enumerate(records) if index not in dropped]
 
     def finish(self) -> None:
         """Complete the report once every result is merged."""
@@ -184,16 +235,19 @@ class Merger:
     def _level(self, level: str) -> str:
         return ERROR if self.options.strict else level
 
-    def _duplicates(
-        self, result: BlockResult, repeated: list[int], first_line: int, block: bytes | None
-    ) -> tuple[list[tuple[int, str, str, str, str | None]], list[Rejected]]:
-        level = ERROR if self.options.strict else WARNING
+    def _repeats(
+        self, result: BlockResult, repeated: list[Repeat], first_line: int, block: bytes | None
+    ) -> tuple[list[tuple[int, str, str, str, str | None]], list[Rejected], set[int]]:
+        """A block's problems and rejected lines with its repeats added, and the indexes of
+        the accepted lines that the repeats made errors."""
         lines = split_lines(block) if block is not None else []
         problems = list(result.problems)
         rejected = list(result.rejected)
-        pid: str | None
+        dropped: set[int] = set()
+        report = self.report
+        pid: Any
         vid: Any
-        for index in repeated:
+        for index, earlier, earlier_pair in repeated:
             line = result.accepted[index]
             if result.keys is not None:
                 pid, vid = result.keys[index]
@@ -202,24 +256,26 @@ class Merger:
                 raw = lines[line - first_line].rstrip(b"\r")
                 product = _product_of(raw) or {}
                 pid, vid = product.get(PRODUCT_KEY), product.get(VARIANT_KEY)
-            issue = _duplicate_issue(level, vid)
+            if earlier_pair == result.pair_hashes[index]:
+                issue = _repeated_issue(self._level(WARNING), pid, vid, earlier)
+            else:
+                portable = self.params.portable_hashes
+                named = type(vid) is str and earlier_pair == pair_hash(vid, vid, portable)
+                issue = _shared_issue(vid, earlier, vid if named else None)
             problems.append((line, *issue, pid))
-            rejected.append((line, raw, [issue], pid))
-        count = len(repeated)
-        report = self.report
-        report.counts_by_code["duplicate_variant"] = (
-            report.counts_by_code.get("duplicate_variant", 0) + count
-        )
-        if level == ERROR:
-            report.errors += count
-            report.variants -= count
-            report.rejected_lines += count
-        else:
-            report.warnings += count
-            rejected = result.rejected
+            code = issue[1]
+            report.counts_by_code[code] = report.counts_by_code.get(code, 0) + 1
+            if issue[0] == ERROR:
+                dropped.add(index)
+                rejected.append((line, raw, [issue], pid))
+                report.errors += 1
+            else:
+                report.warnings += 1
+        report.variants -= len(dropped)
+        report.rejected_lines += len(dropped)
         problems.sort(key=lambda problem: problem[0])
         rejected.sort(key=lambda item: item[0])
-        return problems, rejected
+        return problems, rejected, dropped
 
 
 #: product hashes counted at once
@@ -239,12 +295,30 @@ def _joined(arrays: list[array[int]]) -> array[int]:
     return joined
 
 
-def _duplicate_issue(level: str, vid: Any) -> Issue:
+#: why a record given twice matters: what the server does with it
+_ONE_RECORD = "the server keeps one record per variant id"
+
+
+def _repeated_issue(level: str, pid: Any, vid: Any, earlier: int) -> Issue:
+    """A line giving again the record of an earlier line of the same product."""
     if type(vid) is str:
-        message = f"variant_identifier {vid!r} of this product already appeared earlier"
+        what = f"variant_identifier {vid!r} of product {pid!r}"
     else:
-        message = "this product_identifier already appeared earlier without a variant_identifier"
+        what = f"product {pid!r} without a variant_identifier"
+    message = f"{what} repeats line {earlier:,}; {_ONE_RECORD}, so this line replaces it"
     return (level, "duplicate_variant", message)
+
+
+def _shared_issue(vid: Any, earlier: int, earlier_pid: str | None) -> Issue:
+    """A line giving the variant id of an earlier line of another product (``earlier_pid``
+    when it is known: the hashes tell only whether it is the variant id itself)."""
+    owner = f"product {earlier_pid!r}'s" if earlier_pid is not None else "another product's"
+    return (
+        ERROR,
+        "shared_variant_identifier",
+        f"variant_identifier {vid!r} is also {owner} variant (line {earlier:,}); "
+        f"{_ONE_RECORD}, so one product would overwrite the other",
+    )
 
 
 def _product_of(raw: bytes) -> dict[str, Any] | None:
