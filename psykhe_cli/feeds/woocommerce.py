@@ -49,6 +49,7 @@ from psykhe_cli.feeds.exports import (
     Cell,
     Columns,
     category_paths,
+    decoded,
     identifier_missing,
     number,
     put,
@@ -250,12 +251,12 @@ def _not_variable(data: Cells, ref: str, line: int) -> Row:
 
 def _priced(data: Cells, record: dict[str, Any], cells: _WooCells) -> Row:
     try:
-        for key, text in (
-            ("price", cells.price(data.cells)),
-            ("sale_price", cells.sale_price(data.cells)),
+        for key, column, text in (
+            ("price", "Regular price", cells.price(data.cells)),
+            ("sale_price", "Sale price", cells.sale_price(data.cells)),
         ):
             if text:
-                record[key] = number(key, text)
+                record[key] = number(key, column, text)
     except ValueError as exc:
         return data.failed("invalid_cell", str(exc))
     return data.row(record)
@@ -324,10 +325,11 @@ class _WooCells:
         identifier = sku or (f"id:{number_id}" if number_id else "")
         refs = unique([sku, f"id:{number_id}" if number_id else ""])
         fields: dict[str, Any] = {}
-        put(fields, "title", self._name(cells))
-        put(fields, "designer", self._brands(cells) or self.attributes(cells).brand)
+        put(fields, "title", decoded(self._name(cells)))
+        brand = decoded(self._brands(cells)) or self.attributes(cells).brand
+        put(fields, "designer", brand)
         put(fields, "categories", category_paths(split_list(self._categories(cells))))
-        put(fields, "tags", split_list(self._tags(cells)))
+        put(fields, "tags", unique(map(decoded, split_list(self._tags(cells)))))
         return _Parent(identifier, refs, fields, split_images(self.images(cells)))
 
     def attributes(self, cells: list[str]) -> _Attributes:
@@ -335,11 +337,12 @@ class _WooCells:
         found = _Attributes([], [], [], "")
         for name_cell, value_cell in self._attributes:
             name, values = name_cell(cells).lower(), split_list(value_cell(cells))
+            # as written for a variation's identifier; decoded where they are text to show
             found.values.extend(values)
             if name in SIZE_NAMES:
-                found.sizes.extend(values)
+                found.sizes.extend(map(decoded, values))
             elif name in COLOR_NAMES:
-                found.colors.extend(values)
+                found.colors.extend(map(decoded, values))
             elif name == "brand" and values:
-                found.brand = values[0]
+                found.brand = decoded(values[0])
         return found
