@@ -27,8 +27,9 @@ A variation whose parent is a simple product is an error naming both lines: vari
 variable parent.
 
 Memory: the fields every variable parent lends are kept until the end (a variation may come
-long after its parent: the export is ordered by ID), a few hundred bytes a parent; of a simple
-product, 16 bytes a reference (a hash and a line), to name it as the parent a variation gives.
+long after its parent: the export is ordered by ID): the latest parents' in memory, older
+ones' in a temporary file (``spilled.py``), so memory stays bounded; of a simple product, 16
+bytes a reference (a hash and a line), to name it as the parent a variation gives.
 A variation whose parent has not come yet is an error; to name the parent's line when it does
 come, up to ``MAX_WAITING`` such rows are held; past that they are reported at once.
 """
@@ -40,6 +41,8 @@ from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from psykhe_cli.feeds.delimited import Cells, CsvTable, Row
 from psykhe_cli.feeds.exports import (
@@ -57,6 +60,7 @@ from psykhe_cli.feeds.exports import (
     unique,
 )
 from psykhe_cli.feeds.sources import FeedSource
+from psykhe_cli.feeds.spilled import RECENT, SpilledMap
 
 #: variations waiting for a parent that has not come, held to name its line when it does
 MAX_WAITING = 10_000
@@ -94,12 +98,15 @@ class WooCommerceReader:
         *,
         delimiter: str | None = None,
         include_inactive: bool = False,
+        parents_in_memory: int = RECENT,
     ) -> None:
         self._table = CsvTable(chunks, name, delimiter=delimiter)
         self._include_inactive = include_inactive
         #: products (and variations of kept products) left out because they are not published
         self.left_out = 0
-        self._parents: dict[str, _Parent] = {}
+        self._parents: SpilledMap[_Parent] = SpilledMap(
+            _Parent.encode, _Parent.decode, recent=parents_in_memory
+        )
         #: parent reference -> variations that came before it
         self._waiting: dict[str, list[Cells]] = {}
         self._waiting_count = 0
@@ -113,6 +120,12 @@ class WooCommerceReader:
         return self._table.lines_read
 
     def __iter__(self) -> Iterator[Row]:
+        try:
+            yield from self._rows()
+        finally:
+            self._parents.close()
+
+    def _rows(self) -> Iterator[Row]:
         columns = read_header(self._table, _REQUIRED, "woocommerce")
         if columns is None:
             return
@@ -277,6 +290,16 @@ class _Parent:
     images: list[str]
     kept: bool = True
     sizes: list[str] = field(default_factory=list)
+
+    def encode(self) -> bytes:
+        """This parent as bytes that ``decode`` turns back into an equal one."""
+        fields = (self.identifier, self.refs, self.fields, self.images, self.kept, self.sizes)
+        return orjson.dumps(fields)
+
+    @staticmethod
+    def decode(blob: bytes) -> _Parent:
+        """The parent ``encode`` gave ``blob`` for."""
+        return _Parent(*orjson.loads(blob))
 
 
 @dataclass
