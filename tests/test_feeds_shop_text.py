@@ -9,7 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from psykhe_cli.feeds.exports import ABSOLUTE_URL, is_absolute_url
 from psykhe_cli.sandbox.inspect import SandboxHandle
 from tests.helpers import FAST, psykhe
 
@@ -197,3 +200,16 @@ def test_shop_price_errors_name_the_column_and_how_to_write_the_number(
             "0-9 and a dot for decimals",
         )
     ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(
+        st.sampled_from([*"htpsHS:/?#a.", " ", "\u2003", "\n"]),
+        max_size=14,
+    )
+)
+def test_is_absolute_url_answers_as_the_rule_does(text: str) -> None:
+    assert is_absolute_url(text) == (ABSOLUTE_URL.fullmatch(text) is not None)
+    url = "https://" + text
+    assert is_absolute_url(url) == (ABSOLUTE_URL.fullmatch(url) is not None)

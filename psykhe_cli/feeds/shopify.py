@@ -265,9 +265,11 @@ def _variant(
         record["images"] = images
     # option values are text to show, decoded; the identifier above keeps them as written
     if product.color_at is not None and values[product.color_at]:
-        record["color"] = decoded(values[product.color_at])
+        color = values[product.color_at]
+        record["color"] = color if "&" not in color else decoded(color)
     if product.size_at is not None and values[product.size_at]:
-        record["sizes"] = [decoded(values[product.size_at])]
+        size = values[product.size_at]
+        record["sizes"] = [size if "&" not in size else decoded(size)]
     return record
 
 
