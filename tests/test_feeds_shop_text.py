@@ -213,3 +213,23 @@ def test_is_absolute_url_answers_as_the_rule_does(text: str) -> None:
     assert is_absolute_url(text) == (ABSOLUTE_URL.fullmatch(text) is not None)
     url = "https://" + text
     assert is_absolute_url(url) == (ABSOLUTE_URL.fullmatch(url) is not None)
+
+
+def test_woocommerce_bad_image_of_a_variable_parent_is_named_at_the_parent(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    feed = tmp_path / "woo.csv"
+    feed.write_text(
+        WOO_HEADER
+        + f'11,variable,tee,Tee,1,visible,,,,"{WP}tee.jpg, tee-back.jpg",,,Size,"S, M"\n'
+        + "12,variation,tee-s,,1,visible,9,,,,tee,,Size,S\n"
+        + "13,variation,tee-m,,1,visible,9,,,,tee,,Size,M\n"
+    )
+    assert problems(feed, env, "woocommerce") == [
+        (
+            2,
+            "invalid_images",
+            "images must be a list of absolute http(s) URL strings, got 'tee-back.jpg' "
+            "(column 'Images', lent to the product's variations)",
+        )
+    ]

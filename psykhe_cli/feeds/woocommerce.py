@@ -54,6 +54,7 @@ from psykhe_cli.feeds.exports import (
     category_paths,
     decoded,
     identifier_missing,
+    is_absolute_url,
     number,
     put,
     read_header,
@@ -198,6 +199,15 @@ class WooCommerceReader:
         parent.kept = self._kept(cells, data.cells)
         if parent.kept and not parent.identifier:
             yield identifier_missing(data)
+        elif parent.kept and not all(map(is_absolute_url, parent.images)):
+            # an error of the row it is written on, not of each variation it is lent to
+            bad = next(url for url in parent.images if not is_absolute_url(url))
+            parent.images = [url for url in parent.images if is_absolute_url(url)]
+            yield data.failed(
+                "invalid_images",
+                f"images must be a list of absolute http(s) URL strings, got {bad!r} "
+                "(column 'Images', lent to the product's variations)",
+            )
         parent.sizes = cells.attributes(data.cells).sizes
         for ref in parent.refs:
             self._parents[ref] = parent
