@@ -2,6 +2,11 @@
 
     python bench/bench_formats.py                   # 1,000,000 rows, 3 rounds
     python bench/bench_formats.py 200000 --repeat 5
+    python bench/bench_formats.py --format woocommerce --against /tmp/old   # old code vs this
+
+With ``--against DIR`` (a checkout of other psykhe code, e.g. ``git worktree add --detach
+/tmp/old HEAD~3``) the export is validated by that code and by this tree's in turns instead of
+against JSON Lines: the before/after of a change, each round both, on the same noisy machine.
 
 For each format, a generated export (cached in bench/out/) and its equivalent JSON Lines —
 the very records the format's reader makes of it, one wrapped line each — are validated in
@@ -38,6 +43,15 @@ def _shopify_records(path: Path) -> Iterable[dict[str, object]]:
                 yield row.record
 
 
+def _woocommerce_records(path: Path) -> Iterable[dict[str, object]]:
+    from psykhe_cli.feeds.woocommerce import WooCommerceReader
+
+    with path.open("rb") as chunks:
+        for row in WooCommerceReader(chunks, str(path)):
+            if row.record is not None:
+                yield row.record
+
+
 def _gmc_records(path: Path) -> Iterable[dict[str, object]]:
     from psykhe_cli.feeds.gmc_xml import XmlReader
 
@@ -51,6 +65,7 @@ def _gmc_records(path: Path) -> Iterable[dict[str, object]]:
 FORMATS: dict[str, tuple[str, str, Callable[[Path], Iterable[dict[str, object]]]]] = {
     "shopify": ("gen_shopify.py", "csv", _shopify_records),
     "gmc": ("gen_gmc.py", "xml", _gmc_records),
+    "woocommerce": ("gen_woo.py", "csv", _woocommerce_records),
 }
 
 
@@ -80,14 +95,28 @@ def main() -> None:
     parser.add_argument("rows", nargs="?", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--format", choices=list(FORMATS), action="append")
+    parser.add_argument("--against", type=Path, help="other psykhe code to time the export with")
     args = parser.parse_args()
     validate = [sys.executable, "-m", "psykhe_cli", "validate"]
+    here = ["env", f"PYTHONPATH={HERE.parent}", *validate]
     for fmt in args.format or list(FORMATS):
-        export, twin = feeds(fmt, args.rows)
-        contenders = {
-            f"{fmt} export": [*validate, "--format", fmt, str(export)],
-            "JSON Lines": [*validate, str(twin)],
-        }
+        if args.against:
+            export = OUT / f"{fmt}-{args.rows}.{FORMATS[fmt][1]}"
+            if not export.exists():
+                with export.open("wb") as out:
+                    script = str(HERE / FORMATS[fmt][0])
+                    subprocess.run([sys.executable, script, str(args.rows)], stdout=out, check=True)
+            there = ["env", f"PYTHONPATH={args.against.resolve()}", *validate]
+            contenders = {
+                f"{fmt} before": [*there, "--format", fmt, str(export)],
+                f"{fmt} after": [*here, "--format", fmt, str(export)],
+            }
+        else:
+            export, twin = feeds(fmt, args.rows)
+            contenders = {
+                f"{fmt} export": [*here, "--format", fmt, str(export)],
+                "JSON Lines": [*here, str(twin)],
+            }
         seconds: dict[str, list[float]] = {name: [] for name in contenders}
         rss: dict[str, int] = dict.fromkeys(contenders, 0)
         for round_number in range(1, args.repeat + 1):
@@ -99,8 +128,7 @@ def main() -> None:
                 rss[name] = max(rss[name], max_rss)
                 print(f"  round {round_number}: {name:<16} {took:6.2f} s  max RSS {max_rss} MB")
         print(
-            f"{fmt}: {args.rows:,} rows, {export.stat().st_size / 1e6:.0f} MB export, "
-            f"{twin.stat().st_size / 1e6:.0f} MB JSON Lines, {args.repeat} rounds"
+            f"{fmt}: {args.rows:,} rows, {export.stat().st_size / 1e6:.0f} MB, {args.repeat} rounds"
         )
         for name in contenders:
             rate = args.rows / statistics.median(seconds[name])
@@ -110,7 +138,8 @@ def main() -> None:
                 f"max RSS {rss[name]} MB ({verdict} the {RSS_BUDGET_MB} MB budget)"
             )
         ratios = [a / b for a, b in zip(*seconds.values(), strict=True)]
-        print(f"  time {fmt} export / JSON Lines: {_spread(ratios)}x")
+        first, second = contenders
+        print(f"  time {first} / {second}: {_spread(ratios)}x")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Push over a link of limited speed, against shell pipelines that stream, in one run.
 
     python bench/bench_link.py [--lines 1000000] [--speeds 0,12.5,5] [--repeat 3] [--keep DIR]
+                               [--only LABELS] [--baseline CHECKOUT]
 
 A local server on 127.0.0.1 reads every request body at a fixed rate (MB/s; 0: as fast as
 it can) through a small receive buffer, so a client that sends faster than the "link" is
@@ -78,10 +79,13 @@ class LinkServer(ThreadingHTTPServer):
         super().server_bind()
 
 
-def contenders(feed: Path, url: str) -> dict[str, str | list[str]]:
+def contenders(feed: Path, url: str, baseline: Path | None) -> dict[str, str | list[str]]:
     post = f"-s -o /dev/null -H 'Content-Encoding: gzip' {url}/v1/ingestion/"
-    found: dict[str, str | list[str]] = {
-        "psykhe push": [sys.executable, "-m", "psykhe_cli", "push", str(feed), "--no-wait", "-q"],
+    push = [sys.executable, "-m", "psykhe_cli", "push", str(feed), "--no-wait", "-q"]
+    found: dict[str, str | list[str]] = {"psykhe push": push}
+    if baseline is not None:  # another checkout's psykhe, in the same rounds
+        found[BASELINE] = ["env", f"PYTHONPATH={baseline.resolve()}", *push]
+    found |= {
         "gzip -6 | curl --data-binary": f"gzip -6 -c {feed} | curl --data-binary @- {post}",
         "gzip -6 | curl -T -": f"gzip -6 -c {feed} | curl -T - -X POST {post}",
     }
@@ -91,6 +95,7 @@ def contenders(feed: Path, url: str) -> dict[str, str | list[str]]:
 
 
 STREAMING = ("gzip -6 | curl -T -", "pigz -p2 -1 | curl -T -")
+BASELINE = "psykhe push (--baseline)"
 
 
 def measure(cmd: str | list[str], env: dict[str, str]) -> tuple[float, int, float]:
@@ -121,6 +126,12 @@ def main() -> None:
     parser.add_argument(
         "--only", help="comma-separated contenders to run (default: all), e.g. 'psykhe push'"
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a checkout of another commit: its psykhe push runs in the same rounds, and the "
+        "ratio of the two is printed (e.g. git worktree add --detach /tmp/before HEAD~10)",
+    )
     args = parser.parse_args()
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="psykhe-link-"))
@@ -144,7 +155,7 @@ def main() -> None:
         LinkSink.rate = speed * 1e6
         runs: dict[str, list[tuple[float, int, float]]] = {}
         for _ in range(args.repeat):  # rounds: the machine's drift hits every contender alike
-            for label, cmd in contenders(feed, url).items():
+            for label, cmd in contenders(feed, url, args.baseline).items():
                 if args.only and label not in args.only.split(","):
                     continue
                 runs.setdefault(label, []).append(measure(cmd, env))
@@ -153,7 +164,7 @@ def main() -> None:
             times = [r[0] for r in rs]
             sent = rs[-1][1]
             link = f"{sent / LinkSink.rate:>9.2f}" if speed else f"{'':>9}"
-            rss = f"{max(r[2] for r in rs):>8.1f}" if label == "psykhe push" else ""
+            rss = f"{max(r[2] for r in rs):>8.1f}" if label.startswith("psykhe push") else ""
             print(
                 f"{speed or 'no limit':>9}  {label:<30}{medians[label]:>7.2f}"
                 f"{min(times):>6.2f}-{max(times):<6.2f}{sent / 1e6:>9.1f}{link}{rss}"
@@ -163,6 +174,13 @@ def main() -> None:
         if ours is not None and best is not None:
             ratio = ours / best
             print(f"{'':>9}  psykhe ÷ best streaming: {ratio:.2f} (target ≤ 0.8, limited link)")
+        before = medians.get(BASELINE)
+        if ours is not None and before is not None:
+            pairs = [a[0] / b[0] for a, b in zip(runs["psykhe push"], runs[BASELINE], strict=True)]
+            print(
+                f"{'':>9}  psykhe ÷ --baseline: {statistics.median(pairs):.2f} "
+                f"(rounds {min(pairs):.2f}-{max(pairs):.2f})"
+            )
         whole = medians.get("gzip -6 | curl --data-binary")
         if ours is not None and whole is not None:
             print(f"{'':>9}  gzip|curl --data-binary ÷ psykhe: {whole / ours:.2f} (target ≥ 2)")

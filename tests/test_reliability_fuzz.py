@@ -73,7 +73,12 @@ def valid_product(draw: Any, pid: str, vid: str) -> dict[str, Any]:
 
 @st.composite
 def valid_catalog(draw: Any) -> list[dict[str, Any]]:
-    keys = draw(st.lists(st.tuples(identifier, identifier), min_size=1, max_size=25, unique=True))
+    # one variant id, one record: a variant id given by two products is an error
+    keys = draw(
+        st.lists(
+            st.tuples(identifier, identifier), min_size=1, max_size=25, unique_by=lambda k: k[1]
+        )
+    )
     return [draw(valid_product(pid, vid)) for pid, vid in keys]
 
 

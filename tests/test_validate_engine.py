@@ -346,6 +346,8 @@ catalog_products = st.lists(
         }
     ),
     max_size=20,
+    # one variant id, one record: a variant id given by two products is an error
+    unique_by=lambda product: product["variant_identifier"],
 )
 
 

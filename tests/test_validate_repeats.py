@@ -36,7 +36,25 @@ def test_first_seen_names_the_first_line_of_each_record() -> None:
                 expected.append((index, *model[variant]))
             else:
                 model[variant] = (line, pair)
-        assert [tuple(r) for r in seen.add_all(variants, lines, pairs)] == expected
+        assert [tuple(r) for r in seen.add_all(variants, [lines], pairs)] == expected
+
+
+def test_first_seen_names_lines_of_blocks_with_gaps_and_of_two_files() -> None:
+    # a block with rejected or blank lines between its accepted ones, and a second file's
+    # block counting from 1 again, in one batch
+    seen = FirstSeen()
+    blocks = [array("Q", [5, 7, 8]), array("Q", [1, 2, 3]), array("Q", [10, 11])]
+    variants = array("Q", [1, 2, 3, 4, 5, 6, 7, 8])
+    assert seen.add_all(variants, blocks, array("Q", range(100, 108))) == []
+    again = seen.add_all(
+        array("Q", [3, 4, 8, 1]), [array("Q", [12, 13]), array("Q", [20, 21])], array("Q", [9] * 4)
+    )
+    assert [(r.position, r.first_line, r.first_pair) for r in again] == [
+        (0, 8, 102),
+        (1, 1, 103),
+        (2, 11, 107),
+        (3, 5, 100),
+    ]
 
 
 def _feed(count: int, seed: int) -> bytes:

@@ -6,6 +6,7 @@ handling); these helpers turn its cells into product fields.
 
 from __future__ import annotations
 
+import html
 import math
 import re
 from collections.abc import Callable, Iterable
@@ -30,6 +31,11 @@ CATEGORY_JOIN = ": "
 VALUE_JOIN = " / "
 
 _DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
+#: a number written with a decimal comma, as European shops do: "89,00"
+_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
+#: one absolute http(s) URL: the rule for each item of ``images`` (``validate/rules.py``);
+#: ``is_absolute_url`` checks it faster, and a test holds the two to the same answers
+ABSOLUTE_URL = re.compile(r"https?://[^\s/?#]\S*", re.IGNORECASE)
 
 
 class Columns:
@@ -105,10 +111,13 @@ def identifier_missing(data: Cells) -> Row:
 
 def category_paths(cells: Iterable[str]) -> list[str]:
     """``"A > B > C"`` -> ``["A", "A: B", "A: B: C"]`` for each cell: ancestors included, as
-    the API reference's own example lists them; duplicates dropped, order kept."""
+    the API reference's own example lists them; duplicates dropped, order kept. Each name is
+    decoded after the split, so an escaped ``&gt;`` in a name does not split it."""
     paths: dict[str, None] = {}
     for cell in cells:
         parts = [part.strip() for part in cell.split(PATH_SEPARATOR)]
+        if "&" in cell:
+            parts = [decoded(part) for part in parts]
         if not all(parts):
             parts = [part for part in parts if part]
         for end in range(1, len(parts) + 1):
@@ -116,22 +125,45 @@ def category_paths(cells: Iterable[str]) -> list[str]:
     return list(paths)
 
 
-def number(column: str, text: str) -> int | float:
-    """A plain decimal number as the shops export prices (``"29.00"``); raises ``ValueError``.
+def number(field: str, column: str, text: str) -> int | float:
+    """A plain decimal number as the shops export prices (``"29.00"``); raises ``ValueError``
+    naming the product ``field`` and the export's ``column`` it came from.
 
     Stricter than Python's ``float``: no ``_``, no non-ASCII digits, no exponent, no currency.
     """
     if not text.isascii() or not _DECIMAL.fullmatch(text):
-        raise ValueError(f"{column}: {text!r} is not a number")
+        wrong = f"{field} (column {column!r}): {text!r} is not a number"
+        if _DECIMAL_COMMA.fullmatch(text):
+            raise ValueError(f"{wrong}: use a dot for decimals: {text.replace(',', '.')}")
+        raise ValueError(f"{wrong}: write it with the digits 0-9 and a dot for decimals")
     if "." not in text:
         value = int(text)
         if not -(2**63) <= value < 2**63:
-            raise ValueError(f"{column}: {text} is outside signed 64-bit range")
+            raise ValueError(f"{field} (column {column!r}): {text} is outside signed 64-bit range")
         return value
     result = float(text)
     if not math.isfinite(result):
-        raise ValueError(f"{column}: {text!r} is not a finite number")
+        raise ValueError(f"{field} (column {column!r}): {text!r} is not a finite number")
     return result
+
+
+def decoded(text: str) -> str:
+    """``text`` with its HTML entities decoded (``&amp;`` -> ``&``): shops store and export
+    their text fields HTML-escaped. Not for identifiers (a SKU is matched as written) or URLs."""
+    return html.unescape(text) if "&" in text else text
+
+
+def is_absolute_url(text: str) -> bool:
+    """True when ``text`` is one absolute http(s) URL, as each item of ``images`` must be: the
+    rule of ``_ABSOLUTE_URL``, checked with string methods (this runs for every image)."""
+    scheme = text[:8].lower()
+    if scheme == "https://":
+        host = text[8:9]
+    elif scheme[:7] == "http://":
+        host = text[7:8]
+    else:
+        return False
+    return host not in ("", "/", "?", "#") and text.split(None, 1) == [text]
 
 
 def unique(values: Iterable[str]) -> list[str]:

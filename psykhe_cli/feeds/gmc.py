@@ -19,9 +19,15 @@ from collections.abc import Iterable, Iterator
 from psykhe_cli.errors import InputError, UsageError
 from psykhe_cli.feeds.blocks import utf16_xml
 from psykhe_cli.feeds.delimited import CsvTable, Row, check_map
+from psykhe_cli.feeds.exports import decoded
 from psykhe_cli.feeds.formats import RowReader, looks_like
 from psykhe_cli.feeds.gmc_fields import Attributes, attribute_name, to_record
 from psykhe_cli.feeds.sources import FeedSource
+
+#: attributes a delimited feed's cells are taken from as written: identifiers (matched as
+#: written, run after run) and URLs; the others are text, HTML entities decoded (``&amp;``)
+#: as the XML reader's parser decodes them
+_AS_WRITTEN = frozenset({"id", "item_group_id", "gtin", "mpn"})
 
 
 def reader(chunks: Iterable[bytes], source: FeedSource) -> RowReader:
@@ -83,15 +89,18 @@ class DelimitedReader:
         if cells is None:
             return
         names = self._names(cells)
+        text = [not _is_written_as_is(name) for name in names]
         for data in self._table:
             if data.error is not None:
                 yield data.row()
                 continue
             attributes: Attributes = []
-            for name, cell in zip(names, data.cells, strict=True):
+            for name, is_text, cell in zip(names, text, data.cells, strict=True):
                 cell = cell.strip()
                 if not cell:
                     continue
+                if is_text:
+                    cell = decoded(cell)
                 if name == "additional_image_link":
                     attributes += [(name, url.strip()) for url in cell.split(",") if url.strip()]
                 else:
@@ -132,3 +141,7 @@ class DelimitedReader:
                 hint="every Merchant Center item has an id; name its column id",
             )
         return names
+
+
+def _is_written_as_is(name: str) -> bool:
+    return name in _AS_WRITTEN or name.endswith("link") or "url" in name

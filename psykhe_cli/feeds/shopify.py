@@ -39,7 +39,9 @@ from psykhe_cli.feeds.exports import (
     Cell,
     Columns,
     category_paths,
+    decoded,
     getter,
+    is_absolute_url,
     number,
     put,
     read_header,
@@ -149,13 +151,16 @@ class ShopifyReader:
         if not product.active and not self._include_inactive:
             self.left_out += 1
             return [data.row() for data in group if data.error is not None]
-        images = cells.images(rows)
+        images, bad_images = cells.images(rows)
         #: a variant's images by its Variant Image: the variants of a colour share one
         by_image = {"": images}
         found: list[Row] = []  # a list, not a generator: this runs once a product
         for data in group:
             if data.error is not None:
                 found.append(data.row())
+                continue
+            if data.line in bad_images:
+                found.append(_bad_image(data, bad_images[data.line]))
                 continue
             sku, price, compare_at, image, *values = cells.variant(data.cells)
             if not (sku or price or compare_at or any(values)):
@@ -205,10 +210,10 @@ class _ShopifyCells:
         """The product-level fields of a handle's first row."""
         title, vendor, category, kind, tags, status, published, *options = self._product(cells)
         fields: dict[str, Any] = {}
-        put(fields, "title", title)
-        put(fields, "designer", vendor)
-        put(fields, "categories", unique([*category_paths([category]), kind]))
-        put(fields, "tags", unique(tag.strip() for tag in tags.split(",")))
+        put(fields, "title", decoded(title))
+        put(fields, "designer", decoded(vendor))
+        put(fields, "categories", unique([*category_paths([category]), decoded(kind)]))
+        put(fields, "tags", unique(tag.strip() for tag in decoded(tags).split(",")))
         names = [option.lower() for option in options]
         color_at = next((n for n, name in enumerate(names) if name in COLOR_NAMES), None)
         size_at = next((n for n, name in enumerate(names) if name in SIZE_NAMES), None)
@@ -216,16 +221,28 @@ class _ShopifyCells:
         active = status.lower() == "active" if self._has_status else published.lower() != "false"
         return _Product(fields, color_at, size_at, active)
 
-    def images(self, rows: list[Cells]) -> list[str]:
-        """The handle's images by Image Position; those without one after, in file order."""
+    def images(self, rows: list[Cells]) -> tuple[list[str], dict[int, str]]:
+        """The handle's images by Image Position (those without one after, in file order),
+        and by line the Image Src that is not an absolute URL: an error of the row it is on,
+        left out of the product's images, so an image-only row's mistake is named at it."""
         found: list[tuple[float, int, str]] = []
+        bad: dict[int, str] = {}
         for order, data in enumerate(rows):
             src = self._image(data.cells)
-            if src:
+            if src and not is_absolute_url(src):
+                bad[data.line] = src
+            elif src:
                 position = self._position(data.cells)
                 key = float(position) if position.isdigit() else float("inf")
                 found.append((key, order, src))
-        return unique(src for _, _, src in sorted(found))
+        return unique(src for _, _, src in sorted(found)), bad
+
+
+def _bad_image(data: Cells, src: str) -> Row:
+    return data.failed(
+        "invalid_images",
+        f"images must be a list of absolute http(s) URL strings, got {src!r} (column 'Image Src')",
+    )
 
 
 def _failed(group: list[Cells], code: str, message: str) -> list[Row]:
@@ -246,16 +263,21 @@ def _variant(
     record.update(product.fields)
     if images:
         record["images"] = images
+    # option values are text to show, decoded; the identifier above keeps them as written
     if product.color_at is not None and values[product.color_at]:
-        record["color"] = values[product.color_at]
+        color = values[product.color_at]
+        record["color"] = color if "&" not in color else decoded(color)
     if product.size_at is not None and values[product.size_at]:
-        record["sizes"] = [values[product.size_at]]
+        size = values[product.size_at]
+        record["sizes"] = [size if "&" not in size else decoded(size)]
     return record
 
 
 def _prices(record: dict[str, Any], price: str, compare_at: str) -> None:
     """Variant Price and Variant Compare At Price as numbers; raises ``ValueError``."""
     if price:
-        record["price"] = number("price", price)
+        record["price"] = number("price", "Variant Price", price)
     if compare_at:
-        record["compare_at_price"] = number("compare_at_price", compare_at)
+        record["compare_at_price"] = number(
+            "compare_at_price", "Variant Compare At Price", compare_at
+        )

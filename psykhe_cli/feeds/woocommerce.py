@@ -27,8 +27,9 @@ A variation whose parent is a simple product is an error naming both lines: vari
 variable parent.
 
 Memory: the fields every variable parent lends are kept until the end (a variation may come
-long after its parent: the export is ordered by ID), a few hundred bytes a parent; of a simple
-product, 16 bytes a reference (a hash and a line), to name it as the parent a variation gives.
+long after its parent: the export is ordered by ID): the latest parents' in memory, older
+ones' in a temporary file (``spilled.py``), so memory stays bounded; of a simple product, 16
+bytes a reference (a hash and a line), to name it as the parent a variation gives.
 A variation whose parent has not come yet is an error; to name the parent's line when it does
 come, up to ``MAX_WAITING`` such rows are held; past that they are reported at once.
 """
@@ -41,6 +42,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from psykhe_cli.feeds.delimited import Cells, CsvTable, Row
 from psykhe_cli.feeds.exports import (
     COLOR_NAMES,
@@ -49,13 +52,16 @@ from psykhe_cli.feeds.exports import (
     Cell,
     Columns,
     category_paths,
+    decoded,
     identifier_missing,
+    is_absolute_url,
     number,
     put,
     read_header,
     unique,
 )
 from psykhe_cli.feeds.sources import FeedSource
+from psykhe_cli.feeds.spilled import RECENT, SpilledMap
 
 #: variations waiting for a parent that has not come, held to name its line when it does
 MAX_WAITING = 10_000
@@ -93,12 +99,15 @@ class WooCommerceReader:
         *,
         delimiter: str | None = None,
         include_inactive: bool = False,
+        parents_in_memory: int = RECENT,
     ) -> None:
         self._table = CsvTable(chunks, name, delimiter=delimiter)
         self._include_inactive = include_inactive
         #: products (and variations of kept products) left out because they are not published
         self.left_out = 0
-        self._parents: dict[str, _Parent] = {}
+        self._parents: SpilledMap[_Parent] = SpilledMap(
+            _Parent.encode, _Parent.decode, recent=parents_in_memory
+        )
         #: parent reference -> variations that came before it
         self._waiting: dict[str, list[Cells]] = {}
         self._waiting_count = 0
@@ -112,6 +121,12 @@ class WooCommerceReader:
         return self._table.lines_read
 
     def __iter__(self) -> Iterator[Row]:
+        try:
+            yield from self._rows()
+        finally:
+            self._parents.close()
+
+    def _rows(self) -> Iterator[Row]:
         columns = read_header(self._table, _REQUIRED, "woocommerce")
         if columns is None:
             return
@@ -184,6 +199,15 @@ class WooCommerceReader:
         parent.kept = self._kept(cells, data.cells)
         if parent.kept and not parent.identifier:
             yield identifier_missing(data)
+        elif parent.kept and not all(map(is_absolute_url, parent.images)):
+            # an error of the row it is written on, not of each variation it is lent to
+            bad = next(url for url in parent.images if not is_absolute_url(url))
+            parent.images = [url for url in parent.images if is_absolute_url(url)]
+            yield data.failed(
+                "invalid_images",
+                f"images must be a list of absolute http(s) URL strings, got {bad!r} "
+                "(column 'Images', lent to the product's variations)",
+            )
         parent.sizes = cells.attributes(data.cells).sizes
         for ref in parent.refs:
             self._parents[ref] = parent
@@ -250,12 +274,12 @@ def _not_variable(data: Cells, ref: str, line: int) -> Row:
 
 def _priced(data: Cells, record: dict[str, Any], cells: _WooCells) -> Row:
     try:
-        for key, text in (
-            ("price", cells.price(data.cells)),
-            ("sale_price", cells.sale_price(data.cells)),
+        for key, column, text in (
+            ("price", "Regular price", cells.price(data.cells)),
+            ("sale_price", "Sale price", cells.sale_price(data.cells)),
         ):
             if text:
-                record[key] = number(key, text)
+                record[key] = number(key, column, text)
     except ValueError as exc:
         return data.failed("invalid_cell", str(exc))
     return data.row(record)
@@ -276,6 +300,16 @@ class _Parent:
     images: list[str]
     kept: bool = True
     sizes: list[str] = field(default_factory=list)
+
+    def encode(self) -> bytes:
+        """This parent as bytes that ``decode`` turns back into an equal one."""
+        fields = (self.identifier, self.refs, self.fields, self.images, self.kept, self.sizes)
+        return orjson.dumps(fields)
+
+    @staticmethod
+    def decode(blob: bytes) -> _Parent:
+        """The parent ``encode`` gave ``blob`` for."""
+        return _Parent(*orjson.loads(blob))
 
 
 @dataclass
@@ -324,10 +358,11 @@ class _WooCells:
         identifier = sku or (f"id:{number_id}" if number_id else "")
         refs = unique([sku, f"id:{number_id}" if number_id else ""])
         fields: dict[str, Any] = {}
-        put(fields, "title", self._name(cells))
-        put(fields, "designer", self._brands(cells) or self.attributes(cells).brand)
+        put(fields, "title", decoded(self._name(cells)))
+        brand = decoded(self._brands(cells)) or self.attributes(cells).brand
+        put(fields, "designer", brand)
         put(fields, "categories", category_paths(split_list(self._categories(cells))))
-        put(fields, "tags", split_list(self._tags(cells)))
+        put(fields, "tags", unique(map(decoded, split_list(self._tags(cells)))))
         return _Parent(identifier, refs, fields, split_images(self.images(cells)))
 
     def attributes(self, cells: list[str]) -> _Attributes:
@@ -335,11 +370,12 @@ class _WooCells:
         found = _Attributes([], [], [], "")
         for name_cell, value_cell in self._attributes:
             name, values = name_cell(cells).lower(), split_list(value_cell(cells))
+            # as written for a variation's identifier; decoded where they are text to show
             found.values.extend(values)
             if name in SIZE_NAMES:
-                found.sizes.extend(values)
+                found.sizes.extend(map(decoded, values))
             elif name in COLOR_NAMES:
-                found.colors.extend(values)
+                found.colors.extend(map(decoded, values))
             elif name == "brand" and values:
-                found.brand = values[0]
+                found.brand = decoded(values[0])
         return found

@@ -122,7 +122,7 @@ class Merger:
         ends = list(itertools.accumulate(len(result.variant_hashes) for result in results))
         found = self._seen.add_all(
             _joined([result.variant_hashes for result in results]),
-            _joined([result.accepted for result in results]),
+            [result.accepted for result in results],
             _joined([result.pair_hashes for result in results]),
         )
         for repeat in found:

@@ -8,7 +8,9 @@ product (the same ``pair_hash``) or another one.
 
 from __future__ import annotations
 
+import bisect
 from array import array
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from psykhe_cli.validate.hashset import HashSet64
@@ -31,31 +33,62 @@ class FirstSeen:
     """The first line of each record of a feed, to name it when a later line repeats it.
 
     Memory: the ``HashSet64`` of variant hashes (8 bytes a record) finds repeats at the speed
-    it always had; three append-only arrays (variant hash, line, pair hash: 24 bytes a line,
-    24 MB for 1,000,000 lines, no per-entry objects) are searched only when a batch holds a
-    repeat, for the earliest line of each record repeated.
+    it always had; two append-only arrays (variant hash, pair hash: 16 bytes a line, 16 MB
+    for 1,000,000 lines, no per-entry objects) are searched only when a batch holds a
+    repeat, for the earliest line of each record repeated. Line numbers are kept per block:
+    a block of consecutive lines (every line accepted, none blank: the common case) costs
+    two numbers, any other block its own array.
     """
 
     def __init__(self) -> None:
         self._set = HashSet64()
         self._variants: array[int] = array("Q")
-        self._lines: array[int] = array("Q")
         self._pairs: array[int] = array("Q")
+        #: per block: where it starts in the arrays, and its first line
+        self._batch_starts: array[int] = array("Q")
+        self._batch_firsts: array[int] = array("Q")
+        #: the line numbers of the blocks whose lines are not consecutive, by block
+        self._scattered: dict[int, array[int]] = {}
 
-    def add_all(self, variants: array[int], lines: array[int], pairs: array[int]) -> list[Repeat]:
-        """Add a batch of accepted lines (in feed order); return its repeats, in order."""
+    def add_all(
+        self, variants: array[int], lines: Sequence[array[int]], pairs: array[int]
+    ) -> list[Repeat]:
+        """Add a batch of accepted lines (in feed order); return its repeats, in order.
+
+        ``lines``: the batch's line numbers, block by block (each block's rising: the blocks
+        of two feed files each count from 1).
+        """
         repeated = self._set.add_all(variants)
+        start = len(self._variants)
+        for block in lines:
+            self._add_lines(start, block)
+            start += len(block)
         self._variants.extend(variants)
-        self._lines.extend(lines)
         self._pairs.extend(pairs)
         if not repeated:
             return []
         first = self._first_positions({variants[index] for index in repeated})
         return [
-            Repeat(index, self._lines[at], self._pairs[at])
+            Repeat(index, self._line_at(at), self._pairs[at])
             for index in repeated
             for at in (first[variants[index]],)
         ]
+
+    def _add_lines(self, start: int, lines: array[int]) -> None:
+        if not lines:
+            return
+        batch = len(self._batch_starts)
+        self._batch_starts.append(start)
+        self._batch_firsts.append(lines[0])
+        # a block's accepted lines rise, each once: a span as long as the block is a run
+        if lines[-1] - lines[0] != len(lines) - 1:
+            self._scattered[batch] = array("Q", lines)
+
+    def _line_at(self, at: int) -> int:
+        batch = bisect.bisect_right(self._batch_starts, at) - 1
+        offset = at - self._batch_starts[batch]
+        scattered = self._scattered.get(batch)
+        return scattered[offset] if scattered is not None else self._batch_firsts[batch] + offset
 
     def _first_positions(self, wanted: set[int]) -> dict[int, int]:
         """The position in the arrays of the first line of each variant hash of ``wanted``."""

@@ -172,14 +172,24 @@ def check_product(product: dict[str, Any]) -> list[Issue]:
             if missing is not None:
                 issues.append(missing)
         elif not check(value):
-            message = f"{name} must be {expected}, got {_describe(value)}"
+            message = f"{name} must be {expected}, got {_culprit(check, value)}"
             issues.append((ERROR, invalid_code, message))
     return issues
 
 
-def _describe(value: Any) -> str:
+def _culprit(check: Callable[[Any], bool], value: Any) -> str:
+    """What to show of a bad value: of a URL list, the first bad item (whole) and where it is,
+    since the list's start is often fine."""
+    if check is _check_url_list and type(value) is list:
+        for index, item in enumerate(value, start=1):
+            if type(item) is not str or not urls_are_valid(item, 1):
+                return f"{_describe(item, 300)} (item {index} of {len(value)})"
+    return _describe(value)
+
+
+def _describe(value: Any, limit: int = 60) -> str:
     text = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-    return text if len(text) <= 60 else text[:57] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # -- rules: one JSON line ----------------------------------------------------------------
