@@ -498,6 +498,8 @@ def test_a_state_directory_broken_after_the_upload_was_accepted_never_changes_th
             line = process.stderr.readline()
             assert line, seen
             seen += line
+        # the acceptance is recorded just after it is said: break the history once it is
+        wait_until(lambda: _records_an_ingestion(history))
         history.unlink()  # the history becomes unusable while the ingestion is followed
         history.mkdir()
         seen += process.stderr.read()
@@ -506,6 +508,14 @@ def test_a_state_directory_broken_after_the_upload_was_accepted_never_changes_th
     stderr = seen.decode()
     assert f"could not update the local state directory: the state file {history}" in stderr
     assert len(sandbox.ingestions()) == 1
+
+
+def _records_an_ingestion(history: Path) -> bool:
+    try:
+        lines = history.read_bytes().splitlines()
+    except FileNotFoundError:
+        return False
+    return bool(lines) and bool(orjson.loads(lines[-1]).get("ingestion_ids"))
 
 
 # -- disk full while a refused batch is split (issue 13 item 16) -----------------------------
