@@ -97,5 +97,5 @@ def prepare(
                 "the feed has no products: soft_replace would deactivate the whole catalog",
                 nothing_sent=True,
             )
-        raise InputError("the feed has no product lines", nothing_sent=True)
+        report.refuse_if_empty()  # the rule, and its words, validate's too
     return parts

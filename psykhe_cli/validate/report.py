@@ -14,7 +14,6 @@ from psykhe_cli.feeds.blocks import BLOCK_SIZE
 from psykhe_cli.printable import printable
 
 #: why a feed without an error is refused all the same: not one line of it would be sent
-NO_PRODUCT_LINES = "the feed has no product lines; nothing was sent"
 
 
 @dataclass(frozen=True)
@@ -98,7 +97,7 @@ class FeedReport:
             if self.left_out:
                 hint = f"{self.left_out:,} inactive product(s) were left out: --include-inactive"
                 hint += " sends them too"
-            raise InputError(NO_PRODUCT_LINES, hint=hint)
+            raise InputError("the feed has no product lines", hint=hint, nothing_sent=True)
 
     def to_json(self) -> dict[str, Any]:
         """Exactly the keys of the ``--json`` summary."""
