@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from psykhe_cli.commands.options import (
+    ApiKeyFileOption,
+    BaseUrlOption,
     DebugOption,
     DelimiterOption,
     FeedsArgument,
@@ -54,20 +56,6 @@ def _check_max_drop(value: float) -> float:
     return value
 
 
-BaseUrlOption = Annotated[
-    str | None,
-    typer.Option(
-        "--base-url",
-        metavar="URL",
-        help="API origin (default: $PSYKHE_BASE_URL, config, or the API).",
-    ),
-]
-ApiKeyFileOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--api-key-file", metavar="FILE", help="Read the private key from this file (mode 0600)."
-    ),
-]
 RetriesOption = Annotated[
     int,
     typer.Option("--retries", min=0, metavar="N", help="Retries for connect errors, 429 and 503."),
