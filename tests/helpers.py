@@ -15,11 +15,29 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 if TYPE_CHECKING:
+    from psykhe_cli.config import Settings
     from psykhe_cli.sandbox.inspect import SandboxHandle
 
 PSYKHE = [sys.executable, "-m", "psykhe_cli"]
 #: poll quickly: the sandbox of the tests moves an ingestion along every 0.05 s
 FAST = ("--poll-interval", "0.05")
+
+
+def client_settings(base_url: str, key: str) -> Settings:
+    """Settings for an ``IngestionClient`` made in a test: 2 retries, short timeouts, and
+    paths that must never be read."""
+    from psykhe_cli.config import Secret, Settings
+
+    return Settings(
+        base_url=base_url,
+        api_key=Secret(key),
+        key_source="PSYKHE_API_KEY",
+        config_path=Path("/nonexistent/config.toml"),
+        state_dir=Path("/nonexistent/state"),
+        retries=2,
+        connect_timeout=3.0,
+        read_timeout=7.0,
+    )
 
 
 def noting_forks(what: str) -> list[str]:

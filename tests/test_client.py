@@ -6,7 +6,6 @@ import json
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,7 +18,7 @@ from psykhe_cli.client import (
     IngestionClient,
     RetryPolicy,
 )
-from psykhe_cli.config import Secret, Settings
+from psykhe_cli.config import Secret
 from psykhe_cli.errors import (
     AuthError,
     ConfigError,
@@ -32,6 +31,7 @@ from psykhe_cli.errors import (
     UsageError,
 )
 from psykhe_cli.ingestion import Ingestion, parse_ingestion_id
+from tests.helpers import client_settings
 
 BASE = "https://api.example.test"
 POST_URL = f"{BASE}/v1/ingestion/"
@@ -795,26 +795,13 @@ def test_parse_ingestion_id_refuses_non_ids(text: str) -> None:
 # --- the client made from settings ---------------------------------------------------------
 
 
-def _settings(base_url: str) -> Settings:
-    return Settings(
-        base_url=base_url,
-        api_key=Secret(KEY),
-        key_source="PSYKHE_API_KEY",
-        config_path=Path("/nonexistent/config.toml"),
-        state_dir=Path("/nonexistent/state"),
-        retries=2,
-        connect_timeout=3.0,
-        read_timeout=7.0,
-    )
-
-
 def test_from_settings_uses_settings_retries(
     httpx_mock: HTTPXMock, world: World, http: httpx.Client
 ) -> None:
     for _ in range(3):
         httpx_mock.add_exception(httpx.ConnectError("refused"))
     client = IngestionClient.from_settings(
-        _settings(BASE), http, sleep=world.sleeps.append, random=lambda: 0.0
+        client_settings(BASE, KEY), http, sleep=world.sleeps.append, random=lambda: 0.0
     )
     with pytest.raises(TransientError, match="failed 3 time"):
         client.create_ingestion(Body(), mode="insert")

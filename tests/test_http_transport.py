@@ -3,33 +3,19 @@
 from __future__ import annotations
 
 import ssl
-from pathlib import Path
 
 import httpx
 import pytest
 
 from psykhe_cli import __version__
 from psykhe_cli.client import make_http_client
-from psykhe_cli.config import Secret, Settings
+from tests.helpers import client_settings
 
 KEY = "sk_test_RECOGNISABLE_key_0123456789"
 
 
-def _settings(base_url: str) -> Settings:
-    return Settings(
-        base_url=base_url,
-        api_key=Secret(KEY),
-        key_source="PSYKHE_API_KEY",
-        config_path=Path("/nonexistent/config.toml"),
-        state_dir=Path("/nonexistent/state"),
-        retries=2,
-        connect_timeout=3.0,
-        read_timeout=7.0,
-    )
-
-
 def test_make_http_client_never_follows_redirects_and_sets_timeouts() -> None:
-    with make_http_client(_settings("https://api.example.test")) as http:
+    with make_http_client(client_settings("https://api.example.test", KEY)) as http:
         assert http.follow_redirects is False
         assert http.timeout == httpx.Timeout(connect=3.0, read=7.0, write=60.0, pool=3.0)
         assert http.headers["User-Agent"] == f"psykhe/{__version__}"
@@ -41,7 +27,7 @@ def test_make_http_client_ignores_proxies_for_loopback_http(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")
-    with make_http_client(_settings("http://127.0.0.1:8080")) as http:
+    with make_http_client(client_settings("http://127.0.0.1:8080", KEY)) as http:
         assert http.trust_env is False
 
 
@@ -52,10 +38,10 @@ def _tls_context(http: httpx.Client) -> ssl.SSLContext:
 
 
 def test_only_an_https_client_loads_certificates_and_both_verify() -> None:
-    with make_http_client(_settings("https://api.example.test")) as http:
+    with make_http_client(client_settings("https://api.example.test", KEY)) as http:
         secure = _tls_context(http)
         assert secure.cert_store_stats()["x509_ca"] > 0
-    with make_http_client(_settings("http://127.0.0.1:8080")) as http:
+    with make_http_client(client_settings("http://127.0.0.1:8080", KEY)) as http:
         unused = _tls_context(http)  # never used: it trusts no certificate at all
         assert unused.cert_store_stats()["x509_ca"] == 0
     for context in (secure, unused):
