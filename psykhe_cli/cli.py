@@ -110,16 +110,17 @@ def _unreported_usage_error(outcome: BaseException) -> str | None:
     """The message of the usage error that ended the run before any report was shown: one
     Typer reported on stderr before it exited, or one a command raised before its report.
 
-    Typer's (vendored Click's) usage errors are ``TyperException`` errors exiting 2; the class
-    itself is not public.
+    Told by their shape, exit code 2 and ``format_message``: recent Typer raises its own
+    vendored Click's errors (``typer.TyperException``), older Typer (0.16) Click's.
     """
     context = outcome.__context__
+    format_message = getattr(context, "format_message", None)
     if (
         isinstance(outcome, SystemExit)
-        and isinstance(context, typer.TyperException)
-        and context.exit_code == ExitCode.USAGE
+        and getattr(context, "exit_code", None) == ExitCode.USAGE
+        and callable(format_message)
     ):
-        return context.format_message()
+        return str(format_message())
     if isinstance(outcome, UsageError) and not report_shown():
         return outcome.message
     return None

@@ -11,47 +11,44 @@ import pytest
 from tests.helpers import isolated_env, psykhe
 
 
+def _click_error(stderr: str) -> str:
+    """The message of Click's own ``Error: …`` line: its words differ between Click versions."""
+    lines = [line for line in stderr.splitlines() if line.startswith("Error: ")]
+    assert len(lines) == 1, stderr
+    return lines[0].removeprefix("Error: ")
+
+
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "culprit"),
     [
-        (["push", "--only-x", "--json"], "No such option: --only-x"),
-        (
-            ["push", "--json", "--retries", "many", "feed.jsonl"],
-            "Invalid value for '--retries': Input should be a valid integer, unable to parse "
-            "string as an integer",
-        ),
-        (["push", "feed.jsonl", "--json", "--mode"], "Option '--mode' requires an argument."),
-        (
-            ["validate", "--json", "--max-problems", "-5", "feed.jsonl"],
-            "Invalid value for '--max-problems': Input should be greater than or equal to 0",
-        ),
-        (["validate", "--only-x", "feed.jsonl", "--json"], "No such option: --only-x"),
-        (
-            ["status", "--json", "--timeout", "soon", "--last"],
-            "Invalid value for '--timeout': Input should be a valid number, unable to parse string "
-            "as a number",
-        ),
-        (["status", "--last", "--json", "--only-x"], "No such option: --only-x"),
+        (["push", "--only-x", "--json"], "--only-x"),
+        (["push", "--json", "--retries", "many", "feed.jsonl"], "'--retries'"),
+        (["push", "feed.jsonl", "--json", "--mode"], "'--mode' requires an argument"),
+        (["validate", "--json", "--max-problems", "-5", "feed.jsonl"], "'--max-problems'"),
+        (["validate", "--only-x", "feed.jsonl", "--json"], "--only-x"),
+        (["status", "--json", "--timeout", "soon", "--last"], "'--timeout'"),
+        (["status", "--last", "--json", "--only-x"], "--only-x"),
     ],
 )
 def test_a_usage_error_with_json_prints_one_object(
-    tmp_path: Path, args: list[str], message: str
+    tmp_path: Path, args: list[str], culprit: str
 ) -> None:
     out = psykhe(*args, env=isolated_env(tmp_path / "home"), cwd=tmp_path)
     assert out.returncode == 2, out.stderr
     assert out.stdout.count("\n") == 1
+    message = _click_error(out.stderr)  # what a person reads is unchanged
+    assert culprit in message
     assert orjson.loads(out.stdout) == {
         "ok": False,
         "exit_code": 2,
         "error": {"code": "usage_error", "message": message},
     }
-    assert f"Error: {message}" in out.stderr  # what a person reads is unchanged
 
 
 def test_a_usage_error_without_json_prints_nothing_on_stdout(tmp_path: Path) -> None:
     out = psykhe("push", "--only-x", env=isolated_env(tmp_path / "home"))
     assert (out.returncode, out.stdout) == (2, "")
-    assert "Error: No such option: --only-x" in out.stderr
+    assert "--only-x" in _click_error(out.stderr)
 
 
 def test_a_file_named_json_after_the_options_end_is_a_feed(tmp_path: Path) -> None:
