@@ -63,6 +63,11 @@ class EarlyClient:
         self._thread = threading.Thread(target=self._run, name="psykhe-client", daemon=True)
         threads.start(self._thread)
 
+    def _wait(self) -> None:
+        # a signal may stop the push between the thread's making and its start: no ident yet
+        if self._thread is not None and self._thread.ident is not None:
+            self._thread.join()
+
     def _run(self) -> None:
         try:
             self._made = self._make()
@@ -71,8 +76,7 @@ class EarlyClient:
 
     def take(self) -> Opened:
         """The client and its close function, made now unless made already."""
-        if self._thread is not None:
-            self._thread.join()
+        self._wait()
         if self._error is not None:
             raise self._error
         made = self._made if self._made is not None else self._make()
@@ -81,7 +85,6 @@ class EarlyClient:
 
     def close(self) -> None:
         """Close the client if it was made and never taken."""
-        if self._thread is not None:
-            self._thread.join()
+        self._wait()
         if self._made is not None and not self._taken:
             self._made[1]()
