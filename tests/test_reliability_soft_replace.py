@@ -266,6 +266,20 @@ def test_force_warns_naming_what_it_overrode(
     assert overrides == [{"check": "variants_drop", "previous": 30, "feed": 10, "max_drop": 50.0}]
 
 
+def test_force_on_a_dry_run_says_what_a_real_push_would_send(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    # issue 23, 21: "sending although…" then "nothing was sent" contradicted itself
+    full = write_feed(tmp_path / "full.jsonl", catalog(30))
+    one_each = write_feed(tmp_path / "one.jsonl", [product(f"P{i:05d}") for i in range(10)])
+    assert psykhe("push", str(full), *SOFT, "--yes", *FAST, env=env).returncode == 0
+    out = psykhe("push", str(one_each), *SOFT, "--yes", "--force", "--dry-run", env=env)
+    assert out.returncode == 0, out.stderr
+    assert "--force: a real push would send although variants fell from 30 to 10" in out.stderr
+    assert "sending although" not in out.stderr
+    assert len(sandbox.ingestions()) == 1  # the baseline only
+
+
 def test_dry_run_of_a_full_sync_never_asks(
     tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
 ) -> None:
