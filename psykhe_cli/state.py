@@ -166,7 +166,7 @@ class StateStore:
     # --- the drop guard's memory --------------------------------------------------------------
 
     def full_syncs(self, target: Target) -> FullSyncs:
-        """The completed and pending soft_replaces remembered for ``target``."""
+        """The completed, pending and possibly applied soft_replaces remembered for ``target``."""
         return self._syncs_of(self._entry(self._read_full_syncs(), target))
 
     def remember_pending(
