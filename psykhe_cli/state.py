@@ -34,7 +34,7 @@ import contextlib
 import json
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -42,13 +42,14 @@ from typing import Any
 from psykhe_cli.config import Settings
 from psykhe_cli.full_syncs import FullSync, FullSyncs, utc_now
 from psykhe_cli.leftovers import claim, sweep_files
-from psykhe_cli.locks import lock_exclusively, sync_lock
+from psykhe_cli.locks import sync_lock
 from psykhe_cli.statefiles import (
     HISTORY_TAIL,
     full_syncs_document,
     read_state_file,
     sync_entry,
 )
+from psykhe_cli.statewrite import ensure_private_dir, locked, replace_file
 from psykhe_cli.target import Target as Target  # re-exported: callers import it from here
 
 HISTORY_FILE = "history.jsonl"
@@ -176,18 +177,12 @@ class StateStore:
 
         ``products_file`` (from ``new_baseline_file``) is moved into ``baselines/``.
         """
-        with self._locked():
-            syncs = self._read_full_syncs()
-            old = self._syncs_of(self._entry(syncs, target))
-            sync = self._kept(target, sync, old.next_sequence, products_file)
+
+        def add(old: FullSyncs, sync: FullSync) -> FullSyncs:
             pending = tuple(p for p in old.pending if p.ingestion_id != sync.ingestion_id)
-            new = FullSyncs(
-                completed=old.completed,
-                pending=(*pending, sync),
-                possibly_applied=old.possibly_applied,
-            )
-            self._save_syncs(syncs, target, new)
-        return sync
+            return replace(old, pending=(*pending, sync))
+
+        return self._remember(target, sync, products_file, add)
 
     def remember_possibly_applied(
         self, target: Target, sync: FullSync, products_file: Path | None = None
@@ -196,16 +191,25 @@ class StateStore:
 
         ``products_file`` (from ``new_baseline_file``) is moved into ``baselines/``.
         """
+
+        def add(old: FullSyncs, sync: FullSync) -> FullSyncs:
+            return replace(old, possibly_applied=(*old.possibly_applied, sync))
+
+        return self._remember(target, sync, products_file, add)
+
+    def _remember(
+        self,
+        target: Target,
+        sync: FullSync,
+        products_file: Path | None,
+        add: Callable[[FullSyncs, FullSync], FullSyncs],
+    ) -> FullSync:
+        """Number ``sync``, keep its products file, and ``add`` it to ``target``'s syncs."""
         with self._locked():
             syncs = self._read_full_syncs()
             old = self._syncs_of(self._entry(syncs, target))
             sync = self._kept(target, sync, old.next_sequence, products_file)
-            new = FullSyncs(
-                completed=old.completed,
-                pending=old.pending,
-                possibly_applied=(*old.possibly_applied, sync),
-            )
-            self._save_syncs(syncs, target, new)
+            self._save_syncs(syncs, target, add(old, sync))
         return sync
 
     def _kept(
@@ -349,32 +353,10 @@ class StateStore:
         return FullSync(**fields)
 
     def _ensure_dir(self) -> None:
-        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if self.state_dir.stat().st_mode & 0o077:
-            self.state_dir.chmod(0o700)
+        ensure_private_dir(self.state_dir)
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        self._ensure_dir()
-        fd = os.open(self.state_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            lock_exclusively(fd)
-            yield
-        finally:
-            os.close(fd)  # closing releases the lock
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
+        return locked(self.state_dir / LOCK_FILE)
 
     def _write(self, name: str, text: str) -> None:
-        # the temp file is locked while written: a killed writer's is swept by the next one
-        sweep_files(self.state_dir, f".{name}.", ".tmp")
-        temp, fd = claim(self.state_dir, f".{name}.", ".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-                os.chmod(temp, 0o600)
-                os.replace(temp, self.state_dir / name)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
+        replace_file(self.state_dir / name, text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -72,3 +73,22 @@ def test_a_state_directory_that_cannot_be_written_is_told_not_raised(tmp_path: P
     told = ChunkedMemory(blocker / "state", now=T0).remember(TARGET, ANSWERED)
     assert told.startswith("the server refused a streamed upload (")
     assert "; could not remember it (" in told
+
+
+def test_a_killed_writers_temp_file_is_swept_by_the_next_write_never_a_live_ones(
+    tmp_path: Path,
+) -> None:
+    """The memory is written as every state file is: a killed writer's temp file (its lock
+    gone with it) does not stay for ever beside ``no-chunked.json``."""
+    from psykhe_cli.leftovers import claim
+
+    killed = tmp_path / f".{NO_CHUNKED_FILE}.killed.tmp"
+    killed.write_text("{")  # nobody holds it: its writer died
+    live, fd = claim(tmp_path, f".{NO_CHUNKED_FILE}.", ".tmp")  # another writer, still at it
+    try:
+        ChunkedMemory(tmp_path, now=T0).remember(TARGET, ANSWERED)
+        assert not killed.exists()
+        assert live.exists()
+    finally:
+        os.close(fd)
+    assert stat.S_IMODE((tmp_path / NO_CHUNKED_FILE).stat().st_mode) == 0o600

@@ -22,15 +22,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from psykhe_cli.errors import ConfigError
 from psykhe_cli.statefiles import NO_CHUNKED_LIMIT, read_state_file
+from psykhe_cli.statewrite import locked, replace_file
 
 NO_CHUNKED_FILE = "no-chunked.json"
 #: how long a target's uploads go whole after it refused chunked bodies, and how long a
@@ -118,34 +116,11 @@ class ChunkedMemory:
             "version": 2,
             "targets": {name: _json_of(entry) for name, entry in entries.items()},
         }
-        text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
-        fd, temp = tempfile.mkstemp(dir=self._path.parent, prefix=f".{NO_CHUNKED_FILE}.")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, self._path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
+        replace_file(self._path, json.dumps(doc, indent=2, sort_keys=True) + "\n")
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
         """Two pushes at once each add their entry, neither losing the other's."""
-        self._path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(self._path.parent / f".{NO_CHUNKED_FILE}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            try:
-                import fcntl
-            except ImportError:  # not POSIX: the atomic rename still keeps the file whole
-                pass
-            else:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # closing releases the lock
+        return locked(self._path.parent / f".{NO_CHUNKED_FILE}.lock")
 
 
 def _entry_of(raw: object) -> _Entry | None:
