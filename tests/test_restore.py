@@ -8,6 +8,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +75,7 @@ def configure(env: dict[str, str], text: str) -> None:
 def test_restore_sends_the_kept_body_of_a_full_sync_byte_for_byte(
     tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
 ) -> None:
+    configure(env, "keep_full_syncs = 3\n")  # A stays kept once its restore completes
     a = full_sync(env, feed_a(tmp_path))
     after_a = catalog_state(sandbox)
     b = full_sync(env, feed_b(tmp_path), "--no-stream")
@@ -87,6 +90,10 @@ def test_restore_sends_the_kept_body_of_a_full_sync_byte_for_byte(
     assert restored["complete"] and restored["sha1"] == sent_a["sha1"] != sent_b["sha1"]
     assert restored["body_bytes"] == sent_a["body_bytes"]
     assert document["restored"]["ingestion_id"] == a
+    # kept in turn: the same file linked under its own id, not a copy
+    [kept_a] = kept_dir(env).glob(f"*-{a}.jsonl.gz")
+    [kept_again] = kept_dir(env).glob(f"*-{restored['ingestion_id']}.jsonl.gz")
+    assert kept_a.stat().st_ino == kept_again.stat().st_ino
     assert document["mode"] == "soft_replace" and document["status"] == "completed"
     assert (document["products"], document["variants"]) == (6, 12)
     # against B: P6 and P7 deactivated, P0 and P1 brought back
@@ -104,25 +111,50 @@ def _active(state: dict[tuple[str, str], tuple[bool, Any]]) -> dict[tuple[str, s
     return {key: data for key, (active, data) in state.items() if active}
 
 
-def test_the_kept_body_is_the_body_as_sent_whether_streamed_or_not(
-    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
-) -> None:
-    feed = feed_a(tmp_path)
-    streamed = full_sync(env, feed)
-    whole = full_sync(env, feed, "--no-stream")
+def big_feed(tmp_path: Path) -> Path:
+    """~7 MB: past the 4 MiB after which the workers start, so a full sync with --yes streams."""
+    items = [product(f"S{i // 3:06d}", f"S{i:06d}", description="x" * 50) for i in range(24_000)]
+    return write_feed(tmp_path / "big.jsonl", items)
 
-    assert [k["ingestion_id"] for k in listed(env)] == [whole, streamed]
+
+def assert_kept_as_sent(env: dict[str, str], sandbox: SandboxHandle, lines: int) -> None:
+    """Each kept body is, byte for byte, the body its ingestion was created from."""
     sent = {request["ingestion_id"]: request["sha1"] for request in posts(sandbox)}
     for body in listed(env):
-        [path] = [
-            p for p in kept_bodies(env) if p.name.endswith(f"-{body['ingestion_id']}.jsonl.gz")
-        ]
+        [path] = kept_dir(env).glob(f"*-{body['ingestion_id']}.jsonl.gz")
         data = path.read_bytes()
         assert hashlib.sha1(data).hexdigest() == sent[body["ingestion_id"]]
         assert hashlib.sha256(data).hexdigest() == body["sha256"]
         assert len(data) == body["size"]
-        assert gzip.decompress(data).count(b"\n") == 12
+        assert gzip.decompress(data).count(b"\n") == lines
         assert os.stat(path).st_mode & 0o777 == 0o600
+
+
+def test_the_kept_body_is_the_body_as_sent_whether_streamed_or_not(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    feed = big_feed(tmp_path)
+    out = psykhe("push", str(feed), *SOFT, *FAST, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "uploading while the feed is checked" in out.stderr  # it streamed
+    whole = full_sync(env, feed, "--no-stream")
+
+    assert [k["ingestion_id"] for k in listed(env)] == [whole, 1]
+    assert_kept_as_sent(env, sandbox, 24_000)
+
+
+def test_a_body_spooled_on_another_file_system_is_copied(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("needs a TMPDIR on another file system than the state directory")
+    spool_dir = Path(tempfile.mkdtemp(dir=shm))
+    try:
+        full_sync(env | {"TMPDIR": str(spool_dir)}, feed_a(tmp_path))
+        assert_kept_as_sent(env, sandbox, 12)
+    finally:
+        shutil.rmtree(spool_dir)
 
 
 def test_restore_list_shows_each_kept_full_sync_newest_first(
