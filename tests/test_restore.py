@@ -192,6 +192,17 @@ def test_keep_full_syncs_0_keeps_none_and_1_keeps_the_last(
     assert [p.name.rsplit("-", 1)[1] for p in kept_bodies(env)] == [f"{last}.jsonl.gz"]
 
 
+def test_keep_full_syncs_of_a_profile_is_its_own(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    configure(env, "[profiles.shop]\nkeep_full_syncs = 0\n")
+    full_sync(env, feed_a(tmp_path), "--profile", "shop")
+    assert kept_bodies(env) == []
+
+    kept = full_sync(env, feed_a(tmp_path))  # the top level keeps the default 2
+    assert [k["ingestion_id"] for k in listed(env)] == [kept]
+
+
 def test_keep_full_syncs_must_be_a_whole_number(env: dict[str, str]) -> None:
     configure(env, "keep_full_syncs = -1\n")
     out = psykhe("restore", "--list", env=env)

@@ -107,6 +107,7 @@ def restore(
     """
     from psykhe_cli.config import load_settings
     from psykhe_cli.ingestion import parse_ingestion_id
+    from psykhe_cli.outputs import is_standard_output
     from psykhe_cli.terminal import Environment
 
     if list_kept == (ingestion_id is not None):
@@ -118,6 +119,8 @@ def restore(
     if ingestion_id is None:
         _list(env, settings, as_json=json)
         return
+    if json and plan_file is not None and is_standard_output(plan_file):
+        raise UsageError(f"--json and --plan-file {plan_file} both write to standard output")
     options = PushRequest(
         sources=(),  # the kept body's, once it is found
         mode=Mode.SOFT_REPLACE,
