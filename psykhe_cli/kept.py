@@ -254,6 +254,7 @@ def _link_or_copy(source: Path, target: Path) -> None:
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as out, source.open("rb") as handle:
             shutil.copyfileobj(handle, out, _CHUNK)
+    os.chmod(target, 0o600)  # a link shares its source's mode: private whatever it was
     fd = os.open(target, os.O_RDONLY)
     try:
         os.fsync(fd)
