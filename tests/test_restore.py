@@ -160,6 +160,11 @@ def test_a_body_spooled_on_another_file_system_is_copied(
 def test_restore_list_shows_each_kept_full_sync_newest_first(
     tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
 ) -> None:
+    out = psykhe("restore", "--list", env=env)
+    assert out.stdout == (
+        f"no full sync is kept for {sandbox.base_url} yet: psykhe keeps the last 2 that "
+        "complete (keep_full_syncs)\n"
+    )
     a = full_sync(env, feed_a(tmp_path))
     b = full_sync(env, feed_b(tmp_path))
 
@@ -184,6 +189,8 @@ def test_keep_full_syncs_0_keeps_none_and_1_keeps_the_last(
     full_sync(env, feed_a(tmp_path))
     assert listed(env) == []
     assert kept_bodies(env) == []
+    out = psykhe("restore", "--list", env=env)
+    assert out.stdout == f"no full sync is kept for {sandbox.base_url}: keep_full_syncs is 0\n"
 
     configure(env, "keep_full_syncs = 1\n")
     full_sync(env, feed_a(tmp_path))

@@ -15,8 +15,8 @@ def print_kept(env: Environment, base_url: str, bodies: Sequence[KeptBody], keep
     if not bodies:
         write_line(
             env.stdout,
-            f"no full sync is kept for {base_url} (keep_full_syncs = {keep}); "
-            "each completed soft_replace is kept from now on"
+            f"no full sync is kept for {base_url} yet: psykhe keeps the last {keep} "
+            "that complete (keep_full_syncs)"
             if keep
             else f"no full sync is kept for {base_url}: keep_full_syncs is 0",
         )
