@@ -228,6 +228,16 @@ def test_a_failed_full_sync_is_not_kept(
     assert kept_bodies(env) == []
 
 
+def test_a_full_sync_whose_outcome_is_unknown_is_not_kept(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    sandbox.set_faults(respond={"status": 502})
+    out = psykhe("push", str(feed_a(tmp_path)), *SOFT, *FAST, env=env)
+    assert out.returncode == 8, out.stderr
+    assert listed(env) == []
+    assert kept_bodies(env) == []
+
+
 @pytest.mark.parametrize("how", [["ID"], ["--last"], ["ID", "--watch", *FAST]])
 def test_a_pending_full_sync_is_kept_once_status_sees_it_completed(
     tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle, how: list[str]
