@@ -13,18 +13,17 @@ accepted before it (their outcome is not known) and the completed ones beyond
 
 Every change happens under ``kept/.lock``; the index is replaced atomically (temp file, fsync,
 rename). A body whose run was killed before its index entry was written is not listed, and
-the next change removes it (``leftovers.sweep_unlisted``). ``verified`` checks a body's size
-and SHA-256 against what was recorded when it was kept: a damaged body is never sent.
+the next change removes it (``leftovers.sweep_unlisted``). A body is sent again from a spool's
+own link to it (``KeptFile.held``), once its size and SHA-256 are what was recorded when it
+was kept: a damaged body is never sent.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import os
-import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +33,7 @@ from psykhe_cli.errors import ConfigError, InputError, UsageError
 from psykhe_cli.full_syncs import utc_now
 from psykhe_cli.leftovers import claim, sweep_files, sweep_unlisted
 from psykhe_cli.locks import lock_exclusively
-from psykhe_cli.spool import SpoolPart
+from psykhe_cli.spool import SpoolPart, link_or_copy
 from psykhe_cli.statefiles import MiB, read_state_file
 from psykhe_cli.target import Target
 
@@ -73,15 +72,49 @@ class KeptBody(KeptFacts, frozen=True, kw_only=True):
 
 @dataclass(frozen=True)
 class KeptFile:
-    """A kept body whose file was verified: what ``psykhe restore`` sends."""
+    """A kept body to send again: its file in ``kept/`` and what was kept of it."""
 
     path: Path
     body: KeptBody
+
+    def held(self, adopt: Callable[[Path], Path]) -> KeptFile:
+        """The body as ``adopt`` (a spool's) holds it for this run — a link where it can be,
+        so what becomes of the kept file meanwhile cannot change what is sent — once its size
+        and SHA-256 are what was kept; ``InputError`` (nothing sent) when it is gone, shorter,
+        longer or altered."""
+        try:
+            path = adopt(self.path)
+            size, sha256 = _measure(path)
+        except FileNotFoundError as exc:
+            raise self._damaged(exc.strerror or str(exc)) from None
+        if size != self.body.size:
+            raise self._damaged(f"{size:,} bytes where {self.body.size:,} were kept")
+        if sha256 != self.body.sha256:
+            raise self._damaged("its SHA-256 is not the one it was kept with")
+        return KeptFile(path, self.body)
 
     def part(self) -> SpoolPart:
         """The file as the one part of a push: its bytes go as they are."""
         body = self.body
         return SpoolPart(self.path, lines=body.lines, raw_bytes=body.raw_bytes, size=body.size)
+
+    def _damaged(self, why: str) -> InputError:
+        return InputError(
+            f"the kept body of full sync {self.body.ingestion_id} ({self.path}) is damaged: {why}",
+            hint="restore another one (psykhe restore --list), or push the catalog again "
+            "with --mode soft_replace",
+            nothing_sent=True,
+        )
+
+
+def _measure(path: Path) -> tuple[int, str]:
+    """The size and SHA-256 of the file at ``path``."""
+    digest, size = hashlib.sha256(), 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
 
 
 class _Index(msgspec.Struct, frozen=True):
@@ -105,43 +138,16 @@ class KeptBodies:
         bodies = self._read().targets.get(self.target.name, [])
         return [body for body in reversed(bodies) if body.completed]
 
-    def find(self, ingestion_id: int) -> KeptBody:
+    def find(self, ingestion_id: int) -> KeptFile:
         """The completed body of ``ingestion_id``; ``UsageError`` naming those kept."""
         bodies = self.completed()
         for body in bodies:
             if body.ingestion_id == ingestion_id:
-                return body
+                return KeptFile(self.path(body), body)
         kept = ", ".join(str(b.ingestion_id) for b in bodies) or "none"
         raise UsageError(
             f"no full sync {ingestion_id} is kept for {self.target.base_url} (kept: {kept})",
             hint="psykhe restore --list shows them",
-        )
-
-    def verified(self, body: KeptBody) -> KeptFile:
-        """``body``'s file, once its size and SHA-256 are what was kept; ``InputError``
-        (nothing sent) when it is missing, shorter, longer or altered."""
-        path = self.path(body)
-        digest = hashlib.sha256()
-        size = 0
-        try:
-            with path.open("rb") as handle:
-                while chunk := handle.read(_CHUNK):
-                    digest.update(chunk)
-                    size += len(chunk)
-        except OSError as exc:
-            raise self._damaged(body, exc.strerror or str(exc)) from None
-        if size != body.size:
-            raise self._damaged(body, f"{size:,} bytes where {body.size:,} were kept")
-        if digest.hexdigest() != body.sha256:
-            raise self._damaged(body, "its SHA-256 is not the one it was kept with")
-        return KeptFile(path, body)
-
-    def _damaged(self, body: KeptBody, why: str) -> InputError:
-        return InputError(
-            f"the kept body of full sync {body.ingestion_id} ({self.path(body)}) is damaged: {why}",
-            hint="restore another one (psykhe restore --list), or push the catalog again "
-            "with --mode soft_replace",
-            nothing_sent=True,
         )
 
     # -- changes ---------------------------------------------------------------------------
@@ -149,7 +155,7 @@ class KeptBodies:
         """Keep the accepted body at ``body`` (a file psykhe wrote), pending its outcome."""
         with self._locked() as index:
             name = f"{self.target.slug}-{facts.ingestion_id}.jsonl.gz"
-            _link_or_copy(body, self.folder / name)
+            link_or_copy(body, self.folder / name)
             kept = KeptBody(
                 **msgspec.structs.asdict(facts),
                 time=utc_now(),
@@ -239,24 +245,3 @@ class KeptBodies:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
             raise
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    """``target`` becomes the bytes of ``source``: a hard link (no copy of hundreds of MB)
-    where the file system allows it, else a copy (0600); made durable either way."""
-    with contextlib.suppress(FileNotFoundError):
-        target.unlink()  # what a killed run left under this name
-    try:
-        os.link(source, target)
-    except OSError as exc:
-        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
-            raise
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as out, source.open("rb") as handle:
-            shutil.copyfileobj(handle, out, _CHUNK)
-    os.chmod(target, 0o600)  # a link shares its source's mode: private whatever it was
-    fd = os.open(target, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

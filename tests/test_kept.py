@@ -9,6 +9,7 @@ import pytest
 
 from psykhe_cli.errors import ConfigError, InputError, UsageError
 from psykhe_cli.kept import INDEX_FILE, KeptBodies, KeptFacts
+from psykhe_cli.spool import Spool
 from psykhe_cli.target import Target
 
 TARGET = Target(base_url="https://api.example", key_fingerprint="f00d")
@@ -102,21 +103,34 @@ def test_kept_targets_are_apart(tmp_path: Path) -> None:
     assert completed_ids(mine) == [1]
 
 
-def test_kept_body_is_verified_by_size_and_sha256(tmp_path: Path) -> None:
+def test_kept_body_is_held_by_a_spool_link_and_verified_by_size_and_sha256(
+    tmp_path: Path,
+) -> None:
     store = KeptBodies(tmp_path / "state", TARGET)
-    keep(tmp_path, store, 1)
+    keep(tmp_path, store, 1, 2)
     store.settle(1, completed=True, keep=2)
-    body = store.find(1)
-    kept = store.verified(body)
-    assert kept.part().size == body.size == kept.path.stat().st_size
-    assert oct(kept.path.stat().st_mode & 0o777) == oct(0o600)
+    store.settle(2, completed=True, keep=2)
+    kept = store.find(1)
+    (tmp_path / "tmp").mkdir()
+    with Spool(directory=str(tmp_path / "tmp")) as spool:
+        held = kept.held(spool.adopt)
+        assert held.path.parent == spool.directory
+        assert held.path.stat().st_ino == kept.path.stat().st_ino  # linked, not copied
+        assert held.part().size == kept.body.size == kept.path.stat().st_size
+        assert oct(kept.path.stat().st_mode & 0o777) == oct(0o600)
+        store.settle(3, completed=True, keep=1)  # 1 pruned while it is being sent
+        assert not kept.path.exists()
+        assert held.path.read_bytes() == b"body 1" * 10
 
-    kept.path.write_bytes(kept.path.read_bytes()[:-1] + b"!")
-    with pytest.raises(InputError, match="its SHA-256 is not the one it was kept with"):
-        store.verified(body)
-    kept.path.unlink()
-    with pytest.raises(InputError, match="is damaged: No such file or directory"):
-        store.verified(body)
+        other = store.find(2)
+        other.path.write_bytes(other.path.read_bytes()[:-1] + b"!")
+        with pytest.raises(InputError, match="its SHA-256 is not the one it was kept with"):
+            other.held(spool.adopt)
+        other.path.write_bytes(b"short")
+        with pytest.raises(InputError, match="5 bytes where 60 were kept; nothing was sent"):
+            other.held(spool.adopt)
+        with pytest.raises(InputError, match=r"full sync 1 \(.*\) is damaged: No such file"):
+            kept.held(spool.adopt)
 
 
 def test_a_damaged_index_is_a_config_error_naming_it(tmp_path: Path) -> None:

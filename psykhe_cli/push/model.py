@@ -83,8 +83,8 @@ class PushRequest:
     poll_interval: float | None = None
     #: upload while the feed is checked, where that is safe (``--no-stream``: False)
     stream: bool = True
-    #: ``psykhe restore``: this kept body is sent byte for byte instead of the feed's spool;
-    #: ``sources`` name its file, so it is checked and planned as any feed (no stream)
+    #: ``psykhe restore``: this kept body is sent byte for byte instead of ``sources``; its
+    #: lines are checked and planned as any feed's (never streamed)
     kept: KeptFile | None = None
 
 

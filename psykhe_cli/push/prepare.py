@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from psykhe_cli.deflate import BlockDeflater
 from psykhe_cli.errors import GuardRefused, InputError
+from psykhe_cli.feeds import FeedSource
 from psykhe_cli.pacing import Pacer
 from psykhe_cli.push.model import Mode, PushRequest, PushResult
 from psykhe_cli.spool import DEFAULT_COMPRESSION_LEVEL, BatchLimit, Spool, SpoolPart
@@ -46,9 +47,12 @@ def prepare(
     deflate_here = spool.limit == BatchLimit() and not (
         request.validation.strict and request.skip_invalid
     )
-    kept = request.kept
-    if kept is not None and stream is not None:
-        raise ValueError("a kept body is sent as it was kept, never streamed from the spool")
+    kept, sources = request.kept, request.sources
+    if kept is not None:  # sent from the spool's own link: a prune meanwhile cannot touch it
+        if stream is not None:
+            raise ValueError("a kept body is sent as it was kept, never streamed as spooled")
+        kept = kept.held(spool.adopt)
+        sources = [FeedSource(str(kept.path), "jsonl")]
     level: int | Pacer = request.compression_level or DEFAULT_COMPRESSION_LEVEL
     if stream is not None and request.compression_level is None:
         level = Pacer(stream.backlog, stream.meter.delivered)
@@ -59,7 +63,7 @@ def prepare(
             stream.pump()
 
     report = check_feeds(
-        request.sources,
+        sources,
         request.validation,
         on_problem=observer.problem,
         on_records=spool.write if kept is None else None,

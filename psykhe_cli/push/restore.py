@@ -1,12 +1,13 @@
 """``psykhe restore``: a kept full sync sent again, byte for byte, as a push.
 
-The body is found among the target's kept ones (``kept.py``) and its size and SHA-256 checked;
-the push options become a ``PushRequest`` naming it. ``Push.run`` then checks its lines with
-the engine that checks every feed (so the plan's counts and product identifiers come from
-there), takes the same lock, asks the same guard and question, and sends the kept bytes as
-they are: one request, the same bytes on every retry. What a soft_replace push's plan shows
-against what psykhe remembers of the target — what it would deactivate and bring back, and
-any comparison added to that plan later — a restore shows too: it is that plan.
+The body is found among the target's kept ones (``kept.py``); the push options become a
+``PushRequest`` naming it. ``Push.run`` then links it into its spool and checks its size and
+SHA-256, checks its lines with the engine that checks every feed (so the plan's counts and
+product identifiers come from there), takes the same lock, asks the same guard and question,
+and sends the kept bytes as they are: one request, the same bytes on every retry. What a
+soft_replace push's plan shows against what psykhe remembers of the target — what it would
+deactivate and bring back, and any comparison added to that plan later — a restore shows
+too: it is that plan.
 """
 
 from __future__ import annotations
@@ -29,17 +30,13 @@ def kept_bodies(settings: Settings) -> KeptBodies:
 
 def restore_request(settings: Settings, ingestion_id: int, options: PushRequest) -> PushRequest:
     """``options`` (a push's: guard, question, waiting) as the push that sends the kept body
-    of full sync ``ingestion_id`` again; ``UsageError`` when none is kept by that id,
-    ``InputError`` when its file is damaged (nothing is sent either way)."""
-    from psykhe_cli.feeds import FeedSource
-
-    bodies = kept_bodies(settings)
-    kept = bodies.verified(bodies.find(ingestion_id))
+    of full sync ``ingestion_id`` again; ``UsageError`` when none is kept by that id. The
+    push refuses a damaged one (``InputError``) before anything is sent."""
     return replace(
         options,
-        sources=[FeedSource(str(kept.path), "jsonl")],
+        sources=(),
         mode=Mode.SOFT_REPLACE,
-        kept=kept,
+        kept=kept_bodies(settings).find(ingestion_id),
         # the kept bytes go as they are: never the spool's, never cut
         stream=False,
         skip_invalid=False,
