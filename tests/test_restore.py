@@ -383,3 +383,19 @@ def test_restore_question_on_a_terminal_shows_the_plan(
     assert "deactivate 2 · new 2 · kept 4" in text
     assert "DEACTIVATES" in text
     assert posts(sandbox)[-1]["sha1"] == posts(sandbox)[0]["sha1"]
+
+
+def test_restore_list_json_is_one_object_when_the_index_is_damaged(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    full_sync(env, feed_a(tmp_path))
+    index = kept_dir(env) / "index.json"
+    index.write_text("{not json")
+
+    out = psykhe("restore", "--list", "--json", env=env)
+
+    assert out.returncode == 4
+    document = orjson.loads(out.stdout)
+    assert document["exit_code"] == 4 and document["kept"] == []
+    assert document["error"]["message"] == f"the state file {index} is damaged"
+    assert f"psykhe: error: the state file {index} is damaged" in out.stderr

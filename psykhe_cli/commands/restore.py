@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -113,16 +114,19 @@ def restore(
     if list_kept == (ingestion_id is not None):
         raise UsageError("give the ingestion id of a kept full sync, or --list (one of them)")
     env = Environment.from_process()
-    settings = load_settings(
-        base_url=base_url, api_key_file=api_key_file, retries=retries, profile=profile
-    )
+
+    def settings() -> Settings:  # inside the report's reach: --json prints one object anyway
+        return load_settings(
+            base_url=base_url, api_key_file=api_key_file, retries=retries, profile=profile
+        )
+
     if ingestion_id is None:
         _list(env, settings, as_json=json)
         return
     if json and plan_file is not None and is_standard_output(plan_file):
         raise UsageError(f"--json and --plan-file {plan_file} both write to standard output")
     options = PushRequest(
-        sources=(),  # the kept body's, once it is found
+        sources=(),  # a restore reads the kept body, not a feed
         mode=Mode.SOFT_REPLACE,
         yes=yes,
         force=force,
@@ -137,27 +141,38 @@ def restore(
     _send(env, settings, parse_ingestion_id(ingestion_id), options, json, quiet, debug)
 
 
-def _list(env: Environment, settings: Settings, *, as_json: bool) -> None:
+def _list(env: Environment, load: Callable[[], Settings], *, as_json: bool) -> None:
+    from psykhe_cli.outcome import reporting_outcome
     from psykhe_cli.push.restore import kept_bodies, kept_json
     from psykhe_cli.render import print_json
     from psykhe_cli.render.restore import print_kept
 
-    bodies = kept_bodies(settings).completed()
-    if as_json:
-        document = {
-            "exit_code": ExitCode.OK,
-            "base_url": settings.base_url,
-            "keep_full_syncs": settings.keep_full_syncs,
-            "kept": [kept_json(body) for body in bodies],
-        }
-        print_json(env, document)
-    else:
-        print_kept(env, settings.base_url, bodies, settings.keep_full_syncs)
+    settings: Settings | None = None
+    bodies: list[KeptBody] = []
+
+    def report(exit_code: int, error: PsykheError | None) -> None:
+        if as_json:
+            print_json(
+                env,
+                {
+                    "exit_code": exit_code,
+                    "base_url": settings.base_url if settings is not None else None,
+                    "keep_full_syncs": settings.keep_full_syncs if settings else None,
+                    "kept": [kept_json(body) for body in bodies],
+                    "error": {"code": error.code, "message": error.message} if error else None,
+                },
+            )
+        elif settings is not None and error is None:
+            print_kept(env, settings.base_url, bodies, settings.keep_full_syncs)
+
+    with reporting_outcome(env, report):
+        settings = load()
+        bodies = kept_bodies(settings).completed()
 
 
 def _send(
     env: Environment,
-    settings: Settings,
+    load: Callable[[], Settings],
     ingestion_id: int,
     options: PushRequest,
     as_json: bool,
@@ -189,6 +204,7 @@ def _send(
 
     with reporting_outcome(env, report):
         try:
+            settings = load()
             request = restore_request(settings, ingestion_id, options)
             restored = request.kept.body if request.kept is not None else None
             if restored is not None:
