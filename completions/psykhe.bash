@@ -29,6 +29,7 @@ _psykhe() {
             psykhe/login) node=psykhe_login ;;
             psykhe/logout) node=psykhe_logout ;;
             psykhe/push) node=psykhe_push ;;
+            psykhe/restore) node=psykhe_restore ;;
             psykhe/sandbox) node=psykhe_sandbox ;;
             psykhe/status) node=psykhe_status ;;
             psykhe/validate) node=psykhe_validate ;;
@@ -74,6 +75,15 @@ _psykhe() {
         psykhe_push:--base-url) COMPREPLY=(); return ;;
         psykhe_push:--api-key-file) _psykhe_files "$cur" "$prefix"; return ;;
         psykhe_push:--retries) COMPREPLY=(); return ;;
+        psykhe_restore:--max-drop) COMPREPLY=(); return ;;
+        psykhe_restore:--plan-file) _psykhe_files "$cur" "$prefix"; return ;;
+        psykhe_restore:--wait-lock) COMPREPLY=(); return ;;
+        psykhe_restore:--timeout) COMPREPLY=(); return ;;
+        psykhe_restore:--poll-interval) COMPREPLY=(); return ;;
+        psykhe_restore:--profile) COMPREPLY=(); return ;;
+        psykhe_restore:--base-url) COMPREPLY=(); return ;;
+        psykhe_restore:--api-key-file) _psykhe_files "$cur" "$prefix"; return ;;
+        psykhe_restore:--retries) COMPREPLY=(); return ;;
         psykhe_sandbox:--host) COMPREPLY=(); return ;;
         psykhe_sandbox:--port) COMPREPLY=(); return ;;
         psykhe_sandbox:--key) COMPREPLY=(); return ;;
@@ -101,11 +111,12 @@ _psykhe() {
         psykhe_validate:--max-problems) COMPREPLY=(); return ;;
     esac
     case "$node" in
-        psykhe) words="completion login logout push sandbox status validate --version --help -h" ;;
+        psykhe) words="completion login logout push restore sandbox status validate --version --help -h" ;;
         psykhe_completion) words="--quiet -q --help -h" ;;
         psykhe_login) words="--profile --check --base-url --api-key-file --json --quiet -q --debug --help -h" ;;
         psykhe_logout) words="--profile --quiet -q --help -h" ;;
         psykhe_push) words="--mode --yes -y --force --max-drop --dry-run --plan-file --wait-lock --skip-invalid --rejects --batch-size --compression-level --no-wait --no-stream --timeout --poll-interval --format --delimiter --map --include-inactive --list-separator --strict --max-problems --profile --base-url --api-key-file --retries --json --quiet -q --debug --help -h" ;;
+        psykhe_restore) words="--list --yes -y --force --max-drop --dry-run --plan-file --wait-lock --no-wait --timeout --poll-interval --profile --base-url --api-key-file --retries --json --quiet -q --debug --help -h" ;;
         psykhe_sandbox) words="exec --host --port --key --db --processing-delay --max-body-mb --faults --quiet -q --help -h" ;;
         psykhe_sandbox_exec) words="--host --port --key --db --processing-delay --max-body-mb --faults --quiet -q --help -h" ;;
         psykhe_status) words="--last --watch --timeout --poll-interval --profile --base-url --api-key-file --retries --json --quiet -q --debug --help -h" ;;

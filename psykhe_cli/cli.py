@@ -22,7 +22,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from psykhe_cli import __version__
-from psykhe_cli.commands import completion, login, push, sandbox, validate
+from psykhe_cli.commands import completion, login, push, restore, sandbox, validate
 from psykhe_cli.commands.options import Runtime
 from psykhe_cli.errors import ExitCode, PsykheError, UsageError, exit_code_of, interrupt_behind
 from psykhe_cli.outcome import forget_report, report_shown, usage_error_document
@@ -59,6 +59,7 @@ def _root(
 
 validate.register(app)
 push.register(app)
+restore.register(app)
 sandbox.register(app)
 login.register(app)
 completion.register(app)

@@ -35,6 +35,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from psykhe_cli.config_file import (
+    DEFAULT_KEEP_FULL_SYNCS,
     ProfileTable,
     config_file,
     pick_profile,
@@ -82,6 +83,8 @@ class Settings:
     profile: str | None = None
     #: ``protected = true`` on that profile: a soft_replace asks for its name to be typed
     protected: bool = False
+    #: ``keep_full_syncs``: the completed full syncs whose bodies ``psykhe restore`` can send
+    keep_full_syncs: int = DEFAULT_KEEP_FULL_SYNCS
 
     @property
     def key_fingerprint(self) -> str:
@@ -130,6 +133,7 @@ def load_settings(
         read_timeout=read_timeout,
         profile=chosen,
         protected=table.protected,
+        keep_full_syncs=table.keep_full_syncs,
     )
 
 

@@ -2,8 +2,8 @@
 
 The config file is ``$XDG_CONFIG_HOME/psykhe/config.toml`` (default ``~/.config``), read only
 when it is private (mode 600). A profile is a ``[profiles.NAME]`` table with ``base_url``,
-``api_key`` or ``api_key_file``, and ``protected``; its values never mix with the top-level
-ones, so a key cannot reach another profile's origin.
+``api_key`` or ``api_key_file``, ``protected`` and ``keep_full_syncs``; its values never mix
+with the top-level ones, so a key cannot reach another profile's origin.
 
 A file that holds a secret is opened without blocking and read only when it is a regular file
 or a pipe (``--api-key-file <(pass show psykhe)``), up to 1 MiB; a pipe that gives no end
@@ -29,7 +29,9 @@ ENV_PROFILE = "PSYKHE_PROFILE"
 #: the name of the config file's top-level keys, as a profile and as the keyring's user
 DEFAULT_PROFILE = "default"
 #: the keys a ``[profiles.NAME]`` table may hold; anything else is a typo worth an error
-PROFILE_KEYS = ("base_url", "api_key", "api_key_file", "protected")
+PROFILE_KEYS = ("base_url", "api_key", "api_key_file", "protected", "keep_full_syncs")
+#: full-sync bodies kept for ``psykhe restore`` when the config file says nothing
+DEFAULT_KEEP_FULL_SYNCS = 2
 _PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 #: a key file or config file larger than this is refused rather than read in part
 _MAX_FILE_BYTES = 1024 * 1024
@@ -66,6 +68,8 @@ class ProfileTable:
     api_key: str | None = None
     api_key_file: Path | None = None
     protected: bool = False
+    #: how many completed full syncs' bodies to keep for ``psykhe restore``
+    keep_full_syncs: int = DEFAULT_KEEP_FULL_SYNCS
 
 
 def pick_profile(flag: str | None, environ: Mapping[str, str] | None = None) -> str | None:
@@ -135,6 +139,9 @@ def _table(values: Mapping[str, Any], *, where: str, path: Path) -> ProfileTable
     protected = values.get("protected", False)
     if not isinstance(protected, bool):
         raise ConfigError(f"protected in {where} must be true or false")
+    keep = values.get("keep_full_syncs", DEFAULT_KEEP_FULL_SYNCS)
+    if not isinstance(keep, int) or isinstance(keep, bool) or keep < 0:
+        raise ConfigError(f"keep_full_syncs in {where} must be a whole number, 0 or more")
     if strings["api_key"] is not None and strings["api_key_file"] is not None:
         raise ConfigError(f"{where} has both api_key and api_key_file; keep one")
     key_file = None
@@ -147,6 +154,7 @@ def _table(values: Mapping[str, Any], *, where: str, path: Path) -> ProfileTable
         api_key=strings["api_key"],
         api_key_file=key_file,
         protected=protected,
+        keep_full_syncs=keep,
     )
 
 

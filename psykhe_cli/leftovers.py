@@ -11,7 +11,10 @@ cron job killed every night would fill the disk, so the next run removes them, a
 - a sweep removes what it can lock, never what it cannot;
 - a file is locked *before* it takes the swept name (``claim``: made under another name, locked,
   renamed), so a sweep can never catch a live one between creating and locking it;
-- what an earlier version left (no lock to ask) is removed once older than a day.
+- what an earlier version left (no lock to ask) is removed once older than a day;
+- a file that is made and then listed in an index under one lock (a kept full-sync body in
+  ``kept/``) and is not listed was left by a run killed between the two: whoever holds that
+  lock removes it (``sweep_unlisted``).
 
 Without ``fcntl`` (not POSIX) nothing is swept, and files keep the names only age sweeps.
 """
@@ -23,6 +26,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Collection
 from pathlib import Path
 
 #: an unlocked leftover of an earlier version is removed once this old
@@ -80,6 +84,17 @@ def sweep_dirs(parent: Path, prefix: str, *, keep: Path | None = None) -> None:
             _remove_if_free(path / OWNER, path)
         else:
             _remove_if_old(path)
+
+
+def sweep_unlisted(folder: Path, listed: Collection[str], *, suffix: str) -> None:
+    """Remove the files ``…suffix`` in ``folder`` whose names are not ``listed``. Only for
+    the holder of the lock under which such files are both made and listed: no live run can
+    be between the two then."""
+    if not _can_lock():
+        return
+    for entry in _entries(folder):
+        if entry.name.endswith(suffix) and entry.name not in listed:
+            _remove(Path(entry.path))
 
 
 def hold_directory(directory: Path) -> int:

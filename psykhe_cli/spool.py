@@ -12,7 +12,8 @@ upload reads what was written so far, and is completed only once it is ``release
 feed checked and the guard passed), else ``abort``ed.
 
 An ``insert`` feed may be cut into several parts (``--batch-size``); a part answered
-``payload_too_large`` can be split in two. A ``soft_replace`` feed is always one part.
+``payload_too_large`` can be split in two. A ``soft_replace`` feed is always one part. A body
+kept from an earlier push (``kept.py``) is ``adopt``ed whole, to be sent again as it is.
 """
 
 from __future__ import annotations
@@ -404,6 +405,20 @@ class Spool:
         part.path.unlink(missing_ok=True)
         return halves[0], halves[1]
 
+    def adopt(self, path: Path) -> Path:
+        """A file of this spool holding the bytes of ``path`` (a body kept from an earlier
+        push), linked where it can be: what becomes of ``path`` meanwhile cannot change it.
+        ``FileNotFoundError`` when ``path`` is gone."""
+        self._counter += 1
+        adopted = self.directory / f"part-{self._counter:05d}.jsonl.gz"
+        try:
+            link_or_copy(path, adopted)
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise self._cannot_write(exc) from exc
+        return adopted
+
     @property
     def lines(self) -> int:
         """Lines written so far, across parts."""
@@ -426,3 +441,26 @@ class Spool:
 
     def __exit__(self, *exc_info: object) -> None:
         self.discard()
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """``target`` becomes the bytes of ``source``: a hard link (no copy of hundreds of MB)
+    where the file system allows it, else a copy; private (0600) and durable either way."""
+    with contextlib.suppress(FileNotFoundError):
+        target.unlink()  # what a killed run left under this name
+    try:
+        os.link(source, target)
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+            raise
+        fd = os.open(
+            target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600
+        )
+        with os.fdopen(fd, "wb") as out, source.open("rb") as handle:
+            shutil.copyfileobj(handle, out, 1024 * 1024)
+    os.chmod(target, 0o600)  # a link shares its source's mode: private whatever it was
+    fd = os.open(target, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -28,6 +28,7 @@ def test_readme_documents_every_command() -> None:
         "validate",
         "push",
         "status",
+        "restore",
         "sandbox",
         "login",
         "logout",

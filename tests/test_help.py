@@ -46,6 +46,7 @@ def test_top_level_help_lists_whole_descriptions(capsys: pytest.CaptureFixture[s
         "validate",
         "push",
         "status",
+        "restore",
         "login",
         "logout",
         "completion",

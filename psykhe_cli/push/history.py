@@ -5,7 +5,10 @@ accepted, and how it settled. ``state.py`` stores it; this module decides what i
   cannot record it stops the push with nothing sent), then as it goes (``save``).
 - A soft_replace the server accepted is remembered as *pending* (``accepted``); whoever learns
   how it ended — the push's own poll, ``psykhe status``, the next push's guard — settles it
-  here (``settle``, ``full_syncs``): COMPLETED makes it the baseline, FAILED drops it.
+  here (``settle``, ``full_syncs``): COMPLETED makes it the baseline, FAILED drops it. Its
+  body, handed over at acceptance, is kept pending beside it (``kept.py``, for ``psykhe
+  restore``) and settles with it: kept on COMPLETED (the last ``keep_full_syncs``), deleted
+  on FAILED.
 - A soft_replace sent whole whose answer never came (exit 8, or interrupted once its end was
   handed over) is remembered as *possibly applied* (``possibly_applied``), with no id, until a
   full sync remembered after it completes.
@@ -22,8 +25,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from psykhe_cli.config_file import DEFAULT_KEEP_FULL_SYNCS
 from psykhe_cli.errors import ConfigError, ExitCode, Interrupted, PsykheError
 from psykhe_cli.full_syncs import FullSync, FullSyncs
+from psykhe_cli.kept import KeptBodies, KeptFacts
 from psykhe_cli.plan import ProductsWriter
 from psykhe_cli.push.model import Mode
 from psykhe_cli.state import PushRecord, StateStore, Target
@@ -33,13 +38,15 @@ if TYPE_CHECKING:
     from psykhe_cli.http.chunked_memory import ChunkedRefusal
     from psykhe_cli.ingestion import Ingestion
     from psykhe_cli.push.model import PushResult
+    from psykhe_cli.spool import SpoolPart
 
 
 def settle(settings: Settings, ingestion: Ingestion) -> None:
     """An ingestion was seen ended: if it was a pending full sync to ``settings``' target,
     settle it (``psykhe status``). A state directory that cannot be written is no error:
     the next push to the target looks the ingestion up again."""
-    History(StateStore.of(settings), Target.of(settings)).settle(ingestion)
+    store, target = StateStore.of(settings), Target.of(settings)
+    History(store, target, keep_full_syncs=settings.keep_full_syncs).settle(ingestion)
 
 
 class History:
@@ -52,9 +59,12 @@ class History:
         *,
         mode: Mode = Mode.INSERT,
         on_notice: Callable[[str], None] | None = None,
+        keep_full_syncs: int = DEFAULT_KEEP_FULL_SYNCS,
     ) -> None:
         self.store = store
         self.target = target
+        #: how many completed full syncs' bodies to keep (``kept.py``)
+        self.keep_full_syncs = keep_full_syncs
         self._mode = mode
         self._on_notice = on_notice
         self._record: PushRecord | None = None
@@ -66,7 +76,13 @@ class History:
     @classmethod
     def of(cls, settings: Settings, *, mode: Mode, on_notice: Callable[[str], None]) -> History:
         """The history of ``settings``' target."""
-        return cls(StateStore.of(settings), Target.of(settings), mode=mode, on_notice=on_notice)
+        return cls(
+            StateStore.of(settings),
+            Target.of(settings),
+            mode=mode,
+            on_notice=on_notice,
+            keep_full_syncs=settings.keep_full_syncs,
+        )
 
     # -- the history of pushes -------------------------------------------------------------
     def begin(self, result: PushResult) -> None:
@@ -160,13 +176,26 @@ class History:
                 self.products.path.unlink()
             self.products = None
 
-    def accepted(self, ingestion_id: int, result: PushResult) -> None:
-        """A soft_replace was accepted: the guard and the plan remember it now, pending."""
+    def accepted(
+        self, ingestion_id: int, result: PushResult, body: SpoolPart | None = None
+    ) -> None:
+        """A soft_replace was accepted: the guard and the plan remember it now, pending, and
+        its ``body`` is kept pending too (linked, not copied, where it can be)."""
         sync = FullSync(
             products=result.products, variants=result.variants, ingestion_id=ingestion_id
         )
         products = self._taken_products()
         self._quietly(lambda: self.store.remember_pending(self.target, sync, products))
+        if body is not None and result.feed_sha256 is not None and self.keep_full_syncs > 0:
+            facts = KeptFacts(
+                ingestion_id=ingestion_id,
+                products=result.products,
+                variants=result.variants,
+                lines=body.lines,
+                raw_bytes=body.raw_bytes,
+                sha256=result.feed_sha256,  # a soft_replace is one part: the body's own
+            )
+            self._quietly(lambda: self._kept().keep_pending(body.path, facts))
 
     def possibly_applied(self, result: PushResult) -> None:
         """A soft_replace reached the server whole and no answer came: it may be applied."""
@@ -185,6 +214,14 @@ class History:
         if ingestion.is_terminal:
             target, done = self.target, ingestion.succeeded
             self._quietly(lambda: self.store.settle_full_sync(target, ingestion.id, completed=done))
+            self._settle_kept(ingestion)
+
+    def _settle_kept(self, ingestion: Ingestion) -> None:
+        keep, done = self.keep_full_syncs, ingestion.succeeded
+        self._quietly(lambda: self._kept().settle(ingestion.id, completed=done, keep=keep))
+
+    def _kept(self) -> KeptBodies:
+        return KeptBodies(self.store.state_dir, self.target)
 
     # -- what the target is known to refuse ------------------------------------------------
     def streams(self) -> bool:
@@ -219,6 +256,7 @@ class History:
                 self.store.settle_full_sync(
                     self.target, ingestion.id, completed=ingestion.succeeded
                 )
+                self._settle_kept(ingestion)
                 settled = True
         return self.store.full_syncs(self.target) if settled else syncs
 

@@ -17,6 +17,7 @@ from psykhe_cli.poll import DEFAULT_TIMEOUT
 if TYPE_CHECKING:
     from psykhe_cli.errors import PsykheError
     from psykhe_cli.ingestion import Ingestion
+    from psykhe_cli.kept import KeptFile
     from psykhe_cli.plan import Plan
     from psykhe_cli.spool import BatchLimit
     from psykhe_cli.validate import FeedReport, FeedSource, ValidationOptions
@@ -82,6 +83,9 @@ class PushRequest:
     poll_interval: float | None = None
     #: upload while the feed is checked, where that is safe (``--no-stream``: False)
     stream: bool = True
+    #: ``psykhe restore``: this kept body is sent byte for byte instead of ``sources``; its
+    #: lines are checked and planned as any feed's (never streamed)
+    kept: KeptFile | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

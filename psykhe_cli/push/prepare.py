@@ -2,7 +2,8 @@
 
 The only part of a push that runs the validation engine. Problems, progress and notices go to
 the observer; rejected lines to ``--rejects``; the feed's product identifiers, when a full
-sync keeps them, to a products file; counts to the result.
+sync keeps them, to a products file; counts to the result. A kept body (``restore``) is
+checked as its feed and becomes the one part as it is: its bytes are not spooled again.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from psykhe_cli.deflate import BlockDeflater
 from psykhe_cli.errors import GuardRefused, InputError
+from psykhe_cli.feeds import FeedSource
 from psykhe_cli.pacing import Pacer
 from psykhe_cli.push.model import Mode, PushRequest, PushResult
 from psykhe_cli.spool import DEFAULT_COMPRESSION_LEVEL, BatchLimit, Spool, SpoolPart
@@ -45,6 +47,12 @@ def prepare(
     deflate_here = spool.limit == BatchLimit() and not (
         request.validation.strict and request.skip_invalid
     )
+    kept, sources = request.kept, request.sources
+    if kept is not None:  # sent from the spool's own link: a prune meanwhile cannot touch it
+        if stream is not None:
+            raise ValueError("a kept body is sent as it was kept, never streamed as spooled")
+        kept = kept.held(spool.adopt)
+        sources = [FeedSource(str(kept.path), "jsonl")]
     level: int | Pacer = request.compression_level or DEFAULT_COMPRESSION_LEVEL
     if stream is not None and request.compression_level is None:
         level = Pacer(stream.backlog, stream.meter.delivered)
@@ -55,11 +63,11 @@ def prepare(
             stream.pump()
 
     report = check_feeds(
-        request.sources,
+        sources,
         request.validation,
         on_problem=observer.problem,
-        on_records=spool.write,
-        codec=BlockDeflater(level) if deflate_here else None,
+        on_records=spool.write if kept is None else None,
+        codec=BlockDeflater(level) if deflate_here and kept is None else None,
         on_encoded=spool.write_deflated,
         on_rejected=rejects.write if request.skip_invalid else None,
         on_progress=preparing,
@@ -72,16 +80,16 @@ def prepare(
         observer.debug(f"compression levels (blocks at each): {level.describe()}")
     if products is not None:
         products.close()
-    parts = spool.finish()
+    parts = spool.finish() if kept is None else [kept.part()]
     rejects.commit()  # the feed was read to its end
     result.report = report
-    result.lines = spool.lines
+    result.lines = sum(part.lines for part in parts)
     result.products, result.variants = report.products, report.variants
     result.warnings = report.warnings
     result.raw_bytes = sum(part.raw_bytes for part in parts)
     result.compressed_bytes = sum(part.size for part in parts)
     result.phases["preparing"] = time.monotonic() - started
-    result.feed_sha256 = spool.feed_sha256.hexdigest()
+    result.feed_sha256 = spool.feed_sha256.hexdigest() if kept is None else kept.body.sha256
     if report.errors:
         if not request.skip_invalid:
             raise InputError(

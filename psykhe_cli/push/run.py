@@ -343,7 +343,8 @@ class Push:
         if self._history is not None:
             self._history.save(result, status=result.status)
             if self.request.mode == Mode.SOFT_REPLACE:
-                self._history.accepted(created.ingestion_id, result)
+                # its body is handed over, to be kept if it completes (``kept.py``)
+                self._history.accepted(created.ingestion_id, result, body=part)
 
     def _refuses_chunked(self, refusal: ChunkedRefusal) -> None:
         """Remember how the target refused a chunked body, and say what follows from it."""
