@@ -11,10 +11,10 @@ hard link to the spool's file where both are on one file system, else a copy) an
 accepted before it (their outcome is not known) and the completed ones beyond
 ``keep_full_syncs``; FAILED deletes it. ``push/history.py`` decides when; this module stores.
 
-Every change happens under ``kept/.lock``; the index is replaced atomically (temp file, fsync,
-rename). A body whose run was killed before its index entry was written is not listed, and
-the next change removes it (``leftovers.sweep_unlisted``). A body is sent again from a spool's
-own link to it (``KeptFile.held``), once its size and SHA-256 are what was recorded when it
+Every change happens under ``kept/.lock``; the index is replaced atomically (``statewrite``).
+A body whose run was killed before its index entry was written is not listed, and the next
+change removes it (``leftovers.sweep_unlisted``). A body is sent again from a spool's own link to
+it (``KeptFile.held``), once its size and SHA-256 are what was recorded when it
 was kept: a damaged body is never sent.
 """
 
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,10 +30,10 @@ import msgspec
 
 from psykhe_cli.errors import ConfigError, InputError, UsageError
 from psykhe_cli.full_syncs import utc_now
-from psykhe_cli.leftovers import claim, sweep_files, sweep_unlisted
-from psykhe_cli.locks import lock_exclusively
+from psykhe_cli.leftovers import sweep_unlisted
 from psykhe_cli.spool import SpoolPart, link_or_copy
 from psykhe_cli.statefiles import MiB, read_state_file
+from psykhe_cli.statewrite import ensure_private_dir, locked, replace_file
 from psykhe_cli.target import Target
 
 KEPT_DIR = "kept"
@@ -212,11 +211,8 @@ class KeptBodies:
     def _locked(self) -> Iterator[dict[str, list[KeptBody]]]:
         """The index's targets, to change; written back (and the unlisted files removed)
         when the block ends without an error."""
-        self.folder.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.folder.mkdir(mode=0o700, exist_ok=True)
-        fd = os.open(self.folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            lock_exclusively(fd)
+        ensure_private_dir(self.folder.parent)
+        with locked(self.folder / LOCK_FILE):
             targets = dict(self._read().targets)
             before = {name: list(bodies) for name, bodies in targets.items()}
             listed = {b.file for bodies in before.values() for b in bodies}
@@ -228,20 +224,7 @@ class KeptBodies:
                 with contextlib.suppress(OSError):
                     (self.folder / gone).unlink()
             sweep_unlisted(self.folder, {*kept, INDEX_FILE, LOCK_FILE}, suffix=".jsonl.gz")
-        finally:
-            os.close(fd)  # closing releases the lock
 
     def _write(self, index: _Index) -> None:
-        sweep_files(self.folder, f".{INDEX_FILE}.", ".tmp")
-        temp, fd = claim(self.folder, f".{INDEX_FILE}.", ".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(msgspec.json.format(msgspec.json.encode(index)) + b"\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(temp, 0o600)
-            os.replace(temp, self.folder / INDEX_FILE)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
+        data = msgspec.json.format(msgspec.json.encode(index)) + b"\n"
+        replace_file(self.folder / INDEX_FILE, data)
