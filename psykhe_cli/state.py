@@ -7,6 +7,7 @@
                                      those sent whole and never answered (possibly applied)
       baselines/                     the product identifiers of each of those (``plan.py``)
       locks/                         one lock file per target: one full sync at a time
+      kept/                          the bodies of the last completed full syncs (``kept.py``)
 
 A *target* (``target.py``) is the canonical base URL plus the named profile, or without one
 the key's fingerprint (``config.key_fingerprint``), never the key. An entry an earlier version
