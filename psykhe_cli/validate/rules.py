@@ -39,6 +39,9 @@ _LONG_DIGITS = b"0" * 19
 #: end fails in linear time (``[^\s/?#]+\S*`` let the two share characters, and the
 #: backtracking grew exponentially with the URLs in the list).
 _URL_LIST = re.compile(r"https?://[^\s/?#]\S*(?: https?://[^\s/?#]\S*)*\Z", re.IGNORECASE)
+#: a price written as text the way spreadsheets write it: "89,00", "89.00"
+_DECIMAL_COMMA = re.compile(r"[0-9]+,[0-9]+")
+_DECIMAL_TEXT = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _BARE_PREFIX = b'{"' + OPERATION_KEY.encode() + b'":"' + DEFAULT_OPERATION.encode() + b'","'
 _BARE_PREFIX += PRODUCT_DATA_KEY.encode() + b'":'
 
@@ -173,6 +176,8 @@ def check_product(product: dict[str, Any]) -> list[Issue]:
                 issues.append(missing)
         elif not check(value):
             message = f"{name} must be {expected}, got {_culprit(check, value)}"
+            if check is _check_price and type(value) is str:
+                message += _price_hint(value)
             issues.append((ERROR, invalid_code, message))
     return issues
 
@@ -185,6 +190,15 @@ def _culprit(check: Callable[[Any], bool], value: Any) -> str:
             if type(item) is not str or not urls_are_valid(item, 1):
                 return f"{_describe(item, 300)} (item {index} of {len(value)})"
     return _describe(value)
+
+
+def _price_hint(text: str) -> str:
+    """How to write a price given as a string that reads as a number ("89,00", "89.00")."""
+    if _DECIMAL_COMMA.fullmatch(text):
+        return f": write it as a JSON number with a dot for decimals: {text.replace(',', '.')}"
+    if _DECIMAL_TEXT.fullmatch(text):
+        return f": write it as a JSON number, without quotes: {text}"
+    return ""
 
 
 def _describe(value: Any, limit: int = 60) -> str:
