@@ -37,6 +37,7 @@ def test_a_full_replacement_plans_the_records_the_server_deactivates(
         {"at_least": 0, "at_most": 0},
     )
     [metrics] = result["product_metrics"].values()
+    assert result["product_metrics_count"] == "records, one per variant"
     assert metrics["deactivated"] == plan["deactivate_records"]["at_most"]
     assert (
         "psykhe: plan: deactivate 60 records (20 products), new 60 records (20 products), "

@@ -160,7 +160,8 @@ class PushResult:
         return phases, wall
 
     def uploading_while_preparing(self) -> float:
-        """Seconds of a streamed upload before preparing ended (0 when it did not stream)."""
+        """Seconds of a streamed upload before preparing ended (0 when it did not stream);
+        preparing is taken to start with the push, a few milliseconds early."""
         if self.upload_began is None or "preparing" not in self.phases:
             return 0.0
         return max(0.0, self.began + self.phases["preparing"] - self.upload_began)
@@ -200,6 +201,8 @@ class PushResult:
                 str(ingestion_id): ingestion.product_metrics
                 for ingestion_id, ingestion in self.ingestions.items()
             },
+            # as the server gave them; it counts records, as the plan's "*_records" do
+            "product_metrics_count": "records, one per variant",
             "error": error,
         }
 

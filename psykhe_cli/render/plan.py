@@ -63,19 +63,19 @@ def plan_rows(plan: dict[str, Any] | None) -> list[tuple[str, str]]:
 def phase_rows(result: PushResult) -> list[tuple[str, str]]:
     """The phases' times, each from the same clock, so they add up to the total shown (a
     streamed upload's time while preparing is named in the preparing row, not added)."""
-    phases, wall = result.timeline()
     if not result.phases:
         return []
+    phases, wall = result.timeline()
+    overlap = result.uploading_while_preparing()
     rows = []
     done = 0.0
     for name, seconds in phases.items():
-        # each shown as the difference of rounded ends: the rows add up to the total exactly
+        # each shown as the difference of its rounded ends: the rows add up to the total
         shown = round(done + seconds, 1) - round(done, 1)
         done += seconds
         if name == "before_upload" and shown < 0.05:
             continue
         text = f"{shown:.1f} s"
-        overlap = result.uploading_while_preparing()
         if name == "preparing" and overlap >= 0.05:
             text += f", uploading during the last {overlap:.1f} s of it"
         rows.append((name.replace("_", " "), text))
