@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from psykhe_cli.errors import GuardRefused
+from psykhe_cli.plan import RANGE_NOTE, plan_counts
 from psykhe_cli.push.model import GuardQuestion, PushRequest
 
 if TYPE_CHECKING:
@@ -173,8 +174,6 @@ def plan_json(baseline: FullSync | None, plan: Plan | None) -> dict[str, Any]:
 
 def plan_text(plan: Plan) -> str:
     """One line: the plan's counts."""
-    from psykhe_cli.plan import RANGE_NOTE, plan_counts
-
     counts = ", ".join(f"{what} {count}" for what, count in plan_counts(plan))
     note = "" if plan.records_known else f"; {RANGE_NOTE}"
     return f"plan: {counts}, against the last full sync{note}"
