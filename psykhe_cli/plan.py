@@ -194,7 +194,8 @@ class Plan:
 
 
 #: said where a plan shows a range of records
-RANGE_NOTE = "a range where the records per product are not known (the server's are exact)"
+#: (short enough for the question's panel at 80 columns)
+RANGE_NOTE = "a range where psykhe cannot know the records per product"
 
 
 def plan_counts(plan: Plan) -> list[tuple[str, str]]:

@@ -59,9 +59,7 @@ def test_the_summary_shows_the_plan_in_records_and_products_beside_the_server(
         "0 records (0 products)",
         "48 records (16 products)",
     ]
-    assert rows["plan records"] == (
-        "a range where the records per product are not known (the server's are exact)"
-    )
+    assert rows["plan records"] == "a range where psykhe cannot know the records per product"
     assert rows["deactivates"] == "P00000, P00001, P00002, P00003"
     assert (rows["server counts"], rows["deactivated"]) == ("records, one per variant", "12")
 
@@ -69,15 +67,26 @@ def test_the_summary_shows_the_plan_in_records_and_products_beside_the_server(
 def test_the_question_names_the_baseline_and_counts_records_and_products(
     tmp_path: Path, sandbox: SandboxHandle
 ) -> None:
-    env = isolated_env(tmp_path / "home", sandbox.env() | {"TERM": "xterm", "COLUMNS": "120"})
+    env = isolated_env(tmp_path / "home", sandbox.env() | {"TERM": "xterm", "COLUMNS": "80"})
     full = write_feed(tmp_path / "full.jsonl", catalog(60))
     first = psykhe("push", str(full), *SOFT, "--yes", *FAST, "--json", env=env)
     [ingestion_id] = orjson.loads(first.stdout)["ingestion_ids"]
     part = write_feed(tmp_path / "part.jsonl", catalog(60)[12:])
     code, screen = run_in_pty(["push", str(part), *SOFT], env=env, answers={b"[y/N]": b"n\n"})
-    text = screen.decode(errors="replace")
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.decode(errors="replace"))  # no colour
     assert code == 7, text
-    assert "feed         48 records (16 products)" in text
+    # every line whole in the panel on an 80-column terminal, none wrapped
+    for line in (
+        "feed         48 records (16 products)",
+        "plan         deactivate 4 to 44 records (4 products)",
+        "             new        0 records (0 products)",
+        "             kept       48 records (16 products)",
+        "             a range where psykhe cannot know the records per product",
+        "soft_replace upserts these products and DEACTIVATES every other",
+        "             active product of this catalog (kept, but excluded from",
+        "             recommendations).",
+    ):
+        assert f"│ {line}" in text, line
     assert re.search(
         rf"last sync    60 records \(20 products\): ingestion {ingestion_id}, "
         r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ",

@@ -424,8 +424,8 @@ def test_the_plan_names_what_a_full_sync_would_deactivate(
     assert plan_file.read_text() == "P00000\nP00001\nP00002\nP00003\n"
     assert (
         "plan: deactivate 4 to 44 records (4 products), new 1 to 35 records (1 product), kept "
-        "16 to 50 records (16 products), against the last full sync; a range where the records "
-        "per product are not known (the server's are exact)\n"
+        "16 to 50 records (16 products), against the last full sync; a range where psykhe "
+        "cannot know the records per product\n"
     ) in out.stderr
     [metrics] = orjson.loads(out.stdout)["product_metrics"].values()
     assert metrics["deactivated"] == 12  # within the plan's range

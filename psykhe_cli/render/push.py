@@ -357,8 +357,10 @@ def guard_text(question: GuardQuestion) -> str:
         lines += plan_lines(question.plan)
     lines += [
         f"upload       {human_bytes(question.compressed_bytes)} gzip, one request",
-        "soft_replace upserts these products and DEACTIVATES every other active product",
-        "             of this catalog (kept, but excluded from recommendations).",
+        # within the panel's 76 columns on an 80-column terminal
+        "soft_replace upserts these products and DEACTIVATES every other",
+        "             active product of this catalog (kept, but excluded from",
+        "             recommendations).",
     ]
     return "\n".join(lines)
 
