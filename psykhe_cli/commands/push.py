@@ -346,7 +346,9 @@ def status(
     try:
         settings = _settings(base_url, api_key_file, retries, profile)
     except MissingKeyError as exc:
-        raise without_key(exc) if last else exc from None
+        if last:  # an empty history needs no key to say so
+            raise without_key(exc) from None
+        raise
     show_status(
         env,
         settings,
