@@ -92,6 +92,11 @@ class Settings:
         return key_fingerprint(self.api_key)
 
 
+def state_dir_of(env: Mapping[str, str]) -> Path:
+    """``$XDG_STATE_HOME/psykhe``, where the history and the drop guard's memory are kept."""
+    return xdg_dir(env, "XDG_STATE_HOME", ".local/state") / "psykhe"
+
+
 def load_settings(
     *,
     base_url: str | None = None,
@@ -127,7 +132,7 @@ def load_settings(
         api_key=key,
         key_source=key_source,
         config_path=config_path,
-        state_dir=xdg_dir(env, "XDG_STATE_HOME", ".local/state") / "psykhe",
+        state_dir=state_dir_of(env),
         retries=retries,
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,

@@ -10,6 +10,10 @@ A *products file* holds the distinct identifiers of one feed, in feed order, as 
 
     b"PSYKHE-PRODUCTS\\x01"  (len | zlib(msgpack([id, ...])))*
 
+A products file keeps no count of records (variants) per product, so how many records a plan
+touches is known exactly only in some cases (none deactivated, all of them, one record a
+product); otherwise ``RecordCount`` gives the range it must lie in, never a guess.
+
 A million identifiers of ~15 characters take ~4-6 MB. The comparison holds the feed's sorted
 64-bit hashes (8 bytes a product, made while the feed was validated) and one chunk at a time:
 no set of a million strings. Hashes are salted per process, so the baseline keeps identifiers,
@@ -102,9 +106,58 @@ def read_products(path: Path) -> Iterator[list[str]]:
                 raise ProductsFileError(f"{path} is damaged: {exc}") from None
 
 
+@dataclass(frozen=True)
+class RecordCount:
+    """How many variant records: exactly ``low`` when ``high == low``, else at least ``low``
+    and at most ``high`` (None: no bound known)."""
+
+    low: int
+    high: int | None
+
+    @property
+    def exact(self) -> bool:
+        """True when the count is known."""
+        return self.high == self.low
+
+    def text(self) -> str:
+        """``12 records``, ``4 to 44 records``, ``at least 4 records``."""
+        noun = "record" if self.exact and self.low == 1 else "records"
+        if self.exact:
+            return f"{self.low:,} {noun}"
+        if self.high is None:
+            return f"at least {self.low:,} {noun}"
+        return f"{self.low:,} to {self.high:,} {noun}"
+
+    def to_json(self) -> dict[str, int | None]:
+        """``{"at_least": 4, "at_most": 44}``; the two are equal when the count is known."""
+        return {"at_least": self.low, "at_most": self.high}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RecordCount:
+        """The count ``to_json`` wrote."""
+        return cls(data["at_least"], data["at_most"])
+
+    @classmethod
+    def known(cls, count: int) -> RecordCount:
+        """A count known exactly."""
+        return cls(count, count)
+
+
+def _records(products: int, others: int, records: int | None) -> RecordCount:
+    """The records of ``products`` of a catalog whose ``others`` products hold the rest of its
+    ``records`` (None: not known): each product has one record at least."""
+    if products == 0:
+        return RecordCount(0, 0)
+    if records is None:
+        return RecordCount(products, None)
+    if others == 0:
+        return RecordCount(records, records)
+    return RecordCount(products, max(products, records - others))
+
+
 @dataclass
 class Plan:
-    """What a soft_replace would do to the baseline's products."""
+    """What a soft_replace would do to the baseline's products, and so to their records."""
 
     #: products in the baseline and not in the feed
     deactivate: int = 0
@@ -114,14 +167,64 @@ class Plan:
     kept: int = 0
     #: the first ``SAMPLE`` identifiers that would be deactivated, in the baseline's order
     sample: list[str] = field(default_factory=list)
+    #: the records (variants) of the feed, and of the baseline when it was remembered
+    feed_records: int | None = None
+    baseline_records: int | None = None
+
+    @property
+    def deactivate_records(self) -> RecordCount:
+        """The baseline's records of the products it would deactivate."""
+        return _records(self.deactivate, self.kept, self.baseline_records)
+
+    @property
+    def new_records(self) -> RecordCount:
+        """The feed's records of its new products."""
+        return _records(self.new, self.kept, self.feed_records)
+
+    @property
+    def kept_records(self) -> RecordCount:
+        """The feed's records of the products it keeps."""
+        return _records(self.kept, self.new, self.feed_records)
+
+    @property
+    def records_known(self) -> bool:
+        """True when every count of records is exact, not a range."""
+        counts = (self.deactivate_records, self.new_records, self.kept_records)
+        return all(count.exact for count in counts)
+
+
+#: said where a plan shows a range of records
+#: (short enough for the question's panel at 80 columns)
+RANGE_NOTE = "a range where psykhe cannot know the records per product"
+
+
+def plan_counts(plan: Plan) -> list[tuple[str, str]]:
+    """``("deactivate", "12 records (4 products)")``, then new and kept: the records, as the
+    server counts them, with the products they belong to."""
+    return [
+        ("deactivate", counted(plan.deactivate_records, plan.deactivate)),
+        ("new", counted(plan.new_records, plan.new)),
+        ("kept", counted(plan.kept_records, plan.kept)),
+    ]
+
+
+def counted(records: RecordCount, products: int) -> str:
+    """``12 records (4 products)``: the one way counts are written beside each other."""
+    return f"{records.text()} ({products:,} {'product' if products == 1 else 'products'})"
 
 
 def compare(
-    feed: Any, feed_products: int, baseline: Path, *, plan_file: IO[bytes] | None = None
+    feed: Any,
+    feed_products: int,
+    baseline: Path,
+    *,
+    plan_file: IO[bytes] | None = None,
+    records: tuple[int | None, int | None] = (None, None),
 ) -> Plan:
     """Compare the feed (its ``ProductHashes``, ``feed_products`` distinct) with a baseline
-    products file; every identifier that would be deactivated goes to ``plan_file``."""
-    plan = Plan()
+    products file; every identifier that would be deactivated goes to ``plan_file``.
+    ``records``: the feed's records and the baseline's, where known."""
+    plan = Plan(feed_records=records[0], baseline_records=records[1])
     for identifiers in read_products(baseline):
         found = feed.contains(feed.hashes_of(identifiers))
         kept = int(found.sum())
@@ -137,7 +240,13 @@ def compare(
     return plan
 
 
-def compare_writing(feed: Any, feed_products: int, baseline: Path, plan_file: Path | None) -> Plan:
+def compare_writing(
+    feed: Any,
+    feed_products: int,
+    baseline: Path,
+    plan_file: Path | None,
+    records: tuple[int | None, int | None] = (None, None),
+) -> Plan:
     """``compare``, writing ``--plan-file`` as ``outputs.OutputFile`` does; when the baseline
     cannot be read, an older plan file is withdrawn and the error raised."""
     from psykhe_cli.outputs import OutputFile
@@ -145,7 +254,7 @@ def compare_writing(feed: Any, feed_products: int, baseline: Path, plan_file: Pa
     output = OutputFile(plan_file, "--plan-file") if plan_file is not None else None
     try:
         handle = output.open() if output is not None else None
-        plan = compare(feed, feed_products, baseline, plan_file=handle)
+        plan = compare(feed, feed_products, baseline, plan_file=handle, records=records)
         if output is not None:
             output.commit()
     except (OSError, ProductsFileError):

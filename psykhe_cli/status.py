@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from psykhe_cli.config import Settings
 from psykhe_cli.errors import (
     IngestionFailed,
     Interrupted,
+    MissingKeyError,
     OutcomeUnknown,
     PsykheError,
     UsageError,
@@ -55,6 +57,22 @@ def last_ingestion_id(settings: Settings, on_warning: Callable[[str], None] | No
             hint="give the ingestion id: psykhe status ID",
         )
     return record.ingestion_ids[-1]
+
+
+def without_key(error: MissingKeyError, environ: Mapping[str, str] | None = None) -> PsykheError:
+    """What ``status --last`` says without a key: that no push is remembered at all when the
+    history is empty (no key would find one); else ``error``, since only the key tells which
+    of the remembered pushes is this target's."""
+    from psykhe_cli.config import state_dir_of
+    from psykhe_cli.state import StateStore
+
+    store = StateStore(state_dir_of(os.environ if environ is None else environ))
+    if store.pushes() or store.skipped_lines:
+        return error
+    return UsageError(
+        f"no push is in the local history, with any key ({store.state_dir})",
+        hint="give the ingestion id: psykhe status ID",
+    )
 
 
 def _updated(observer: Any, settings: Settings, ingestion: Any) -> None:

@@ -167,8 +167,8 @@ def test_validate_csv_with_map_and_format(
     args = ["validate", "--format", "csv", "--delimiter", ";", "--map", "sku=variant_identifier"]
     assert run([*args, "--map", "name=title", str(path)]) == 3
     assert capsys.readouterr().err == (
-        f'{path}:2: error[invalid_price]: price must be a finite number >= 0, got "120,5" '
-        "(product_identifier=A)\n"
+        f"{path}:2: error[invalid_price]: price (column 'price'): '120,5' is not a number: "
+        "use a dot for decimals: 120.5\n"
     )
 
 

@@ -1,8 +1,11 @@
-"""The README and docs/feeds.md stay true to the code: exit codes, commands, product fields."""
+"""The README, docs/feeds.md and the CHANGELOG stay true to the code: exit codes, commands,
+product fields, the version."""
 
 from __future__ import annotations
 
 import re
+import subprocess
+from datetime import date
 from pathlib import Path
 
 import typer
@@ -12,7 +15,8 @@ from psykhe_cli.errors import EXIT_CODE_MEANINGS
 from psykhe_cli.feeds import FORMATS
 from psykhe_cli.schema import KIND_DESCRIPTIONS, PRODUCT_FIELDS
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
 
 
 def test_readme_exit_code_table_is_the_one_in_errors_py() -> None:
@@ -66,3 +70,16 @@ def test_feeds_doc_names_every_format_and_is_linked() -> None:
     group = typer.main.get_command(app)
     validate = getattr(group, "commands", {})["validate"]
     assert "docs/feeds.md" in (validate.help or "")
+
+
+def test_changelog_latest_release_is_the_version_psykhe_prints() -> None:
+    from tests.helpers import PSYKHE
+
+    out = subprocess.run([*PSYKHE, "--version"], capture_output=True, text=True, check=True)
+    version = out.stdout.removeprefix("psykhe ").strip()
+    headings = re.findall(r"^## (.+)$", (ROOT / "CHANGELOG.md").read_text(), flags=re.MULTILINE)
+    assert headings[0] == "[Unreleased]"  # what comes next, on top
+    latest = re.fullmatch(r"\[(\S+)\] - (\d{4}-\d\d-\d\d)", headings[1])
+    assert latest is not None, headings[1]
+    assert latest[1] == version
+    date.fromisoformat(latest[2])  # a real date

@@ -248,6 +248,7 @@ def test_csv_price_with_a_currency_is_an_error_with_a_hint(cell: str) -> None:
 def test_csv_price_error_is_on_its_row() -> None:
     (row,) = rows(b"product_identifier,price\nA,1_000\n")
     assert row.error == (
-        "invalid_cell",
-        "price: '1_000' is not a plain number: write it with the digits 0-9 and a dot only",
+        "invalid_price",
+        "price (column 'price'): '1_000' is not a plain number: write it with the digits 0-9 "
+        "and a dot only",
     )

@@ -99,7 +99,7 @@ def test_a_bad_price_is_an_error_on_its_row_only() -> None:
     data = b"id\tlink\timage_link\tprice\nA\tl\ti\t1,00 EUR\nB\tl\ti\t1.00 EUR\n"
     rows = read(data, "f.tsv")
     assert rows[0].error == (
-        "invalid_cell",
+        "invalid_price",
         "price: '1,00 EUR' is not a price such as '15.00 USD' (a number with a dot for "
         "decimals, then the ISO 4217 currency code)",
     )
@@ -109,7 +109,7 @@ def test_a_bad_price_is_an_error_on_its_row_only() -> None:
 def test_sale_price_in_another_currency_is_an_error() -> None:
     (row,) = read(rss("<g:id>A</g:id><g:price>10 USD</g:price><g:sale_price>8 EUR</g:sale_price>"))
     assert row.error == (
-        "invalid_cell",
+        "invalid_price",
         "sale_price is in EUR but price is in USD: one item has one currency",
     )
 

@@ -187,7 +187,7 @@ def test_shop_price_errors_name_the_column_and_how_to_write_the_number(
     assert problems(shopify, env, "shopify") == [
         (
             2,
-            "invalid_cell",
+            "invalid_price",
             "price (column 'Variant Price'): '89,00' is not a number: use a dot for decimals: "
             "89.00",
         )
@@ -195,7 +195,7 @@ def test_shop_price_errors_name_the_column_and_how_to_write_the_number(
     assert problems(woo, env, "woocommerce") == [
         (
             2,
-            "invalid_cell",
+            "invalid_price",
             "price (column 'Regular price'): '1_000' is not a number: write it with the digits "
             "0-9 and a dot for decimals",
         )

@@ -173,7 +173,7 @@ def test_shopify_a_price_that_is_not_a_plain_number_is_an_error_at_its_row(price
     rows, _ = read(export(first("cap"), first("hat", **{"Variant Price": price})))
     assert [(row.line, row.error and row.error[0]) for row in rows] == [
         (2, None),
-        (3, "invalid_cell"),
+        (3, "invalid_price"),
     ]
 
 

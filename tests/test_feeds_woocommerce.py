@@ -231,7 +231,7 @@ def test_woocommerce_grouped_products_are_not_records() -> None:
 
 def test_woocommerce_a_bad_price_is_an_error_at_its_row() -> None:
     rows, _ = read(export(simple("cap", **{"Regular price": "20,00"})))
-    assert [(row.line, row.error and row.error[0]) for row in rows] == [(2, "invalid_cell")]
+    assert [(row.line, row.error and row.error[0]) for row in rows] == [(2, "invalid_price")]
 
 
 def test_woocommerce_a_header_without_type_is_refused() -> None:

@@ -13,8 +13,10 @@ from psykhe_cli.feeds import FeedSource
 from psykhe_cli.full_syncs import FullSync
 from psykhe_cli.plan import (
     MAGIC,
+    Plan,
     ProductsFileError,
     ProductsWriter,
+    RecordCount,
     compare,
     plan_line,
     plan_lines,
@@ -77,6 +79,27 @@ def test_compare_counts_and_names_what_would_be_deactivated(tmp_path: Path) -> N
     assert (plan.deactivate, plan.new, plan.kept) == (25, 2, 75)
     assert plan.sample == [f"P{i}" for i in range(0, 40, 4)]
     assert out.getvalue() == b"".join(f"P{i}\n".encode() for i in range(0, 100, 4))
+
+
+def test_records_are_exact_where_they_can_be_known_and_a_range_elsewhere() -> None:
+    def records(plan: Plan) -> list[str]:
+        return [r.text() for r in (plan.deactivate_records, plan.new_records, plan.kept_records)]
+
+    # 20 products, 60 records before; 16 kept and 1 new in a feed of 51 records
+    ranged = Plan(deactivate=4, new=1, kept=16, feed_records=51, baseline_records=60)
+    assert records(ranged) == ["4 to 44 records", "1 to 35 records", "16 to 50 records"]
+    assert not ranged.records_known
+    # one record a product: each product is one record
+    single = Plan(deactivate=4, new=1, kept=16, feed_records=17, baseline_records=20)
+    assert records(single) == ["4 records", "1 record", "16 records"]
+    # nothing kept: the baseline's records are all deactivated, the feed's all new
+    replaced = Plan(deactivate=20, new=17, kept=0, feed_records=51, baseline_records=60)
+    assert records(replaced) == ["60 records", "51 records", "0 records"]
+    assert replaced.records_known
+    # a baseline remembered without its records: a lower bound only
+    unknown = Plan(deactivate=4, new=0, kept=16, feed_records=48, baseline_records=None)
+    assert records(unknown) == ["at least 4 records", "0 records", "48 records"]
+    assert RecordCount.from_json(RecordCount(4, None).to_json()) == RecordCount(4, None)
 
 
 def test_plan_lines_quote_only_identifiers_with_line_breaks() -> None:

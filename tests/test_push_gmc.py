@@ -294,7 +294,7 @@ def test_push_gmc_skip_invalid_writes_the_item_to_rejects(
     rejects = tmp_path / "rejects.jsonl"
     out = psykhe("push", str(feed), *FAST, "--skip-invalid", "--rejects", str(rejects), env=env)
     assert out.returncode == 0, out.stderr
-    assert f"{feed}:3: error[invalid_cell]: price: '12,50 EUR' is not a price" in out.stderr
+    assert f"{feed}:3: error[invalid_price]: price: '12,50 EUR' is not a price" in out.stderr
     assert list(stored(sandbox)) == [("A", "A")]
     assert stored(sandbox)[("A", "A")]["currency"] == "EUR"
     (row,) = [orjson.loads(line) for line in rejects.read_bytes().splitlines()]

@@ -34,7 +34,7 @@ def test_soft_replace_question_yes_sends(
     assert code == 0, screen.decode(errors="replace")
     assert sandbox.base_url.encode() in screen
     assert b"DEACTIVATES" in screen
-    assert b"2 (6 variants)" in screen
+    assert b"feed         6 records (2 products)" in screen
     assert posts(sandbox) == 1
 
 

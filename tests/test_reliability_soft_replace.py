@@ -399,6 +399,9 @@ def test_the_plan_names_what_a_full_sync_would_deactivate(
         "deactivate": None,
         "new": None,
         "kept": None,
+        "deactivate_records": None,
+        "new_records": None,
+        "kept_records": None,
         "deactivate_sample": [],
     }
     plan_file = tmp_path / "plan.txt"
@@ -411,9 +414,21 @@ def test_the_plan_names_what_a_full_sync_would_deactivate(
     assert plan["baseline"]["variants"] == 60
     assert plan["baseline"]["ingestion_id"] == orjson.loads(first.stdout)["ingestion_ids"][0]
     assert (plan["deactivate"], plan["new"], plan["kept"]) == (4, 1, 16)
+    # records, as the server counts them: ranges, since no count per product is kept
+    assert (plan["deactivate_records"], plan["new_records"], plan["kept_records"]) == (
+        {"at_least": 4, "at_most": 44},
+        {"at_least": 1, "at_most": 35},
+        {"at_least": 16, "at_most": 50},
+    )
     assert plan["deactivate_sample"] == ["P00000", "P00001", "P00002", "P00003"]
     assert plan_file.read_text() == "P00000\nP00001\nP00002\nP00003\n"
-    assert "plan: deactivate 4, new 1, kept 16" in out.stderr
+    assert (
+        "plan: deactivate 4 to 44 records (4 products), new 1 to 35 records (1 product), kept "
+        "16 to 50 records (16 products), against the last full sync; a range where psykhe "
+        "cannot know the records per product\n"
+    ) in out.stderr
+    [metrics] = orjson.loads(out.stdout)["product_metrics"].values()
+    assert metrics["deactivated"] == 12  # within the plan's range
     deactivated = {p["product_identifier"] for p in sandbox.products(active=False)}
     assert deactivated == {"P00000", "P00001", "P00002", "P00003"}
 
@@ -429,7 +444,12 @@ def test_the_question_shows_the_plan_counts_and_ten_identifiers(
     code, screen = run_in_pty(["push", str(part), *SOFT], env=env, answers={b"[y/N]": b"n\n"})
     text = screen.decode(errors="replace")
     assert code == 7, text
-    assert "plan         deactivate 12 · new 0 · kept 18" in text
+    plan = [
+        "plan         deactivate 12 to 72 records (12 products)",
+        "             new        0 records (0 products)",
+        "             kept       54 records (18 products)",
+    ]
+    assert all(line in text for line in plan), text  # each inside the panel's borders
     assert "P00009" in text and "P00010" not in text
     assert "… and 2 more (--plan-file lists them all)" in text
     assert len(posts(sandbox)) == 1

@@ -72,6 +72,29 @@ def test_status_last_without_history_is_a_usage_error(
     assert sandbox.requests() == []
 
 
+def test_status_last_without_a_key_or_history_says_there_is_no_history(
+    sandbox: SandboxHandle, env: dict[str, str], home: Path
+) -> None:
+    del env["PSYKHE_API_KEY"]
+    out = psykhe("status", "--last", env=env)
+    assert (out.returncode, out.stdout) == (2, "")
+    assert out.stderr == (
+        "psykhe: error: no push is in the local history, with any key "
+        f"({home / 'state' / 'psykhe'})\n"
+        "psykhe: hint: give the ingestion id: psykhe status ID\n"
+    )
+
+
+def test_status_last_without_a_key_after_pushes_asks_for_the_key(
+    sandbox: SandboxHandle, env: dict[str, str], feed: Path
+) -> None:
+    assert psykhe("push", str(feed), "--no-wait", env=env).returncode == 0
+    del env["PSYKHE_API_KEY"]
+    out = psykhe("status", "--last", env=env)
+    assert out.returncode == 4  # the history holds pushes: the key tells whose is the last
+    assert out.stderr.startswith("psykhe: error: no API key: ")
+
+
 def test_status_last_after_outcome_unknown_says_so(
     sandbox: SandboxHandle, env: dict[str, str], feed: Path
 ) -> None:

@@ -336,14 +336,19 @@ def status(
     ID is the ingestion id that push printed; --last takes the last one pushed to this target.
     """
     from psykhe_cli.ingestion import parse_ingestion_id
-    from psykhe_cli.status import show_status
+    from psykhe_cli.status import show_status, without_key
     from psykhe_cli.terminal import Environment
 
     if (ingestion_id is None) == (not last):
         raise UsageError("give an ingestion id or --last (one of them)")
     wanted = parse_ingestion_id(ingestion_id) if ingestion_id is not None else None
     env = Environment.from_process()
-    settings = _settings(base_url, api_key_file, retries, profile)
+    try:
+        settings = _settings(base_url, api_key_file, retries, profile)
+    except MissingKeyError as exc:
+        if last:  # an empty history needs no key to say so
+            raise without_key(exc) from None
+        raise
     show_status(
         env,
         settings,

@@ -210,7 +210,7 @@ def _send(
             if restored is not None:
                 observer.notice(
                     f"restoring full sync {restored.ingestion_id} of {restored.time}: "
-                    f"{restored.products:,} products ({restored.variants:,} variants), "
+                    f"{restored.variants:,} records ({restored.products:,} products), "
                     "its body byte for byte as it was sent"
                 )
             runner = Push(request, settings, observer, before_sending=env.sending)

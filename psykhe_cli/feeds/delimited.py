@@ -42,6 +42,8 @@ _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _WITH_CURRENCY = re.compile(
     r"(?:[A-Za-z]{3}|[$€£¥₹₩₽¢])\s*[0-9][0-9.,' ]*|[0-9][0-9.,' ]*\s*(?:[A-Za-z]{3}|[$€£¥₹₩₽¢])"
 )
+#: a number written with a decimal comma, as European spreadsheets do: "89,00"
+_DECIMAL_COMMA = re.compile(r"[+-]?[0-9]+,[0-9]+")
 _BOM_IN_ROW = "a UTF-8 byte order mark (BOM) starts the row: it would become part of its first cell"
 #: whitespace, or a comma before another scheme: an image cell holding several URLs
 _SEVERAL_URLS = re.compile(r"\s|,\s*https?://", re.IGNORECASE)
@@ -204,7 +206,7 @@ class CsvReader:
         fields = _fields(cells, self._table, self._column_map)
         separator = self._separator
         for data in self._table:
-            yield _row(data, fields, separator)
+            yield _row(data, fields, separator, cells)
 
 
 #: a product field and the header's columns (indexes) its value comes from, in order
@@ -262,7 +264,7 @@ def _fields(
     return fields
 
 
-def _row(data: Cells, fields: list[_Field], separator: str) -> Row:
+def _row(data: Cells, fields: list[_Field], separator: str, header: list[str]) -> Row:
     if data.error is not None:
         return data.row()
     record: dict[str, Any] = {}
@@ -281,6 +283,9 @@ def _row(data: Cells, fields: list[_Field], separator: str) -> Row:
                 for item in cell_value(field, cells[column], separator)
             ]
         except ValueError as exc:
+            if field in NUMBER_FIELDS:  # the code a JSON Lines feed gets for the same mistake
+                column = "+".join(header[index] for index in columns)
+                return data.failed(f"invalid_{field}", f"{field} (column {column!r}): {exc}")
             return data.failed("invalid_cell", f"{field}: {exc}")
         if items:
             record[field] = items
@@ -291,8 +296,8 @@ def cell_value(field: str, cell: str, separator: str = CSV_LIST_SEPARATOR) -> An
     """A cell's value: a list for list fields, a number for number fields, else the string.
 
     Raises ``ValueError`` for a cell that would otherwise be read wrong without a word: an
-    image cell holding several URLs, a price in other digits than 0-9, with ``_`` or with a
-    currency.
+    image cell holding several URLs, a price in other digits than 0-9, with ``_``, with a
+    decimal comma or with a currency.
     """
     if field in LIST_FIELDS:
         if cell.lstrip().startswith("["):
@@ -346,6 +351,9 @@ def _number(text: str) -> Any:
             f"{text!r} has a currency: a price is a number; put the currency in a column of "
             "its own (a Google Merchant Center feed is read with --format gmc)"
         )
+    if _DECIMAL_COMMA.fullmatch(text):
+        dotted = text.replace(",", ".")
+        raise ValueError(f"{text!r} is not a number: use a dot for decimals: {dotted}")
     return text  # left for validation to call a wrong type
 
 

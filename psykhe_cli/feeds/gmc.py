@@ -108,7 +108,7 @@ class DelimitedReader:
             try:
                 yield data.row(to_record(attributes))
             except ValueError as exc:
-                yield data.failed("invalid_cell", str(exc))
+                yield data.failed("invalid_price", str(exc))  # to_record: a bad price
 
     def _names(self, cells: list[str]) -> list[str]:
         where = f"{self._name}:{self._table.header_lines}"

@@ -135,7 +135,7 @@ class XmlReader:
                 else:
                     yield Row(line, raw, to_record(attributes))
             except ValueError as exc:
-                yield Row(line, raw, None, ("invalid_cell", str(exc)))
+                yield Row(line, raw, None, ("invalid_price", str(exc)))  # a bad price
             self._items.last_end = held_from + stop
 
     def _trim(self) -> None:

@@ -172,7 +172,7 @@ class ShopifyReader:
             try:
                 _prices(record, price, compare_at)
             except ValueError as exc:
-                found.append(data.failed("invalid_cell", str(exc)))
+                found.append(data.failed("invalid_price", str(exc)))
             else:
                 found.append(data.row(record))
         return found

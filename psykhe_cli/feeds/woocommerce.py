@@ -281,7 +281,7 @@ def _priced(data: Cells, record: dict[str, Any], cells: _WooCells) -> Row:
             if text:
                 record[key] = number(key, column, text)
     except ValueError as exc:
-        return data.failed("invalid_cell", str(exc))
+        return data.failed("invalid_price", str(exc))
     return data.row(record)
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from psykhe_cli.errors import GuardRefused
+from psykhe_cli.plan import RANGE_NOTE, plan_counts
 from psykhe_cli.push.model import GuardQuestion, PushRequest
 
 if TYPE_CHECKING:
@@ -103,6 +104,7 @@ def decide(
         compressed_bytes=counts.compressed_bytes,
         previous_products=reference.products if reference else None,
         previous_variants=reference.variants if reference else None,
+        previous=sync_status(reference, syncs) if reference and syncs else None,
         plan=plan,
         protected_profile=protected_profile,
     )
@@ -131,15 +133,20 @@ def _drops_text(drops: list[tuple[str, int, int]], max_drop: float) -> str:
 
 def _described(sync: FullSync, syncs: FullSyncs, base_url: str) -> str:
     """Which full sync the guard compared with."""
+    if sync is syncs.completed:
+        return f"the last full sync to {base_url} ({sync_status(sync, syncs)})"
+    return f"the full sync to {base_url} {sync_status(sync, syncs)}"
+
+
+def sync_status(sync: FullSync, syncs: FullSyncs) -> str:
+    """A remembered full sync's ingestion id and time, and what is known of its outcome:
+    ``ingestion 7, 2026-05-13T18:03:50Z`` when it completed."""
     which = f"ingestion {sync.ingestion_id}, " if sync.ingestion_id is not None else ""
     if sync is syncs.completed:
-        return f"the last full sync to {base_url} ({which}{sync.time})"
+        return f"{which}{sync.time}"
     if any(sync is unknown for unknown in syncs.possibly_applied):
-        return (
-            f"the full sync to {base_url} sent at {sync.time}, whose outcome is not known "
-            "(it may have been applied)"
-        )
-    return f"the full sync to {base_url} accepted at {sync.time} ({which}outcome not known yet)"
+        return f"sent at {sync.time}, whose outcome is not known (it may have been applied)"
+    return f"accepted at {sync.time} ({which}outcome not known yet)"
 
 
 def plan_json(baseline: FullSync | None, plan: Plan | None) -> dict[str, Any]:
@@ -157,13 +164,16 @@ def plan_json(baseline: FullSync | None, plan: Plan | None) -> dict[str, Any]:
         "deactivate": plan.deactivate if plan else None,
         "new": plan.new if plan else None,
         "kept": plan.kept if plan else None,
+        # records (variants), as the server counts: {"at_least", "at_most"}, equal when known
+        "deactivate_records": plan.deactivate_records.to_json() if plan else None,
+        "new_records": plan.new_records.to_json() if plan else None,
+        "kept_records": plan.kept_records.to_json() if plan else None,
         "deactivate_sample": list(plan.sample) if plan else [],
     }
 
 
 def plan_text(plan: Plan) -> str:
     """One line: the plan's counts."""
-    return (
-        f"plan: deactivate {plan.deactivate:,}, new {plan.new:,}, kept {plan.kept:,} "
-        "(against the last full sync's products)"
-    )
+    counts = ", ".join(f"{what} {count}" for what, count in plan_counts(plan))
+    note = "" if plan.records_known else f"; {RANGE_NOTE}"
+    return f"plan: {counts}, against the last full sync{note}"

@@ -6,6 +6,7 @@ starts, before anything of the pipeline (validation, compression, HTTP) is impor
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -98,6 +99,8 @@ class GuardQuestion:
     compressed_bytes: int
     previous_products: int | None
     previous_variants: int | None = None
+    #: which full sync those are, as the refusal names it (``guard.sync_status``)
+    previous: str | None = None
     plan: Plan | None = None
     #: a ``protected = true`` profile: the operator types its name instead of y
     protected_profile: str | None = None
@@ -131,12 +134,41 @@ class PushResult:
     #: the guards ``--force`` overrode: {"check", "previous", "feed", "max_drop"}
     overrides: list[dict[str, Any]] = field(default_factory=list)
     dry_run: bool = False
-    #: seconds spent in each phase: preparing, uploading, processing
+    #: seconds spent in each phase: preparing, uploading (from the end of the lock and guard
+    #: until accepted), processing
     phases: dict[str, float] = field(default_factory=dict)
+    #: the monotonic clock when the push began, when a streamed upload began (while the feed
+    #: was being prepared), and when the push ended
+    began: float = field(default_factory=time.monotonic)
+    upload_began: float | None = None
+    ended: float | None = None
     report: FeedReport | None = None
     #: SHA-256 of the gzip body (the same feed and level always give the same body)
     feed_sha256: str | None = None
     error: PsykheError | None = None
+
+    def timeline(self) -> tuple[dict[str, float], float]:
+        """The phases in order, adding up to the wall time (also returned): ``preparing``,
+        ``before_upload`` (the rest: the lock, the soft_replace guard and its question, the
+        HTTP client still being made), ``uploading``, ``processing``. A streamed upload's
+        time while preparing is ``uploading_while_preparing``, not in the sum."""
+        measured = {name: self.phases[name] for name in _PHASES if name in self.phases}
+        ended = self.ended if self.ended is not None else time.monotonic()
+        wall = max(ended - self.began, sum(measured.values()))
+        phases: dict[str, float] = {}
+        for name in _PHASES:
+            if name == "before_upload":
+                phases[name] = wall - sum(measured.values())
+            elif name in measured:
+                phases[name] = measured[name]
+        return phases, wall
+
+    def uploading_while_preparing(self) -> float:
+        """Seconds of a streamed upload before preparing ended (0 when it did not stream);
+        preparing is taken to start with the push, a few milliseconds early."""
+        if self.upload_began is None or "preparing" not in self.phases:
+            return 0.0
+        return max(0.0, self.began + self.phases["preparing"] - self.upload_began)
 
     @property
     def left_out(self) -> int:
@@ -168,15 +200,27 @@ class PushResult:
             "bytes_sent": self.bytes_sent,
             "overrides": list(self.overrides),
             "plan": self.plan,
-            "phases": {name: round(seconds, 3) for name, seconds in self.phases.items()},
+            **self._timing(),
             "product_metrics": {
                 str(ingestion_id): ingestion.product_metrics
                 for ingestion_id, ingestion in self.ingestions.items()
             },
+            # as the server gave them; it counts records, as the plan's "*_records" do
+            "product_metrics_count": "records, one per variant",
             "error": error,
         }
 
+    def _timing(self) -> dict[str, Any]:
+        phases, wall = self.timeline()
+        return {
+            "phases": {name: round(seconds, 3) for name, seconds in phases.items()},
+            "seconds": round(wall, 3),
+            "uploading_while_preparing": round(self.uploading_while_preparing(), 3),
+        }
 
+
+#: the phases of a push in order; ``before_upload`` is what the others leave of the wall time
+_PHASES = ("preparing", "before_upload", "uploading", "processing")
 _PROGRESS = ("unknown", "created", "started", "completed")
 
 

@@ -205,6 +205,7 @@ class Push:
         # the workers run: threads may start now (never before: workers are forked)
         assert self._uploader is not None and self._history is not None
         early.start()
+        self.result.upload_began = time.monotonic()
         # before the first byte, as every upload: `status --last` must see this attempt
         self._uploader.start_stream(stream, functools.partial(self._history.begin, self.result))
         self.observer.notice("uploading while the feed is checked")
@@ -300,7 +301,13 @@ class Push:
                 self.observer.notice("no plan: the identifiers of the last full sync were not kept")
             return None
         try:
-            plan = compare_writing(hashes, result.products, path, self.request.plan_file)
+            plan = compare_writing(
+                hashes,
+                result.products,
+                path,
+                self.request.plan_file,
+                (result.variants, result.previous_variants),
+            )
         except (OSError, ProductsFileError) as exc:
             self.observer.notice(f"no plan: the baseline's identifiers cannot be read ({exc})")
             return None
@@ -412,6 +419,7 @@ class Push:
 
     def _finish(self, exit_code: int, error: PsykheError | None) -> None:
         """Count what reached the server, and leave it in the history."""
+        self.result.ended = time.monotonic()
         in_flight = self._in_flight()
         if in_flight is not None:
             self.result.bytes_sent += in_flight.meter.delivered()

@@ -20,8 +20,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from psykhe_cli import threads
+from psykhe_cli.plan import RecordCount, counted
 from psykhe_cli.printable import printable
 from psykhe_cli.render import print_summary, write_line
+from psykhe_cli.render.plan import phase_rows, plan_lines, plan_rows
 from psykhe_cli.render.status import STATUS_STYLES, metric_rows, styled
 from psykhe_cli.terminal import Environment
 
@@ -31,7 +33,6 @@ if TYPE_CHECKING:
 
     from psykhe_cli.errors import PsykheError
     from psykhe_cli.ingestion import Ingestion
-    from psykhe_cli.plan import Plan
 
     # types only: `psykhe status` draws with this module and needs none of the push pipeline
     from psykhe_cli.push import GuardQuestion, PushResult
@@ -338,43 +339,30 @@ def _progress_for(phase: str, console: Console) -> Progress:
 
 def guard_text(question: GuardQuestion) -> str:
     """What the soft_replace confirmation shows."""
-    lines = [
-        f"target       {question.base_url}",
-        f"products     {question.products:,} ({question.variants:,} variants)",
-    ]
+    feed = counted(RecordCount.known(question.variants), question.products)
+    lines = [f"target       {question.base_url}", f"feed         {feed}"]
     if question.protected_profile is not None:
         lines.insert(1, f"profile      {question.protected_profile} (protected)")
     if question.previous_products is not None:
-        variants = (
-            f" ({question.previous_variants:,} variants)"
-            if question.previous_variants is not None
-            else ""
+        variants = question.previous_variants
+        records = RecordCount(question.previous_products, None)  # not remembered: at least
+        last = counted(
+            records if variants is None else RecordCount.known(variants), question.previous_products
         )
-        lines.append(f"last sync    {question.previous_products:,} products{variants}")
+        which = f": {question.previous}" if question.previous else ""
+        lines.append(f"last sync    {last}{which}")
     else:
         lines.append("last sync    none remembered for this target")
     if question.plan is not None:
         lines += plan_lines(question.plan)
     lines += [
         f"upload       {human_bytes(question.compressed_bytes)} gzip, one request",
-        "soft_replace upserts these products and DEACTIVATES every other active product",
-        "             of this catalog (kept, but excluded from recommendations).",
+        # within the panel's 76 columns on an 80-column terminal
+        "soft_replace upserts these products and DEACTIVATES every other",
+        "             active product of this catalog (kept, but excluded from",
+        "             recommendations).",
     ]
     return "\n".join(lines)
-
-
-def plan_lines(plan: Plan) -> list[str]:
-    """The plan's counts, then up to ``plan.SAMPLE`` identifiers it would deactivate."""
-    lines = [f"plan         deactivate {plan.deactivate:,} · new {plan.new:,} · kept {plan.kept:,}"]
-    for index, identifier in enumerate(plan.sample):
-        label = "deactivates" if index == 0 else ""
-        shown = printable(identifier)
-        shown = shown if len(shown) <= 80 else shown[:79] + "…"
-        lines.append(f"{label:<12} {shown}")
-    more = plan.deactivate - len(plan.sample)
-    if more > 0:
-        lines.append(f"{'':<12} … and {more:,} more (--plan-file lists them all)")
-    return lines
 
 
 def summary_rows(result: PushResult) -> list[tuple[str, str]]:
@@ -401,9 +389,8 @@ def summary_rows(result: PushResult) -> list[tuple[str, str]]:
     )
     if result.requests > 1:
         rows.append(("requests", str(result.requests)))
-    for phase in ("preparing", "uploading", "processing"):
-        if phase in result.phases:
-            rows.append((phase, f"{result.phases[phase]:.1f} s"))
+    rows += plan_rows(result.plan)
+    rows += phase_rows(result)
     rows.append(("status", result.status or "-"))
     rows += metric_rows(result.ingestions)
     return rows

@@ -28,6 +28,7 @@ Problem codes (one level each; ``--strict`` makes every warning an error):
              shared_variant_identifier    (a variant id another product gave earlier)
     warning  missing_<field> (variant_identifier, title, images, price) legacy_action
              missing_operation unknown_operation
+             html_entities                (text sent as written holds ``&amp;`` and the like)
              duplicate_variant            (a variant id its own product gave earlier)
 
 Big inputs are checked in worker processes, about one MiB block each, results merged in input

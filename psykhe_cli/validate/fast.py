@@ -30,7 +30,9 @@ What msgspec does not see, and how the proof covers it:
 
 - integers outside signed 64 bits: the only number of the table is the price, which the
   proof takes below 2**63 only;
-- identifiers made of whitespace only, and image URLs: checked over the whole block at once.
+- identifiers made of whitespace only, and image URLs: checked over the whole block at once;
+- an HTML entity in a text field (a warning of the rules): a block whose text fields hold no
+  ``&`` has none; otherwise the lines holding one are left to the rules.
 """
 
 from __future__ import annotations
@@ -54,7 +56,13 @@ from psykhe_cli.schema import (
     VARIANT_KEY,
 )
 from psykhe_cli.validate.lines import Lines
-from psykhe_cli.validate.rules import exact_checks, has_colon_escape, urls_are_valid
+from psykhe_cli.validate.rules import (
+    TEXT_FIELDS,
+    exact_checks,
+    has_colon_escape,
+    html_entity_in,
+    urls_are_valid,
+)
 
 _NAMES = tuple(rule.name for rule in PRODUCT_FIELDS)
 _IDENTIFIERS = tuple(rule.name for rule in PRODUCT_FIELDS if rule.kind == "identifier")
@@ -207,6 +215,10 @@ def prove_lines(block: bytes, lines: Lines, decoders: Decoders, numpy: Any = Non
     decoded = _decode_block(block, lines, decoders) if lines.each_opens_an_object() else None
     proven, bare = decoded or _decode_all(lines.list(), decoders)
     products = not_none(proven)
+    if products and _may_hold_entities(products):
+        _drop_entities(proven)  # the rules warn of them
+        products = not_none(proven)
+        bare = [i for i in bare if proven[i] is not None]
     if not products:
         return Proof(proven, [], list(range(len(proven))), [], ([], []))
     extras = _extras(products, decoders)
@@ -333,6 +345,25 @@ def _drop_doubtful_extras(proven: list[Any], decoders: Decoders) -> None:
             values = [value_of(product) for value_of in decoders.extra_values]
             if not _json_fine(b",".join(value for value in values if value is not None)):
                 proven[index] = None
+
+
+def _may_hold_entities(products: list[Any]) -> bool:
+    """False when no text field of the products holds a ``&`` (one scan per field)."""
+    for name in TEXT_FIELDS:
+        values: Iterable[Any] = map(operator.attrgetter(name), products)
+        if name in _STRING_LISTS:
+            values = itertools.chain.from_iterable(values)
+        if "&" in "\n".join(values):
+            return True
+    return False
+
+
+def _drop_entities(proven: list[Any]) -> None:
+    """Unprove the lines whose text fields hold an HTML entity (``rules.html_entity_in``)."""
+    for index in not_none_at(proven):
+        product = proven[index]
+        if any(html_entity_in(getattr(product, name)) is not None for name in TEXT_FIELDS):
+            proven[index] = None
 
 
 def _json_fine(joined: bytes) -> bool:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import itertools
 import json
 import operator
 import re
 from collections.abc import Callable
+from html.entities import html5
 from typing import Any, NamedTuple
 
 import orjson
@@ -39,6 +41,9 @@ _LONG_DIGITS = b"0" * 19
 #: end fails in linear time (``[^\s/?#]+\S*`` let the two share characters, and the
 #: backtracking grew exponentially with the URLs in the list).
 _URL_LIST = re.compile(r"https?://[^\s/?#]\S*(?: https?://[^\s/?#]\S*)*\Z", re.IGNORECASE)
+#: a price written as text the way spreadsheets write it: "89,00", "89.00"
+_DECIMAL_COMMA = re.compile(r"[0-9]+,[0-9]+")
+_DECIMAL_TEXT = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _BARE_PREFIX = b'{"' + OPERATION_KEY.encode() + b'":"' + DEFAULT_OPERATION.encode() + b'","'
 _BARE_PREFIX += PRODUCT_DATA_KEY.encode() + b'":'
 
@@ -130,6 +135,12 @@ _IDENTIFIERS = tuple(i for i, r in enumerate(PRODUCT_FIELDS) if r.kind == "ident
 _URL_LISTS = tuple(i for i, r in enumerate(PRODUCT_FIELDS) if r.kind == "url_list")
 _STRING_LISTS = tuple(i for i, r in enumerate(PRODUCT_FIELDS) if r.kind == "string_list")
 _PRICES = tuple(i for i, r in enumerate(PRODUCT_FIELDS) if r.kind == "price")
+#: the text fields of the table: sent as written, so an HTML entity in one is worth a warning
+TEXT_FIELDS = tuple(r.name for r in PRODUCT_FIELDS if r.kind in ("string", "string_list"))
+_TEXTS = tuple(i for i, r in enumerate(PRODUCT_FIELDS) if r.name in TEXT_FIELDS)
+#: an HTML character reference ending in ``;``: ``&amp;``, ``&#8211;``, ``&#x2013;``
+#: (named ones are checked against HTML's list: ``R&D;`` is not one)
+_ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|([A-Za-z][A-Za-z0-9]{1,31}));")
 
 
 _GET_ALL = operator.itemgetter(*_NAMES)
@@ -153,6 +164,9 @@ def product_is_fine(product: dict[str, Any]) -> bool:
         for i in _STRING_LISTS:
             if values[i] is not _MISSING:
                 "".join(values[i])  # TypeError unless every item is a str
+        for i in _TEXTS:
+            if values[i] is not _MISSING and html_entity_in(values[i]) is not None:
+                return False
         for i in _URL_LISTS:
             if values[i] and not urls_are_valid(" ".join(values[i]), len(values[i])):
                 return False
@@ -173,8 +187,49 @@ def check_product(product: dict[str, Any]) -> list[Issue]:
                 issues.append(missing)
         elif not check(value):
             message = f"{name} must be {expected}, got {_culprit(check, value)}"
+            if check is _check_price and type(value) is str:
+                message += _price_hint(value)
             issues.append((ERROR, invalid_code, message))
+    entities = _entities_issue(product)
+    if entities is not None:
+        issues.append(entities)
     return issues
+
+
+def html_entity_in(value: str | list[str]) -> str | None:
+    """The first HTML character reference in a text field's value (``&amp;``), or None."""
+    text = value if type(value) is str else "\n".join(value)
+    if "&" not in text:  # the common case, in one C call
+        return None
+    for match in _ENTITY.finditer(text):
+        name = match[1]
+        if name is None or name + ";" in html5:
+            return match[0]
+    return None
+
+
+def _entities_issue(product: dict[str, Any]) -> Issue | None:
+    """A warning for the text fields holding HTML entities: a feed of this kind is sent as
+    written, and the engine would show ``&amp;`` to shoppers (shop exports are decoded when
+    read)."""
+    found = {}
+    for name in TEXT_FIELDS:
+        value = product.get(name)
+        if type(value) is str or (type(value) is list and all(type(v) is str for v in value)):
+            entity = html_entity_in(value)
+            if entity is not None:
+                found[name] = entity
+    if not found:
+        return None
+    first = next(iter(found.values()))
+    fields = ", ".join(found)
+    return (
+        WARNING,
+        "html_entities",
+        f"{fields} {'holds' if len(found) == 1 else 'hold'} HTML entities such as {first!r}, "
+        f"sent as written: write the characters themselves ({first!r} is "
+        f"{html.unescape(first)!r})",
+    )
 
 
 def _culprit(check: Callable[[Any], bool], value: Any) -> str:
@@ -185,6 +240,15 @@ def _culprit(check: Callable[[Any], bool], value: Any) -> str:
             if type(item) is not str or not urls_are_valid(item, 1):
                 return f"{_describe(item, 300)} (item {index} of {len(value)})"
     return _describe(value)
+
+
+def _price_hint(text: str) -> str:
+    """How to write a price given as a string that reads as a number ("89,00", "89.00")."""
+    if _DECIMAL_COMMA.fullmatch(text):
+        return f": write it as a JSON number with a dot for decimals: {text.replace(',', '.')}"
+    if _DECIMAL_TEXT.fullmatch(text):
+        return f": write it as a JSON number, without quotes: {text}"
+    return ""
 
 
 def _describe(value: Any, limit: int = 60) -> str:
