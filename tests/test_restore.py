@@ -380,7 +380,7 @@ def test_restore_question_on_a_terminal_shows_the_plan(
     text = screen.decode(errors="replace")
     assert code == 0, text
     assert f"restoring full sync {a} of " in text
-    assert "deactivate 2 · new 2 · kept 4" in text
+    assert "plan         deactivate 2 to 8 records (2 products)" in text
     assert "DEACTIVATES" in text
     assert posts(sandbox)[-1]["sha1"] == posts(sandbox)[0]["sha1"]
 
