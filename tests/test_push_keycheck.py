@@ -1,23 +1,16 @@
 """push checks the key while the feed is checked (issue 22, 3): a refused key stops it with
 exit 4 before the upload; a streamed upload begun meanwhile is cut off and creates nothing.
 
-The real ``psykhe`` as a subprocess against the sandbox. Expected to fail until push calls
-``KeyCheck`` (``psykhe_cli/http/keycheck.py``); then the marker goes.
+The real ``psykhe`` as a subprocess against the sandbox.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from psykhe_cli.sandbox.inspect import SandboxHandle
 from tests.helpers import FAST, catalog, posts, psykhe, write_feed
 from tests.test_push_stream import feed_bytes
-
-pytestmark = pytest.mark.xfail(
-    strict=True, reason="push does not check the key before its upload yet (issue 22, 3)"
-)
 
 WRONG_KEY = "sk_live_wrong_key_0123456789"
 
