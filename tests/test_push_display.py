@@ -7,12 +7,17 @@ back as the screen it leaves (``screen_lines``).
 
 from __future__ import annotations
 
+import os
+import pty
 import re
+import select
+import signal
 from pathlib import Path
 
 from psykhe_cli.render.progress import phrases
 from psykhe_cli.sandbox.inspect import SandboxHandle
-from tests.helpers import FAST, isolated_env, product, psykhe, run_in_pty, write_feed
+from tests.helpers import FAST, PSYKHE, isolated_env, product, psykhe, run_in_pty, write_feed
+from tests.test_reliability_process import incompressible_feed
 
 MESSAGE = "warning[missing_variant_identifier]: variant_identifier is missing"
 SPINNER = re.compile("[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]")
@@ -135,3 +140,47 @@ def test_phrases_cut_only_between_phrases() -> None:
         "one phrase much longer than the width,",
         "  then more",
     ]
+
+
+def _interrupted_on_a_terminal(args: list[str], env: dict[str, str], when: bytes) -> bytes:
+    """Run ``psykhe ARGS`` on a pseudo-terminal, Ctrl-C (SIGINT) it once ``when`` is on the
+    screen, and return everything it wrote."""
+    pid, master = pty.fork()
+    if pid == 0:  # the child
+        command = [*PSYKHE, *args]
+        os.execve(command[0], command, env)
+    output = b""
+    interrupted = False
+    while True:
+        ready, _, _ = select.select([master], [], [], 60)
+        assert ready, output.decode(errors="replace")
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the child is gone (EIO)
+            break
+        if not chunk:
+            break
+        output += chunk
+        if not interrupted and re.search(when, output):
+            os.kill(pid, signal.SIGINT)
+            interrupted = True
+    os.waitpid(pid, 0)
+    os.close(master)
+    return output
+
+
+def test_ctrl_c_during_an_upload_shows_one_figure_in_the_message_and_the_bar(
+    tmp_path: Path, sandbox: SandboxHandle
+) -> None:
+    sandbox.set_faults(slow_read={"bytes_per_second": 1_000_000})
+    feed = incompressible_feed(tmp_path / "feed.jsonl", 8000)  # ~8 MB: seconds to send
+    env = isolated_env(tmp_path / "home", sandbox.env() | {"TERM": "xterm", "COLUMNS": "80"})
+    output = _interrupted_on_a_terminal(
+        ["push", str(feed), "--no-stream"], env, rb"uploading .*[^\d.][1-9][\d.]*( MB of |/)"
+    )
+    text = "\n".join(screen_lines(output))
+    said = re.search(r"interrupted during the upload \(([\d,]+ of [\d,]+ bytes) acknowledged", text)
+    assert said, text
+    bar = re.search(r"uploading +\S+ ([\d,]+ of [\d,]+ bytes)", text)
+    assert bar, text
+    assert bar[1] == said[1]

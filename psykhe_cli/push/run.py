@@ -441,6 +441,9 @@ class Push:
         ids = self.result.ingestion_ids
         before = f"; ingestion(s) {', '.join(map(str, ids))} were accepted before it" if ids else ""
         sending = self._in_flight()
+        if sending is not None and sending.size is not None:  # the display: the same figure
+            delivered = sending.meter.delivered()
+            self.observer.uploading(sending.number, sending.parts, delivered, sending.size)
         if sending is not None and sending.backing_off is not None:
             return Interrupted(
                 f"interrupted while waiting to retry the upload ({sending.backing_off}): the "

@@ -146,7 +146,6 @@ def progress_for(phase: str, console: Console) -> Progress:
     """
     from rich.progress import (
         BarColumn,
-        DownloadColumn,
         Progress,
         SpinnerColumn,
         TextColumn,
@@ -156,7 +155,7 @@ def progress_for(phase: str, console: Console) -> Progress:
     columns: list[Any] = [SpinnerColumn(finished_text=" ")]
     columns.append(TextColumn("{task.description:<12}"))
     if phase.startswith("upload"):
-        columns += [BarColumn(bar_width=30), DownloadColumn()]
+        columns += [BarColumn(bar_width=30), TextColumn("{task.fields[figure]}")]
         columns += [TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[eta]}")]
     else:
         columns += [TextColumn("{task.fields[info]}"), TimeElapsedColumn()]

@@ -268,13 +268,17 @@ class TerminalObserver(PlainObserver):
         self._progress: Progress | None = None
         self._task: TaskID | None = None
         self._started = time.monotonic()
+        #: the upload's last figures told (sent, total)
+        self._upload: tuple[int, int] = (0, 0)
 
     def _open(self, phase: str, label: str, total: float | None = None) -> tuple[Progress, TaskID]:
         """The live display of ``phase``, started (and the previous one ended) if needed."""
         if self._phase != phase or self._progress is None or self._task is None:
             self._stop_display()
             self._progress = progress_for(phase, self.console)
-            self._task = self._progress.add_task(label, total=total, info="", rate="", eta="")
+            self._task = self._progress.add_task(
+                label, total=total, info="", rate="", eta="", figure=""
+            )
             with threads.starting("the progress display"):  # its refresh thread
                 self._progress.start()
             self._phase = phase
@@ -317,12 +321,14 @@ class TerminalObserver(PlainObserver):
             self._ticker.restart()
         seconds = self._ticker.elapsed()
         rate, eta = rate_text(sent, seconds), eta_text(sent, total, seconds)
-        progress.update(task, completed=sent, total=total, rate=rate, eta=eta)
+        figure = f"{human_bytes(sent)} of {human_bytes(total)}"
+        progress.update(task, completed=sent, total=total, figure=figure, rate=rate, eta=eta)
+        self._upload = (sent, total)
 
     def awaiting_answer(self, part: int, parts: int, size: int, seconds: float) -> None:
         if self._progress is not None and self._task is not None:  # the bar's last figures
-            rate = rate_text(size, seconds)
-            self._progress.update(self._task, completed=size, rate=rate, eta="")
+            rate, figure = rate_text(size, seconds), f"{human_bytes(size)} of {human_bytes(size)}"
+            self._progress.update(self._task, completed=size, figure=figure, rate=rate, eta="")
         self._finish()
         label = "waiting" if parts == 1 else f"waiting {part}/{parts}"
         progress, task = self._open(f"answer-{part}", label)
@@ -350,11 +356,17 @@ class TerminalObserver(PlainObserver):
             settle_spinners(self._progress, mark, style, done=True)
             total = self._progress.tasks[0].total or 1
             self._progress.update(self._task, total=total, completed=total)
-        self._stop_display()
+        self._stop_display(settled=True)
 
-    def _stop_display(self) -> None:
-        """End the live display; what stays on the screen has no spinner frozen in it."""
-        if self._progress is not None:
+    def _stop_display(self, *, settled: bool = False) -> None:
+        """End the live display; what stays on the screen has no spinner frozen in it. An
+        upload ended before its end (Ctrl-C, an error) shows the exact bytes its server's
+        side acknowledged, the figure the message gives."""
+        if self._progress is not None and self._task is not None:
+            if not settled and self._phase is not None and self._phase.startswith("upload"):
+                sent, total = self._upload
+                figure = f"{sent:,} of {total:,} bytes"
+                self._progress.update(self._task, figure=figure, rate="", eta="")
             settle_spinners(self._progress, " ", done=False)
             self._progress.stop()
         self._progress, self._task, self._phase = None, None, None
