@@ -113,6 +113,9 @@ def test_push_on_an_80_column_terminal_leaves_a_clean_screen(
     text = "\n".join(screen)
     assert code == 0, text
     assert not any(SPINNER.search(line) for line in screen), text  # none left frozen
+    # the check of the feed, interrupted by the problem lines, leaves only its last line
+    shown = [line[:11] for line in screen if "preparing " in line and line[0] != "│"]
+    assert shown == ["✓ preparing"]
     assert "for the server's answer" not in text  # the answer came: the wait is gone
     assert "?" not in text and "-:--:--" not in text  # nothing shown as unknown
     assert " 0 MB/s" not in text

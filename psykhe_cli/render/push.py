@@ -361,12 +361,15 @@ class TerminalObserver(PlainObserver):
     def _stop_display(self, *, settled: bool = False) -> None:
         """End the live display; what stays on the screen has no spinner frozen in it. An
         upload ended before its end (Ctrl-C, an error) shows the exact bytes its server's
-        side acknowledged, the figure the message gives."""
+        side acknowledged, the figure the message gives; the check of the feed, unfinished,
+        leaves nothing."""
         if self._progress is not None and self._task is not None:
             if not settled and self._phase is not None and self._phase.startswith("upload"):
                 sent, total = self._upload
                 figure = f"{sent:,} of {total:,} bytes"
                 self._progress.update(self._task, figure=figure, rate="", eta="")
+            elif not settled and self._phase == "preparing":  # for a problem line: redrawn
+                self._progress.live.transient = True  # after it, so none is left half-done
             settle_spinners(self._progress, " ", done=False)
             self._progress.stop()
         self._progress, self._task, self._phase = None, None, None
