@@ -14,7 +14,7 @@ import select
 import signal
 from pathlib import Path
 
-from psykhe_cli.render.progress import phrases
+from psykhe_cli.render.progress import eta_text, phrases, rate_text
 from psykhe_cli.sandbox.inspect import SandboxHandle
 from tests.helpers import FAST, PSYKHE, isolated_env, product, psykhe, run_in_pty, write_feed
 from tests.test_reliability_process import incompressible_feed
@@ -121,7 +121,7 @@ def test_push_on_an_80_column_terminal_leaves_a_clean_screen(
     assert " 0 MB/s" not in text
     # the rates of a feed this small: in kB/s, never rounded to nothing
     assert re.search(r"preparing +5,000 lines · [\d.]+ MB · [\d.,]+ [kM]B/s", text), text
-    assert re.search(r"✓ uploading .* [\d.,]+ kB/s", text), text
+    assert re.search(r"✓ uploading .* [\d.,]+ [kM]B/s", text), text
     # psykhe's own lines fit (a problem line names a long path: the terminal wraps it)
     assert all(len(line) <= 80 for line in screen if not line.startswith(str(feed))), text
     # the grouped line, and the line too long for 80 columns cut between phrases
@@ -130,6 +130,16 @@ def test_push_on_an_80_column_terminal_leaves_a_clean_screen(
     counts = "(5,000 products, 5,000 variants, 5,000 warnings)"
     assert screen[prepared[0]] == f"prepared 5,000 lines {counts}"
     assert re.fullmatch(r"  → [\d.]+ kB gzip in [\d.]+ s", screen[prepared[0] + 1])
+
+
+def test_rates_under_1_mb_per_second_are_in_kb_and_nothing_known_is_empty() -> None:
+    assert rate_text(400_000, 1.0) == "400.0 kB/s"
+    assert rate_text(27_000, 0.1) == "270.0 kB/s"
+    assert rate_text(900, 1.0) == "900 B/s"
+    assert rate_text(2_500_000, 1.0) == "2.5 MB/s"
+    assert rate_text(0, 1.0) == rate_text(10, 0.0) == ""  # not "?" nor "0 MB/s"
+    assert eta_text(1_000, 46_000, 1.0) == "about 45 s left"
+    assert eta_text(0, 46_000, 1.0) == ""
 
 
 def test_phrases_cut_only_between_phrases() -> None:

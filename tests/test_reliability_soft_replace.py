@@ -537,7 +537,7 @@ def test_an_unusable_state_directory_stops_a_push_before_anything_is_sent(
     out = psykhe("push", str(feed), *FAST, env=env)
     assert out.returncode == 4, out.stderr
     assert f"cannot lock the state directory {blocked / 'psykhe'}" in out.stderr
-    assert sandbox.requests() == []
+    assert requests_seen(sandbox) == [KEY_CHECK, KEY_CHECK]  # each push's check, no more
 
 
 def test_dry_run_on_a_terminal_never_asks(
