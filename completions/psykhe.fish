@@ -62,6 +62,7 @@ complete -c psykhe -n '__fish_seen_subcommand_from push' -l retries -x -d 'Retri
 complete -c psykhe -n '__fish_seen_subcommand_from push' -l json -d 'Print exactly one JSON object on stdout'
 complete -c psykhe -n '__fish_seen_subcommand_from push' -l quiet -s q -d 'Print errors only; the exit status tells the rest'
 complete -c psykhe -n '__fish_seen_subcommand_from push' -l debug -d 'Show request/response details (key redacted) and tracebacks'
+complete -c psykhe -n '__fish_seen_subcommand_from push' -l log-timestamps -l no-log-timestamps -d 'Begin each line on stderr with the local time (plain lines, no live display). Default: off, or PSYKHE_LOG_TIMESTAMPS=1'
 complete -c psykhe -n '__fish_seen_subcommand_from push' -l help -s h -d 'Show help and exit'
 complete -c psykhe -n '__fish_seen_subcommand_from push' -F
 complete -c psykhe -n '__fish_seen_subcommand_from restore' -l list -d 'List the kept full syncs of this target'

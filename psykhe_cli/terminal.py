@@ -12,6 +12,9 @@ What a failed write to stdout or stderr does is decided here, once (``GuardedStr
   reader that went away (``EPIPE``) stops the run cleanly (``OutputBroken``, exit 141);
 - at the end, ``Environment.reporting`` decides what a failed report means for the exit code.
 
+``TimestampedLines`` begins each line written to a stream with the local time
+(``--log-timestamps``: ``Environment.timestamp_stderr``).
+
 Signals: ``handle_stop_signals`` makes SIGTERM, SIGHUP and SIGQUIT stop psykhe as Ctrl-C does
 (``errors.SignalReceived``, a ``KeyboardInterrupt``); the exit code is ``errors.Interrupted``'s.
 """
@@ -21,13 +24,15 @@ from __future__ import annotations
 import errno
 import functools
 import os
+import re
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any, BinaryIO, TextIO
+from datetime import datetime
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, TextIO, cast
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -182,6 +187,44 @@ def _stop_if_reader_gone(stream: GuardedStream, *, now: bool = False) -> None:
     )
 
 
+def local_time() -> str:
+    """Now, as ``2026-12-07T08:05:30+01:00``: local time, to the second, with its offset."""
+    return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+#: one line and its end, or the unended rest
+_LINE = re.compile(r"[^\n]*\n|[^\n]+")
+
+
+class TimestampedLines:
+    """A text stream that begins each line written to it with ``now()`` and a space; a line
+    written in several pieces gets one stamp, at its start."""
+
+    def __init__(self, stream: TextIO, now: Callable[[], str] = local_time) -> None:
+        self.stream = stream
+        self._now = now
+        self._line_start = True
+
+    def write(self, text: str) -> int:
+        pieces = []
+        for line in _LINE.findall(text):
+            if self._line_start:
+                pieces.append(f"{self._now()} ")
+            pieces.append(line)
+            self._line_start = line.endswith("\n")
+        self.stream.write("".join(pieces))
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return _isatty(self.stream)
+
+    def __getattr__(self, name: str) -> Any:  # encoding, fileno, buffer, …
+        return getattr(self.stream, name)
+
+
 def _isatty(stream: IO[str] | IO[bytes]) -> bool:
     try:
         return stream.isatty()
@@ -223,6 +266,15 @@ class Environment:
             force_color=bool(os.environ.get("FORCE_COLOR")),
             stop=PROCESS_STOP,
         )
+
+    def timestamp_stderr(self, now: Callable[[], str] = local_time) -> None:
+        """From now on, every line written to stderr (by this environment or ``sys.stderr``,
+        which is the same stream in the CLI) begins with the time (``--log-timestamps``)."""
+        stream = self.stderr
+        if isinstance(stream, GuardedStream):  # stamped inside, so a failure is still caught
+            stream.stream = cast(TextIO, TimestampedLines(stream.stream, now))
+        else:
+            self.stderr = cast(TextIO, TimestampedLines(stream, now))
 
     def stop_on_broken_output(self) -> None:
         """From now on, until ``output_never_stops``, a reader of stdout or stderr that goes

@@ -195,6 +195,15 @@ def run_in_pty(
     return os.waitstatus_to_exitcode(status), output
 
 
+#: the request a push makes before its upload: is the key accepted? (``http/keycheck.py``)
+KEY_CHECK = ("GET", "/v1/ingestion/0")
+
+
+def requests_seen(sandbox: SandboxHandle) -> list[tuple[str, str]]:
+    """The (method, path) of each request the sandbox received, oldest first."""
+    return [(r["method"], r["path"]) for r in sandbox.requests()]
+
+
 def posts(sandbox: SandboxHandle) -> list[dict[str, Any]]:
     """The sandbox's log of the POST requests it received, oldest first."""
     return [r for r in sandbox.requests() if r["method"] == "POST"]

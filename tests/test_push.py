@@ -12,7 +12,16 @@ import pytest
 
 from psykhe_cli.errors import ConfigError
 from psykhe_cli.sandbox.inspect import SandboxHandle
-from tests.helpers import FAST, catalog, isolated_env, product, psykhe, write_feed
+from tests.helpers import (
+    FAST,
+    KEY_CHECK,
+    catalog,
+    isolated_env,
+    product,
+    psykhe,
+    requests_seen,
+    write_feed,
+)
 
 
 def creates(sandbox: SandboxHandle) -> list[dict[str, Any]]:
@@ -162,7 +171,7 @@ def test_push_soft_replace_without_terminal_or_yes_is_refused(
     out = psykhe("push", str(feed), "--mode", "soft_replace", env=env)
     assert out.returncode == 7
     assert "pass --yes" in out.stderr
-    assert sandbox.requests() == []
+    assert requests_seen(sandbox) == [KEY_CHECK]  # the feed never went
 
 
 @pytest.mark.parametrize("mode", ["insert", "soft_replace"])
@@ -273,7 +282,7 @@ def test_push_no_wait_returns_after_the_upload(
     assert out.returncode == 0, out.stderr
     report = orjson.loads(out.stdout)
     assert report["status"] == "created"
-    assert [r["method"] for r in sandbox.requests()] == ["POST"]
+    assert [r["method"] for r in sandbox.requests()] == ["GET", "POST"]  # the key check first
 
 
 def test_push_failed_ingestion_exits_9(

@@ -23,6 +23,7 @@ from psykhe_cli.sandbox.inspect import SandboxHandle
 from psykhe_cli.state import StateStore, Target
 from tests.helpers import (
     FAST,
+    KEY_CHECK,
     PSYKHE,
     catalog,
     isolated_env,
@@ -117,7 +118,8 @@ def test_an_interrupted_full_sync_whose_body_was_acknowledged_is_remembered(
         assert out.returncode == 7, out.stderr
         assert "fewer than 50% of the 1,000" in out.stderr
         assert "it may have been applied" in out.stderr
-        assert server.requests == [("POST", "/v1/ingestion/")]
+        # each push checked the key; the second sent nothing more
+        assert server.requests == [KEY_CHECK, ("POST", "/v1/ingestion/"), KEY_CHECK]
 
 
 def _history(tmp_path: Path, mode: Mode) -> History:

@@ -1,23 +1,16 @@
 """push checks the key while the feed is checked (issue 22, 3): a refused key stops it with
 exit 4 before the upload; a streamed upload begun meanwhile is cut off and creates nothing.
 
-The real ``psykhe`` as a subprocess against the sandbox. Expected to fail until push calls
-``KeyCheck`` (``psykhe_cli/http/keycheck.py``); then the marker goes.
+The real ``psykhe`` as a subprocess against the sandbox.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from psykhe_cli.sandbox.inspect import SandboxHandle
 from tests.helpers import FAST, catalog, posts, psykhe, write_feed
 from tests.test_push_stream import feed_bytes
-
-pytestmark = pytest.mark.xfail(
-    strict=True, reason="push does not check the key before its upload yet (issue 22, 3)"
-)
 
 WRONG_KEY = "sk_live_wrong_key_0123456789"
 
@@ -59,4 +52,26 @@ def test_push_with_an_accepted_key_checks_it_and_goes_on(
     out = psykhe("push", str(feed), *FAST, env=env)
     assert out.returncode == 0, out.stderr
     assert ("GET", "/v1/ingestion/0") in [(r["method"], r["path"]) for r in sandbox.requests()]
+    assert len(sandbox.ingestions()) == 1
+
+
+def test_push_goes_ahead_when_the_check_tells_nothing_and_polls_keep_their_faults(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    # the check answered 503 (not known: go ahead); the poll's own fault stays for the poll
+    sandbox.set_faults(
+        respond=[
+            {"status": 503, "on": "key_check"},
+            {"status": 500, "on": "status", "retry_after": 0},
+        ]
+    )
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(5))
+    out = psykhe("push", str(feed), *FAST, env=env)
+    assert out.returncode == 0, out.stderr
+    answered = [(r["method"], r["path"], r["status"]) for r in sandbox.requests()]
+    assert answered[:3] == [
+        ("GET", "/v1/ingestion/0", 503),
+        ("POST", "/v1/ingestion/", 202),
+        ("GET", "/v1/ingestion/1", 500),
+    ]
     assert len(sandbox.ingestions()) == 1

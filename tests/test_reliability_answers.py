@@ -19,7 +19,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.helpers import PSYKHE, catalog, isolated_env, psykhe, write_feed
+from tests.helpers import KEY_CHECK, PSYKHE, catalog, isolated_env, psykhe, write_feed
 from tests.standin import StandIn, envelope_answer
 
 KEY = "sk_Live_MixedCase_Echo_0123456789"
@@ -86,7 +86,7 @@ def test_an_endless_202_is_outcome_unknown_recorded_with_bounded_memory(
     assert "HTTP 202 with more than 1 MiB" in stderr
     assert "it may have accepted the upload" in stderr
     assert "Traceback" not in stderr
-    assert server.requests == [("POST", "/v1/ingestion/")]
+    assert server.requests == [KEY_CHECK, ("POST", "/v1/ingestion/")]
     last = psykhe("status", "--last", env=env)  # written to the history, as unknown
     assert last.returncode == 8, last.stderr
     assert "got no ingestion id back" in last.stderr
@@ -151,7 +151,7 @@ def test_an_upload_answer_trickled_byte_by_byte_is_outcome_unknown_at_the_read_t
         elapsed = time.monotonic() - started
     assert out.returncode == 8, out.stderr
     assert "no complete answer came within the read timeout (2 s)" in out.stderr
-    assert server.requests == [("POST", "/v1/ingestion/")]  # never sent again
+    assert server.requests == [KEY_CHECK, ("POST", "/v1/ingestion/")]  # never sent again
     assert elapsed < 20, f"{elapsed:.1f} s"  # generous: the bound is the 2 s read timeout
 
 

@@ -13,7 +13,17 @@ from pathlib import Path
 import pytest
 
 from psykhe_cli.sandbox.inspect import SandboxHandle
-from tests.helpers import FAST, catalog, isolated_env, product, psykhe, wrapped, write_feed
+from tests.helpers import (
+    FAST,
+    KEY_CHECK,
+    catalog,
+    isolated_env,
+    product,
+    psykhe,
+    requests_seen,
+    wrapped,
+    write_feed,
+)
 
 
 @pytest.fixture
@@ -148,7 +158,8 @@ def test_a_401_from_the_server_exits_4_without_retrying(
     assert out.returncode == 4
     assert "the server rejected the API key from PSYKHE_API_KEY (HTTP 401" in out.stderr
     assert "unauthorized" in out.stderr
-    assert posts(sandbox) == 1
+    assert "nothing was sent" in out.stderr
+    assert requests_seen(sandbox) == [KEY_CHECK]  # refused at the key check, never retried
 
 
 def test_an_early_401_before_the_body_is_read_exits_4_without_retrying(

@@ -29,7 +29,17 @@ import pytest
 
 from psykhe_cli.errors import EXIT_CODE_MEANINGS
 from psykhe_cli.sandbox.inspect import SandboxHandle
-from tests.helpers import FAST, PSYKHE, catalog, isolated_env, product, psykhe, wrapped, write_feed
+from tests.helpers import (
+    FAST,
+    PSYKHE,
+    catalog,
+    isolated_env,
+    posts,
+    product,
+    psykhe,
+    wrapped,
+    write_feed,
+)
 
 ANSI = re.compile(r"\x1b[\[\]()]")
 SPINNER = re.compile("[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏━]")
@@ -259,7 +269,7 @@ def _interrupt_mid_upload(
     assert child.finish() == 130, child.stderr
     (request,) = wait_until(
         lambda: (
-            [r for r in sandbox.requests() if r["status"] is not None or r["complete"]]
+            [r for r in posts(sandbox) if r["status"] is not None or r["complete"]]
             or _cut_short(sandbox)
         ),
         what="the sandbox to see the connection end",
@@ -275,10 +285,10 @@ def _interrupt_mid_upload(
 
 
 def _cut_short(sandbox: SandboxHandle) -> list[dict[str, Any]]:
-    """The request once its body stopped growing (the client is gone)."""
-    first = sandbox.requests()
+    """The upload once its body stopped growing (the client is gone)."""
+    first = posts(sandbox)
     time.sleep(0.3)
-    second = sandbox.requests()
+    second = posts(sandbox)
     return second if first == second else []
 
 

@@ -40,7 +40,7 @@ def test_a_redirected_upload_is_not_followed_exit_6_other_server_gets_nothing(
     assert f"redirecting to {elsewhere.base_url}; psykhe does not follow redirects" in out.stderr
     assert "/v1/ingestion" not in out.stderr.split("redirecting to ")[1].split(";")[0]
     assert orjson.loads(out.stdout)["error"]["code"] == "redirect"
-    assert [r["method"] for r in sandbox.requests()] == ["POST"]
+    assert [r["method"] for r in sandbox.requests()] == ["GET", "POST"]  # the key check first
     assert elsewhere.requests() == []
     assert sandbox.ingestions() == []
 
@@ -62,7 +62,8 @@ def test_a_redirected_status_poll_is_not_followed_exit_6_other_server_gets_nothi
     assert "psykhe: ingestion 1 accepted" in out.stderr
     assert f"the server answered HTTP {status}" in out.stderr
     assert f"redirecting to {elsewhere.base_url}" in out.stderr
-    assert [r["method"] for r in sandbox.requests()] == ["POST", "GET"]  # no endless loop
+    # the key check, the upload, one poll: no endless loop
+    assert [r["method"] for r in sandbox.requests()] == ["GET", "POST", "GET"]
     assert elsewhere.requests() == []
 
 

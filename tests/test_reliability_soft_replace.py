@@ -24,11 +24,13 @@ from psykhe_cli.sandbox.inspect import SandboxHandle
 from psykhe_cli.state import StateStore, Target
 from tests.helpers import (
     FAST,
+    KEY_CHECK,
     PSYKHE,
     catalog,
     posts,
     product,
     psykhe,
+    requests_seen,
     wait_until,
     wrapped,
     write_feed,
@@ -92,7 +94,7 @@ def test_no_terminal_and_no_yes_exits_7_without_prompting_or_hanging(
     assert "there is no terminal to ask on; nothing was sent" in stderr
     assert "pass --yes" in stderr
     assert "[y/N]" not in stderr + out.stdout.decode()
-    assert sandbox.requests() == []
+    assert requests_seen(sandbox) == [KEY_CHECK]
 
 
 def test_the_mode_header_is_identical_on_every_retry(
@@ -211,7 +213,7 @@ def test_a_full_sync_holds_off_insert_pushes(
         out = psykhe("push", str(feed), env=env)
     assert out.returncode == 7, out.stderr
     assert "a soft_replace push to" in out.stderr
-    assert sandbox.requests() == []
+    assert requests_seen(sandbox) == [KEY_CHECK]
 
 
 def test_two_full_syncs_at_once_never_both_pass_the_guard(
@@ -551,11 +553,11 @@ def test_an_unusable_state_directory_stops_a_push_before_anything_is_sent(
     assert out.returncode == 4, out.stderr
     assert str(blocked / "psykhe") in out.stderr
     assert "nothing was sent" in out.stderr
-    assert sandbox.requests() == []
+    assert requests_seen(sandbox) == [KEY_CHECK]
     out = psykhe("push", str(feed), *FAST, env=env)
     assert out.returncode == 4, out.stderr
     assert f"cannot lock the state directory {blocked / 'psykhe'}" in out.stderr
-    assert sandbox.requests() == []
+    assert requests_seen(sandbox) == [KEY_CHECK, KEY_CHECK]  # each push's check, no more
 
 
 def test_dry_run_on_a_terminal_never_asks(

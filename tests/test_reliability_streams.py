@@ -24,10 +24,13 @@ import pytest
 from psykhe_cli.sandbox.inspect import SandboxHandle
 from tests.helpers import (
     FAST,
+    KEY_CHECK,
     PSYKHE,
     catalog,
     isolated_env,
+    posts,
     psykhe,
+    requests_seen,
     run_in_pty,
     wrapped,
     write_feed,
@@ -305,7 +308,7 @@ def test_sighup_and_sigquit_stop_like_sigterm_and_leave_no_worker(
     else:  # the upload may have begun with the workers: it is never completed
         assert "psykhe: error: interrupted " in stderr
         assert "may have accepted" not in stderr
-        assert all(not r["complete"] and r["status"] is None for r in sandbox.requests())
+        assert all(not r["complete"] and r["status"] is None for r in posts(sandbox))
         assert sandbox.ingestions() == []
     assert "Traceback" not in stderr
     report = orjson.loads(stdout)
@@ -463,7 +466,7 @@ def test_an_unusable_state_directory_is_exit_4_naming_the_path_and_nothing_is_se
         assert out.returncode == 4, (args, out.stderr)
         assert named in out.stderr.splitlines()[-2], out.stderr
         assert "internal error" not in out.stderr
-    assert sandbox.requests() == []
+    assert requests_seen(sandbox) == [KEY_CHECK, KEY_CHECK]  # each push's, and no more
 
 
 def test_a_full_sync_file_that_is_a_directory_is_exit_4_naming_it_and_nothing_is_sent(
@@ -475,7 +478,7 @@ def test_a_full_sync_file_that_is_a_directory_is_exit_4_naming_it_and_nothing_is
     out = psykhe("push", str(feed), "--mode", "soft_replace", "--yes", env=env)
     assert out.returncode == 4, out.stderr
     assert f"psykhe: error: the state file {syncs} cannot be read: Is a directory" in out.stderr
-    assert sandbox.requests() == []
+    assert requests_seen(sandbox) == [KEY_CHECK]
 
 
 def test_a_state_directory_broken_after_the_upload_was_accepted_never_changes_the_exit_code(

@@ -12,6 +12,7 @@ import pytest
 from psykhe_cli.config import key_fingerprint
 from psykhe_cli.sandbox.inspect import SandboxHandle
 from psykhe_cli.state import StateStore, Target
+from tests.conftest import SandboxFactory
 from tests.helpers import FAST, catalog, posts, psykhe, write_feed
 
 SOFT = ("--mode", "soft_replace", "--yes")
@@ -89,10 +90,14 @@ def _profile_env(home: Path, env: dict[str, str], base_url: str, key: str) -> di
 
 
 def test_under_a_profile_a_rotated_key_keeps_the_guard_memory(
-    tmp_path: Path, home: Path, env: dict[str, str], sandbox: SandboxHandle
+    tmp_path: Path, home: Path, env: dict[str, str], sandbox_factory: SandboxFactory
 ) -> None:
+    # while a tenant's key is rotated, the server accepts the old key and the new one (the
+    # push checks the key before its guard)
+    new_key = "sk_test_rotated_0123456789abcdef"
+    sandbox = sandbox_factory(keys={env["PSYKHE_API_KEY"]: "test-client", new_key: "test-client"})
     small = _baseline(tmp_path, _profile_env(home, env, sandbox.base_url, sandbox.api_key))
-    rotated = _profile_env(home, env, sandbox.base_url + "/", "sk_test_rotated_0123456789abcdef")
+    rotated = _profile_env(home, env, sandbox.base_url + "/", new_key)
     out = psykhe("push", str(small), *SOFT, env=rotated)
     assert out.returncode == 7, out.stderr
     assert "fewer than 50% of the 20" in out.stderr

@@ -194,6 +194,16 @@ def push(
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
+    log_timestamps: Annotated[
+        bool,
+        typer.Option(
+            "--log-timestamps/--no-log-timestamps",
+            envvar="PSYKHE_LOG_TIMESTAMPS",
+            show_envvar=False,
+            help="Begin each line on stderr with the local time (plain lines, no live "
+            "display). Default: off, or PSYKHE_LOG_TIMESTAMPS=1.",
+        ),
+    ] = False,
 ) -> None:
     """Validate a feed, upload it gzip-compressed, and follow the ingestion to its end.
 
@@ -229,9 +239,13 @@ def push(
     from psykhe_cli.validate import ValidationOptions
 
     env = Environment.from_process()
+    if log_timestamps:
+        env.timestamp_stderr()
     # until the push may have sent something, a reader that went away stops it (exit 141)
     env.stop_on_broken_output()
-    observer = make_observer(env, quiet=quiet, debug=debug)
+    observer = make_observer(
+        env, quiet=quiet, debug=debug, every_problem=json, plain=log_timestamps
+    )
     runner: Push | None = None
 
     def report(exit_code: int, error: PsykheError | None) -> None:

@@ -13,7 +13,9 @@ fate without touching anything (``api-contract.md``, "Checking a key", **[assume
 A 401 whatever its body: a gateway in front that refuses the request would refuse the upload
 the same way. One attempt, never retried, all of it (connecting included) within
 ``KEY_CHECK_DEADLINE`` seconds; the key is never in a reason (every text is scrubbed).
-``KeyCheck`` runs the check on a thread of its own, started through ``threads.start``.
+``KeyCheck`` runs the check on a thread of its own, started through ``threads.start``; this
+module imports httpx only when a check runs, so a push may hold a ``KeyCheck`` before its
+validation workers start without delaying them.
 """
 
 from __future__ import annotations
@@ -23,14 +25,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from psykhe_cli import threads
 from psykhe_cli.errors import AuthError, ConfigError
-from psykhe_cli.http.envelope import KEY_HINT, Refusals
-from psykhe_cli.http.exchange import Answer, Exchange
+
+if TYPE_CHECKING:
+    from psykhe_cli.http.envelope import Refusals
+    from psykhe_cli.http.exchange import Answer, Exchange
 
 #: an ingestion id no ingestion has: the API's ids start at 1
 KEY_CHECK_INGESTION_ID = 0
@@ -61,11 +63,15 @@ class KeyVerdict:
     #: the answer's HTTP status; None when no answer came
     http_status: int | None = None
 
-    def error(self, consequence: str | None = None) -> AuthError:
+    def error(self, consequence: str | None = None, *, nothing_sent: bool = False) -> AuthError:
         """The ``AuthError`` (exit 4) a refused key ends a run with; ``consequence`` is added
-        to the message (``"nothing was sent"``)."""
+        to the message; ``nothing_sent``: a push stopped before its upload completed (the
+        error then says what became of the upload)."""
+        from psykhe_cli.http.envelope import KEY_HINT
+
         message = f"the server rejected the API key from {self.key_source} ({self.reason})"
-        return AuthError(message + (f"; {consequence}" if consequence else ""), hint=KEY_HINT)
+        message += f"; {consequence}" if consequence else ""
+        return AuthError(message, hint=KEY_HINT, nothing_sent=nothing_sent)
 
     def to_json(self) -> dict[str, Any]:
         """The check as ``--json`` shows it."""
@@ -81,6 +87,8 @@ def check_key(
     deadline: float = KEY_CHECK_DEADLINE,
 ) -> KeyVerdict:
     """One ``GET /v1/ingestion/0`` within ``deadline`` seconds, read as the module's table."""
+    import httpx
+
     url = f"{base_url}/v1/ingestion/{KEY_CHECK_INGESTION_ID}"
     try:
         answer = exchange.send("GET", url, {}, None, 1, within=deadline)

@@ -1,7 +1,9 @@
 """The connection to the Ingestion API that a push and ``psykhe status`` go through.
 
 ``open_client`` is where the HTTP client is built. ``EarlyClient`` builds it in a thread while
-the feed's workers check the feed. Status requests tell their retries to the client's
+the feed's workers check the feed, and checks the key meanwhile on a thread of its own
+(``http/keycheck.py``: one request, its verdict before anything is sent). Status requests tell
+their retries to the client's
 ``on_retry``; an upload, which runs in a thread of its own, tells them to the one it passes
 with the request (``upload.Upload``).
 """
@@ -13,12 +15,17 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from psykhe_cli import threads
+from psykhe_cli.http.keycheck import KeyCheck, KeyVerdict
 
 if TYPE_CHECKING:
     import httpx
 
     from psykhe_cli.client import IngestionClient
     from psykhe_cli.config import Settings
+
+#: seconds a push waits for the key check, once its feed is checked: a server that answers
+#: the check later (or never) costs the push no more than this, and the upload decides
+PUSH_KEY_CHECK_DEADLINE = 2.0
 
 #: the client and the function that closes it
 Opened = tuple["IngestionClient", Callable[[], None]]
@@ -47,21 +54,40 @@ class EarlyClient:
 
     Importing httpx and building its client (for https, a TLS context with the CA bundle)
     costs ~0.1-0.2 s in the one process that, while the workers check the feed, mostly waits
-    for them; made after them, it would hold up the upload. Nothing is sent until ``take``;
-    a client made but not taken (a refusal, an error) is closed by ``close``.
+    for them; made after them, it would hold up the upload. Nothing is sent until ``take``,
+    but the key check (``key_verdict``); a client made but not taken (a refusal, an error) is
+    closed by ``close``.
     """
 
-    def __init__(self, make: Callable[[], Opened]) -> None:
+    def __init__(
+        self, make: Callable[[], Opened], *, key_source: str = "the configured key"
+    ) -> None:
         self._make = make
         self._thread: threading.Thread | None = None
         self._made: Opened | None = None
         self._error: BaseException | None = None
         self._taken = False
+        # the key check's thread and the upload's may want the client at the same time
+        self._lock = threading.Lock()
+        self._key_check = KeyCheck(
+            self._check_key, key_source=key_source, deadline=PUSH_KEY_CHECK_DEADLINE
+        )
 
     def start(self) -> None:
-        """Make the client in a thread (only once the workers are forked)."""
+        """Make the client and check the key, each in a thread (only once the workers are
+        forked)."""
         self._thread = threading.Thread(target=self._run, name="psykhe-client", daemon=True)
         threads.start(self._thread)
+        self._key_check.start()
+
+    def key_verdict(self) -> KeyVerdict:
+        """Whether the server accepts the key: the check started by ``start`` (started now if
+        it was not), waited for no longer than its deadline; a check without an answer by then
+        is ``unknown``."""
+        return self._key_check.verdict()
+
+    def _check_key(self) -> KeyVerdict:
+        return self._made_client()[0].check_key(deadline=PUSH_KEY_CHECK_DEADLINE)
 
     def _wait(self) -> None:
         # a signal may stop the push between the thread's making and its start: no ident yet
@@ -74,17 +100,24 @@ class EarlyClient:
         except BaseException as exc:  # raised again in the main thread by take()
             self._error = exc
 
+    def _made_client(self) -> Opened:
+        with self._lock:
+            self._wait()
+            if self._error is not None:
+                raise self._error
+            if self._made is None:
+                self._made = self._make()
+            return self._made
+
     def take(self) -> Opened:
         """The client and its close function, made now unless made already."""
-        self._wait()
-        if self._error is not None:
-            raise self._error
-        made = self._made if self._made is not None else self._make()
-        self._made, self._taken = made, True
+        made = self._made_client()
+        self._taken = True
         return made
 
     def close(self) -> None:
         """Close the client if it was made and never taken."""
-        self._wait()
-        if self._made is not None and not self._taken:
-            self._made[1]()
+        with self._lock:
+            self._wait()
+            if self._made is not None and not self._taken:
+                self._made[1]()

@@ -28,6 +28,7 @@ from psykhe_cli.errors import (
     exit_code_of,
     signal_of,
 )
+from psykhe_cli.http.keycheck import KeyStatus
 from psykhe_cli.outputs import RejectsFile
 from psykhe_cli.push.connection import EarlyClient, Opened, open_client
 from psykhe_cli.push.guard import NOT_CONFIRMED, Counts, decide, plan_json, plan_text
@@ -120,7 +121,7 @@ class Push:
                     streamed=streams,
                 )
             )
-            early = EarlyClient(self._open_client)
+            early = EarlyClient(self._open_client, key_source=self._key_source())
             stack.callback(early.close)
             self._take_client = functools.partial(self._client_of, early, stack)
             uploader = self._uploader = Uploader(
@@ -153,6 +154,8 @@ class Push:
                     on_workers=on_workers,
                     stream=stream,
                 )
+                if sending:
+                    self._check_key(early)
                 if not request.dry_run:
                     self._lock(lock)
                 self._guard()
@@ -219,6 +222,17 @@ class Push:
             on_debug=observer.debug,
             transport=self._transport,
         )
+
+    def _key_source(self) -> str:
+        return self.settings.key_source if self.settings is not None else "no key"
+
+    def _check_key(self, early: EarlyClient) -> None:
+        """Stop before the lock, the guard and the upload if the server refused the key,
+        checked while the feed was (any other answer, or none in time: go on)."""
+        verdict = early.key_verdict()
+        self.observer.debug(f"key check: {verdict.status.value} ({verdict.reason})")
+        if verdict.status == KeyStatus.REFUSED:
+            raise verdict.error(nothing_sent=True)
 
     def _client_of(self, early: EarlyClient, stack: ExitStack) -> IngestionClient:
         """The HTTP client, made once; closed when the push ends."""
@@ -436,6 +450,9 @@ class Push:
         ids = self.result.ingestion_ids
         before = f"; ingestion(s) {', '.join(map(str, ids))} were accepted before it" if ids else ""
         sending = self._in_flight()
+        if sending is not None and sending.size is not None:  # the display: the same figure
+            delivered = sending.meter.delivered()
+            self.observer.uploading(sending.number, sending.parts, delivered, sending.size)
         if sending is not None and sending.backing_off is not None:
             return Interrupted(
                 f"interrupted while waiting to retry the upload ({sending.backing_off}): the "

@@ -6,9 +6,12 @@ push does (only ``confirm``'s answer does):
 - ``TerminalObserver``: rich progress on stderr for each phase, a question for soft_replace
   read from ``/dev/tty``, a summary table on stdout.
 - ``PlainObserver``: cron and pipes — no colour, no animation, one plain line per phase on
-  stderr, ``key: value`` summary lines on stdout.
+  stderr, and during a long upload or wait a line every 30 s (and at every tenth of a big
+  upload: ``render/progress.py``); ``key: value`` summary lines on stdout.
 - ``quiet=True``: errors only.
 
+Both print the first few problems of each code, then one line per code with the count and
+the first places (``render.ProblemGroups``); with ``--json`` every problem line is printed.
 ``--json`` replaces the summary with exactly one JSON object on stdout.
 """
 
@@ -16,14 +19,25 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from psykhe_cli import threads
 from psykhe_cli.plan import RecordCount, counted
 from psykhe_cli.printable import printable
-from psykhe_cli.render import print_summary, write_line
+from psykhe_cli.render import ProblemGroups, print_summary, write_line
 from psykhe_cli.render.plan import phase_rows, plan_lines, plan_rows
+from psykhe_cli.render.progress import (
+    Ticker,
+    duration_text,
+    eta_text,
+    human_size,
+    interval_from_environment,
+    phrases,
+    progress_for,
+    rate_text,
+    settle_spinners,
+)
 from psykhe_cli.render.status import STATUS_STYLES, metric_rows, styled
 from psykhe_cli.terminal import Environment
 
@@ -41,11 +55,7 @@ if TYPE_CHECKING:
 
 def human_bytes(size: float) -> str:
     """``1.2 MB``-style sizes (decimal units, like rich and most download tools)."""
-    for unit in ("B", "kB", "MB", "GB"):
-        if abs(size) < 1000 or unit == "GB":
-            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
-        size /= 1000
-    return f"{size:,.1f} GB"  # pragma: no cover - loop always returns
+    return human_size(size)
 
 
 def _tty_ask(question: str) -> bool | None:
@@ -93,7 +103,9 @@ def tty_available() -> bool:
 
 
 class PlainObserver:
-    """Plain lines on stderr, one per phase: for cron, pipes and ``NO_COLOR`` logs."""
+    """Plain lines on stderr, one per phase: for cron, pipes and ``NO_COLOR`` logs; during a
+    long upload or wait, one more every ``ticker.interval`` seconds (and at every tenth of a
+    big upload). ``every_problem``: no grouping of the problems (``--json``)."""
 
     def __init__(
         self,
@@ -101,6 +113,8 @@ class PlainObserver:
         *,
         quiet: bool = False,
         debug: bool = False,
+        every_problem: bool = False,
+        ticker: Ticker | None = None,
         ask: Callable[[str], bool | None] = _tty_ask,
         read: Callable[[str], str | None] = _tty_read,
     ) -> None:
@@ -112,6 +126,11 @@ class PlainObserver:
         self._last_status: dict[int, str] = {}
         #: the request whose upload was told last
         self._announced: int | None = None
+        #: None once the problems were summed up (or never grouped)
+        self._groups = None if every_problem else ProblemGroups()
+        self._ticker = ticker if ticker is not None else Ticker(interval_from_environment())
+        #: the ingestion followed, for the wait's lines
+        self._following: int | None = None
 
     def _say(self, message: str) -> None:
         if not self.quiet:
@@ -120,13 +139,26 @@ class PlainObserver:
     # -- PushObserver ----------------------------------------------------------------------
     def problem(self, problem: Problem) -> None:
         # check_feeds already stops calling after --max-problems; --quiet keeps the errors
-        if not self.quiet or problem.level == "error":
-            write_line(self.env.stderr, problem.format())
+        if self.quiet and problem.level != "error":
+            return
+        if self._groups is None or self._groups.admit(problem):
+            self._problem_line(problem.format())
+
+    def _problem_line(self, text: str) -> None:
+        write_line(self.env.stderr, text)
+
+    def _sum_up_problems(self, counts: Mapping[str, int]) -> None:
+        """One line per code whose problems were held back (once: the check has ended)."""
+        groups, self._groups = self._groups, None
+        if groups is not None:
+            for line in groups.lines(counts, "--json prints every one, up to --max-problems"):
+                self._problem_line(line)
 
     def preparing(self, lines: int, bytes_read: int) -> None:
         pass  # one line when done: plain output has no animation
 
     def prepared(self, result: PushResult) -> None:
+        self._sum_up_problems(result.report.counts_by_code if result.report else {})
         seconds = result.phases.get("preparing", 0.0)
         rejected = f", {result.rejected:,} rejected" if result.rejected else ""
         if result.left_out:
@@ -156,10 +188,20 @@ class PlainObserver:
         return bool(self._ask("Deactivate every product missing from this feed? [y/N] "))
 
     def uploading(self, part: int, parts: int, sent: int, total: int) -> None:
+        which = f" (request {part} of {parts})" if parts > 1 else ""
         if self._announced != part:  # once per request: plain output has no animation
             self._announced = part
-            which = f" (request {part} of {parts})" if parts > 1 else ""
+            self._ticker.restart()
             self._say(f"uploading {human_bytes(total)}{which}")
+        elif 0 < sent < total and self._ticker.due(sent, total):
+            seconds = self._ticker.elapsed()
+            told = [
+                f"{sent * 100 // total}%",
+                f"{human_bytes(sent)} of {human_bytes(total)} acknowledged",
+                rate_text(sent, seconds),
+                eta_text(sent, total, seconds),
+            ]
+            self._say(f"uploading{which}: " + " · ".join(filter(None, told)))
 
     def awaiting_answer(self, part: int, parts: int, size: int, seconds: float) -> None:
         which = f" (request {part} of {parts})" if parts > 1 else ""
@@ -185,9 +227,15 @@ class PlainObserver:
         self._say(f"ingestion {ingestion_id} accepted")
 
     def processing(self, ingestion: Ingestion) -> None:
+        if self._following != ingestion.id:
+            self._following = ingestion.id
+            self._ticker.restart()
         if self._last_status.get(ingestion.id) != ingestion.status_name:
             self._last_status[ingestion.id] = ingestion.status_name
             self._say(f"ingestion {ingestion.id}: {ingestion.status_name}")
+        elif not ingestion.is_terminal and self._ticker.due():
+            waited = duration_text(self._ticker.elapsed())
+            self._say(f"ingestion {ingestion.id}: still {ingestion.status_name} ({waited} so far)")
 
     def poll_failed(self, error: PsykheError) -> None:
         self._say(f"status check failed ({error.message}); trying again")
@@ -198,7 +246,8 @@ class PlainObserver:
 
     # -- end -------------------------------------------------------------------------------
     def close(self) -> None:
-        """Stop any live display."""
+        """Stop any live display; sum up the problems held back if the check was cut short."""
+        self._sum_up_problems({})
 
     def summary(self, result: PushResult) -> None:
         """The final report on stdout: a table on a terminal, ``key: value`` lines otherwise."""
@@ -220,13 +269,17 @@ class TerminalObserver(PlainObserver):
         self._progress: Progress | None = None
         self._task: TaskID | None = None
         self._started = time.monotonic()
+        #: the upload's last figures told (sent, total)
+        self._upload: tuple[int, int] = (0, 0)
 
     def _open(self, phase: str, label: str, total: float | None = None) -> tuple[Progress, TaskID]:
         """The live display of ``phase``, started (and the previous one ended) if needed."""
         if self._phase != phase or self._progress is None or self._task is None:
-            self.close()
-            self._progress = _progress_for(phase, self.console)
-            self._task = self._progress.add_task(label, total=total, info="")
+            self._stop_display()
+            self._progress = progress_for(phase, self.console)
+            self._task = self._progress.add_task(
+                label, total=total, info="", rate="", eta="", figure=""
+            )
             with threads.starting("the progress display"):  # its refresh thread
                 self._progress.start()
             self._phase = phase
@@ -235,16 +288,18 @@ class TerminalObserver(PlainObserver):
     def _say(self, message: str) -> None:
         if not self.quiet:
             console = self._progress.console if self._progress else self.console
-            console.print(printable(message), markup=False, highlight=False)
+            # cut between phrases, never inside one ("in 0.0" / "s")
+            for line in phrases(printable(message), console.width):
+                console.print(line, markup=False, highlight=False, overflow="ignore")
 
-    def problem(self, problem: Problem) -> None:
-        self.close()  # problem lines must not be torn by the spinner
-        super().problem(problem)
+    def _problem_line(self, text: str) -> None:
+        self._stop_display()  # problem lines must not be torn by the spinner
+        super()._problem_line(text)
 
     def preparing(self, lines: int, bytes_read: int) -> None:
         progress, task = self._open("preparing", "preparing")
-        rate = bytes_read / max(time.monotonic() - self._started, 1e-6) / 1e6
-        info = f"{lines:,} lines · {human_bytes(bytes_read)} · {rate:,.0f} MB/s"
+        rate = rate_text(bytes_read, time.monotonic() - self._started)
+        info = " · ".join(filter(None, [f"{lines:,} lines", human_bytes(bytes_read), rate]))
         progress.update(task, info=info, refresh=True)
 
     def prepared(self, result: PushResult) -> None:
@@ -252,7 +307,7 @@ class TerminalObserver(PlainObserver):
         super().prepared(result)
 
     def confirm(self, question: GuardQuestion) -> bool:
-        self.close()
+        self._stop_display()
         from rich.panel import Panel
 
         panel = Panel(guard_text(question), title="soft_replace", border_style="red")
@@ -261,17 +316,27 @@ class TerminalObserver(PlainObserver):
 
     def uploading(self, part: int, parts: int, sent: int, total: int) -> None:
         label = "uploading" if parts == 1 else f"upload {part}/{parts}"
+        fresh = self._phase != f"upload-{part}"
         progress, task = self._open(f"upload-{part}", label, total=total)
-        progress.update(task, completed=sent, total=total)
+        if fresh:
+            self._ticker.restart()
+        seconds = self._ticker.elapsed()
+        rate, eta = rate_text(sent, seconds), eta_text(sent, total, seconds)
+        figure = f"{human_bytes(sent)} of {human_bytes(total)}"
+        progress.update(task, completed=sent, total=total, figure=figure, rate=rate, eta=eta)
+        self._upload = (sent, total)
 
     def awaiting_answer(self, part: int, parts: int, size: int, seconds: float) -> None:
+        if self._progress is not None and self._task is not None:  # the bar's last figures
+            rate, figure = rate_text(size, seconds), f"{human_bytes(size)} of {human_bytes(size)}"
+            self._progress.update(self._task, completed=size, figure=figure, rate=rate, eta="")
         self._finish()
         label = "waiting" if parts == 1 else f"waiting {part}/{parts}"
         progress, task = self._open(f"answer-{part}", label)
         progress.update(task, info="for the server's answer")
 
     def created(self, ingestion_id: int, part: int, parts: int) -> None:
-        self.close()
+        self._stop_display()
         self.console.print(f"ingestion [bold]{ingestion_id}[/] accepted", highlight=False)
 
     def processing(self, ingestion: Ingestion) -> None:
@@ -288,53 +353,31 @@ class TerminalObserver(PlainObserver):
     def _finish(self, *, ok: bool = True) -> None:
         """End the current phase's display with a tick (or a cross) instead of a spinner."""
         if self._progress is not None and self._task is not None:
-            from rich.progress import SpinnerColumn
-            from rich.text import Text
-
-            for column in self._progress.columns:
-                if isinstance(column, SpinnerColumn):
-                    column.finished_text = Text("✓", "green") if ok else Text("✗", "red")
+            mark, style = ("✓", "green") if ok else ("✗", "red")
+            settle_spinners(self._progress, mark, style, done=True)
             total = self._progress.tasks[0].total or 1
             self._progress.update(self._task, total=total, completed=total)
-        self.close()
+        self._stop_display(settled=True)
 
-    def close(self) -> None:
-        if self._progress is not None:
+    def _stop_display(self, *, settled: bool = False) -> None:
+        """End the live display; what stays on the screen has no spinner frozen in it. An
+        upload ended before its end (Ctrl-C, an error) shows the exact bytes its server's
+        side acknowledged, the figure the message gives; the check of the feed, unfinished,
+        leaves nothing."""
+        if self._progress is not None and self._task is not None:
+            if not settled and self._phase is not None and self._phase.startswith("upload"):
+                sent, total = self._upload
+                figure = f"{sent:,} of {total:,} bytes"
+                self._progress.update(self._task, figure=figure, rate="", eta="")
+            elif not settled and self._phase == "preparing":  # for a problem line: redrawn
+                self._progress.live.transient = True  # after it, so none is left half-done
+            settle_spinners(self._progress, " ", done=False)
             self._progress.stop()
         self._progress, self._task, self._phase = None, None, None
 
-
-def _progress_for(phase: str, console: Console) -> Progress:
-    """The columns that fit each phase: counts and rate, bytes and ETA, status and time."""
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        SpinnerColumn,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
-    columns: list[Any] = [SpinnerColumn(finished_text=" ")]
-    columns.append(TextColumn("{task.description:<12}"))
-    if phase.startswith("upload"):
-        columns += [BarColumn(bar_width=30), DownloadColumn(), TransferSpeedColumn()]
-        columns += [TimeRemainingColumn()]
-    else:
-        columns += [TextColumn("{task.fields[info]}"), TimeElapsedColumn()]
-    # While the feed is checked, no refresh thread: worker processes may yet be forked (a
-    # feed from a pipe starts them after 4 MiB), which is unsafe once a thread runs; each
-    # progress update redraws instead (about 10 a second).
-    auto_refresh = phase != "preparing"
-    return Progress(
-        *columns,
-        console=console,
-        transient=False,
-        refresh_per_second=8,
-        auto_refresh=auto_refresh,
-    )
+    def close(self) -> None:
+        self._stop_display()
+        super().close()
 
 
 def guard_text(question: GuardQuestion) -> str:
@@ -396,11 +439,14 @@ def summary_rows(result: PushResult) -> list[tuple[str, str]]:
     return rows
 
 
-def make_observer(env: Environment, *, quiet: bool, debug: bool) -> PlainObserver:
+def make_observer(
+    env: Environment, *, quiet: bool, debug: bool, every_problem: bool = False, plain: bool = False
+) -> PlainObserver:
     """The observer that fits where the output goes.
 
-    A terminal gets the live display (without colour under ``NO_COLOR``); ``--quiet`` and
-    everything else get plain lines.
+    A terminal gets the live display (without colour under ``NO_COLOR``); ``--quiet``,
+    ``plain`` (timestamped lines: a live display cannot carry them) and everything else get
+    plain lines. ``every_problem``: no grouping of repeated problems (``--json``).
     """
-    cls = TerminalObserver if env.interactive and not quiet else PlainObserver
-    return cls(env, quiet=quiet, debug=debug)
+    cls = TerminalObserver if env.interactive and not (quiet or plain) else PlainObserver
+    return cls(env, quiet=quiet, debug=debug, every_problem=every_problem)

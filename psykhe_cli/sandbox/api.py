@@ -304,7 +304,10 @@ async def get_ingestion(request: Request) -> Response:
     """``GET /v1/ingestion/{id}``."""
     sandbox: SandboxState = request.app.state.sandbox
     record = current_record()
-    plan = sandbox.faults.plan("status")
+    # psykhe's key check asks for ingestion 0: it meets the rules made for it (or for any
+    # request), so a rule for the status of an ingestion stays for the polls it was meant for
+    check = str(request.path_params["ingestion_id"]) == "0"
+    plan = sandbox.faults.plan("key_check" if check else "status")
     record.faults = plan.names
     await _before(plan, "before_body")
     answer = plan.answer

@@ -14,7 +14,8 @@ keys are fault kinds; each value is one rule object or a list of them::
     {"slow_read": {"bytes_per_second": 100000}}
     {"ingestion": {"outcome": "failed"}}                  # or "stalled" (STARTED forever)
 
-Every request rule also takes ``on`` (``create`` — the default —, ``status`` or ``any``) and
+Every request rule also takes ``on`` (``create`` — the default —, ``status``, ``key_check``
+— ``GET /v1/ingestion/0``, which ``status`` rules leave alone — or ``any``) and
 ``count`` (default 1; ``null`` = until reset). A request consumes at most one rule of each
 group — timing (``delay``), throttle (``slow_read``), answer (``respond``/``redirect``/
 ``drop``) — the oldest matching one. ``ingestion`` rules apply to the next accepted ingestions.
@@ -27,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-ENDPOINTS = ("create", "status", "any")
+ENDPOINTS = ("create", "status", "key_check", "any")
 ANSWER_KINDS = ("respond", "redirect", "drop")
 KINDS = (*ANSWER_KINDS, "delay", "slow_read", "ingestion")
 BODY_STYLES = ("json", "html", "empty", "bare", "no_id")
