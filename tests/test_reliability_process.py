@@ -34,6 +34,7 @@ from tests.helpers import (
     PSYKHE,
     catalog,
     isolated_env,
+    nothing_but_key_checks,
     posts,
     product,
     psykhe,
@@ -137,7 +138,7 @@ def test_missing_file_exits_3_naming_the_path(
     out = psykhe("push", str(missing), env=env)
     assert out.returncode == 3
     assert f"psykhe: error: {missing}: no such file" in out.stderr
-    assert sandbox.requests() == []
+    assert nothing_but_key_checks(sandbox)
 
 
 def _without_read_override() -> list[str]:
@@ -166,7 +167,7 @@ def test_unreadable_file_exits_3_naming_the_path(
     stderr = out.stderr.decode()
     assert out.returncode == 3, stderr
     assert f"psykhe: error: {feed}: permission denied" in stderr
-    assert sandbox.requests() == []
+    assert nothing_but_key_checks(sandbox)
 
 
 def test_a_directory_as_feed_exits_3_naming_the_path(
@@ -175,7 +176,7 @@ def test_a_directory_as_feed_exits_3_naming_the_path(
     out = psykhe("push", str(tmp_path), env=env)
     assert out.returncode == 3
     assert f"psykhe: error: {tmp_path}: is a directory" in out.stderr
-    assert sandbox.requests() == []
+    assert nothing_but_key_checks(sandbox)
 
 
 # -- the spool -----------------------------------------------------------------------------
@@ -202,7 +203,7 @@ def test_spool_in_a_tiny_tmpdir_fails_clearly_sends_nothing_leaves_nothing(
     assert "psykhe: error: cannot write the temporary spool in " in stderr
     assert "TMPDIR" in stderr
     assert "Traceback" not in stderr
-    assert sandbox.requests() == []
+    assert nothing_but_key_checks(sandbox)
     assert spool_leftovers(home) == []
 
 
@@ -225,7 +226,7 @@ def test_spool_in_a_read_only_tmpdir_fails_clearly_sends_nothing(
     assert out.returncode == 4, stderr  # the machine's fault, not the feed's (issue 23, 16)
     assert "psykhe: error: cannot create the temporary spool" in stderr
     assert "TMPDIR" in stderr
-    assert sandbox.requests() == []
+    assert nothing_but_key_checks(sandbox)
     assert spool_leftovers(home) == []
 
 
@@ -251,7 +252,7 @@ def test_sigint_during_validation_exits_130_and_sends_nothing(
     assert code == 130, child.stderr
     assert "psykhe: error: interrupted before anything was sent" in child.stderr
     assert "Traceback" not in child.stderr
-    assert sandbox.requests() == []
+    assert nothing_but_key_checks(sandbox)
     assert spool_leftovers(home) == []
 
 
@@ -377,7 +378,7 @@ def test_json_into_a_closed_pipe_keeps_the_exit_code(
     stderr = out.stderr.decode()
     assert out.returncode == 3, stderr
     assert "Traceback" not in stderr
-    assert sandbox.requests() == []
+    assert nothing_but_key_checks(sandbox)
 
 
 @pytest.mark.parametrize("outcome", ["success", "invalid"])
