@@ -34,6 +34,16 @@ class BlockCodec(Protocol):
         ...
 
 
+class RecordSieve(Protocol):
+    """Compares each block's accepted records where the block is checked (in the workers);
+    it must pickle. ``psykhe push`` supplies one (``catalog.Sieve``)."""
+
+    def __call__(self, records: list[bytes]) -> tuple[Any, Any]:
+        """Which of ``records`` (normalized lines) to keep — a sequence of booleans, or None
+        for all — and an answer handed back as ``Compared``, in feed order."""
+        ...
+
+
 @dataclass(frozen=True)
 class Wanted:
     """What a consumer asks the producer for, beyond the report and the problems.
@@ -52,6 +62,9 @@ class Wanted:
       product once (its first time), as ``Products``.
     - ``product_hashes``: the report's ``product_hashes`` holds the feed's distinct products
       as sorted hashes (``ProductHashes``), to compare with other identifiers.
+    - ``sieve`` (with ``records``): each block's records are compared where they are checked
+      (``RecordSieve``); only those it keeps are passed on, and its answers come as
+      ``Compared``, each before its block's records.
     """
 
     records: bool = False
@@ -59,6 +72,14 @@ class Wanted:
     rejected: bool = False
     products: bool = False
     product_hashes: bool = False
+    sieve: RecordSieve | None = None
+
+
+@dataclass(frozen=True)
+class Compared:
+    """A ``RecordSieve``'s answer for one block (or one batch of CSV rows)."""
+
+    answer: Any
 
 
 @dataclass(frozen=True)
@@ -108,4 +129,4 @@ class Progress:
 
 
 #: what ``FeedCheck`` yields, in input order
-Event = Problem | Records | Encoded | RejectedLine | Products | Notice | Progress
+Event = Problem | Records | Encoded | RejectedLine | Products | Notice | Progress | Compared

@@ -28,6 +28,7 @@ from psykhe_cli.validate.blocks import (
     product_hash,
 )
 from psykhe_cli.validate.events import (
+    Compared,
     Encoded,
     Encoder,
     Event,
@@ -60,6 +61,7 @@ class Merger:
             options.max_problems,
             portable,
             want_product_ids=wanted.products,
+            sieve=wanted.sieve if wanted.records else None,
         )
         self._out = out
         self._uncounted_ids: list[list[str]] = []
@@ -145,6 +147,9 @@ class Merger:
     ) -> None:
         problems, rejected = result.problems, result.rejected
         dropped: set[int] = set()
+        sieve = self.params.sieve
+        if sieve is not None and result.keys is not None and result.records:  # CSV rows
+            result.kept, result.compared = sieve(result.records)
         if repeated:
             if block is None and reread is not None:
                 block = read_again(*reread)
@@ -157,8 +162,15 @@ class Merger:
                 self._out.append(RejectedLine(file, line, raw, found))
         records = result.records
         products, ids = result.product_hashes, result.product_ids
+        if result.compared is not None:
+            self._out.append(Compared(result.compared))
+        kept = result.kept
+        if kept is not None and result.encoded is None:
+            records = list(itertools.compress(records, kept))
         if dropped:
-            records = [r for i, r in enumerate(records) if i not in dropped]
+            records = [
+                r for i, r in enumerate(result.records) if i not in dropped and _kept(kept, i)
+            ]
             products, ids = self._products_kept(result, first_line, block, dropped)
         self._uncounted.append(products)
         if self.wanted.products:
@@ -170,9 +182,9 @@ class Merger:
         if result.encoded is not None:
             if dropped:  # rare: the block's kept lines encoded again, here
                 assert block is not None and self._codec is not None
-                kept = self._records_again(block, first_line, dropped)
-                if kept:
-                    self._out.append(Encoded(self._codec.encoder()(b"".join(kept), len(kept))))
+                again = self._records_again(block, first_line, dropped, kept)
+                if again:
+                    self._out.append(Encoded(self._codec.encoder()(b"".join(again), len(again))))
             elif len(result.accepted):
                 self._out.append(Encoded(result.encoded))
         elif self.wanted.records and records:
@@ -197,11 +209,18 @@ class Merger:
         portable = self.params.portable_hashes
         return array("Q", (product_hash(pid, portable) for pid in firsts)), firsts
 
-    def _records_again(self, block: bytes, first_line: int, dropped: set[int]) -> list[bytes]:
-        """The records of a JSON Lines block checked again, but for the indexes ``dropped``."""
-        params = self.params._replace(want_records=True, encode=None)
+    def _records_again(
+        self, block: bytes, first_line: int, dropped: set[int], kept: Any = None
+    ) -> list[bytes]:
+        """The records of a JSON Lines block checked again, but for the indexes ``dropped``
+        (and those the sieve did not keep)."""
+        params = self.params._replace(want_records=True, encode=None, sieve=None)
         records = check_block(block, first_line, params).records
-        return [record for index, record in enumerate(records) if index not in dropped]
+        return [
+            record
+            for index, record in enumerate(records)
+            if index not in dropped and _kept(kept, index)
+        ]
 
     def finish(self) -> None:
         """Complete the report once every result is merged."""
@@ -285,6 +304,11 @@ _PAIRS_BATCH = 1 << 14
 #: results staged at most: blocks of blank or rejected lines add no pair hash, and would
 #: otherwise be held, with their bytes, to the end of the feed
 _STAGED_BLOCKS = 16
+
+
+def _kept(kept: Any, index: int) -> bool:
+    """Whether the sieve kept accepted line ``index`` (``kept`` None: it kept them all)."""
+    return kept is None or bool(kept[index])
 
 
 def _joined(arrays: list[array[int]]) -> array[int]:
