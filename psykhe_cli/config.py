@@ -82,6 +82,9 @@ class Settings:
     profile: str | None = None
     #: ``protected = true`` on that profile: a soft_replace asks for its name to be typed
     protected: bool = False
+    #: ``max_changed`` and ``baseline_max_age`` in the config file (None: not set)
+    max_changed: float | None = None
+    baseline_max_age: float | None = None
 
     @property
     def key_fingerprint(self) -> str:
@@ -130,6 +133,8 @@ def load_settings(
         read_timeout=read_timeout,
         profile=chosen,
         protected=table.protected,
+        max_changed=table.max_changed,
+        baseline_max_age=table.baseline_max_age,
     )
 
 

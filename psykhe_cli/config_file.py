@@ -29,7 +29,14 @@ ENV_PROFILE = "PSYKHE_PROFILE"
 #: the name of the config file's top-level keys, as a profile and as the keyring's user
 DEFAULT_PROFILE = "default"
 #: the keys a ``[profiles.NAME]`` table may hold; anything else is a typo worth an error
-PROFILE_KEYS = ("base_url", "api_key", "api_key_file", "protected")
+PROFILE_KEYS = (
+    "base_url",
+    "api_key",
+    "api_key_file",
+    "protected",
+    "max_changed",
+    "baseline_max_age",
+)
 _PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 #: a key file or config file larger than this is refused rather than read in part
 _MAX_FILE_BYTES = 1024 * 1024
@@ -66,6 +73,10 @@ class ProfileTable:
     api_key: str | None = None
     api_key_file: Path | None = None
     protected: bool = False
+    #: push: refuse when more than this percent of the remembered variants change
+    max_changed: float | None = None
+    #: push: days the catalog memory is trusted after a whole feed refreshed it
+    baseline_max_age: float | None = None
 
 
 def pick_profile(flag: str | None, environ: Mapping[str, str] | None = None) -> str | None:
@@ -147,7 +158,21 @@ def _table(values: Mapping[str, Any], *, where: str, path: Path) -> ProfileTable
         api_key=strings["api_key"],
         api_key_file=key_file,
         protected=protected,
+        max_changed=_number(values, "max_changed", where, upper=100),
+        baseline_max_age=_number(values, "baseline_max_age", where, upper=None),
     )
+
+
+def _number(values: Mapping[str, Any], name: str, where: str, upper: float | None) -> float | None:
+    """A number from 0 (to ``upper``) in the table, or None when it is not set."""
+    value = values.get(name)
+    if value is None:
+        return None
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+    if not ok or (upper is not None and value > upper):
+        limit = f"from 0 to {upper:g}" if upper is not None else "of 0 or more"
+        raise ConfigError(f"{name} in {where} must be a number {limit}")
+    return float(value)
 
 
 # --- files ----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from psykhe_cli.poll import DEFAULT_TIMEOUT
 
 if TYPE_CHECKING:
+    from psykhe_cli.catalog import Changes
     from psykhe_cli.errors import PsykheError
     from psykhe_cli.ingestion import Ingestion
     from psykhe_cli.plan import Plan
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from psykhe_cli.validate import FeedReport, FeedSource, ValidationOptions
 
 __all__ = [
+    "DEFAULT_BASELINE_MAX_AGE",
     "DEFAULT_MAX_DROP",
     "DEFAULT_TIMEOUT",
     "GuardQuestion",
@@ -33,6 +35,8 @@ __all__ = [
 
 #: soft_replace: refuse when products or variants fell by more than this percent
 DEFAULT_MAX_DROP = 50.0
+#: days: a catalog memory not refreshed by a whole feed for longer is not trusted
+DEFAULT_BASELINE_MAX_AGE = 7.0
 
 
 class Mode(str, Enum):
@@ -82,6 +86,12 @@ class PushRequest:
     poll_interval: float | None = None
     #: upload while the feed is checked, where that is safe (``--no-stream``: False)
     stream: bool = True
+    #: insert: send only the records new or changed since the confirmed catalog memory
+    only_changed: bool = False
+    #: refuse when more than this percent of the memory's variants change (None: off)
+    max_changed: float | None = None
+    #: days since a whole feed refreshed the memory after which it is not trusted
+    baseline_max_age: float = DEFAULT_BASELINE_MAX_AGE
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,6 +107,8 @@ class GuardQuestion:
     plan: Plan | None = None
     #: a ``protected = true`` profile: the operator types its name instead of y
     protected_profile: str | None = None
+    #: what the push changes against the catalog memory (``catalog.Changes``)
+    changes: Changes | None = None
 
 
 @dataclass
@@ -133,6 +145,8 @@ class PushResult:
     #: SHA-256 of the gzip body (the same feed and level always give the same body)
     feed_sha256: str | None = None
     error: PsykheError | None = None
+    #: what it changes against the catalog memory (``catalog.Changes``)
+    changes: Changes | None = None
 
     @property
     def left_out(self) -> int:
@@ -170,6 +184,7 @@ class PushResult:
                 for ingestion_id, ingestion in self.ingestions.items()
             },
             "error": error,
+            "changes": self.changes.to_json() if self.changes is not None else None,
         }
 
 

@@ -21,6 +21,7 @@ from psykhe_cli.validate import check_feeds
 if TYPE_CHECKING:
     from psykhe_cli.outputs import RejectsFile
     from psykhe_cli.plan import ProductsWriter
+    from psykhe_cli.push.changes import ChangesStep
     from psykhe_cli.push.observer import PushObserver
     from psykhe_cli.push.upload import Upload
 
@@ -35,6 +36,7 @@ def prepare(
     products: ProductsWriter | None,
     on_workers: Callable[[], None] | None,
     stream: Upload | None = None,
+    changes: ChangesStep | None = None,
 ) -> list[SpoolPart]:
     """Check the feed and spool its lines into parts; fill ``result``'s counts.
     ``on_workers``: called once the workers are forked (threads may start then, never
@@ -67,6 +69,8 @@ def prepare(
         on_products=products.add if products is not None else None,
         want_product_hashes=request.mode == Mode.SOFT_REPLACE,
         on_workers=on_workers,  # threads start then: never before (psykhe_cli.threads)
+        sieve=changes.sieve if changes is not None else None,
+        on_compared=changes.tally.add if changes is not None and changes.tally else None,
     )
     if isinstance(level, Pacer) and level.used:
         observer.debug(f"compression levels (blocks at each): {level.describe()}")
@@ -90,6 +94,8 @@ def prepare(
                 nothing_sent=True,
             )
         result.rejected = report.rejected_lines
+    if changes is not None:
+        changes.prepared(result)
     observer.prepared(result)
     if not parts:
         if request.mode == Mode.SOFT_REPLACE:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from psykhe_cli import threads
 from psykhe_cli.printable import printable
 from psykhe_cli.render import print_summary, write_line
+from psykhe_cli.render.changes import changes_rows, question_lines
 from psykhe_cli.render.status import STATUS_STYLES, metric_rows, styled
 from psykhe_cli.terminal import Environment
 
@@ -355,6 +356,7 @@ def guard_text(question: GuardQuestion) -> str:
         lines.append("last sync    none remembered for this target")
     if question.plan is not None:
         lines += plan_lines(question.plan)
+    lines += question_lines(question.changes)
     lines += [
         f"upload       {human_bytes(question.compressed_bytes)} gzip, one request",
         "soft_replace upserts these products and DEACTIVATES every other active product",
@@ -404,6 +406,7 @@ def summary_rows(result: PushResult) -> list[tuple[str, str]]:
     for phase in ("preparing", "uploading", "processing"):
         if phase in result.phases:
             rows.append((phase, f"{result.phases[phase]:.1f} s"))
+    rows += changes_rows(result.changes)
     rows.append(("status", result.status or "-"))
     rows += metric_rows(result.ingestions)
     return rows
