@@ -100,6 +100,11 @@ class ChangesStep:
         self.sieve = Sieve(memory, only_changed=self.request.only_changed)
         self.tally = Tally(memory, target)
 
+    @property
+    def leaves_out(self) -> bool:
+        """Whether unchanged records are left out of the body (a memory is trusted)."""
+        return self.request.only_changed and self.trusted.memory is not None
+
     @staticmethod
     def _settle(history: History, open_client: Callable[[], Opened]) -> None:
         """Look the unsettled updates' ingestions up, in this thread; wait for the threads

@@ -47,6 +47,10 @@ def prepare(
     deflate_here = spool.limit == BatchLimit() and not (
         request.validation.strict and request.skip_invalid
     )
+    # only the changed lines: a few a block, from products far apart, compressed together
+    # (~2/3 the size of a piece per block)
+    batched = _Batched(spool.write) if changes is not None and changes.leaves_out else None
+    deflate_here = deflate_here and batched is None
     level: int | Pacer = request.compression_level or DEFAULT_COMPRESSION_LEVEL
     if stream is not None and request.compression_level is None:
         level = Pacer(stream.backlog, stream.meter.delivered)
@@ -60,7 +64,7 @@ def prepare(
         request.sources,
         request.validation,
         on_problem=observer.problem,
-        on_records=spool.write,
+        on_records=batched or spool.write,
         codec=BlockDeflater(level) if deflate_here else None,
         on_encoded=spool.write_deflated,
         on_rejected=rejects.write if request.skip_invalid else None,
@@ -76,6 +80,8 @@ def prepare(
         observer.debug(f"compression levels (blocks at each): {level.describe()}")
     if products is not None:
         products.close()
+    if batched is not None:
+        batched.flush()
     parts = spool.finish()
     rejects.commit()  # the feed was read to its end
     result.report = report
@@ -105,3 +111,26 @@ def prepare(
             )
         report.refuse_if_empty()  # the rule, and its words, validate's too
     return parts
+
+
+class _Batched:
+    """Records gathered into batches of ``_BATCH`` bytes before the spool compresses them."""
+
+    _BATCH = 8 << 20
+
+    def __init__(self, write: Callable[[list[bytes]], None]) -> None:
+        self._write = write
+        self._records: list[bytes] = []
+        self._size = 0
+
+    def __call__(self, records: list[bytes]) -> None:
+        self._records += records
+        self._size += sum(map(len, records))
+        if self._size >= self._BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Hand what was gathered to the spool."""
+        if self._records:
+            self._write(self._records)
+        self._records, self._size = [], 0

@@ -90,7 +90,7 @@ class BlockResult:
     #: the normalized lines encoded, instead of ``records`` (``BlockParams.encode``)
     encoded: Any = None
     compared: Any = None  # the sieve's answer
-    kept: Any = None  # the accepted lines the sieve kept (None: all); ``encoded`` has only those
+    kept: Any = None  # the accepted lines the sieve kept (None: all); only those are passed on
 
     def add(self, line: int, issues: list[Issue], pid: str | None, params: BlockParams) -> bool:
         """Count ``issues`` of ``line``; True when one of them is an error."""

@@ -147,9 +147,6 @@ class Merger:
     ) -> None:
         problems, rejected = result.problems, result.rejected
         dropped: set[int] = set()
-        sieve = self.params.sieve
-        if sieve is not None and result.keys is not None and result.records:  # CSV rows
-            result.kept, result.compared = sieve(result.records)
         if repeated:
             if block is None and reread is not None:
                 block = read_again(*reread)
@@ -160,17 +157,20 @@ class Merger:
             for line, raw, issues, pid in rejected:
                 found = [Problem(file, line, self._level(lv), c, m, pid) for lv, c, m in issues]
                 self._out.append(RejectedLine(file, line, raw, found))
-        records = result.records
-        products, ids = result.product_hashes, result.product_ids
+        sieve = self.params.sieve
+        if sieve is not None and result.keys is not None and result.records:  # CSV rows
+            result.kept, result.compared = sieve(result.records)
+            if result.kept is not None:
+                result.records = list(itertools.compress(result.records, result.kept))
         if result.compared is not None:
             self._out.append(Compared(result.compared))
-        kept = result.kept
-        if kept is not None and result.encoded is None:
-            records = list(itertools.compress(records, kept))
+        records, kept = result.records, result.kept  # the records the sieve kept, only
+        products, ids = result.product_hashes, result.product_ids
         if dropped:
-            records = [
-                r for i, r in enumerate(result.records) if i not in dropped and _kept(kept, i)
-            ]
+            # each record's index among the accepted lines (an encoded block: no record here)
+            every = range(len(records) if kept is None else len(kept))
+            indexes = every if kept is None else itertools.compress(every, kept)
+            records = [r for i, r in zip(indexes, records, strict=False) if i not in dropped]
             products, ids = self._products_kept(result, first_line, block, dropped)
         self._uncounted.append(products)
         if self.wanted.products:

@@ -17,12 +17,13 @@ def sift(
     encode: Encoder | None,
 ) -> tuple[list[bytes], Any, Any, Any]:
     """``(records, kept, answer, encoded)`` of a block's ``lines`` (those ``accepted``, as
-    ``rewritten`` where they are): the records (none when ``encode`` encodes them), which
-    the sieve keeps (None: all, and nothing is encoded here), its answer, and with
-    ``encode`` the kept records encoded (None if none)."""
+    ``rewritten`` where they are): which the sieve keeps (None: all, and nothing is done
+    here), its answer, and the kept records — encoded with ``encode``, else as they are."""
     records = [rewritten.get(i) or lines[i].removesuffix(b"\r") + b"\n" for i in accepted]
     kept, answer = sieve(records)
-    if kept is None or encode is None:
-        return records if kept is not None else [], kept, answer, None
+    if kept is None:
+        return [], kept, answer, None
     chosen = list(itertools.compress(records, kept))
+    if encode is None:
+        return chosen, kept, answer, None
     return [], kept, answer, encode(b"".join(chosen), len(chosen)) if chosen else None
