@@ -147,10 +147,21 @@ class Tally:
         self._moved: list[tuple[Any, Any, Any]] = []
         self._field_counts = [0] * len(FIELDS)
 
-    def add(self, sifted: Sifted) -> None:
-        """Fold one block's answer in."""
+    def add(self, sifted: Sifted, left_out: tuple[int, ...] = ()) -> None:
+        """Fold one block's answer in, but for the records ``left_out`` (found errors)."""
         np = numpy_module()
         keys, status, contents, fields = sifted.keys, sifted.status, sifted.contents, sifted.fields
+        if left_out:
+            kept = np.ones(len(keys), dtype=bool)
+            kept[list(left_out)] = False
+            if not sifted.blind:  # contents and fields are the moved records'
+                contents, fields = (
+                    contents[kept[status != UNCHANGED]],
+                    fields[kept[status != UNCHANGED]],
+                )
+            else:
+                contents, fields = contents[kept], fields[kept]
+            keys, status = keys[kept], status[kept]
         if sifted.blind:
             status = classify(self.memory, keys, contents)
             moved = np.flatnonzero(status != UNCHANGED)

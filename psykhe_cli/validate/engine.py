@@ -146,7 +146,7 @@ def check_feeds(
     want_product_hashes: bool = False,
     on_workers: Callable[[], None] | None = None,
     sieve: RecordSieve | None = None,
-    on_compared: Callable[[Any], None] | None = None,
+    on_compared: Callable[[Any, tuple[int, ...]], None] | None = None,
 ) -> FeedReport:
     """Run a ``FeedCheck`` to its end, handing its events to callbacks; return the report.
 
@@ -189,7 +189,7 @@ def check_feeds(
                 on_products(event.identifiers)
             elif type(event) is Compared:
                 assert on_compared is not None
-                on_compared(event.answer)
+                on_compared(event.answer, event.left_out)
     return check.report
 
 

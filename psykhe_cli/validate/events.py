@@ -77,9 +77,12 @@ class Wanted:
 
 @dataclass(frozen=True)
 class Compared:
-    """A ``RecordSieve``'s answer for one block (or one batch of CSV rows)."""
+    """A ``RecordSieve``'s answer for one block (or one batch of CSV rows), and the indexes
+    of the records it was given that became errors once merged (a variant id an earlier
+    block gave): they are not passed on."""
 
     answer: Any
+    left_out: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -163,7 +163,7 @@ class Merger:
             if result.kept is not None:
                 result.records = list(itertools.compress(result.records, result.kept))
         if result.compared is not None:
-            self._out.append(Compared(result.compared))
+            self._out.append(Compared(result.compared, tuple(sorted(dropped))))
         records, kept = result.records, result.kept  # the records the sieve kept, only
         products, ids = result.product_hashes, result.product_ids
         if dropped:
