@@ -111,12 +111,13 @@ def test_the_sieve_keeps_the_same_records_whichever_way_a_block_is_checked(
 
 
 def _hashes(record: bytes) -> tuple[int, int]:
-    from psykhe_cli.catalog.hashing import content_hashes, key_hashes
+    from psykhe_cli.catalog.hashing import content_hashes, identifiers_of, key_hashes
     from psykhe_cli.validate.lines import load_numpy
 
     np = load_numpy()
     products = products_of([record])
-    return int(key_hashes(products, np)[0]), int(content_hashes(products, np)[0])
+    keys = key_hashes(*identifiers_of(products), np)
+    return int(keys[0]), int(content_hashes(products, np)[0])
 
 
 def compare_records_only_changed(memory: Memory, records: list[bytes]) -> Changes:

@@ -21,8 +21,10 @@ from psykhe_cli.catalog.hashing import (
     FIELDS,
     content_hashes,
     field_hashes,
+    identifiers_of,
     key_hashes,
     products_of,
+    raw_hashes,
 )
 from psykhe_cli.catalog.memory import Memory, numpy_module
 
@@ -34,11 +36,15 @@ _MEMORIES: dict[str, Memory | None] = {}
 
 @dataclass(frozen=True)
 class Sifted:
-    """One block's records compared: every accepted record's key hash and status, and the
-    content and field hashes of those not unchanged (of all, when ``blind``)."""
+    """One block's records compared: every accepted record's key hash and status; which
+    were *touched* (their line not byte for byte as remembered: parsed and hashed), with
+    their line and content hashes; and the field hashes of the new and changed ones. A
+    ``blind`` sieve touched every record and left their status to the ``Tally``."""
 
     keys: Any
     status: Any
+    touched: Any
+    raws: Any
     contents: Any
     fields: Any
     blind: bool = False
@@ -63,19 +69,36 @@ class Sieve:
         """The check is over: forget the memory here."""
         _MEMORIES.pop(self.token, None)
 
-    def __call__(self, records: list[bytes]) -> tuple[Any, Sifted]:
-        """Which of ``records`` to keep (None: all), and what was found."""
+    def __call__(
+        self, records: list[bytes], identifiers: tuple[list[str], list[Any]] | None = None
+    ) -> tuple[Any, Sifted]:
+        """Which of ``records`` to keep (None: all), and what was found. ``identifiers``:
+        their product and variant identifiers, when the caller knows them already."""
         np = numpy_module()
-        products = products_of(records)
-        keys, contents = key_hashes(products, np), content_hashes(products, np)
-        if self.blind:
-            status = np.full(len(keys), NEW, np.uint8)
-            return None, Sifted(keys, status, contents, field_hashes(products, np), blind=True)
-        status = classify(self.memory, keys, contents)
-        moved = np.flatnonzero(status != UNCHANGED)
-        fields = field_hashes([products[i] for i in moved.tolist()], np)
-        kept = status != UNCHANGED if self.only_changed and self.memory is not None else None
-        return kept, Sifted(keys, status, contents[moved], fields)
+        memory = None if self.blind else self.memory
+        parsed = None
+        if identifiers is None:
+            parsed = products_of(records)
+            identifiers = identifiers_of(parsed)
+        keys = key_hashes(*identifiers, np)
+        raws = raw_hashes(records, np)
+        touched = np.ones(len(keys), dtype=bool)
+        if memory is not None and len(memory):
+            rows, found = memory.find(keys)
+            touched = ~(found & (memory.raws[rows] == raws))
+        chosen = np.flatnonzero(touched).tolist()
+        products = (
+            [parsed[i] for i in chosen] if parsed else products_of([records[i] for i in chosen])
+        )
+        contents = content_hashes(products, np)
+        status = np.full(len(keys), UNCHANGED, np.uint8)
+        status[touched] = NEW if self.blind else classify(memory, keys[touched], contents)
+        moved = status[touched] != UNCHANGED
+        fields = field_hashes([p for p, m in zip(products, moved.tolist(), strict=True) if m], np)
+        answer = Sifted(keys, status, touched, raws[touched], contents, fields, blind=self.blind)
+        if self.blind or not self.only_changed or self.memory is None:
+            return None, answer
+        return status != UNCHANGED, answer
 
 
 def _sieve_of(token: str, only_changed: bool) -> Sieve:
@@ -144,38 +167,45 @@ class Tally:
         self.target = target
         self._keys: list[Any] = []
         self._status: list[Any] = []
-        self._moved: list[tuple[Any, Any, Any]] = []
+        #: the touched records: keys, contents, line hashes, field hashes
+        self._touched: list[tuple[Any, Any, Any, Any]] = []
         self._field_counts = [0] * len(FIELDS)
 
     def add(self, sifted: Sifted, left_out: tuple[int, ...] = ()) -> None:
         """Fold one block's answer in, but for the records ``left_out`` (found errors)."""
         np = numpy_module()
-        keys, status, contents, fields = sifted.keys, sifted.status, sifted.contents, sifted.fields
+        keys, status, touched = sifted.keys, sifted.status, sifted.touched
+        raws, contents, fields = sifted.raws, sifted.contents, sifted.fields
+        moved = status[touched] != UNCHANGED  # of the touched
+        if sifted.blind:
+            status = status.copy()
+            status[touched] = classify(self.memory, keys[touched], contents)
+            fields, moved = fields[status[touched] != UNCHANGED], status[touched] != UNCHANGED
         if left_out:
             kept = np.ones(len(keys), dtype=bool)
             kept[list(left_out)] = False
-            if not sifted.blind:  # contents and fields are the moved records'
-                contents, fields = (
-                    contents[kept[status != UNCHANGED]],
-                    fields[kept[status != UNCHANGED]],
-                )
-            else:
-                contents, fields = contents[kept], fields[kept]
-            keys, status = keys[kept], status[kept]
-        if sifted.blind:
-            status = classify(self.memory, keys, contents)
-            moved = np.flatnonzero(status != UNCHANGED)
-            contents, fields = contents[moved], fields[moved]
-        moved_keys = keys[status != UNCHANGED]
+            fields = fields[kept[touched][moved]]
+            raws, contents, moved = (
+                raws[kept[touched]],
+                contents[kept[touched]],
+                moved[kept[touched]],
+            )
+            keys, status, touched = keys[kept], status[kept], touched[kept]
         self._keys.append(keys)
         self._status.append(status)
-        self._moved.append((moved_keys, contents, fields))
-        if self.memory is not None and len(moved_keys):
-            rows, found = self.memory.find(moved_keys)
-            differ = (fields[found] != self.memory.fields[rows[found]]).sum(axis=0)
+        touched_keys = keys[touched]
+        every_field = np.zeros((len(touched_keys), len(FIELDS)), np.uint16)
+        every_field[moved] = fields
+        if self.memory is not None and len(self.memory) and len(touched_keys):
+            rows, found = self.memory.find(touched_keys)
+            same = ~moved  # touched, content unchanged: the fields it had
+            every_field[same] = self.memory.fields[rows[same]]
+            changed = moved & found
+            differ = (fields[found[moved]] != self.memory.fields[rows[changed]]).sum(axis=0)
             self._field_counts = [
                 a + int(b) for a, b in zip(self._field_counts, differ, strict=True)
             ]
+        self._touched.append((touched_keys, contents, raws, every_field))
 
     def changes(self, *, sent: int, reason: str | None = None) -> Changes:
         """What this feed changes (counts by distinct record, its last line deciding)."""
@@ -192,19 +222,20 @@ class Tally:
             )
         np = numpy_module()
         keys, status = self._joined()
-        distinct, last = np.unique(keys[::-1], return_index=True)
-        final = status[::-1][last]
+        order = np.argsort(keys, kind="stable")
+        ordered = keys[order]
+        last = np.ones(len(ordered), dtype=bool)
+        last[:-1] = ordered[1:] != ordered[:-1]
+        distinct, final = ordered[last], status[order[last]]
+        del order, ordered
         found = int(memory.find(distinct)[1].sum()) if len(distinct) else 0
         counted = sorted(
             ((name, n) for name, n in zip(FIELDS, self._field_counts, strict=True) if n),
             key=lambda item: (-item[1], FIELDS.index(item[0])),
         )
+        baseline = {"ingestion_id": memory.ingestion_id, "at": memory.at, "variants": len(memory)}
         return Changes(
-            baseline={
-                "ingestion_id": memory.ingestion_id,
-                "at": memory.at,
-                "variants": len(memory),
-            },
+            baseline=baseline,
             new=int((final == NEW).sum()),
             changed=int((final == CHANGED).sum()),
             unchanged=int((final == UNCHANGED).sum()),
@@ -222,13 +253,14 @@ class Tally:
         return keys, status
 
     def update(self) -> Memory:
-        """The new and changed records, as a memory to merge into the confirmed one."""
+        """The touched records (new, changed, or written otherwise), as a memory to merge
+        into the confirmed one."""
         np = numpy_module()
-        if not self._moved:
+        if not self._touched:
             return Memory.empty(self.target)
-        keys, contents, fields = (np.concatenate(part) for part in zip(*self._moved, strict=True))
-        self._moved = [(keys, contents, fields)]
-        return Memory.of_records(self.target, keys, contents, fields)
+        joined = [np.concatenate(part) for part in zip(*self._touched, strict=True)]
+        self._touched = [(joined[0], joined[1], joined[2], joined[3])]
+        return Memory.of_records(self.target, *joined)
 
     def replacement(self) -> Memory:
         """The feed's records: the memory a completed full sync leaves."""
@@ -237,13 +269,8 @@ class Tally:
         if memory is None:
             return update
         np = numpy_module()
-        keys, status = self._joined()
-        kept = memory.without(np.setdiff1d(memory.keys, keys[status == UNCHANGED]))
-        return kept.merged(update)
-
-    def moved_keys(self) -> Any:
-        """The keys of the new and changed records."""
-        return self.update().keys
+        keys, _ = self._joined()
+        return memory.rows(np.isin(memory.keys, keys)).merged(update)
 
 
 def compare_records(memory: Memory | None, blocks: Iterable[list[bytes]]) -> Changes:

@@ -1,10 +1,12 @@
-"""A record's hashes: its key, its content, and each counted field's.
+"""A record's hashes: its key, its line as written, its content, and each counted field's.
 
 Every hash here is portable (the same in every process and every run): the memory is stored
 and compared with the next run's. The content hash is blake2b over the product object
 re-serialized with sorted keys, so neither key order nor whitespace in the feed counts as a
-change. Field hashes are 16 bits (``zlib.crc32`` of the field's value, likewise serialized):
-they only count which fields changed; whether a record changed is the content hash's call.
+change. Parsing and re-serializing cost most of the time, so the line as written is hashed
+too (``raw_hashes``): a line byte for byte as remembered is unchanged without being parsed.
+Field hashes are 16 bits (``zlib.crc32`` of the field's value, likewise serialized): they
+only count which fields changed; whether a record changed is the content hash's call.
 """
 
 from __future__ import annotations
@@ -40,10 +42,20 @@ def products_of(records: list[bytes]) -> list[dict[str, Any]]:
     return [orjson.loads(record)[PRODUCT_DATA_KEY] for record in records]
 
 
-def key_hashes(products: list[dict[str, Any]], numpy: Any) -> Any:
-    """Each product's key hash, as a numpy ``uint64`` array."""
-    texts = [key_text(p[PRODUCT_KEY], p.get(VARIANT_KEY)) for p in products]
+def identifiers_of(products: list[dict[str, Any]]) -> tuple[list[Any], list[Any]]:
+    """The product and variant identifiers of ``products``."""
+    return [p[PRODUCT_KEY] for p in products], [p.get(VARIANT_KEY) for p in products]
+
+
+def key_hashes(product_ids: list[Any], variant_ids: list[Any], numpy: Any) -> Any:
+    """Each record's key hash (from its identifiers), as a numpy ``uint64`` array."""
+    texts = map(key_text, product_ids, variant_ids)
     return numpy.frombuffer(b"".join(map(_digest, texts)), dtype=numpy.uint64)
+
+
+def raw_hashes(records: list[bytes], numpy: Any) -> Any:
+    """Each normalized line's hash, byte for byte, as a numpy ``uint64`` array."""
+    return numpy.frombuffer(b"".join(map(_digest, records)), dtype=numpy.uint64)
 
 
 def content_hashes(products: list[dict[str, Any]], numpy: Any) -> Any:

@@ -1,13 +1,13 @@
 """``Memory``: a target's records as sorted hashes, and the one file format they are kept in.
 
-Three numpy arrays, one row per record, sorted by key (no key twice): ``keys`` and
-``contents`` (``uint64``), ``fields`` (``uint16``, one column per ``hashing.FIELDS``). 32
-bytes a record: a 1,000,000-variant memory is ~32 MB on disk and in memory. Compared with a
-block's records by ``searchsorted``, never through a dictionary.
+Four numpy arrays, one row per record, sorted by key (no key twice): ``keys``, ``contents``
+and ``raws`` (the line as written; ``uint64``), ``fields`` (``uint16``, one column per
+``hashing.FIELDS``). 40 bytes a record: a 1,000,000-variant memory is ~40 MB on disk and in
+memory. Compared with a block's records by ``searchsorted``, never through a dictionary.
 
 The file: a magic line, one JSON line (the target, the ingestion it was confirmed by, when,
-when a push last carried a whole feed, the count and the fields), the three arrays' bytes,
-and a blake2b digest of everything before it. ``decode`` refuses anything else, so a torn,
+when a push last carried a whole feed, the count and the fields), the arrays' bytes, and a
+blake2b digest of everything before it. ``decode`` refuses anything else, so a torn,
 truncated or edited file is never read as a smaller memory.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 
 from psykhe_cli.catalog.hashing import FIELDS
 
-MAGIC = b"PSYKHE-CATALOG 1\n"
+MAGIC = b"PSYKHE-CATALOG 2\n"
 _DIGEST = 32
 #: a header is a few hundred bytes
 _HEADER_LIMIT = 64 * 1024
@@ -45,6 +45,7 @@ class Memory:
     target: str
     keys: Any
     contents: Any
+    raws: Any
     fields: Any
     #: the ingestion whose completion confirmed it last, and when (ISO-8601 UTC)
     ingestion_id: int | None = None
@@ -62,11 +63,12 @@ class Memory:
             target=target,
             keys=np.zeros(0, np.uint64),
             contents=np.zeros(0, np.uint64),
+            raws=np.zeros(0, np.uint64),
             fields=np.zeros((0, len(FIELDS)), np.uint16),
         )
 
     @classmethod
-    def of_records(cls, target: str, keys: Any, contents: Any, fields: Any) -> Memory:
+    def of_records(cls, target: str, keys: Any, contents: Any, raws: Any, fields: Any) -> Memory:
         """A memory of the records given (in feed order; a key given twice: the last)."""
         np = numpy_module()
         order = np.argsort(keys, kind="stable")
@@ -74,7 +76,13 @@ class Memory:
         last = np.ones(len(keys), dtype=bool)
         last[:-1] = keys[1:] != keys[:-1]
         chosen = order[last]
-        return cls(target=target, keys=keys[last], contents=contents[chosen], fields=fields[chosen])
+        return cls(
+            target=target,
+            keys=keys[last],
+            contents=contents[chosen],
+            raws=raws[chosen],
+            fields=fields[chosen],
+        )
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -88,13 +96,23 @@ class Memory:
         return rows, self.keys[rows] == keys
 
     def merged(self, update: Memory) -> Memory:
-        """This memory with ``update``'s records added or replacing its own."""
+        """This memory with ``update``'s records added or replacing its own: one copy of
+        each array, the new records inserted where they sort (no sort of the whole)."""
         np = numpy_module()
-        keys = np.concatenate((self.keys, update.keys))
-        contents = np.concatenate((self.contents, update.contents))
-        fields = np.concatenate((self.fields, update.fields))
-        merged = Memory.of_records(self.target, keys, contents, fields)
-        return replace(self, keys=merged.keys, contents=merged.contents, fields=merged.fields)
+        rows, found = self.find(update.keys)
+        new = ~found
+        at = rows[new]
+        if len(self.keys):  # past the last key: inserted at the end
+            at = np.where(self.keys[at] < update.keys[new], at + 1, at)
+        arrays = {
+            name: np.insert(getattr(self, name), at, getattr(update, name)[new], axis=0)
+            for name in ("keys", "contents", "raws", "fields")
+        }
+        if found.any():  # where the records already here moved to, once the new ones are in
+            moved = rows[found] + np.searchsorted(at, rows[found], side="right")
+            for name in ("contents", "raws", "fields"):
+                arrays[name][moved] = getattr(update, name)[found]
+        return replace(self, **arrays)
 
     def without(self, keys: Any) -> Memory:
         """This memory, forgetting the records of ``keys``."""
@@ -102,8 +120,16 @@ class Memory:
         if not len(keys) or not len(self.keys):
             return self
         kept = ~np.isin(self.keys, keys)
+        return self.rows(kept)
+
+    def rows(self, chosen: Any) -> Memory:
+        """This memory's records ``chosen`` (a boolean mask or sorted indexes)."""
         return replace(
-            self, keys=self.keys[kept], contents=self.contents[kept], fields=self.fields[kept]
+            self,
+            keys=self.keys[chosen],
+            contents=self.contents[chosen],
+            raws=self.raws[chosen],
+            fields=self.fields[chosen],
         )
 
     def encode(self) -> list[bytes | memoryview]:
@@ -122,6 +148,7 @@ class Memory:
             json.dumps(header, sort_keys=True).encode() + b"\n",
             _bytes_of(self.keys, "<u8"),
             _bytes_of(self.contents, "<u8"),
+            _bytes_of(self.raws, "<u8"),
             _bytes_of(self.fields, "<u2"),
         ]
         digest = blake2b(digest_size=_DIGEST)
@@ -153,17 +180,19 @@ def decode(data: bytes | bytearray | memoryview) -> Memory:
     header = _header(bytes(view[len(MAGIC) : start - 1]))
     count = header["count"]
     width = len(FIELDS)
-    if len(view) - _DIGEST - start != count * (16 + 2 * width):
+    if len(view) - _DIGEST - start != count * (24 + 2 * width):
         raise MemoryDamaged("its size does not match its count")
     keys = np.frombuffer(view, dtype="<u8", count=count, offset=start)
     contents = np.frombuffer(view, dtype="<u8", count=count, offset=start + 8 * count)
-    fields = np.frombuffer(view, dtype="<u2", count=count * width, offset=start + 16 * count)
+    raws = np.frombuffer(view, dtype="<u8", count=count, offset=start + 16 * count)
+    fields = np.frombuffer(view, dtype="<u2", count=count * width, offset=start + 24 * count)
     if count > 1 and not bool(np.all(keys[1:] > keys[:-1])):
         raise MemoryDamaged("its keys are not sorted")
     return Memory(
         target=header["target"],
         keys=keys.astype(np.uint64, copy=False),
         contents=contents.astype(np.uint64, copy=False),
+        raws=raws.astype(np.uint64, copy=False),
         fields=fields.astype(np.uint16, copy=False).reshape(count, width),
         ingestion_id=header["ingestion_id"],
         at=header["at"],

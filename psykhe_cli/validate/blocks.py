@@ -280,7 +280,7 @@ def _check_block(
     if not want_records:
         return result
     if params.sieve is not None:  # what it leaves out is not encoded (records: all kept)
-        sifted = sift(lines.list(), accepted, rewritten, params.sieve, params.encode)
+        sifted = sift(lines.list(), accepted, rewritten, (keys, identifiers), params)
         result.records, result.kept, result.compared, result.encoded = sifted
         if result.kept is not None:
             return result

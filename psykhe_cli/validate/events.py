@@ -38,9 +38,12 @@ class RecordSieve(Protocol):
     """Compares each block's accepted records where the block is checked (in the workers);
     it must pickle. ``psykhe push`` supplies one (``catalog.Sieve``)."""
 
-    def __call__(self, records: list[bytes]) -> tuple[Any, Any]:
-        """Which of ``records`` (normalized lines) to keep — a sequence of booleans, or None
-        for all — and an answer handed back as ``Compared``, in feed order."""
+    def __call__(
+        self, records: list[bytes], identifiers: tuple[list[str], list[Any]]
+    ) -> tuple[Any, Any]:
+        """Which of ``records`` (normalized lines; ``identifiers``: their product and
+        variant identifiers) to keep — a sequence of booleans, or None for all — and an
+        answer handed back as ``Compared``, in feed order."""
         ...
 
 

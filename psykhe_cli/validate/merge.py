@@ -159,7 +159,8 @@ class Merger:
                 self._out.append(RejectedLine(file, line, raw, found))
         sieve = self.params.sieve
         if sieve is not None and result.keys is not None and result.records:  # CSV rows
-            result.kept, result.compared = sieve(result.records)
+            identifiers = [pid for pid, _ in result.keys], [vid for _, vid in result.keys]
+            result.kept, result.compared = sieve(result.records, identifiers)
             if result.kept is not None:
                 result.records = list(itertools.compress(result.records, result.kept))
         if result.compared is not None:
