@@ -160,13 +160,18 @@ class Changes:
 
 class Tally:
     """Blocks' ``Sifted`` answers folded in feed order: ``Changes``, and the records a
-    completed push leaves in the memory."""
+    completed push leaves in the memory. Holds a byte or two per remembered record, the new
+    records' keys, and the touched records' hashes: never every line's."""
 
     def __init__(self, memory: Memory | None, target: str) -> None:
+        np = numpy_module()
         self.memory = memory
         self.target = target
-        self._keys: list[Any] = []
-        self._status: list[Any] = []
+        size = len(memory) if memory is not None else 0
+        #: per remembered record: the feed carries it; its last line changed it
+        self._seen = np.zeros(size, dtype=bool)
+        self._changed = np.zeros(size, dtype=bool)
+        self._new: list[Any] = []
         #: the touched records: keys, contents, line hashes, field hashes
         self._touched: list[tuple[Any, Any, Any, Any]] = []
         self._field_counts = [0] * len(FIELDS)
@@ -184,24 +189,24 @@ class Tally:
         if left_out:
             kept = np.ones(len(keys), dtype=bool)
             kept[list(left_out)] = False
-            fields = fields[kept[touched][moved]]
-            raws, contents, moved = (
-                raws[kept[touched]],
-                contents[kept[touched]],
-                moved[kept[touched]],
-            )
+            among = kept[touched]  # of the touched, those kept
+            fields = fields[among[moved]]
+            raws, contents, moved = raws[among], contents[among], moved[among]
             keys, status, touched = keys[kept], status[kept], touched[kept]
-        self._keys.append(keys)
-        self._status.append(status)
         touched_keys = keys[touched]
         every_field = np.zeros((len(touched_keys), len(FIELDS)), np.uint16)
         every_field[moved] = fields
-        if self.memory is not None and len(self.memory) and len(touched_keys):
-            rows, found = self.memory.find(touched_keys)
+        memory = self.memory
+        if memory is not None and len(memory):
+            rows, found = memory.find(keys)
+            self._seen[rows[found]] = True
+            self._changed[rows[found]] = status[found] == CHANGED  # a later line decides
+            self._new.append(keys[~found])
             same = ~moved  # touched, content unchanged: the fields it had
-            every_field[same] = self.memory.fields[rows[same]]
-            changed = moved & found
-            differ = (fields[found[moved]] != self.memory.fields[rows[changed]]).sum(axis=0)
+            touched_rows = rows[touched]
+            every_field[same] = memory.fields[touched_rows[same]]
+            changed = moved & found[touched]
+            differ = (every_field[changed] != memory.fields[touched_rows[changed]]).sum(axis=0)
             self._field_counts = [
                 a + int(b) for a, b in zip(self._field_counts, differ, strict=True)
             ]
@@ -221,14 +226,8 @@ class Tally:
                 reason=reason,
             )
         np = numpy_module()
-        keys, status = self._joined()
-        order = np.argsort(keys, kind="stable")
-        ordered = keys[order]
-        last = np.ones(len(ordered), dtype=bool)
-        last[:-1] = ordered[1:] != ordered[:-1]
-        distinct, final = ordered[last], status[order[last]]
-        del order, ordered
-        found = int(memory.find(distinct)[1].sum()) if len(distinct) else 0
+        new = len(np.unique(np.concatenate(self._new))) if self._new else 0
+        seen, changed = int(self._seen.sum()), int(self._changed.sum())
         counted = sorted(
             ((name, n) for name, n in zip(FIELDS, self._field_counts, strict=True) if n),
             key=lambda item: (-item[1], FIELDS.index(item[0])),
@@ -236,21 +235,13 @@ class Tally:
         baseline = {"ingestion_id": memory.ingestion_id, "at": memory.at, "variants": len(memory)}
         return Changes(
             baseline=baseline,
-            new=int((final == NEW).sum()),
-            changed=int((final == CHANGED).sum()),
-            unchanged=int((final == UNCHANGED).sum()),
-            absent=len(memory) - found,
+            new=new,
+            changed=changed,
+            unchanged=seen - changed,
+            absent=len(memory) - seen,
             sent=sent,
             fields=dict(counted),
         )
-
-    def _joined(self) -> tuple[Any, Any]:
-        np = numpy_module()
-        if not self._keys:
-            return np.zeros(0, np.uint64), np.zeros(0, np.uint8)
-        keys, status = np.concatenate(self._keys), np.concatenate(self._status)
-        self._keys, self._status = [keys], [status]
-        return keys, status
 
     def update(self) -> Memory:
         """The touched records (new, changed, or written otherwise), as a memory to merge
@@ -265,12 +256,9 @@ class Tally:
     def replacement(self) -> Memory:
         """The feed's records: the memory a completed full sync leaves."""
         update = self.update()
-        memory = self.memory
-        if memory is None:
+        if self.memory is None:
             return update
-        np = numpy_module()
-        keys, _ = self._joined()
-        return memory.rows(np.isin(memory.keys, keys)).merged(update)
+        return self.memory.rows(self._seen).merged(update)
 
 
 def compare_records(memory: Memory | None, blocks: Iterable[list[bytes]]) -> Changes:

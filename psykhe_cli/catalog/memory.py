@@ -14,7 +14,9 @@ truncated or edited file is never read as a smaller memory.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+import mmap
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from hashlib import blake2b
 from typing import Any
 
@@ -54,6 +56,8 @@ class Memory:
     refreshed_at: str | None = None
     #: the order of the last pending update taken in (``store.py``): older ones are not
     sequence: int = 0
+    #: the ``mmap`` of its file, when read from one (its pages are let go after merging)
+    mapped: Any = field(default=None, compare=False, repr=False)
 
     @classmethod
     def empty(cls, target: str) -> Memory:
@@ -132,30 +136,55 @@ class Memory:
             fields=self.fields[chosen],
         )
 
-    def encode(self) -> list[bytes | memoryview]:
+    def encode(self) -> Iterator[bytes | memoryview]:
         """The file's bytes, in pieces (the arrays are not copied)."""
+        return self._pieces(len(self.keys), (getattr(self, name) for name in _ARRAYS))
+
+    def merged_encoding(self, update: Memory) -> Iterator[bytes | memoryview]:
+        """``self.merged(update).encode()`` with one merged array in memory at a time (and,
+        when this memory is mapped from its file, its pages let go after each)."""
+        np = numpy_module()
+        rows, found = self.find(update.keys)
+        new = ~found
+        at = rows[new]
+        if len(self.keys):
+            at = np.where(self.keys[at] < update.keys[new], at + 1, at)
+        moved = rows[found] + np.searchsorted(at, rows[found], side="right")
+
+        def arrays() -> Iterator[Any]:
+            for name in _ARRAYS:
+                merged = np.insert(getattr(self, name), at, getattr(update, name)[new], axis=0)
+                if name != "keys":
+                    merged[moved] = getattr(update, name)[found]
+                if self.mapped is not None:
+                    self.mapped.madvise(mmap.MADV_DONTNEED)
+                yield merged
+
+        return self._pieces(len(self.keys) + int(new.sum()), arrays())
+
+    def _pieces(self, count: int, arrays: Iterable[Any]) -> Iterator[bytes | memoryview]:
         header = {
             "target": self.target,
             "ingestion_id": self.ingestion_id,
             "at": self.at,
             "refreshed_at": self.refreshed_at,
-            "count": len(self.keys),
+            "count": count,
             "sequence": self.sequence,
             "fields": list(FIELDS),
         }
-        pieces: list[bytes | memoryview] = [
-            MAGIC,
-            json.dumps(header, sort_keys=True).encode() + b"\n",
-            _bytes_of(self.keys, "<u8"),
-            _bytes_of(self.contents, "<u8"),
-            _bytes_of(self.raws, "<u8"),
-            _bytes_of(self.fields, "<u2"),
-        ]
         digest = blake2b(digest_size=_DIGEST)
-        for piece in pieces:
+        for start in (MAGIC, json.dumps(header, sort_keys=True).encode() + b"\n"):
+            digest.update(start)
+            yield start
+        for array, dtype in zip(arrays, _DTYPES, strict=True):
+            piece = _bytes_of(array, dtype)
             digest.update(piece)
-        pieces.append(digest.digest())
-        return pieces
+            yield piece
+        yield digest.digest()
+
+
+_ARRAYS = ("keys", "contents", "raws", "fields")
+_DTYPES = ("<u8", "<u8", "<u8", "<u2")
 
 
 def _bytes_of(array: Any, dtype: str) -> memoryview:
@@ -165,13 +194,15 @@ def _bytes_of(array: Any, dtype: str) -> memoryview:
     return memoryview(flat.view(np.uint8))
 
 
-def decode(data: bytes | bytearray | memoryview) -> Memory:
-    """The memory a file holds; ``MemoryDamaged`` unless it is whole and consistent."""
+def decode(data: Any, *, digest_checked: bool = False) -> Memory:
+    """The memory a file holds (its bytes, or an ``mmap`` of it: ``mapped``);
+    ``MemoryDamaged`` unless it is whole and consistent (``digest_checked``: its digest was
+    checked already, as the file was read)."""
     np = numpy_module()
     view = memoryview(data)
     if len(view) < len(MAGIC) + _DIGEST or bytes(view[: len(MAGIC)]) != MAGIC:
         raise MemoryDamaged("not a catalog memory")
-    if blake2b(view[:-_DIGEST], digest_size=_DIGEST).digest() != bytes(view[-_DIGEST:]):
+    if not digest_checked and not digest_matches(view):
         raise MemoryDamaged("its digest does not match")
     end = bytes(view[len(MAGIC) : len(MAGIC) + _HEADER_LIMIT]).find(b"\n")
     if end < 0:
@@ -198,7 +229,14 @@ def decode(data: bytes | bytearray | memoryview) -> Memory:
         at=header["at"],
         refreshed_at=header["refreshed_at"],
         sequence=header["sequence"],
+        mapped=data if isinstance(data, mmap.mmap) else None,
     )
+
+
+def digest_matches(data: Any) -> bool:
+    """Whether the digest that ends ``data`` is its own."""
+    view = memoryview(data)
+    return blake2b(view[:-_DIGEST], digest_size=_DIGEST).digest() == bytes(view[-_DIGEST:])
 
 
 def _header(line: bytes) -> dict[str, Any]:

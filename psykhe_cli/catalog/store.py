@@ -22,14 +22,15 @@ raises for a memory it cannot use: ``load`` says why it trusts none.
 from __future__ import annotations
 
 import contextlib
-import io
+import mmap
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from hashlib import blake2b
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import msgspec
 
@@ -45,6 +46,8 @@ CATALOG_DIR = "catalog"
 #: 32 bytes a record: 20,000,000 variants
 MEMORY_LIMIT = 640 * 1024 * 1024
 _STATE_LIMIT = 64 * 1024
+#: a memory file's magic line, header and digest take more than this
+_SMALLEST = 64
 #: the default of ``--baseline-max-age``: a memory older than this is not trusted
 DEFAULT_MAX_AGE_DAYS = 7.0
 
@@ -225,22 +228,18 @@ class CatalogStore:
             return self._forget(sequence)
         if confirmed is not None and confirmed.sequence > sequence:
             return self._forget(sequence)  # a later update is in already: this one is older
-        if state.replace or confirmed is None:
-            memory = update if state.replace else Memory.empty(self.target.name).merged(update)
-            refreshed = utc_now() if state.whole else None
-        else:
-            memory = confirmed.merged(update)
-            refreshed = utc_now() if state.whole else confirmed.refreshed_at
-        ingestion_id = max(state.ingestion_ids) if state.ingestion_ids else None
+        base = Memory.empty(self.target.name) if confirmed is None else confirmed
+        refreshed = utc_now() if state.whole else base.refreshed_at
         memory = replace(
-            memory,
+            update if state.replace else base,
             target=self.target.name,
-            ingestion_id=ingestion_id,
+            ingestion_id=max(state.ingestion_ids) if state.ingestion_ids else None,
             at=utc_now(),
             refreshed_at=refreshed,
             sequence=sequence,
         )
-        self._write(self.path.name, memory.encode())
+        pieces = memory.encode() if state.replace else memory.merged_encoding(update)
+        self._write(self.path.name, pieces)
         self._remove(sequence)
 
     def _forget(self, sequence: int) -> None:
@@ -314,7 +313,7 @@ class CatalogStore:
         finally:
             os.close(fd)
 
-    def _write(self, name: str, pieces: list[bytes | memoryview]) -> None:
+    def _write(self, name: str, pieces: Iterable[bytes | memoryview]) -> None:
         # as state.py writes: a locked temp file (a killed writer's is swept), then renamed
         sweep_files(self.folder, f".{name}.", ".tmp")
         temp, fd = claim(self.folder, f".{name}.", ".tmp")
@@ -334,18 +333,32 @@ class CatalogStore:
 
 def _read_memory(path: Path) -> Memory | None:
     """The memory in ``path``, None if there is none; ``MemoryDamaged`` or ``ConfigError``
-    (not a regular file, too large, unreadable) if it cannot be used."""
+    (not a regular file, too large, unreadable) if it cannot be used.
+
+    The file is read once, in pieces, to check its digest, then mapped: only the pages a
+    comparison touches count in this process's memory (and forked workers share them).
+    Files are replaced by renaming, never written in place, so what was checked is mapped."""
     if not os.path.lexists(path):
         return None
-    with open_state_file(path) as opened:
-        handle = cast(io.BufferedReader, opened)  # opened by ``os.fdopen(…, "rb")``
-        size = os.fstat(handle.fileno()).st_size
+    with open_state_file(path) as handle:
+        fd = handle.fileno()
+        size = os.fstat(fd).st_size
         if size > MEMORY_LIMIT:
             raise MemoryDamaged(f"larger than {MEMORY_LIMIT >> 20} MiB")
-        data = bytearray(size)
-        if handle.readinto(data) != size or handle.read(1):
-            raise MemoryDamaged("it changed while it was read")
-    return decode(data)
+        if size < _SMALLEST:
+            raise MemoryDamaged("not a catalog memory")
+        digest = blake2b(digest_size=32)
+        position = 0
+        while position < size - 32:
+            piece = os.pread(fd, min(1 << 20, size - 32 - position), position)
+            if not piece:
+                raise MemoryDamaged("it changed while it was read")
+            digest.update(piece)
+            position += len(piece)
+        if digest.digest() != os.pread(fd, 32, size - 32):
+            raise MemoryDamaged("its digest does not match")
+        mapped = mmap.mmap(fd, size, access=mmap.ACCESS_READ)
+    return decode(mapped, digest_checked=True)
 
 
 def _settled(state: _PendingState) -> bool:

@@ -164,15 +164,19 @@ class ChangesStep:
         return f"nothing changed since {since}; nothing sent"
 
     def sending(self) -> None:
-        """The request is about to be complete: keep what a completion would leave."""
+        """The request is about to be complete: keep what a completion would leave, and let
+        go of the memory (what settles the update reads the file again)."""
         history, tally = self._history, self.tally
         if history is None or tally is None:
             return
         trusted = self.trusted.memory is not None
         if self.request.mode == Mode.SOFT_REPLACE:
-            history.changes_sending(tally.replacement(), replace=True, whole=True)
+            update, replace, whole = tally.replacement(), True, True
         elif trusted:
-            whole = not self.request.only_changed
-            history.changes_sending(tally.update(), replace=False, whole=whole)
+            update, replace, whole = tally.update(), False, not self.request.only_changed
         else:  # nothing trusted: the feed, all sent, starts a new memory
-            history.changes_sending(tally.update(), replace=True, whole=True)
+            update, replace, whole = tally.update(), True, True
+        self.close()
+        self.tally = self.sieve = None
+        self.trusted = Trusted(None, self.trusted.reason)
+        history.changes_sending(update, replace=replace, whole=whole)
