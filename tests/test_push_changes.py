@@ -241,3 +241,86 @@ def test_only_changed_reads_stdin(
     assert out.returncode == 0, out.stderr
     changes = json.loads(out.stdout)["changes"]
     assert (changes["changed"], changes["sent"], changes["fields"]) == (1, 1, {"title": 1})
+
+
+def test_a_full_sync_reports_what_it_changes_and_replaces_the_memory(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
+) -> None:
+    items = catalog(30)
+    assert push_json(str(write_feed(tmp_path / "a.jsonl", items)), env=env)[0] == 0
+    fewer = write_feed(tmp_path / "b.jsonl", edited(items, 3, 1, 6))
+    code, report, stderr = push_json(str(fewer), "--mode", "soft_replace", "--yes", env=env)
+    assert code == 0, stderr
+    changes = report["changes"]
+    assert (changes["new"], changes["changed"], changes["unchanged"], changes["absent"]) == (
+        1,
+        3,
+        21,
+        6,
+    )
+    assert changes["sent"] == 25 and changes["fields"] == {"price": 3}
+    assert "changed 3 variants: price 3" in stderr
+    # completed: the memory is the full sync's feed, the 6 deactivated ones gone from it
+    code, report, stderr = push_json(str(fewer), "--only-changed", env=env)
+    assert (report["changes"]["absent"], report["changes"]["sent"]) == (0, 0), stderr
+
+
+def test_the_question_of_a_full_sync_shows_the_changes(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
+) -> None:
+    from tests.helpers import run_in_pty
+
+    items = catalog(30)
+    assert push_json(str(write_feed(tmp_path / "a.jsonl", items)), env=env)[0] == 0
+    changed = write_feed(tmp_path / "b.jsonl", edited(items, 4, 0, 0))
+    code, screen = run_in_pty(
+        ["push", str(changed), "--mode", "soft_replace", *FAST],
+        env=env | {"TERM": "xterm", "COLUMNS": "120"},
+        answers={b"[y/N]": b"y\n"},
+    )
+    assert code == 0, screen.decode(errors="replace")
+    assert (
+        b"changes      new 0 \xc2\xb7 changed 4 \xc2\xb7 unchanged 26 \xc2\xb7 absent 0" in screen
+    )
+    assert b"changed 4 variants: price 4" in screen
+
+
+def test_a_memory_older_than_baseline_max_age_is_not_trusted(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str], home: Path
+) -> None:
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(12))
+    assert push_json(str(feed), env=env)[0] == 0
+    code, report, stderr = push_json(
+        str(feed), "--only-changed", "--baseline-max-age", "0", env=env
+    )
+    assert code == 0, stderr
+    assert report["changes"]["sent"] == 12 and report["changes"]["baseline"] is None
+    assert "more than --baseline-max-age 0 days: sending every record" in stderr
+    # the same, from the config file; a flag wins over it
+    config = home / "config" / "psykhe"
+    config.mkdir(parents=True)
+    (config / "config.toml").write_text("baseline_max_age = 0\nmax_changed = 10\n")
+    config.joinpath("config.toml").chmod(0o600)
+    code, report, stderr = push_json(str(feed), "--only-changed", env=env)
+    assert report["changes"]["sent"] == 12, stderr
+    code, report, stderr = push_json(
+        str(feed), "--only-changed", "--baseline-max-age", "7", env=env
+    )
+    assert report["changes"]["sent"] == 0, stderr
+    # max_changed = 10 from the config: a feed changing every price is refused
+    zeroed = write_feed(tmp_path / "zero.jsonl", [i | {"price": 0} for i in catalog(12)])
+    out = psykhe("push", str(zeroed), "--baseline-max-age", "7", *FAST, env=env)
+    assert out.returncode == 7 and "more than --max-changed 10%" in out.stderr
+
+
+def test_a_dry_run_tells_what_would_be_sent(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
+) -> None:
+    items = catalog(20)
+    assert push_json(str(write_feed(tmp_path / "a.jsonl", items)), env=env)[0] == 0
+    changed = write_feed(tmp_path / "b.jsonl", edited(items, 2, 0, 0))
+    code, report, stderr = push_json(str(changed), "--only-changed", "--dry-run", env=env)
+    assert code == 0, stderr
+    assert report["changes"]["sent"] == 2 and report["ingestion_ids"] == []
+    assert "changes: new 0 · changed 2 · unchanged 18 · absent 0" in stderr
+    assert len(posts(sandbox)) == 1
