@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,10 +36,11 @@ _MEMORIES: dict[str, Memory | None] = {}
 
 @dataclass(frozen=True)
 class Sifted:
-    """One block's records compared: every accepted record's key hash and status; which
-    were *touched* (their line not byte for byte as remembered: parsed and hashed), with
-    their line and content hashes; and the field hashes of the new and changed ones. A
-    ``blind`` sieve touched every record and left their status to the ``Tally``."""
+    """One block's records compared: each accepted record's key hash, status and row in the
+    memory (-1: none); which were *touched* (their line not byte for byte as remembered:
+    parsed and hashed), with their line, content and field hashes, and which counted fields
+    differ from the memory's. A ``blind`` sieve (no memory to see) touched every record and
+    left the comparison to the ``Tally`` (``rows`` and ``differs`` None)."""
 
     keys: Any
     status: Any
@@ -47,6 +48,8 @@ class Sifted:
     raws: Any
     contents: Any
     fields: Any
+    rows: Any = None
+    differs: Any = None
     blind: bool = False
 
 
@@ -75,30 +78,33 @@ class Sieve:
         """Which of ``records`` to keep (None: all), and what was found. ``identifiers``:
         their product and variant identifiers, when the caller knows them already."""
         np = numpy_module()
-        memory = None if self.blind else self.memory
-        parsed = None
+        parsed = products_of(records) if identifiers is None else None
         if identifiers is None:
-            parsed = products_of(records)
-            identifiers = identifiers_of(parsed)
-        keys = key_hashes(*identifiers, np)
-        raws = raw_hashes(records, np)
-        touched = np.ones(len(keys), dtype=bool)
-        if memory is not None and len(memory):
-            rows, found = memory.find(keys)
-            touched = ~(found & (memory.raws[rows] == raws))
-        chosen = np.flatnonzero(touched).tolist()
-        products = (
-            [parsed[i] for i in chosen] if parsed else products_of([records[i] for i in chosen])
-        )
-        contents = content_hashes(products, np)
-        status = np.full(len(keys), UNCHANGED, np.uint8)
-        status[touched] = NEW if self.blind else classify(memory, keys[touched], contents)
-        moved = status[touched] != UNCHANGED
-        fields = field_hashes([p for p, m in zip(products, moved.tolist(), strict=True) if m], np)
-        answer = Sifted(keys, status, touched, raws[touched], contents, fields, blind=self.blind)
-        if self.blind or not self.only_changed or self.memory is None:
+            identifiers = identifiers_of(parsed or [])
+        keys, raws = key_hashes(*identifiers, np), raw_hashes(records, np)
+        if self.blind:  # the memory is not here: everything hashed, compared by the Tally
+            products = parsed if parsed is not None else products_of(records)
+            every = np.ones(len(keys), dtype=bool)
+            status = np.full(len(keys), NEW, np.uint8)
+            contents, fields = content_hashes(products, np), field_hashes(products, np)
+            return None, Sifted(keys, status, every, raws, contents, fields, blind=True)
+        touched_products: list[Any] = []
+
+        def contents_of(touched: Any) -> Any:
+            chosen = touched.tolist()
+            if parsed is not None:
+                touched_products.extend(parsed[i] for i in chosen)
+            else:
+                touched_products.extend(products_of([records[i] for i in chosen]))
+            return content_hashes(touched_products, np)
+
+        def fields_of(moved: Any) -> Any:
+            return field_hashes([touched_products[i] for i in moved.tolist()], np)
+
+        answer = judge(self.memory, keys, raws, contents_of, fields_of)
+        if not self.only_changed or self.memory is None:
             return None, answer
-        return status != UNCHANGED, answer
+        return answer.status != UNCHANGED, answer
 
 
 def _sieve_of(token: str, only_changed: bool) -> Sieve:
@@ -110,14 +116,47 @@ def _sieve_of(token: str, only_changed: bool) -> Sieve:
     return sieve
 
 
-def classify(memory: Memory | None, keys: Any, contents: Any) -> Any:
-    """Each record's status against ``memory``: ``NEW``, ``CHANGED`` or ``UNCHANGED``."""
+def judge(
+    memory: Memory | None,
+    keys: Any,
+    raws: Any,
+    contents_of: Callable[[Any], Any],
+    fields_of: Callable[[Any], Any],
+) -> Sifted:
+    """Records against ``memory``: a record whose key and line are remembered is unchanged;
+    the others are *touched*: ``contents_of(indexes)`` hashes their content, and
+    ``fields_of(indexes among the touched)`` the fields of the new and changed ones."""
     np = numpy_module()
-    if memory is None or not len(memory):
-        return np.full(len(keys), NEW, np.uint8)
-    rows, found = memory.find(keys)
-    same = found & (memory.contents[rows] == contents)
-    return np.where(found, np.where(same, UNCHANGED, CHANGED), NEW).astype(np.uint8)
+    count, width = len(keys), len(FIELDS)
+    rows = np.full(count, -1, np.int64)
+    touched = np.ones(count, dtype=bool)
+    remembered = memory is not None and len(memory) > 0
+    if remembered:
+        assert memory is not None
+        at, found = memory.find(keys)
+        rows[found] = at[found]
+        touched = ~(found & (memory.raws[at] == raws))
+    indexes = np.flatnonzero(touched)
+    contents = contents_of(indexes)
+    touched_rows = rows[indexes]
+    status = np.full(count, UNCHANGED, np.uint8)
+    fields = np.zeros((len(indexes), width), np.uint16)
+    differs = np.zeros((len(indexes), width), dtype=bool)
+    if not remembered:
+        status[indexes] = NEW
+        fields[:] = fields_of(np.arange(len(indexes)))
+        return Sifted(keys, status, touched, raws[indexes], contents, fields, rows, differs)
+    assert memory is not None
+    known = touched_rows >= 0
+    same = known & (memory.contents[touched_rows] == contents)
+    verdicts = np.where(known, np.where(same, UNCHANGED, CHANGED), NEW).astype(np.uint8)
+    status[indexes] = verdicts
+    moved = verdicts != UNCHANGED
+    fields[moved] = fields_of(np.flatnonzero(moved))
+    fields[~moved] = memory.fields[touched_rows[~moved]]  # the same content: the same fields
+    changed = verdicts == CHANGED
+    differs[changed] = fields[changed] != memory.fields[touched_rows[changed]]
+    return Sifted(keys, status, touched, raws[indexes], contents, fields, rows, differs)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -161,7 +200,8 @@ class Changes:
 class Tally:
     """Blocks' ``Sifted`` answers folded in feed order: ``Changes``, and the records a
     completed push leaves in the memory. Holds a byte or two per remembered record, the new
-    records' keys, and the touched records' hashes: never every line's."""
+    records' keys, and the touched records' hashes: never every line's, and it reads the
+    memory itself only for a blind sieve's answers."""
 
     def __init__(self, memory: Memory | None, target: str) -> None:
         np = numpy_module()
@@ -174,43 +214,38 @@ class Tally:
         self._new: list[Any] = []
         #: the touched records: keys, contents, line hashes, field hashes
         self._touched: list[tuple[Any, Any, Any, Any]] = []
-        self._field_counts = [0] * len(FIELDS)
+        self._field_counts = np.zeros(len(FIELDS), np.int64)
 
     def add(self, sifted: Sifted, left_out: tuple[int, ...] = ()) -> None:
         """Fold one block's answer in, but for the records ``left_out`` (found errors)."""
         np = numpy_module()
-        keys, status, touched = sifted.keys, sifted.status, sifted.touched
-        raws, contents, fields = sifted.raws, sifted.contents, sifted.fields
-        moved = status[touched] != UNCHANGED  # of the touched
         if sifted.blind:
-            status = status.copy()
-            status[touched] = classify(self.memory, keys[touched], contents)
-            fields, moved = fields[status[touched] != UNCHANGED], status[touched] != UNCHANGED
+            sifted = _judged_blind(self.memory, sifted)
+        keys, status, rows, touched = sifted.keys, sifted.status, sifted.rows, sifted.touched
+        raws, contents, fields, differs = (
+            sifted.raws,
+            sifted.contents,
+            sifted.fields,
+            sifted.differs,
+        )
         if left_out:
             kept = np.ones(len(keys), dtype=bool)
             kept[list(left_out)] = False
             among = kept[touched]  # of the touched, those kept
-            fields = fields[among[moved]]
-            raws, contents, moved = raws[among], contents[among], moved[among]
-            keys, status, touched = keys[kept], status[kept], touched[kept]
-        touched_keys = keys[touched]
-        every_field = np.zeros((len(touched_keys), len(FIELDS)), np.uint16)
-        every_field[moved] = fields
-        memory = self.memory
-        if memory is not None and len(memory):
-            rows, found = memory.find(keys)
+            raws, contents, fields, differs = (
+                raws[among],
+                contents[among],
+                fields[among],
+                differs[among],
+            )
+            keys, status, rows, touched = keys[kept], status[kept], rows[kept], touched[kept]
+        if self.memory is not None:
+            found = rows >= 0
             self._seen[rows[found]] = True
             self._changed[rows[found]] = status[found] == CHANGED  # a later line decides
             self._new.append(keys[~found])
-            same = ~moved  # touched, content unchanged: the fields it had
-            touched_rows = rows[touched]
-            every_field[same] = memory.fields[touched_rows[same]]
-            changed = moved & found[touched]
-            differ = (every_field[changed] != memory.fields[touched_rows[changed]]).sum(axis=0)
-            self._field_counts = [
-                a + int(b) for a, b in zip(self._field_counts, differ, strict=True)
-            ]
-        self._touched.append((touched_keys, contents, raws, every_field))
+            self._field_counts += differs.sum(axis=0)
+        self._touched.append((keys[touched], contents, raws, fields))
 
     def changes(self, *, sent: int, reason: str | None = None) -> Changes:
         """What this feed changes (counts by distinct record, its last line deciding)."""
@@ -229,7 +264,7 @@ class Tally:
         new = len(np.unique(np.concatenate(self._new))) if self._new else 0
         seen, changed = int(self._seen.sum()), int(self._changed.sum())
         counted = sorted(
-            ((name, n) for name, n in zip(FIELDS, self._field_counts, strict=True) if n),
+            ((name, int(n)) for name, n in zip(FIELDS, self._field_counts, strict=True) if n),
             key=lambda item: (-item[1], FIELDS.index(item[0])),
         )
         baseline = {"ingestion_id": memory.ingestion_id, "at": memory.at, "variants": len(memory)}
@@ -249,7 +284,12 @@ class Tally:
         np = numpy_module()
         if not self._touched:
             return Memory.empty(self.target)
-        joined = [np.concatenate(part) for part in zip(*self._touched, strict=True)]
+        parts = [list(part) for part in zip(*self._touched, strict=True)]
+        self._touched = []
+        joined = []
+        for part in parts:  # one array at a time: its pieces let go once joined
+            joined.append(np.concatenate(part))
+            part.clear()
         self._touched = [(joined[0], joined[1], joined[2], joined[3])]
         return Memory.of_records(self.target, *joined)
 
@@ -259,6 +299,20 @@ class Tally:
         if self.memory is None:
             return update
         return self.memory.rows(self._seen).merged(update)
+
+
+def _judged_blind(memory: Memory | None, sifted: Sifted) -> Sifted:
+    """A blind sieve's answer (every record hashed) compared with ``memory`` here."""
+    judged: list[Any] = []
+
+    def contents_of(touched: Any) -> Any:
+        judged.append(touched)
+        return sifted.contents[touched]
+
+    def fields_of(moved: Any) -> Any:
+        return sifted.fields[judged[0][moved]]
+
+    return judge(memory, sifted.keys, sifted.raws, contents_of, fields_of)
 
 
 def compare_records(memory: Memory | None, blocks: Iterable[list[bytes]]) -> Changes:

@@ -141,7 +141,7 @@ class Memory:
         return self._pieces(len(self.keys), (getattr(self, name) for name in _ARRAYS))
 
     def merged_encoding(self, update: Memory) -> Iterator[bytes | memoryview]:
-        """``self.merged(update).encode()`` with one merged array in memory at a time (and,
+        """``self.merged(update).encode()``, a piece of ``_CHUNK`` records at a time (and,
         when this memory is mapped from its file, its pages let go after each)."""
         np = numpy_module()
         rows, found = self.find(update.keys)
@@ -149,18 +149,27 @@ class Memory:
         at = rows[new]
         if len(self.keys):
             at = np.where(self.keys[at] < update.keys[new], at + 1, at)
-        moved = rows[found] + np.searchsorted(at, rows[found], side="right")
+        replaced = rows[found]
+        size = len(self.keys)
 
         def arrays() -> Iterator[Any]:
             for name in _ARRAYS:
-                merged = np.insert(getattr(self, name), at, getattr(update, name)[new], axis=0)
-                if name != "keys":
-                    merged[moved] = getattr(update, name)[found]
-                if self.mapped is not None:
-                    self.mapped.madvise(mmap.MADV_DONTNEED)
-                yield merged
+                source, changes = getattr(self, name), getattr(update, name)
+                pieces = []
+                for start in range(0, max(size, 1), _CHUNK):
+                    end = min(start + _CHUNK, size)
+                    chunk = np.array(source[start:end])
+                    lo, hi = np.searchsorted(replaced, [start, end])
+                    chunk[replaced[lo:hi] - start] = changes[found][lo:hi]
+                    last = end == size  # the records sorting after every one go at the end
+                    lo, hi = np.searchsorted(at, [start, end], side="left")
+                    hi = len(at) if last else hi
+                    pieces.append(np.insert(chunk, at[lo:hi] - start, changes[new][lo:hi], axis=0))
+                    if self.mapped is not None:
+                        self.mapped.madvise(mmap.MADV_DONTNEED)
+                yield pieces
 
-        return self._pieces(len(self.keys) + int(new.sum()), arrays())
+        return self._pieces(size + int(new.sum()), arrays())
 
     def _pieces(self, count: int, arrays: Iterable[Any]) -> Iterator[bytes | memoryview]:
         header = {
@@ -176,14 +185,17 @@ class Memory:
         for start in (MAGIC, json.dumps(header, sort_keys=True).encode() + b"\n"):
             digest.update(start)
             yield start
-        for array, dtype in zip(arrays, _DTYPES, strict=True):
-            piece = _bytes_of(array, dtype)
-            digest.update(piece)
-            yield piece
+        for parts, dtype in zip(arrays, _DTYPES, strict=True):
+            for part in parts if isinstance(parts, list) else [parts]:
+                piece = _bytes_of(part, dtype)
+                digest.update(piece)
+                yield piece
         yield digest.digest()
 
 
 _ARRAYS = ("keys", "contents", "raws", "fields")
+#: records merged at a time
+_CHUNK = 1 << 18
 _DTYPES = ("<u8", "<u8", "<u8", "<u2")
 
 
