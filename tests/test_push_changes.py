@@ -324,3 +324,34 @@ def test_a_dry_run_tells_what_would_be_sent(
     assert report["changes"]["sent"] == 2 and report["ingestion_ids"] == []
     assert "changes: new 0 · changed 2 · unchanged 18 · absent 0" in stderr
     assert len(posts(sandbox)) == 1
+
+
+def test_status_watch_confirms_a_push_that_did_not_wait(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
+) -> None:
+    items = catalog(24)
+    assert push_json(str(write_feed(tmp_path / "a.jsonl", items)), env=env)[0] == 0
+    changed = write_feed(tmp_path / "b.jsonl", edited(items, 5, 0, 0))
+    code, report, _ = push_json(str(changed), "--only-changed", "--no-wait", env=env)
+    assert code == 0 and report["changes"]["sent"] == 5
+    watched = psykhe("status", "--last", "--watch", *FAST, env=env)
+    assert watched.returncode == 0, watched.stderr
+    requests = len(sandbox.requests())
+    code, report, stderr = push_json(str(changed), "--only-changed", env=env)
+    assert code == 0, stderr
+    assert report["changes"]["baseline"]["ingestion_id"] == 2
+    assert report["changes"]["sent"] == 0
+    assert len(sandbox.requests()) == requests  # settled already: nothing looked up
+
+
+def test_only_changed_in_batches_is_confirmed_once_every_request_completed(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
+) -> None:
+    items = catalog(24)
+    assert push_json(str(write_feed(tmp_path / "a.jsonl", items)), env=env)[0] == 0
+    changed = write_feed(tmp_path / "b.jsonl", edited(items, 5, 0, 0))
+    code, report, stderr = push_json(str(changed), "--only-changed", "--batch-size", "2", env=env)
+    assert code == 0, stderr
+    assert report["changes"]["sent"] == 5 and len(report["ingestion_ids"]) == 3
+    code, report, stderr = push_json(str(changed), "--only-changed", env=env)
+    assert report["changes"]["sent"] == 0, stderr
