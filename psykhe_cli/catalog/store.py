@@ -48,8 +48,6 @@ MEMORY_LIMIT = 640 * 1024 * 1024
 _STATE_LIMIT = 64 * 1024
 #: a memory file's magic line, header and digest take more than this
 _SMALLEST = 64
-#: the default of ``--baseline-max-age``: a memory older than this is not trusted
-DEFAULT_MAX_AGE_DAYS = 7.0
 
 
 class _PendingState(msgspec.Struct):
@@ -71,8 +69,6 @@ class Trusted:
 
     memory: Memory | None
     reason: str | None
-    #: the confirmed memory is there and sound (a push may merge into it)
-    sound: Memory | None = None
 
 
 class CatalogStore:
@@ -96,7 +92,7 @@ class CatalogStore:
         whose outcome is not settled; None, with the reason, when none can be trusted."""
         try:
             confirmed = self._confirmed()
-        except (MemoryDamaged, ConfigError) as exc:
+        except (MemoryDamaged, ConfigError, OSError) as exc:
             return Trusted(None, f"the catalog memory {self.path} cannot be used ({_why(exc)})")
         if confirmed is None:
             return Trusted(None, "no catalog memory for this target yet")
@@ -108,12 +104,11 @@ class CatalogStore:
                 None,
                 f"the catalog memory was last refreshed by a whole feed {_ago(age)}, more "
                 f"than --baseline-max-age {max_age_days:g} days",
-                sound=confirmed,
             )
         for sequence, state in self._states():
             if not _settled(state):
                 confirmed = confirmed.without(self._pending_keys(sequence))
-        return Trusted(confirmed, None, sound=confirmed)
+        return Trusted(confirmed, None)
 
     def unsettled(self) -> list[int]:
         """The ingestion ids of complete updates whose outcome is not known yet."""
@@ -144,7 +139,7 @@ class CatalogStore:
     def _pending_keys(self, sequence: int) -> Any:
         try:
             memory = _read_memory(self._pending_path(sequence))
-        except (MemoryDamaged, ConfigError):
+        except (MemoryDamaged, ConfigError, OSError):
             memory = None
         if memory is None:  # its records cannot be told: trust none of this target's
             return self._confirmed_keys()
@@ -261,7 +256,7 @@ class CatalogStore:
     def _usable_confirmed(self) -> Memory | None:
         try:
             confirmed = self._confirmed()
-        except (MemoryDamaged, ConfigError):
+        except (MemoryDamaged, ConfigError, OSError):
             return None
         return confirmed if confirmed is not None and confirmed.target == self.target.name else None
 
@@ -395,4 +390,6 @@ def _ago(days: float | None) -> str:
 
 
 def _why(exc: Exception) -> str:
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
     return exc.message if isinstance(exc, ConfigError) else str(exc)

@@ -13,6 +13,7 @@ the history to keep once the push sends.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -94,7 +95,8 @@ class ChangesStep:
             if open_client is not None and history.catalog.unsettled():
                 self._settle(history, open_client)
             if not self.request.dry_run:
-                history.catalog.sweep()
+                with contextlib.suppress(OSError):  # a state directory that cannot be written
+                    history.catalog.sweep()  # is said when the push records itself
             self.trusted = history.catalog.load(self.request.baseline_max_age)
         memory = self.trusted.memory
         self.sieve = Sieve(memory, only_changed=self.request.only_changed)
