@@ -355,3 +355,20 @@ def test_only_changed_in_batches_is_confirmed_once_every_request_completed(
     assert report["changes"]["sent"] == 5 and len(report["ingestion_ids"]) == 3
     code, report, stderr = push_json(str(changed), "--only-changed", env=env)
     assert report["changes"]["sent"] == 0, stderr
+
+
+def test_only_changed_reads_csv_rows(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
+) -> None:
+    rows = [f"P{i},P{i}-0,Dress {i},https://cdn.example.com/{i}.jpg,{10 + i}" for i in range(30)]
+    header = "product_identifier,variant_identifier,title,images,price\n"
+    feed = tmp_path / "feed.csv"
+    feed.write_text(header + "\n".join(rows) + "\n")
+    assert push_json(str(feed), env=env)[0] == 0
+    rows[7] = "P7,P7-0,Dress 7,https://cdn.example.com/7.jpg,99"
+    feed.write_text(header + "\n".join(rows) + "\n")
+    code, report, stderr = push_json(str(feed), "--only-changed", env=env)
+    assert code == 0, stderr
+    assert (report["changes"]["changed"], report["changes"]["sent"]) == (1, 1)
+    assert report["changes"]["fields"] == {"price": 1}
+    assert stored(sandbox)[("P7", "P7-0")]["price"] == 99
