@@ -36,11 +36,11 @@ _MEMORIES: dict[str, Memory | None] = {}
 
 @dataclass(frozen=True)
 class Sifted:
-    """One block's records compared: each accepted record's key hash, status and row in the
-    memory (-1: none); which were *touched* (their line not byte for byte as remembered:
-    parsed and hashed), with their line, content and field hashes, and which counted fields
-    differ from the memory's. A ``blind`` sieve (no memory to see) touched every record and
-    left the comparison to the ``Tally`` (``rows`` and ``differs`` None)."""
+    """One block's records compared: each accepted record's status and row in the memory
+    (-1: none); which were *touched* (their line not byte for byte as remembered: parsed and
+    hashed), with their key, line, content and field hashes, and which counted fields differ
+    from the memory's. A ``blind`` sieve (no memory to see) touched every record and left
+    the comparison to the ``Tally`` (``rows`` and ``differs`` None)."""
 
     keys: Any
     status: Any
@@ -71,6 +71,7 @@ class Sieve:
     def close(self) -> None:
         """The check is over: forget the memory here."""
         _MEMORIES.pop(self.token, None)
+        _BY_LINE.pop(id(self.memory), None)
 
     def __call__(
         self, records: list[bytes], identifiers: tuple[list[str], list[Any]] | None = None
@@ -81,11 +82,19 @@ class Sieve:
         parsed = products_of(records) if identifiers is None else None
         if identifiers is None:
             identifiers = identifiers_of(parsed or [])
-        keys, raws = key_hashes(*identifiers, np), raw_hashes(records, np)
+        raws = raw_hashes(records, np)
+        product_ids, variant_ids = identifiers
+
+        def keys_of(touched: Any) -> Any:
+            chosen = touched.tolist()
+            pids, vids = [product_ids[i] for i in chosen], [variant_ids[i] for i in chosen]
+            return key_hashes(pids, vids, np)
+
         if self.blind:  # the memory is not here: everything hashed, compared by the Tally
             products = parsed if parsed is not None else products_of(records)
-            every = np.ones(len(keys), dtype=bool)
-            status = np.full(len(keys), NEW, np.uint8)
+            every = np.ones(len(raws), dtype=bool)
+            status = np.full(len(raws), NEW, np.uint8)
+            keys = keys_of(np.arange(len(raws)))
             contents, fields = content_hashes(products, np), field_hashes(products, np)
             return None, Sifted(keys, status, every, raws, contents, fields, blind=True)
         touched_products: list[Any] = []
@@ -101,7 +110,7 @@ class Sieve:
         def fields_of(moved: Any) -> Any:
             return field_hashes([touched_products[i] for i in moved.tolist()], np)
 
-        answer = judge(self.memory, keys, raws, contents_of, fields_of)
+        answer = judge(self.memory, keys_of, raws, contents_of, fields_of)
         if not self.only_changed or self.memory is None:
             return None, answer
         return answer.status != UNCHANGED, answer
@@ -118,27 +127,30 @@ def _sieve_of(token: str, only_changed: bool) -> Sieve:
 
 def judge(
     memory: Memory | None,
-    keys: Any,
+    keys_of: Callable[[Any], Any],
     raws: Any,
     contents_of: Callable[[Any], Any],
     fields_of: Callable[[Any], Any],
 ) -> Sifted:
-    """Records against ``memory``: a record whose key and line are remembered is unchanged;
-    the others are *touched*: ``contents_of(indexes)`` hashes their content, and
+    """Records (``raws``: their lines' hashes) against ``memory``: a line remembered byte for
+    byte is unchanged, found by its hash alone; the others are *touched*:
+    ``keys_of(indexes)`` and ``contents_of(indexes)`` hash their keys and content, and
     ``fields_of(indexes among the touched)`` the fields of the new and changed ones."""
     np = numpy_module()
-    count, width = len(keys), len(FIELDS)
+    count, width = len(raws), len(FIELDS)
     rows = np.full(count, -1, np.int64)
     touched = np.ones(count, dtype=bool)
     remembered = memory is not None and len(memory) > 0
     if remembered:
         assert memory is not None
-        at, found = memory.find(keys)
-        rows[found] = at[found]
-        touched = ~(found & (memory.raws[at] == raws))
+        order, ordered = _by_line(memory)
+        at = np.minimum(np.searchsorted(ordered, raws), len(ordered) - 1)
+        same_line = ordered[at] == raws
+        rows[same_line] = order[at[same_line]]
+        touched = ~same_line
     indexes = np.flatnonzero(touched)
+    keys = keys_of(indexes)
     contents = contents_of(indexes)
-    touched_rows = rows[indexes]
     status = np.full(count, UNCHANGED, np.uint8)
     fields = np.zeros((len(indexes), width), np.uint16)
     differs = np.zeros((len(indexes), width), dtype=bool)
@@ -147,8 +159,10 @@ def judge(
         fields[:] = fields_of(np.arange(len(indexes)))
         return Sifted(keys, status, touched, raws[indexes], contents, fields, rows, differs)
     assert memory is not None
-    known = touched_rows >= 0
-    same = known & (memory.contents[touched_rows] == contents)
+    at, known = memory.find(keys)
+    touched_rows = np.where(known, at, -1)
+    rows[indexes] = touched_rows
+    same = known & (memory.contents[at] == contents)
     verdicts = np.where(known, np.where(same, UNCHANGED, CHANGED), NEW).astype(np.uint8)
     status[indexes] = verdicts
     moved = verdicts != UNCHANGED
@@ -157,6 +171,21 @@ def judge(
     changed = verdicts == CHANGED
     differs[changed] = fields[changed] != memory.fields[touched_rows[changed]]
     return Sifted(keys, status, touched, raws[indexes], contents, fields, rows, differs)
+
+
+#: per memory of this process: its rows in the order of their lines' hashes, and those hashes
+_BY_LINE: dict[int, tuple[Memory, Any, Any]] = {}
+
+
+def _by_line(memory: Memory) -> tuple[Any, Any]:
+    """``memory``'s rows sorted by line hash, and the sorted hashes: made once per process
+    (each worker makes its own: the push's process holds none)."""
+    np = numpy_module()
+    known = _BY_LINE.get(id(memory))
+    if known is None or known[0] is not memory:
+        order = np.argsort(memory.raws, kind="stable").astype(np.int32)
+        known = _BY_LINE[id(memory)] = (memory, order, memory.raws[order])
+    return known[1], known[2]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -221,31 +250,21 @@ class Tally:
         np = numpy_module()
         if sifted.blind:
             sifted = _judged_blind(self.memory, sifted)
-        keys, status, rows, touched = sifted.keys, sifted.status, sifted.rows, sifted.touched
-        raws, contents, fields, differs = (
-            sifted.raws,
-            sifted.contents,
-            sifted.fields,
-            sifted.differs,
-        )
-        if left_out:
-            kept = np.ones(len(keys), dtype=bool)
+        status, rows, touched = sifted.status, sifted.rows, sifted.touched
+        hashed = [sifted.keys, sifted.raws, sifted.contents, sifted.fields, sifted.differs]
+        if left_out:  # the touched' hashes are those of the touched kept
+            kept = np.ones(len(status), dtype=bool)
             kept[list(left_out)] = False
-            among = kept[touched]  # of the touched, those kept
-            raws, contents, fields, differs = (
-                raws[among],
-                contents[among],
-                fields[among],
-                differs[among],
-            )
-            keys, status, rows, touched = keys[kept], status[kept], rows[kept], touched[kept]
+            hashed = [array[kept[touched]] for array in hashed]
+            status, rows, touched = status[kept], rows[kept], touched[kept]
+        keys, raws, contents, fields, differs = hashed
         if self.memory is not None:
             found = rows >= 0
             self._seen[rows[found]] = True
             self._changed[rows[found]] = status[found] == CHANGED  # a later line decides
-            self._new.append(keys[~found])
+            self._new.append(keys[rows[touched] < 0])
             self._field_counts += differs.sum(axis=0)
-        self._touched.append((keys[touched], contents, raws, fields))
+        self._touched.append((keys, contents, raws, fields))
 
     def changes(self, *, sent: int, reason: str | None = None) -> Changes:
         """What this feed changes (counts by distinct record, its last line deciding)."""
@@ -312,7 +331,7 @@ def _judged_blind(memory: Memory | None, sifted: Sifted) -> Sifted:
     def fields_of(moved: Any) -> Any:
         return sifted.fields[judged[0][moved]]
 
-    return judge(memory, sifted.keys, sifted.raws, contents_of, fields_of)
+    return judge(memory, lambda touched: sifted.keys[touched], sifted.raws, contents_of, fields_of)
 
 
 def compare_records(memory: Memory | None, blocks: Iterable[list[bytes]]) -> Changes:
