@@ -143,3 +143,29 @@ def test_key_order_and_whitespace_do_not_count() -> None:
     assert records == [] and (changes.unchanged, changes.changed) == (1, 0)
     records, changes = sifted(plain.replace(b'"price":1', b'"price":2'), memory)
     assert len(records) == 1 and changes.fields == {"price": 1}
+
+
+def test_a_worker_that_cannot_see_the_memory_sends_all_and_the_tally_compares() -> None:
+    import pickle
+
+    from psykhe_cli.catalog import compare
+
+    items = [product(f"P{i}", f"V{i}", price=i) for i in range(20)]
+    lines = [orjson.dumps({"operation": "insert", "product_data": i}) + b"\n" for i in items]
+    memory = memory_of(b"".join(lines))
+    changed = [*lines[:15], lines[15].replace(b'"price":15', b'"price":99'), *lines[16:]]
+    seeing = Sieve(memory, only_changed=True)
+    blind = pickle.loads(pickle.dumps(seeing))
+    seeing.close()  # as in a worker that was not forked: the memory is not there
+    assert not blind.blind
+    blind = compare._sieve_of(seeing.token, True)
+    assert blind.blind
+    kept, answer = blind(changed)
+    assert kept is None  # nothing left out: it cannot tell
+    tally = Tally(memory, "t")
+    tally.add(answer)
+    assert (tally.changes(sent=20).changed, tally.changes(sent=20).fields) == (1, {"price": 1})
+    seeing_again = Sieve(memory, only_changed=True)
+    kept, answer = seeing_again(changed)
+    seeing_again.close()
+    assert kept.tolist() == [i == 15 for i in range(20)]

@@ -2,11 +2,12 @@
 
 For each variant record (``product_identifier`` + ``variant_identifier``, or the product id
 alone) the memory keeps a key hash, a hash of its content (key order and whitespace do not
-count) and a 16-bit hash of each top-level field psykhe counts changes of. It is built from
+count), a hash of its line as written (a line sent again byte for byte is found without
+being parsed) and a 16-bit hash of each top-level field psykhe counts changes of. It is built from
 what was sent and trusted only for ingestions seen COMPLETED (``push/history.py`` decides
 when; the shared contract's "Catalog memory" rule).
 
-    hashing.py  a record's key, content and field hashes (the workers call it per block)
+    hashing.py  a record's key, line, content and field hashes (the workers, per block)
     memory.py   ``Memory``: the hashes as sorted numpy arrays, its file format, merging
     compare.py  ``Sieve`` (per block, in the workers: new, changed, unchanged) and ``Tally``
                 (the blocks' answers folded into ``Changes`` and the next memory)
