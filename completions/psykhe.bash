@@ -64,6 +64,8 @@ _psykhe() {
         psykhe_push:--rejects) _psykhe_files "$cur" "$prefix"; return ;;
         psykhe_push:--batch-size) COMPREPLY=(); return ;;
         psykhe_push:--compression-level) COMPREPLY=(); return ;;
+        psykhe_push:--max-changed) COMPREPLY=(); return ;;
+        psykhe_push:--baseline-max-age) COMPREPLY=(); return ;;
         psykhe_push:--timeout) COMPREPLY=(); return ;;
         psykhe_push:--poll-interval) COMPREPLY=(); return ;;
         psykhe_push:--format) _psykhe_reply "$prefix" $(compgen -W "jsonl csv tsv gmc shopify woocommerce" -- "$cur"); return ;;
@@ -115,7 +117,7 @@ _psykhe() {
         psykhe_completion) words="--quiet -q --help -h" ;;
         psykhe_login) words="--profile --check --base-url --api-key-file --json --quiet -q --debug --help -h" ;;
         psykhe_logout) words="--profile --quiet -q --help -h" ;;
-        psykhe_push) words="--mode --yes -y --force --max-drop --dry-run --plan-file --wait-lock --skip-invalid --rejects --batch-size --compression-level --no-wait --no-stream --timeout --poll-interval --format --delimiter --map --include-inactive --list-separator --strict --max-problems --profile --base-url --api-key-file --retries --json --quiet -q --debug --log-timestamps --no-log-timestamps --help -h" ;;
+        psykhe_push) words="--mode --yes -y --force --max-drop --dry-run --plan-file --wait-lock --skip-invalid --rejects --batch-size --compression-level --no-wait --only-changed --max-changed --baseline-max-age --no-stream --timeout --poll-interval --format --delimiter --map --include-inactive --list-separator --strict --max-problems --profile --base-url --api-key-file --retries --json --quiet -q --debug --log-timestamps --no-log-timestamps --help -h" ;;
         psykhe_restore) words="--list --yes -y --force --max-drop --dry-run --plan-file --wait-lock --no-wait --timeout --poll-interval --profile --base-url --api-key-file --retries --json --quiet -q --debug --help -h" ;;
         psykhe_sandbox) words="exec --host --port --key --db --processing-delay --max-body-mb --faults --quiet -q --help -h" ;;
         psykhe_sandbox_exec) words="--host --port --key --db --processing-delay --max-body-mb --faults --quiet -q --help -h" ;;

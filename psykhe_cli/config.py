@@ -85,6 +85,9 @@ class Settings:
     protected: bool = False
     #: ``keep_full_syncs``: the completed full syncs whose bodies ``psykhe restore`` can send
     keep_full_syncs: int = DEFAULT_KEEP_FULL_SYNCS
+    #: ``max_changed`` and ``baseline_max_age`` in the config file (None: not set)
+    max_changed: float | None = None
+    baseline_max_age: float | None = None
 
     @property
     def key_fingerprint(self) -> str:
@@ -139,6 +142,8 @@ def load_settings(
         profile=chosen,
         protected=table.protected,
         keep_full_syncs=table.keep_full_syncs,
+        max_changed=table.max_changed,
+        baseline_max_age=table.baseline_max_age,
     )
 
 

@@ -29,7 +29,15 @@ ENV_PROFILE = "PSYKHE_PROFILE"
 #: the name of the config file's top-level keys, as a profile and as the keyring's user
 DEFAULT_PROFILE = "default"
 #: the keys a ``[profiles.NAME]`` table may hold; anything else is a typo worth an error
-PROFILE_KEYS = ("base_url", "api_key", "api_key_file", "protected", "keep_full_syncs")
+PROFILE_KEYS = (
+    "base_url",
+    "api_key",
+    "api_key_file",
+    "protected",
+    "keep_full_syncs",
+    "max_changed",
+    "baseline_max_age",
+)
 #: full-sync bodies kept for ``psykhe restore`` when the config file says nothing
 DEFAULT_KEEP_FULL_SYNCS = 2
 _PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -70,6 +78,10 @@ class ProfileTable:
     protected: bool = False
     #: how many completed full syncs' bodies to keep for ``psykhe restore``
     keep_full_syncs: int = DEFAULT_KEEP_FULL_SYNCS
+    #: push: refuse when more than this percent of the remembered variants change
+    max_changed: float | None = None
+    #: push: days the catalog memory is trusted after a whole feed refreshed it
+    baseline_max_age: float | None = None
 
 
 def pick_profile(flag: str | None, environ: Mapping[str, str] | None = None) -> str | None:
@@ -155,7 +167,21 @@ def _table(values: Mapping[str, Any], *, where: str, path: Path) -> ProfileTable
         api_key_file=key_file,
         protected=protected,
         keep_full_syncs=keep,
+        max_changed=_number(values, "max_changed", where, upper=100),
+        baseline_max_age=_number(values, "baseline_max_age", where, upper=None),
     )
+
+
+def _number(values: Mapping[str, Any], name: str, where: str, upper: float | None) -> float | None:
+    """A number from 0 (to ``upper``) in the table, or None when it is not set."""
+    value = values.get(name)
+    if value is None:
+        return None
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+    if not ok or (upper is not None and value > upper):
+        limit = f"from 0 to {upper:g}" if upper is not None else "of 0 or more"
+        raise ConfigError(f"{name} in {where} must be a number {limit}")
+    return float(value)
 
 
 # --- files ----------------------------------------------------------------------------------

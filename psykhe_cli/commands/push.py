@@ -30,6 +30,7 @@ from psykhe_cli.push.model import DEFAULT_MAX_DROP, DEFAULT_TIMEOUT, Mode
 
 if TYPE_CHECKING:
     from psykhe_cli.config import Settings
+    from psykhe_cli.push import PushRequest
 
 
 #: the API's processing modes; a plain string option, so a wrong one gets our own message
@@ -54,6 +55,10 @@ def _check_max_drop(value: float) -> float:
     if not 0 <= value <= 100:  # NaN too: it compares false with everything
         raise typer.BadParameter(f"must be a number from 0 to 100, not {value:g}")
     return value
+
+
+def _check_percentage(value: float | None) -> float | None:
+    return None if value is None else _check_max_drop(value)
 
 
 RetriesOption = Annotated[
@@ -171,6 +176,33 @@ def push(
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Return once the upload is accepted.")
     ] = False,
+    only_changed: Annotated[
+        bool,
+        typer.Option(
+            "--only-changed",
+            help="insert: send only the records new or changed since the last confirmed push.",
+        ),
+    ] = False,
+    max_changed: Annotated[
+        float | None,
+        typer.Option(
+            "--max-changed",
+            metavar="PERCENT",
+            callback=_check_percentage,
+            help="Refuse when more than this percent of the remembered variants change "
+            "(default: off, or max_changed in the config).",
+        ),
+    ] = None,
+    baseline_max_age: Annotated[
+        float | None,
+        typer.Option(
+            "--baseline-max-age",
+            min=0,
+            metavar="DAYS",
+            help="Trust the catalog memory for this many days after a whole feed "
+            "(default: 7, or baseline_max_age in the config).",
+        ),
+    ] = None,
     no_stream: Annotated[
         bool,
         typer.Option(
@@ -293,13 +325,33 @@ def push(
                 timeout=timeout,
                 poll_interval=poll_interval,
                 stream=not no_stream,
+                only_changed=only_changed,
             )
             settings = _settings_for(request.dry_run, base_url, api_key_file, retries, profile)
+            request = _with_config(request, settings, max_changed, baseline_max_age)
             # the first byte may leave after this: a stop signal or a reader gone stops it
             runner = Push(request, settings, observer, before_sending=env.sending)
             runner.run()
         finally:
             observer.close()
+
+
+def _with_config(
+    request: PushRequest,
+    settings: Settings | None,
+    max_changed: float | None,
+    baseline_max_age: float | None,
+) -> PushRequest:
+    """The catalog memory's limits: the flag, else the config file's, else the default."""
+    import dataclasses
+
+    if max_changed is None and settings is not None:
+        max_changed = settings.max_changed
+    if baseline_max_age is None:
+        baseline_max_age = settings.baseline_max_age if settings is not None else None
+    if baseline_max_age is None:
+        baseline_max_age = request.baseline_max_age
+    return dataclasses.replace(request, max_changed=max_changed, baseline_max_age=baseline_max_age)
 
 
 #: outcomes that get the summary on stdout: the ingestion ran (completed, FAILED, or still

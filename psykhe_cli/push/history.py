@@ -15,11 +15,17 @@ accepted, and how it settled. ``state.py`` stores it; this module decides what i
 
 The guard asks only ``full_syncs``: the largest of the completed, pending and possibly
 applied syncs is what it compares with.
+
+The catalog memory (``catalog/store.py``) is settled here too: a push keeps what it sends as
+a pending update before its request can be complete (``changes_sending``), with the id of
+each request accepted; ``settle`` promotes or drops it as its ingestions end, and a push that
+ends not knowing whether it was applied forgets its records (``finish``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -34,6 +40,8 @@ from psykhe_cli.push.model import Mode
 from psykhe_cli.state import PushRecord, StateStore, Target
 
 if TYPE_CHECKING:
+    from psykhe_cli.catalog import Memory
+    from psykhe_cli.catalog.store import CatalogStore
     from psykhe_cli.config import Settings
     from psykhe_cli.http.chunked_memory import ChunkedRefusal
     from psykhe_cli.ingestion import Ingestion
@@ -72,6 +80,9 @@ class History:
         self.products: ProductsWriter | None = None
         #: a first byte may have left: the history keeps this push
         self.attempted = False
+        #: this push's pending catalog update, and whether every request of it was accepted
+        self._update: int | None = None
+        self._update_sent = False
 
     @classmethod
     def of(cls, settings: Settings, *, mode: Mode, on_notice: Callable[[str], None]) -> History:
@@ -137,6 +148,9 @@ class History:
         else:
             status = error.code if error is not None else result.status
         self.save(result, status=status, exit_code=exit_code)
+        if self._update is not None and not self._update_sent:
+            update, self._update = self._update, None  # applied or not, nobody can tell
+            self._quietly(lambda: self.catalog.abandon(update))
 
     def _write(self, result: PushResult, status: str | None, exit_code: int | None) -> None:
         values: dict[str, Any] = {
@@ -215,6 +229,7 @@ class History:
             target, done = self.target, ingestion.succeeded
             self._quietly(lambda: self.store.settle_full_sync(target, ingestion.id, completed=done))
             self._settle_kept(ingestion)
+            self._quietly(lambda: self.catalog.settle(ingestion.id, completed=done))
 
     def _settle_kept(self, ingestion: Ingestion) -> None:
         keep, done = self.keep_full_syncs, ingestion.succeeded
@@ -222,6 +237,50 @@ class History:
 
     def _kept(self) -> KeptBodies:
         return KeptBodies(self.store.state_dir, self.target)
+
+    # -- the catalog memory ----------------------------------------------------------------
+    @functools.cached_property
+    def catalog(self) -> CatalogStore:
+        """The target's catalog memory."""
+        from psykhe_cli.catalog.store import CatalogStore
+
+        return CatalogStore(self.store.state_dir, self.target)
+
+    def settle_changes(self, lookup: Callable[[int], Ingestion]) -> None:
+        """Look up the catalog updates whose outcome is not known yet, and settle those that
+        ended (before the memory is read for a push)."""
+        for ingestion_id in self.catalog.unsettled():
+            try:
+                ingestion = lookup(ingestion_id)
+            except PsykheError as exc:
+                self._notice(
+                    f"the outcome of ingestion {ingestion_id} is not known ({exc.message}): "
+                    "what it sent is sent again"
+                )
+                continue
+            self.settle(ingestion)
+
+    def changes_sending(self, update: Memory, *, replace: bool, whole: bool) -> None:
+        """Before the request can be complete: keep what it sends as a pending update
+        (``replace``: it becomes the memory; ``whole``: the whole feed is sent)."""
+
+        def begin() -> None:
+            self._update = self.catalog.begin(update, replace=replace, whole=whole)
+
+        self._quietly(begin)
+
+    def changes_accepted(self, ingestion_id: int) -> None:
+        """One request of the pending update was accepted."""
+        update = self._update
+        if update is not None:
+            self._quietly(lambda: self.catalog.accepted(update, ingestion_id))
+
+    def changes_sent(self) -> None:
+        """Every request of the pending update was accepted: their outcomes decide."""
+        update = self._update
+        if update is not None:
+            self._update_sent = True
+            self._quietly(lambda: self.catalog.complete(update))
 
     # -- what the target is known to refuse ------------------------------------------------
     def streams(self) -> bool:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from psykhe_cli.poll import DEFAULT_TIMEOUT
 
 if TYPE_CHECKING:
+    from psykhe_cli.catalog import Changes
     from psykhe_cli.errors import PsykheError
     from psykhe_cli.ingestion import Ingestion
     from psykhe_cli.kept import KeptFile
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from psykhe_cli.validate import FeedReport, FeedSource, ValidationOptions
 
 __all__ = [
+    "DEFAULT_BASELINE_MAX_AGE",
     "DEFAULT_MAX_DROP",
     "DEFAULT_TIMEOUT",
     "GuardQuestion",
@@ -35,6 +37,8 @@ __all__ = [
 
 #: soft_replace: refuse when products or variants fell by more than this percent
 DEFAULT_MAX_DROP = 50.0
+#: days: a catalog memory not refreshed by a whole feed for longer is not trusted
+DEFAULT_BASELINE_MAX_AGE = 7.0
 
 
 class Mode(str, Enum):
@@ -87,6 +91,12 @@ class PushRequest:
     #: ``psykhe restore``: this kept body is sent byte for byte instead of ``sources``; its
     #: lines are checked and planned as any feed's (never streamed)
     kept: KeptFile | None = None
+    #: insert: send only the records new or changed since the confirmed catalog memory
+    only_changed: bool = False
+    #: refuse when more than this percent of the memory's variants change (None: off)
+    max_changed: float | None = None
+    #: days since a whole feed refreshed the memory after which it is not trusted
+    baseline_max_age: float = DEFAULT_BASELINE_MAX_AGE
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,6 +114,8 @@ class GuardQuestion:
     plan: Plan | None = None
     #: a ``protected = true`` profile: the operator types its name instead of y
     protected_profile: str | None = None
+    #: what the push changes against the catalog memory (``catalog.Changes``)
+    changes: Changes | None = None
 
 
 @dataclass
@@ -146,6 +158,8 @@ class PushResult:
     #: SHA-256 of the gzip body (the same feed and level always give the same body)
     feed_sha256: str | None = None
     error: PsykheError | None = None
+    #: what it changes against the catalog memory (``catalog.Changes``)
+    changes: Changes | None = None
 
     def timeline(self) -> tuple[dict[str, float], float]:
         """The phases in order, adding up to the wall time (also returned): ``preparing``,
@@ -208,6 +222,7 @@ class PushResult:
             # as the server gave them; it counts records, as the plan's "*_records" do
             "product_metrics_count": "records, one per variant",
             "error": error,
+            "changes": self.changes.to_json() if self.changes is not None else None,
         }
 
     def _timing(self) -> dict[str, Any]:

@@ -10,6 +10,7 @@ accepted it (or, when it failed, until the history recorded what it may have lef
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from psykhe_cli.errors import (
 )
 from psykhe_cli.http.keycheck import KeyStatus
 from psykhe_cli.outputs import RejectsFile
+from psykhe_cli.push.changes import ChangesStep
 from psykhe_cli.push.connection import EarlyClient, Opened, open_client
 from psykhe_cli.push.guard import NOT_CONFIRMED, Counts, decide, plan_json, plan_text
 from psykhe_cli.push.history import History
@@ -85,6 +87,8 @@ class Push:
         self._uploader: Uploader | None = None
         self._client: IngestionClient | None = None
         self._take_client: Callable[[], IngestionClient] = self._no_client
+        #: the comparison with the target's catalog memory
+        self.changes = ChangesStep(request, self._history, self.observer)
 
     @staticmethod
     def _no_client() -> IngestionClient:
@@ -144,6 +148,9 @@ class Push:
                 stack.callback(stream.stop)
                 on_workers = functools.partial(self._start_stream, early, stream)
             try:
+                # before the workers fork: they share the memory; lookups end their threads
+                self.changes.load(self._open_client if self.settings is not None else None)
+                stack.callback(self.changes.close)
                 parts = prepare(
                     request,
                     self.result,
@@ -153,11 +160,13 @@ class Push:
                     products=products,
                     on_workers=on_workers,
                     stream=stream,
+                    changes=self.changes,
                 )
                 if sending:
                     self._check_key(early)
                 if not request.dry_run:
                     self._lock(lock)
+                self.changes.verdict(self.result)
                 self._guard()
             except PsykheError as exc:
                 exc.upload_cut_off = stream is not None and stream.started
@@ -165,8 +174,15 @@ class Push:
             if request.dry_run:
                 self.observer.notice("dry run: nothing was sent")
                 return
+            if self.changes.nothing_to_send(self.result):
+                self.observer.notice(self.changes.nothing_changed())
+                self.result.status = "unchanged"
+                return
             client = self._take_client()
+            self.changes.sending()
             self._upload(uploader, parts, stream)
+            if self._history is not None:
+                self._history.changes_sent()
             lock.close()  # accepted and recorded: the next push may start its guard
             spool.discard()  # free the disk before a possibly long wait
             if request.wait:
@@ -180,6 +196,15 @@ class Push:
             raise UsageError(
                 "--skip-invalid cannot be used with --mode soft_replace: "
                 "every skipped product would be deactivated"
+            )
+        if request.only_changed and request.mode == Mode.SOFT_REPLACE:
+            raise UsageError(
+                "--only-changed cannot be used with --mode soft_replace: a full sync must "
+                "carry the whole catalog"
+            )
+        if request.max_changed is not None and not 0 <= request.max_changed <= 100:
+            raise UsageError(
+                f"--max-changed must be a percentage from 0 to 100, not {request.max_changed}"
             )
         if not 0 <= request.max_drop <= 100:
             raise UsageError(
@@ -200,6 +225,8 @@ class Push:
             return False
         if request.mode == Mode.INSERT and request.batch_limit not in (None, BatchLimit()):
             return False
+        if request.only_changed or request.max_changed is not None:
+            return False  # nothing to send, or a refusal, must leave no request at all
         if request.mode == Mode.SOFT_REPLACE and not request.yes and self.observer.can_prompt():
             return False
         return self._history.streams()
@@ -292,7 +319,10 @@ class Push:
             raise verdict.refusal
         if verdict.note is not None:
             observer.notice(verdict.note)
-        if verdict.question is not None and not observer.confirm(verdict.question):
+        question = verdict.question
+        if question is not None:
+            question = dataclasses.replace(question, changes=result.changes)
+        if question is not None and not observer.confirm(question):
             raise GuardRefused(NOT_CONFIRMED, nothing_sent=True)
 
     def _lookup(self, ingestion_id: int) -> Ingestion:
@@ -363,6 +393,7 @@ class Push:
         self.observer.created(created.ingestion_id, number, total)
         if self._history is not None:
             self._history.save(result, status=result.status)
+            self._history.changes_accepted(created.ingestion_id)
             if self.request.mode == Mode.SOFT_REPLACE:
                 # its body is handed over, to be kept if it completes (``kept.py``)
                 self._history.accepted(created.ingestion_id, result, body=part)
@@ -391,7 +422,7 @@ class Push:
                     on_update=self._on_update,
                     on_error=self.observer.poll_failed,
                 )
-                if request.mode == Mode.SOFT_REPLACE and self._history is not None:
+                if self._history is not None:
                     self._history.settle(final)
                 if final.failed:
                     raise IngestionFailed(

@@ -26,6 +26,7 @@ from psykhe_cli import threads
 from psykhe_cli.plan import RecordCount, counted
 from psykhe_cli.printable import printable
 from psykhe_cli.render import ProblemGroups, print_summary, write_line
+from psykhe_cli.render.changes import changes_rows, question_lines
 from psykhe_cli.render.plan import phase_rows, plan_lines, plan_rows
 from psykhe_cli.render.progress import (
     Ticker,
@@ -398,6 +399,7 @@ def guard_text(question: GuardQuestion) -> str:
         lines.append("last sync    none remembered for this target")
     if question.plan is not None:
         lines += plan_lines(question.plan)
+    lines += question_lines(question.changes)
     lines += [
         f"upload       {human_bytes(question.compressed_bytes)} gzip, one request",
         # within the panel's 76 columns on an 80-column terminal
@@ -434,6 +436,7 @@ def summary_rows(result: PushResult) -> list[tuple[str, str]]:
         rows.append(("requests", str(result.requests)))
     rows += plan_rows(result.plan)
     rows += phase_rows(result)
+    rows += changes_rows(result.changes)
     rows.append(("status", result.status or "-"))
     rows += metric_rows(result.ingestions)
     return rows

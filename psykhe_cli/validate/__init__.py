@@ -17,6 +17,8 @@ each event to a callback (the one place events are dispatched)::
         on_rejected=rejects.write,       # (file, line, raw bytes, problems) of the others
         on_progress=bar.update,          # (lines done, raw bytes read), at most ~10 times/s
         on_workers=start_threads,        # once the workers are forked (``psykhe_cli.threads``)
+        sieve=catalog_sieve,             # with on_compared: compares the records, keeps some
+        on_compared=tally.add,
     )
 
 Problem codes (one level each; ``--strict`` makes every warning an error):
@@ -57,6 +59,7 @@ from psykhe_cli.feeds import FeedSource
 from psykhe_cli.validate.engine import FeedCheck, check_feeds
 from psykhe_cli.validate.events import (
     BlockCodec,
+    Compared,
     Encoded,
     Encoder,
     Event,
@@ -68,6 +71,7 @@ from psykhe_cli.validate.events import (
     Products,
     Progress,
     Records,
+    RecordSieve,
     RejectedLine,
     Wanted,
 )
@@ -77,6 +81,7 @@ from psykhe_cli.validate.rules import Issue, LineResult, check_line, check_produ
 
 __all__ = [
     "BlockCodec",
+    "Compared",
     "Encoded",
     "Encoder",
     "Event",
@@ -94,6 +99,7 @@ __all__ = [
     "Problem",
     "Products",
     "Progress",
+    "RecordSieve",
     "Records",
     "RejectedLine",
     "ValidationOptions",

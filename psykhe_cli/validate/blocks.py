@@ -25,7 +25,7 @@ from psykhe_cli.schema import (
     PRODUCT_KEY,
     VARIANT_KEY,
 )
-from psykhe_cli.validate.events import Encoder
+from psykhe_cli.validate.events import Encoder, RecordSieve
 from psykhe_cli.validate.fast import Decoders, not_none, not_none_at, prove_lines
 from psykhe_cli.validate.lines import Lines
 from psykhe_cli.validate.rules import (
@@ -38,6 +38,7 @@ from psykhe_cli.validate.rules import (
     product_is_fine,
     wrap_bare,
 )
+from psykhe_cli.validate.sifting import sift
 
 # -- one block of lines (runs in a worker process or in-process) --------------------------
 
@@ -56,6 +57,7 @@ class BlockParams(NamedTuple):
     encode: Encoder | None = None
     #: return the product identifier beside each product hash (``BlockResult.product_ids``)
     want_product_ids: bool = False
+    sieve: RecordSieve | None = None  # compares the accepted records, keeps some
 
 
 @dataclass
@@ -87,6 +89,8 @@ class BlockResult:
     last_pid: str | None = None
     #: the normalized lines encoded, instead of ``records`` (``BlockParams.encode``)
     encoded: Any = None
+    compared: Any = None  # the sieve's answer
+    kept: Any = None  # the accepted lines the sieve kept (None: all); only those are passed on
 
     def add(self, line: int, issues: list[Issue], pid: str | None, params: BlockParams) -> bool:
         """Count ``issues`` of ``line``; True when one of them is an error."""
@@ -275,6 +279,11 @@ def _check_block(
     result.pair_hashes, result.variant_hashes, result.product_hashes, result.product_ids = hashes
     if not want_records:
         return result
+    if params.sieve is not None:  # what it leaves out is not encoded (records: all kept)
+        sifted = sift(lines.list(), accepted, rewritten, (keys, identifiers), params)
+        result.records, result.kept, result.compared, result.encoded = sifted
+        if result.kept is not None:
+            return result
     if params.encode is None or b"\r" in block:
         every = lines.list()
         records = [rewritten.get(i) or every[i].removesuffix(b"\r") + b"\n" for i in accepted]

@@ -17,6 +17,7 @@ from psykhe_cli.feeds.jsonl import reject_json_document
 from psykhe_cli.validate.blocks import RangeResult, check_block, check_range, check_rows, rebase
 from psykhe_cli.validate.events import (
     BlockCodec,
+    Compared,
     Encoded,
     Event,
     Notice,
@@ -29,6 +30,7 @@ from psykhe_cli.validate.events import (
     Products,
     Progress,
     Records,
+    RecordSieve,
     RejectedLine,
     Wanted,
 )
@@ -143,13 +145,16 @@ def check_feeds(
     on_products: OnProducts | None = None,
     want_product_hashes: bool = False,
     on_workers: Callable[[], None] | None = None,
+    sieve: RecordSieve | None = None,
+    on_compared: Callable[[Any, tuple[int, ...]], None] | None = None,
 ) -> FeedReport:
     """Run a ``FeedCheck`` to its end, handing its events to callbacks; return the report.
 
     ``on_records`` asks for ``Records``, ``on_rejected`` for ``RejectedLine``\\s,
     ``on_products`` for ``Products``; ``codec`` (with ``on_records`` and ``on_encoded``) for
-    ``Encoded`` pieces of the JSON Lines blocks (see ``Wanted``); ``on_workers``: see
-    ``FeedCheck``.
+    ``Encoded`` pieces of the JSON Lines blocks (see ``Wanted``); ``sieve`` (with
+    ``on_records`` and ``on_compared``) compares the records and keeps those it chooses;
+    ``on_workers``: see ``FeedCheck``.
     """
     wanted = Wanted(
         records=on_records is not None,
@@ -157,6 +162,7 @@ def check_feeds(
         rejected=on_rejected is not None,
         products=on_products is not None,
         product_hashes=want_product_hashes,
+        sieve=sieve,
     )
     with FeedCheck(sources, options, wanted, stdin=stdin, on_workers=on_workers) as check:
         for event in check:
@@ -181,6 +187,9 @@ def check_feeds(
             elif type(event) is Products:
                 assert on_products is not None
                 on_products(event.identifiers)
+            elif type(event) is Compared:
+                assert on_compared is not None
+                on_compared(event.answer, event.left_out)
     return check.report
 
 

@@ -34,6 +34,19 @@ class BlockCodec(Protocol):
         ...
 
 
+class RecordSieve(Protocol):
+    """Compares each block's accepted records where the block is checked (in the workers);
+    it must pickle. ``psykhe push`` supplies one (``catalog.Sieve``)."""
+
+    def __call__(
+        self, records: list[bytes], identifiers: tuple[list[str], list[Any]]
+    ) -> tuple[Any, Any]:
+        """Which of ``records`` (normalized lines; ``identifiers``: their product and
+        variant identifiers) to keep — a sequence of booleans, or None for all — and an
+        answer handed back as ``Compared``, in feed order."""
+        ...
+
+
 @dataclass(frozen=True)
 class Wanted:
     """What a consumer asks the producer for, beyond the report and the problems.
@@ -52,6 +65,9 @@ class Wanted:
       product once (its first time), as ``Products``.
     - ``product_hashes``: the report's ``product_hashes`` holds the feed's distinct products
       as sorted hashes (``ProductHashes``), to compare with other identifiers.
+    - ``sieve`` (with ``records``): each block's records are compared where they are checked
+      (``RecordSieve``); only those it keeps are passed on, and its answers come as
+      ``Compared``, each before its block's records.
     """
 
     records: bool = False
@@ -59,6 +75,17 @@ class Wanted:
     rejected: bool = False
     products: bool = False
     product_hashes: bool = False
+    sieve: RecordSieve | None = None
+
+
+@dataclass(frozen=True)
+class Compared:
+    """A ``RecordSieve``'s answer for one block (or one batch of CSV rows), and the indexes
+    of the records it was given that became errors once merged (a variant id an earlier
+    block gave): they are not passed on."""
+
+    answer: Any
+    left_out: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -108,4 +135,4 @@ class Progress:
 
 
 #: what ``FeedCheck`` yields, in input order
-Event = Problem | Records | Encoded | RejectedLine | Products | Notice | Progress
+Event = Problem | Records | Encoded | RejectedLine | Products | Notice | Progress | Compared

@@ -28,6 +28,7 @@ from psykhe_cli.validate.blocks import (
     product_hash,
 )
 from psykhe_cli.validate.events import (
+    Compared,
     Encoded,
     Encoder,
     Event,
@@ -60,6 +61,7 @@ class Merger:
             options.max_problems,
             portable,
             want_product_ids=wanted.products,
+            sieve=wanted.sieve if wanted.records else None,
         )
         self._out = out
         self._uncounted_ids: list[list[str]] = []
@@ -155,10 +157,21 @@ class Merger:
             for line, raw, issues, pid in rejected:
                 found = [Problem(file, line, self._level(lv), c, m, pid) for lv, c, m in issues]
                 self._out.append(RejectedLine(file, line, raw, found))
-        records = result.records
+        sieve = self.params.sieve
+        if sieve is not None and result.keys is not None and result.records:  # CSV rows
+            identifiers = [pid for pid, _ in result.keys], [vid for _, vid in result.keys]
+            result.kept, result.compared = sieve(result.records, identifiers)
+            if result.kept is not None:
+                result.records = list(itertools.compress(result.records, result.kept))
+        if result.compared is not None:
+            self._out.append(Compared(result.compared, tuple(sorted(dropped))))
+        records, kept = result.records, result.kept  # the records the sieve kept, only
         products, ids = result.product_hashes, result.product_ids
         if dropped:
-            records = [r for i, r in enumerate(records) if i not in dropped]
+            # each record's index among the accepted lines (an encoded block: no record here)
+            every = range(len(records) if kept is None else len(kept))
+            indexes = every if kept is None else itertools.compress(every, kept)
+            records = [r for i, r in zip(indexes, records, strict=False) if i not in dropped]
             products, ids = self._products_kept(result, first_line, block, dropped)
         self._uncounted.append(products)
         if self.wanted.products:
@@ -170,9 +183,9 @@ class Merger:
         if result.encoded is not None:
             if dropped:  # rare: the block's kept lines encoded again, here
                 assert block is not None and self._codec is not None
-                kept = self._records_again(block, first_line, dropped)
-                if kept:
-                    self._out.append(Encoded(self._codec.encoder()(b"".join(kept), len(kept))))
+                again = self._records_again(block, first_line, dropped, kept)
+                if again:
+                    self._out.append(Encoded(self._codec.encoder()(b"".join(again), len(again))))
             elif len(result.accepted):
                 self._out.append(Encoded(result.encoded))
         elif self.wanted.records and records:
@@ -197,11 +210,18 @@ class Merger:
         portable = self.params.portable_hashes
         return array("Q", (product_hash(pid, portable) for pid in firsts)), firsts
 
-    def _records_again(self, block: bytes, first_line: int, dropped: set[int]) -> list[bytes]:
-        """The records of a JSON Lines block checked again, but for the indexes ``dropped``."""
-        params = self.params._replace(want_records=True, encode=None)
+    def _records_again(
+        self, block: bytes, first_line: int, dropped: set[int], kept: Any = None
+    ) -> list[bytes]:
+        """The records of a JSON Lines block checked again, but for the indexes ``dropped``
+        (and those the sieve did not keep)."""
+        params = self.params._replace(want_records=True, encode=None, sieve=None)
         records = check_block(block, first_line, params).records
-        return [record for index, record in enumerate(records) if index not in dropped]
+        return [
+            record
+            for index, record in enumerate(records)
+            if index not in dropped and _kept(kept, index)
+        ]
 
     def finish(self) -> None:
         """Complete the report once every result is merged."""
@@ -285,6 +305,11 @@ _PAIRS_BATCH = 1 << 14
 #: results staged at most: blocks of blank or rejected lines add no pair hash, and would
 #: otherwise be held, with their bytes, to the end of the feed
 _STAGED_BLOCKS = 16
+
+
+def _kept(kept: Any, index: int) -> bool:
+    """Whether the sieve kept accepted line ``index`` (``kept`` None: it kept them all)."""
+    return kept is None or bool(kept[index])
 
 
 def _joined(arrays: list[array[int]]) -> array[int]:
