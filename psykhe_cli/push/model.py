@@ -13,6 +13,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from psykhe_cli.errors import UsageError
 from psykhe_cli.poll import DEFAULT_TIMEOUT
 
 if TYPE_CHECKING:
@@ -244,3 +245,28 @@ def overall_status(names: Sequence[str]) -> str:
     if "failed" in names:
         return "failed"
     return min(names, key=lambda name: _PROGRESS.index(name) if name in _PROGRESS else 0)
+
+
+def check_request(request: PushRequest) -> None:
+    """Refuse, as a usage error, a request whose options contradict each other."""
+    if request.mode == Mode.SOFT_REPLACE and request.skip_invalid:
+        raise UsageError(
+            "--skip-invalid cannot be used with --mode soft_replace: "
+            "every skipped product would be deactivated"
+        )
+    if request.only_changed and request.mode == Mode.SOFT_REPLACE:
+        raise UsageError(
+            "--only-changed cannot be used with --mode soft_replace: a full sync must "
+            "carry the whole catalog"
+        )
+    if request.max_changed is not None and not 0 <= request.max_changed <= 100:
+        raise UsageError(
+            f"--max-changed must be a percentage from 0 to 100, not {request.max_changed}"
+        )
+    if not 0 <= request.max_drop <= 100:
+        raise UsageError(f"--max-drop must be a percentage from 0 to 100, not {request.max_drop}")
+    from psykhe_cli.feeds import STDIN
+    from psykhe_cli.outputs import check_outputs
+
+    feeds = [source.path for source in request.sources if source.path != STDIN]
+    check_outputs({"--rejects": request.rejects, "--plan-file": request.plan_file}, feeds)

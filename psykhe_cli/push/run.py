@@ -24,7 +24,6 @@ from psykhe_cli.errors import (
     IngestionFailed,
     Interrupted,
     PsykheError,
-    UsageError,
     WaitTimeout,
     exit_code_of,
     signal_of,
@@ -35,7 +34,8 @@ from psykhe_cli.push.changes import ChangesStep
 from psykhe_cli.push.connection import EarlyClient, Opened, open_client
 from psykhe_cli.push.guard import NOT_CONFIRMED, Counts, decide, plan_json, plan_text
 from psykhe_cli.push.history import History
-from psykhe_cli.push.model import Mode, PushRequest, PushResult, overall_status
+from psykhe_cli.push.interrupted import interruption
+from psykhe_cli.push.model import Mode, PushRequest, PushResult, check_request, overall_status
 from psykhe_cli.push.observer import NullObserver, PushObserver
 from psykhe_cli.push.prepare import prepare
 from psykhe_cli.push.upload import Upload, Uploader
@@ -115,7 +115,7 @@ class Push:
 
     def _run(self, lock: ExitStack) -> None:
         request = self.request
-        self._check_request()
+        check_request(request)
         streams = self._streams()
         with ExitStack() as stack:
             spool = stack.enter_context(
@@ -189,32 +189,6 @@ class Push:
                 self._follow(client)
             else:
                 self.result.status = "created"
-
-    def _check_request(self) -> None:
-        request = self.request
-        if request.mode == Mode.SOFT_REPLACE and request.skip_invalid:
-            raise UsageError(
-                "--skip-invalid cannot be used with --mode soft_replace: "
-                "every skipped product would be deactivated"
-            )
-        if request.only_changed and request.mode == Mode.SOFT_REPLACE:
-            raise UsageError(
-                "--only-changed cannot be used with --mode soft_replace: a full sync must "
-                "carry the whole catalog"
-            )
-        if request.max_changed is not None and not 0 <= request.max_changed <= 100:
-            raise UsageError(
-                f"--max-changed must be a percentage from 0 to 100, not {request.max_changed}"
-            )
-        if not 0 <= request.max_drop <= 100:
-            raise UsageError(
-                f"--max-drop must be a percentage from 0 to 100, not {request.max_drop}"
-            )
-        from psykhe_cli.feeds import STDIN
-        from psykhe_cli.outputs import check_outputs
-
-        feeds = [source.path for source in request.sources if source.path != STDIN]
-        check_outputs({"--rejects": request.rejects, "--plan-file": request.plan_file}, feeds)
 
     def _streams(self) -> bool:
         """Whether the upload may start while the feed is checked: one request, nobody to
@@ -478,39 +452,8 @@ class Push:
 
     def _interrupted(self, signum: int | None) -> Interrupted:
         """What an interruption before polling left behind (polling explains itself)."""
-        ids = self.result.ingestion_ids
-        before = f"; ingestion(s) {', '.join(map(str, ids))} were accepted before it" if ids else ""
         sending = self._in_flight()
         if sending is not None and sending.size is not None:  # the display: the same figure
             delivered = sending.meter.delivered()
             self.observer.uploading(sending.number, sending.parts, delivered, sending.size)
-        if sending is not None and sending.backing_off is not None:
-            return Interrupted(
-                f"interrupted while waiting to retry the upload ({sending.backing_off}): the "
-                f"server did not accept the last attempt, so it applied nothing from it{before}",
-                hint="it is safe to run the same command again" if not ids else None,
-                signum=signum,
-            )
-        if sending is not None and sending.body_sent:
-            return Interrupted(
-                "interrupted after the whole upload was handed to the network "
-                f"({sending.reached()}), before the server answered: it may have "
-                f"accepted it{before}",
-                hint="check with `psykhe status --last` before sending the feed again",
-                signum=signum,
-            )
-        if sending is not None:
-            return Interrupted(
-                f"interrupted during the upload ({sending.reached()}): the server never "
-                f"received the whole body, so it applied nothing from it{before}",
-                hint="it is safe to run the same command again" if not ids else None,
-                signum=signum,
-            )
-        if ids:
-            return Interrupted(
-                f"interrupted; ingestion(s) {', '.join(map(str, ids))} were accepted and go on "
-                "on the server",
-                hint=f"follow it with: psykhe status {ids[-1]} --watch",
-                signum=signum,
-            )
-        return Interrupted("interrupted before anything was sent", signum=signum)
+        return interruption(self.result.ingestion_ids, sending, signum)
