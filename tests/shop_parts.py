@@ -9,11 +9,10 @@ from typing import Any
 
 from psykhe_cli.errors import InputError
 from psykhe_cli.feeds import FeedSource, open_feed
-from psykhe_cli.feeds.xml_split import plan
 from psykhe_cli.validate import ValidationOptions, check_feeds
 from psykhe_cli.validate.events import Problem, Records, RejectedLine, Wanted
 from psykhe_cli.validate.merge import Merger
-from psykhe_cli.validate.shop_ranges import check_xml_parts
+from psykhe_cli.validate.shop_ranges import check_parts, shop_parts
 
 
 class _Done:
@@ -29,6 +28,9 @@ class InProcess:
 
     count = 2
 
+    def start(self, bytes_read: int, *, ranges: bool = False) -> bool:
+        return True
+
     def submit(self, fn: Any, *args: Any) -> _Done:
         return _Done(fn(*args))
 
@@ -36,14 +38,14 @@ class InProcess:
 Outcome = tuple[Any, ...]
 
 
-def reference(path: Path, fmt: str) -> Outcome:
+def reference(path: Path, fmt: str, include_inactive: bool = False) -> Outcome:
     """What one process finds: the report's figures, problems, rejected rows, records."""
     records: list[bytes] = []
     rejected: list[tuple[int, bytes]] = []
     options = ValidationOptions(workers=0, max_problems=10**6)
     try:
         report = check_feeds(
-            [FeedSource(str(path), format=fmt)],  # type: ignore[arg-type]
+            [FeedSource(str(path), format=fmt, include_inactive=include_inactive)],  # type: ignore[arg-type]
             options,
             on_records=records.extend,
             on_rejected=lambda file, line, raw, problems: rejected.append((line, raw)),
@@ -52,22 +54,23 @@ def reference(path: Path, fmt: str) -> Outcome:
         return ("error", str(exc))
     problems = [p.format() for p in report.problems]
     figures = (report.lines, report.products, report.variants, report.errors, report.warnings)
+    figures += (report.left_out,)
     return figures, report.counts_by_code, problems, rejected, records
 
 
-def in_parts(path: Path, fmt: str, step: int) -> Outcome:
+def in_parts(path: Path, fmt: str, step: int, include_inactive: bool = False) -> Outcome:
     """The same, the file cut in ranges of ``step`` bytes, each read on its own."""
-    options = ValidationOptions(block_size=step, max_problems=10**6)
+    options = ValidationOptions(block_size=step, max_problems=10**6, parallel_after=0)
     out: list[Any] = []
     merger = Merger(options, Wanted(records=True, rejected=True), out, portable=False)
-    source = FeedSource(str(path), format=fmt)  # type: ignore[arg-type]
+    source = FeedSource(str(path), format=fmt, include_inactive=include_inactive)  # type: ignore[arg-type]
     feed = open_feed(source, io.BytesIO())
     try:
-        assert feed.identity is not None
-        xml = plan(str(path), (feed.identity.device, feed.identity.inode))
-        assert xml is not None, "the file is cut"
+        workers: Any = InProcess()
+        parts = shop_parts(feed, workers, options)
+        assert parts is not None, "the file is cut"
         merger.report.files.append(source.name)
-        for _ in check_xml_parts(feed, xml, merger, InProcess(), lambda lines, done: None):
+        for _ in check_parts(feed, parts, merger, workers, lambda lines, done: None):
             pass
         merger.finish()
     except InputError as exc:
@@ -79,4 +82,5 @@ def in_parts(path: Path, fmt: str, step: int) -> Outcome:
     rejected = [(e.line, e.raw) for e in out if type(e) is RejectedLine]
     problems = [e.format() for e in out if type(e) is Problem]
     figures = (report.lines, report.products, report.variants, report.errors, report.warnings)
+    figures += (report.left_out,)
     return figures, report.counts_by_code, problems, rejected, records

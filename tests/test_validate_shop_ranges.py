@@ -3,6 +3,8 @@ records, problems and rejected rows at the same file:line, the same error that e
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import pytest
@@ -150,4 +152,121 @@ def test_xml_feed_checked_by_forked_workers_as_by_one_process(tmp_path: Path) ->
     )
     expected = reference(path, "gmc")
     figures = (report.lines, report.products, report.variants, report.errors, report.warnings)
+    figures += (report.left_out,)
+    assert (figures, report.counts_by_code, problems) == expected[:3]
+
+
+# -- Shopify exports ---------------------------------------------------------------------
+
+SHOPIFY_HEADER = [
+    "Handle",
+    "Title",
+    "Body (HTML)",
+    "Vendor",
+    "Option1 Name",
+    "Option1 Value",
+    "Variant SKU",
+    "Variant Price",
+    "Image Src",
+    "Image Position",
+    "Status",
+]
+#: a line inside a quoted cell that reads alone as a whole row of another handle
+LOOKS_LIKE_A_ROW = "\n" + ",".join(["other"] + ["x"] * (len(SHOPIFY_HEADER) - 1)) + "\nend"
+BODIES = ["", "plain", "<p>two\nlines</p>", 'a, "quoted"\n\n, b', LOOKS_LIKE_A_ROW]
+
+
+def shopify_rows(shape: list[tuple[int, int, int, int]]) -> list[list[str]]:
+    """Products of ``(variants, body, status, flaw)``: rows as Shopify writes them, flawed."""
+    rows: list[list[str]] = []
+    for n, (variants, body, status, flaw) in enumerate(shape):
+        handle = f"h{n}" if flaw != 1 else ""
+        for v in range(variants):
+            row = [handle, "", "", "", "", f"S{v}", f"SKU-{n}-{v}", "10.00", "", "", ""]
+            if v == 0:
+                row[1:5] = [f"Product {n}", BODIES[body], "Vendor", "Size"]
+                row[10] = ["active", "draft", "active"][status]
+                row[8], row[9] = f"https://cdn.example.com/{n}.jpg", "1"
+            if flaw == 2 and v == variants - 1:
+                row[7] = "ten"  # a bad price
+            if flaw == 3 and v == variants - 1:
+                row[8] = "not-a-url"
+            rows.append(row)
+        if flaw == 4:  # an image-only row
+            rows.append([handle] + [""] * 7 + [f"https://cdn.example.com/{n}-b.jpg", "2", ""])
+    return rows
+
+
+def shopify_text(rows: list[list[str]], flaws: list[int], newline: str) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator=newline).writerows([SHOPIFY_HEADER, *rows])
+    text = out.getvalue()
+    lines = text.split(newline)
+    for flaw in flaws:  # lines spoiled: a stray quote, a short row, a blank line
+        at = 1 + flaw % max(1, len(lines) - 2)
+        lines[at] = [lines[at] + '"x', "short,row", ""][flaw % 3]
+    return newline.join(lines)
+
+
+shapes = st.lists(
+    st.tuples(
+        st.integers(1, 4), st.integers(0, len(BODIES) - 1), st.integers(0, 2), st.integers(0, 8)
+    ),
+    min_size=1,
+    max_size=10,
+)
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    shape=shapes,
+    flaws=st.lists(st.integers(0, 400), max_size=2),
+    newline=st.sampled_from(["\n", "\r\n"]),
+    step=st.integers(1, 500),
+    inactive=st.booleans(),
+)
+def test_shopify_in_parts_differential(
+    tmp_path: Path,
+    shape: list[tuple[int, int, int, int]],
+    flaws: list[int],
+    newline: str,
+    step: int,
+    inactive: bool,
+) -> None:
+    path = write(tmp_path, shopify_text(shopify_rows(shape), flaws, newline), "products.csv")
+    expected = reference(path, "shopify", inactive)
+    assert in_parts(path, "shopify", step, inactive) == expected
+
+
+SHOPIFY = shopify_text(
+    shopify_rows(
+        [(2, 2, 0, 0), (1, 4, 0, 2), (3, 0, 1, 0), (2, 3, 0, 4), (1, 1, 0, 3), (2, 0, 0, 0)]
+    ),
+    [],
+    "\n",
+)
+
+
+def test_shopify_cut_at_every_byte_finds_what_one_process_finds(tmp_path: Path) -> None:
+    path = write(tmp_path, SHOPIFY, "products.csv")
+    expected = reference(path, "shopify")
+    assert expected[0] != "error" and expected[2], "the export has problems to place"
+    header = SHOPIFY.index("\n") + 1
+    for step in range(1, path.stat().st_size - header + 1):
+        assert in_parts(path, "shopify", step) == expected, f"ranges of {step} bytes"
+
+
+def test_shopify_export_checked_by_forked_workers_as_by_one_process(tmp_path: Path) -> None:
+    shape = [(1 + n % 4, n % len(BODIES), n % 3, n % 9) for n in range(300)]
+    path = write(tmp_path, shopify_text(shopify_rows(shape), [], "\n"), "products.csv")
+    ranged = ValidationOptions(workers=2, block_size=997, parallel_after=4096, max_problems=10**6)
+    problems: list[str] = []
+    report = check_feeds(
+        [FeedSource(str(path))], ranged, on_problem=lambda p: problems.append(p.format())
+    )
+    expected = reference(path, "shopify")
+    figures = (report.lines, report.products, report.variants, report.errors, report.warnings)
+    figures += (report.left_out,)
     assert (figures, report.counts_by_code, problems) == expected[:3]

@@ -35,7 +35,7 @@ from psykhe_cli.validate.events import (
 )
 from psykhe_cli.validate.merge import Merger
 from psykhe_cli.validate.report import FeedReport, Problem, ValidationOptions
-from psykhe_cli.validate.shop_ranges import check_xml_parts, xml_parts
+from psykhe_cli.validate.shop_ranges import check_parts, shop_parts
 from psykhe_cli.validate.workers import Workers
 
 
@@ -103,8 +103,8 @@ class FeedCheck:
                 try:
                     if feed.format == "jsonl":
                         yield from _check_jsonl(feed, merger, workers, progress, out)
-                    elif (parts := xml_parts(feed, workers, merger.options)) is not None:
-                        for _ in check_xml_parts(feed, parts, merger, workers, progress.update):
+                    elif (parts := shop_parts(feed, workers, merger.options)) is not None:
+                        for _ in check_parts(feed, parts, merger, workers, progress.update):
                             yield from _drain(out)
                     else:
                         yield from _check_rows(feed, merger, progress, out)

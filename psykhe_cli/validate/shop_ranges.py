@@ -1,12 +1,14 @@
 """Shop exports read in parts by the workers, as a big plain JSON Lines file is read.
 
-A Merchant Center XML file is cut at item starts (``feeds.xml_split``: why a part parsed on
-its own reads as the whole document reads it). Each worker reads and checks the items that
-start in its byte range; this process renumbers their lines and merges the results in
-order. A part that is not only items (an element between items, a cut inside a comment or
-CDATA, malformed XML) is not trusted: from it on, the file is read as before, in this
-process, from its first byte, the rows already checked skipped, so that what is found, and
-any error that ends the run, is exactly what the one-process reader finds.
+A Merchant Center XML file is cut at item starts (``feeds.xml_split``), a Shopify export at
+the first row of a handle (``feeds.csv_split``): each says why a part read on its own reads
+as the whole file reads it, and what proves it. Each worker reads and checks the records
+that start in its byte range; this process renumbers their lines and merges the results in
+order, a Shopify part once the next one is known to start a new handle. A part not proved
+(an element between items, a cut inside a comment or a quoted cell, malformed input) is not
+trusted: from it on, the file is read as before, in this process, from its first byte, the
+rows already checked skipped, so that what is found, and any error that ends the run, is
+exactly what the one-process reader finds.
 """
 
 from __future__ import annotations
@@ -19,11 +21,10 @@ from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 from psykhe_cli.errors import InputError
-from psykhe_cli.feeds import STDIN, OpenFeed
+from psykhe_cli.feeds import STDIN, OpenFeed, csv_split, xml_split
 from psykhe_cli.feeds.delimited import Row
-from psykhe_cli.feeds.formats import RowReader, row_reader
+from psykhe_cli.feeds.formats import RowReader, left_out, row_reader
 from psykhe_cli.feeds.ranges import feed_changed
-from psykhe_cli.feeds.xml_split import XmlPlan, line_breaks, part_reader, plan, read_part
 from psykhe_cli.validate.blocks import BlockParams, BlockResult, check_rows, rebase
 from psykhe_cli.validate.fast import Decoders
 from psykhe_cli.validate.merge import Merger
@@ -35,7 +36,7 @@ _ALL = 1 << 62
 
 
 class PartResult(NamedTuple):
-    """``check_xml_part``'s answer: the part's result (lines numbered from 1) and where it was."""
+    """A worker's answer: the part's result (lines numbered from its first) and where it was."""
 
     result: BlockResult
     #: file offset and length of the part; rows read in it
@@ -46,13 +47,18 @@ class PartResult(NamedTuple):
     unusual: str | None = None
     #: the path named another file than the one opened: nothing was read
     changed: bool = False
+    #: products left out as not active
+    left_out: int = 0
+    #: Shopify: the handle of the first row (None: it has an error) and of the last rows
+    first_handle: str | None = None
+    last_handle: str | None = None
 
 
 def check_xml_part(
     path: str,
     start: int,
     end: int,
-    xml: XmlPlan,
+    xml: xml_split.XmlPlan,
     params: BlockParams,
     same: tuple[int, int] | None = None,
     decoders: Decoders | None = None,
@@ -60,55 +66,142 @@ def check_xml_part(
 ) -> PartResult:
     """Read and check the items of the XML file ``path`` that start in ``[start, end)``
     (``decoders``, ``numpy``: what every worker task is given; unused)."""
-    part = read_part(path, start, end, xml, same)
-    if part.changed:
-        return PartResult(BlockResult(), start, 0, changed=True)
-    if part.too_long:
-        return PartResult(BlockResult(), part.start, 0, unusual="an item over the line cap")
-    if not part.data:
-        return PartResult(BlockResult(), part.start, 0)
-    reader = part_reader(part, xml, path)
+    part = xml_split.read_part(path, start, end, xml, same)
+    if part.changed or part.too_long or not part.data:
+        return _nothing(part.start, part.changed, part.too_long)
+    reader = xml_split.part_reader(part, xml, path)
+    checked, _ = _checked(reader, params, part.start, part.data)
+    if checked.unusual is not None or reader.unusual is not None:
+        return PartResult(BlockResult(), part.start, 0, unusual=checked.unusual or reader.unusual)
+    checked.result.lines = reader.lines_read if part.last else xml_split.line_breaks(part.data)
+    return checked
+
+
+def check_shopify_part(
+    path: str,
+    start: int,
+    end: int,
+    shop: csv_split.CsvPlan,
+    include_inactive: bool,
+    params: BlockParams,
+    same: tuple[int, int] | None = None,
+    decoders: Decoders | None = None,
+    numpy: Any = None,
+) -> PartResult:
+    """Read and check the handles of the Shopify export ``path`` that start in
+    ``[start, end)`` (``decoders``, ``numpy``: unused)."""
+    part = csv_split.read_part(path, start, end, shop, same)
+    if part.changed or part.too_long or not part.data:
+        return _nothing(part.start, part.changed, part.too_long)
+    reader = csv_split.part_reader(part, shop, path, include_inactive)
+    checked, last = _checked(reader, params, part.start, part.data)
+    if checked.unusual is not None:
+        return checked
+    if not part.last and last is not None and last.error is not None and _RUNS_ON in last.error[1]:
+        return PartResult(BlockResult(), part.start, 0, unusual="a quoted cell runs on")
+    checked.result.lines = reader.lines_read if part.last else part.data.count(b"\n")
+    return checked._replace(
+        left_out=reader.left_out,
+        first_handle=reader.first_handle,
+        last_handle=reader.last_handle,
+    )
+
+
+def _nothing(start: int, changed: bool, too_long: bool) -> PartResult:
+    unusual = "a record over the line cap" if too_long else None
+    return PartResult(BlockResult(), start, 0, unusual=unusual, changed=changed)
+
+
+def _checked(
+    reader: RowReader, params: BlockParams, start: int, data: bytes
+) -> tuple[PartResult, Row | None]:
+    """The part's rows checked, and its last row."""
+    rows = _Last(reader)
     collecting = gc.isenabled()
     gc.disable()  # a part's records are acyclic and freed with it (as in check_block)
     try:
-        (result,) = check_rows(reader, params, _ALL)
+        (result,) = check_rows(rows, params, _ALL)
     except InputError as exc:
-        return PartResult(BlockResult(), part.start, 0, unusual=str(exc))
+        return PartResult(BlockResult(), start, 0, unusual=str(exc)), None
     finally:
         if collecting:
             gc.enable()
-    if reader.unusual is not None:
-        return PartResult(BlockResult(), part.start, 0, unusual=reader.unusual)
-    result.lines = reader.lines_read if part.last else line_breaks(part.data)
-    rows = result.variants + result.rejected_lines
-    return PartResult(result, part.start, len(part.data), rows)
+    rows_read = result.variants + result.rejected_lines
+    return PartResult(result, start, len(data), rows_read), rows.last
 
 
-def xml_parts(feed: OpenFeed, workers: Workers, options: ValidationOptions) -> XmlPlan | None:
+#: ``csv``'s error (strict) when the data ends inside a quoted cell
+_RUNS_ON = "unexpected end of data"
+
+
+class _Last:
+    """A row reader that remembers its last row."""
+
+    def __init__(self, reader: RowReader) -> None:
+        self._reader = reader
+        self.last: Row | None = None
+
+    @property
+    def lines_read(self) -> int:
+        """The reader's: source lines read so far."""
+        return self._reader.lines_read
+
+    def __iter__(self) -> Iterator[Row]:
+        for row in self._reader:
+            self.last = row
+            yield row
+
+
+class Parts(NamedTuple):
+    """How a feed is cut for the workers: the task that checks a range, and its arguments."""
+
+    check: Callable[..., PartResult]
+    #: the arguments after the range's offsets
+    args: tuple[Any, ...]
+    #: where the first part starts; the lines before it (counted as the reader counts them)
+    first: int
+    lines_before: int
+    size: int
+    #: each part must start a new handle (Shopify)
+    by_handle: bool
+
+
+def shop_parts(feed: OpenFeed, workers: Workers, options: ValidationOptions) -> Parts | None:
     """How to cut ``feed`` for the workers (started here), or None: read it in this process.
 
-    Only a big plain UTF-8 Merchant Center XML file is cut, when the workers start."""
+    Only a big plain Merchant Center XML file or Shopify export is cut, when workers run."""
     identity = feed.identity
     source = feed.source
     if (
-        feed.format != "gmc"
+        feed.format not in ("gmc", "shopify")
         or source.path == STDIN
         or feed.bytes_source.compressed
         or identity is None
-        or source.column_map  # refused for XML: the reader says so
+        or source.column_map  # refused for XML, not read by shop exports: the reader says so
         or identity.size < options.parallel_after
         or not workers.count
     ):
         return None
-    found = plan(os.path.abspath(source.path), (identity.device, identity.inode))
-    if found is None or not workers.start(identity.size, ranges=True):
+    path, same = os.path.abspath(source.path), (identity.device, identity.inode)
+    parts: Parts | None = None
+    if feed.format == "gmc":
+        xml = xml_split.plan(path, same)
+        if xml is not None:
+            breaks = xml_split.line_breaks(xml.prologue)
+            parts = Parts(check_xml_part, (xml,), len(xml.prologue), breaks, xml.size, False)
+    else:
+        shop = csv_split.plan(path, source.delimiter, same)
+        if shop is not None:
+            args = (shop, source.include_inactive)
+            parts = Parts(check_shopify_part, args, len(shop.header), 0, shop.size, True)
+    if parts is None or not workers.start(identity.size, ranges=True):
         return None
-    return found
+    return parts
 
 
-def check_xml_parts(
+def check_parts(
     feed: OpenFeed,
-    xml: XmlPlan,
+    parts: Parts,
     merger: Merger,
     workers: Workers,
     on_progress: Callable[[int, int], None],
@@ -118,41 +211,57 @@ def check_xml_parts(
     name, path = feed.source.name, os.path.abspath(feed.source.path)
     assert feed.identity is not None
     same = (feed.identity.device, feed.identity.inode)
-    lines = line_breaks(xml.prologue)  # of this file, merged so far
-    rows = 0
+    lines, rows, left = parts.lines_before, 0, 0  # of this file, merged so far
     merger.merge(name, BlockResult(lines=lines), 0, None)
     inflight: deque[Any] = deque()
-    step = merger.options.block_size
+    held: PartResult | None = None  # a Shopify part, until the next one starts a handle
 
-    def merge_next() -> bool:
-        """Merge the next part; False when it is not trusted."""
-        nonlocal lines, rows
+    def merge(part: PartResult) -> None:
+        nonlocal lines, rows, left
+        rebase(part.result, lines)
+        merger.merge(name, part.result, 0, None)
+        lines, rows, left = lines + part.result.lines, rows + part.rows, left + part.left_out
+        on_progress(merger.report.lines, part.start + part.length)
+
+    def take_next() -> bool:
+        """Merge what the next part proves; False when it is not trusted."""
+        nonlocal held
         part: PartResult = inflight.popleft().result()
         if part.changed:
             raise feed_changed(name)
         if part.unusual is not None:
             return False
-        rebase(part.result, lines)
-        merger.merge(name, part.result, 0, None)
-        lines += part.result.lines
-        rows += part.rows
-        on_progress(merger.report.lines, part.start + part.length)
+        if not part.length:
+            return True  # no record starts in the range
+        if not parts.by_handle:
+            merge(part)
+            return True
+        if held is not None:
+            if part.first_handle is None or part.first_handle == held.last_handle:
+                return False  # the held part's last product may go on here
+            merge(held)
+        held = part
         return True
 
     trusted = True
-    for offset in range(len(xml.prologue), xml.size, step):
-        end = min(offset + step, xml.size)
-        inflight.append(workers.submit(check_xml_part, path, offset, end, xml, merger.params, same))
+    step = merger.options.block_size
+    for offset in range(parts.first, parts.size, step):
+        end = min(offset + step, parts.size)
+        args = (*parts.args, merger.params, same)
+        inflight.append(workers.submit(parts.check, path, offset, end, *args))
         yield
         while trusted and len(inflight) > 4 * workers.count:
-            trusted = merge_next()
+            trusted = take_next()
             yield
         if not trusted:
             break
     while trusted and inflight:
-        trusted = merge_next()
+        trusted = take_next()
         yield
     if trusted:
+        if held is not None:
+            merge(held)
+        merger.report.left_out += left
         return
     for pending in inflight:  # a worker's results are taken in order
         pending.result()
@@ -161,6 +270,7 @@ def check_xml_parts(
         merger.merge(name, result, 0, None)
         on_progress(merger.report.lines, feed.bytes_read)
         yield
+    merger.report.left_out += left_out(reader)
 
 
 class _After:
