@@ -270,3 +270,57 @@ def test_shopify_export_checked_by_forked_workers_as_by_one_process(tmp_path: Pa
     figures = (report.lines, report.products, report.variants, report.errors, report.warnings)
     figures += (report.left_out,)
     assert (figures, report.counts_by_code, problems) == expected[:3]
+
+
+# -- Merchant Center TSV -----------------------------------------------------------------
+
+TSV_HEADER = ["id", "title", "price", "image_link", "description", "item_group_id"]
+#: a line inside a quoted cell that reads alone as a whole row
+TSV_LOOKS_LIKE_A_ROW = "\n" + "\t".join(["x"] * len(TSV_HEADER)) + "\nend"
+TSV_DESCRIPTIONS = ["", "plain", "two\nlines", 'a "quoted"\n\n b', TSV_LOOKS_LIKE_A_ROW]
+
+
+def tsv_text(shape: list[tuple[int, int]], flaws: list[int], newline: str) -> str:
+    """Items of ``(description, flaw)``, then lines spoiled as ``shopify_text`` spoils them."""
+    rows = [TSV_HEADER]
+    for n, (description, flaw) in enumerate(shape):
+        price = ["12.00 USD", "twelve", "12 EUR"][flaw % 3]
+        image = f"https://cdn.example.com/{n}.jpg" if flaw != 4 else "nope"
+        rows.append(
+            [f"V{n % 7}", f"Item {n}", price, image, TSV_DESCRIPTIONS[description], f"P{n}"]
+        )
+    out = io.StringIO()
+    csv.writer(out, delimiter="\t", lineterminator=newline).writerows(rows)
+    lines = out.getvalue().split(newline)
+    for flaw in flaws:
+        at = 1 + flaw % max(1, len(lines) - 2)
+        lines[at] = [lines[at] + '"x', "short\trow", ""][flaw % 3]
+    return newline.join(lines)
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    shape=st.lists(
+        st.tuples(st.integers(0, len(TSV_DESCRIPTIONS) - 1), st.integers(0, 5)), max_size=14
+    ),
+    flaws=st.lists(st.integers(0, 400), max_size=2),
+    newline=st.sampled_from(["\n", "\r\n"]),
+    step=st.integers(1, 400),
+)
+def test_tsv_in_parts_differential(
+    tmp_path: Path, shape: list[tuple[int, int]], flaws: list[int], newline: str, step: int
+) -> None:
+    path = write(tmp_path, tsv_text(shape, flaws, newline), "feed.tsv")
+    assert in_parts(path, "gmc", step) == reference(path, "gmc")
+
+
+def test_tsv_cut_at_every_byte_finds_what_one_process_finds(tmp_path: Path) -> None:
+    text = tsv_text([(0, 0), (2, 1), (4, 0), (1, 4), (3, 2), (0, 0), (0, 5)], [], "\n")
+    path = write(tmp_path, text, "feed.tsv")
+    expected = reference(path, "gmc")
+    assert expected[0] != "error" and expected[2], "the feed has problems to place"
+    header = text.index("\n") + 1
+    for step in range(1, path.stat().st_size - header + 1):
+        assert in_parts(path, "gmc", step) == expected, f"ranges of {step} bytes"

@@ -1,4 +1,5 @@
-"""A Shopify products export cut into parts at the first row of a handle (by a worker).
+"""A Shopify products export cut into parts at the first row of a handle, a delimited
+Merchant Center feed at any row (each part read by a worker).
 
 A part starts on a line that begins a row (outside quotes) and a new handle, so that each
 part holds whole products: a product's rows are together in an export. Whether a line
@@ -13,8 +14,9 @@ spans lines), so a boundary is a guess, and the guess is proved afterwards:
   ends in). The first part starts right after the header, where a row starts; a part that
   starts where a row starts and ends cleanly is parsed as the whole file parses it, so the
   next part starts where a row starts too: by induction, the parts are the file's rows;
-- the caller checks that each part's first row is a handle's first row: a row without an
-  error whose handle is not the previous part's last.
+- Shopify: the caller checks that each part's first row is a handle's first row: a row
+  without an error whose handle is not the previous part's last. A Merchant Center feed's
+  rows are items each, read alone: any row starts a part (no handle asked of a candidate).
 
 A part that fails either proof is not trusted, and the file is read whole from there on.
 Parts are numbered from their first line (``\\n``-separated lines, as ``CsvTable`` counts).
@@ -27,8 +29,9 @@ import os
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from psykhe_cli.feeds.blocks import LINE_CAP
+from psykhe_cli.feeds.blocks import LINE_CAP, utf16_xml
 from psykhe_cli.feeds.delimited import CsvTable, sniff_delimiter
+from psykhe_cli.feeds.gmc import DelimitedReader
 from psykhe_cli.feeds.shopify import ShopifyReader
 
 #: bytes read past a range's end while looking for the next boundary
@@ -47,6 +50,11 @@ class CsvPlan(NamedTuple):
     width: int
     #: the file's size when planned
     size: int
+    #: a Shopify export, cut where a handle starts; else a Merchant Center feed, whose rows
+    #: are items each, cut at any row
+    by_handle: bool = True
+    #: the reader's options: Shopify's ``include_inactive``, Merchant Center's columns renamed
+    include_inactive: bool = False
 
 
 class CsvPart(NamedTuple):
@@ -62,26 +70,37 @@ class CsvPart(NamedTuple):
     changed: bool = False
 
 
-def plan(path: str, delimiter: str | None, same: tuple[int, int] | None = None) -> CsvPlan | None:
-    """How to cut the Shopify export ``path``; None when it is read whole instead: a header
-    that is not one line with ``Handle`` first (the reader then says what it says)."""
+def plan(
+    path: str,
+    delimiter: str | None,
+    same: tuple[int, int] | None = None,
+    *,
+    by_handle: bool = True,
+    include_inactive: bool = False,
+) -> CsvPlan | None:
+    """How to cut the Shopify export (``by_handle``) or delimited Merchant Center feed
+    ``path``; None when it is read whole instead: a header that is not one line (with
+    ``Handle`` first, for Shopify), or XML (the reader then says what it says)."""
     with open(path, "rb") as handle:
         info = os.fstat(handle.fileno())
         if same is not None and (info.st_dev, info.st_ino) != same:
             return None
         head = handle.read(1 << 20)
     newline = head.find(b"\n")
-    if newline < 0:
+    if newline < 0 or head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<") or utf16_xml(head):
         return None
     table = CsvTable([head[: newline + 1]], path, delimiter=delimiter)
     try:
         cells = table.header()
     except Exception:  # an unusable header: the reader says why
         return None
-    if not cells or table.header_lines != 1 or cells[0].lower().lstrip("\ufeff") != "handle":
+    if not cells or table.header_lines != 1:
+        return None
+    if by_handle and cells[0].lower() != "handle":
         return None
     chosen = delimiter or sniff_delimiter(head[:newline])
-    return CsvPlan(head[: newline + 1], chosen, len(cells), info.st_size)
+    header = head[: newline + 1]
+    return CsvPlan(header, chosen, len(cells), info.st_size, by_handle, include_inactive)
 
 
 def read_part(
@@ -135,16 +154,16 @@ def _boundary(data: bytes, position: int, from_a_row: bool, plan: CsvPlan, at_en
             first, found, _ = data[line : len(data) if following < 0 else following].partition(
                 plan.delimiter.encode()
             )
-            handle = first.strip()
-            simple = found and handle and b'"' not in first
+            handle = first.strip() if plan.by_handle else None
+            simple = not plan.by_handle or (found and handle and b'"' not in first)
             if simple and _other_row(data[previous : line - 1], handle, plan):
                 return line
         line = following + 1
     return -1
 
 
-def _other_row(line: bytes, handle: bytes, plan: CsvPlan) -> bool:
-    """``line`` parses alone as a row of the header's width whose handle is not ``handle``."""
+def _other_row(line: bytes, handle: bytes | None, plan: CsvPlan) -> bool:
+    """``line`` parses alone as a row of the header's width (whose handle is not ``handle``)."""
     try:
         cells = next(csv.reader([line.decode()], delimiter=plan.delimiter, strict=True))
     except (csv.Error, UnicodeDecodeError, StopIteration):
@@ -152,8 +171,12 @@ def _other_row(line: bytes, handle: bytes, plan: CsvPlan) -> bool:
     return len(cells) == plan.width and cells[0].strip().encode() != handle
 
 
-def part_reader(part: CsvPart, plan: CsvPlan, name: str, include_inactive: bool) -> ShopifyReader:
+def part_reader(part: CsvPart, plan: CsvPlan, name: str) -> ShopifyReader | DelimitedReader:
     """The records of ``part``'s rows, read under the header (lines numbered as the header
     and the part alone number them)."""
     chunks: Iterable[bytes] = [plan.header, part.data]
-    return ShopifyReader(chunks, name, delimiter=plan.delimiter, include_inactive=include_inactive)
+    if not plan.by_handle:
+        return DelimitedReader(chunks, name, plan.delimiter, {})
+    return ShopifyReader(
+        chunks, name, delimiter=plan.delimiter, include_inactive=plan.include_inactive
+    )

@@ -1,7 +1,8 @@
 """Shop exports read in parts by the workers, as a big plain JSON Lines file is read.
 
 A Merchant Center XML file is cut at item starts (``feeds.xml_split``), a Shopify export at
-the first row of a handle (``feeds.csv_split``): each says why a part read on its own reads
+the first row of a handle and a delimited Merchant Center feed at any row
+(``feeds.csv_split``): each says why a part read on its own reads
 as the whole file reads it, and what proves it. Each worker reads and checks the records
 that start in its byte range; this process renumbers their lines and merges the results in
 order, a Shopify part once the next one is known to start a new handle. A part not proved
@@ -25,6 +26,7 @@ from psykhe_cli.feeds import STDIN, OpenFeed, csv_split, xml_split
 from psykhe_cli.feeds.delimited import Row
 from psykhe_cli.feeds.formats import RowReader, left_out, row_reader
 from psykhe_cli.feeds.ranges import feed_changed
+from psykhe_cli.feeds.shopify import ShopifyReader
 from psykhe_cli.validate.blocks import BlockParams, BlockResult, check_rows, rebase
 from psykhe_cli.validate.fast import Decoders
 from psykhe_cli.validate.merge import Merger
@@ -77,29 +79,31 @@ def check_xml_part(
     return checked
 
 
-def check_shopify_part(
+def check_csv_part(
     path: str,
     start: int,
     end: int,
     shop: csv_split.CsvPlan,
-    include_inactive: bool,
     params: BlockParams,
     same: tuple[int, int] | None = None,
     decoders: Decoders | None = None,
     numpy: Any = None,
 ) -> PartResult:
-    """Read and check the handles of the Shopify export ``path`` that start in
-    ``[start, end)`` (``decoders``, ``numpy``: unused)."""
+    """Read and check the handles of the Shopify export (or the rows of the delimited
+    Merchant Center feed) ``path`` that start in ``[start, end)`` (``decoders``, ``numpy``:
+    unused)."""
     part = csv_split.read_part(path, start, end, shop, same)
     if part.changed or part.too_long or not part.data:
         return _nothing(part.start, part.changed, part.too_long)
-    reader = csv_split.part_reader(part, shop, path, include_inactive)
+    reader = csv_split.part_reader(part, shop, path)
     checked, last = _checked(reader, params, part.start, part.data)
     if checked.unusual is not None:
         return checked
     if not part.last and last is not None and last.error is not None and _RUNS_ON in last.error[1]:
         return PartResult(BlockResult(), part.start, 0, unusual="a quoted cell runs on")
     checked.result.lines = reader.lines_read if part.last else part.data.count(b"\n")
+    if not isinstance(reader, ShopifyReader):
+        return checked
     return checked._replace(
         left_out=reader.left_out,
         first_handle=reader.first_handle,
@@ -169,7 +173,7 @@ class Parts(NamedTuple):
 def shop_parts(feed: OpenFeed, workers: Workers, options: ValidationOptions) -> Parts | None:
     """How to cut ``feed`` for the workers (started here), or None: read it in this process.
 
-    Only a big plain Merchant Center XML file or Shopify export is cut, when workers run."""
+    Only a big plain Merchant Center feed or Shopify export is cut, when workers run."""
     identity = feed.identity
     source = feed.source
     if (
@@ -184,16 +188,18 @@ def shop_parts(feed: OpenFeed, workers: Workers, options: ValidationOptions) -> 
         return None
     path, same = os.path.abspath(source.path), (identity.device, identity.inode)
     parts: Parts | None = None
-    if feed.format == "gmc":
-        xml = xml_split.plan(path, same)
-        if xml is not None:
-            breaks = xml_split.line_breaks(xml.prologue)
-            parts = Parts(check_xml_part, (xml,), len(xml.prologue), breaks, xml.size, False)
+    xml = xml_split.plan(path, same) if feed.format == "gmc" else None
+    if xml is not None:
+        breaks = xml_split.line_breaks(xml.prologue)
+        parts = Parts(check_xml_part, (xml,), len(xml.prologue), breaks, xml.size, False)
     else:
-        shop = csv_split.plan(path, source.delimiter, same)
+        shopify = feed.format == "shopify"
+        include = source.include_inactive
+        shop = csv_split.plan(
+            path, source.delimiter, same, by_handle=shopify, include_inactive=include
+        )
         if shop is not None:
-            args = (shop, source.include_inactive)
-            parts = Parts(check_shopify_part, args, len(shop.header), 0, shop.size, True)
+            parts = Parts(check_csv_part, (shop,), len(shop.header), 0, shop.size, shopify)
     if parts is None or not workers.start(identity.size, ranges=True):
         return None
     return parts
