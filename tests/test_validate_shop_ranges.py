@@ -324,3 +324,15 @@ def test_tsv_cut_at_every_byte_finds_what_one_process_finds(tmp_path: Path) -> N
     header = text.index("\n") + 1
     for step in range(1, path.stat().st_size - header + 1):
         assert in_parts(path, "gmc", step) == expected, f"ranges of {step} bytes"
+
+
+def test_shopify_cut_where_a_stray_quote_hides_rows_finds_what_one_process_finds(
+    tmp_path: Path,
+) -> None:
+    # a stray quote makes the lines after it one row's quoted cell, some of which read like
+    # rows of another handle: a cut there would split that row's handle
+    shape = [(4, 3, 2, 4), (1, 4, 0, 1), (4, 0, 2, 7), (3, 1, 2, 5)]
+    path = write(tmp_path, shopify_text(shopify_rows(shape), [32, 97], "\n"), "products.csv")
+    expected = reference(path, "shopify")
+    for step in range(1, path.stat().st_size, 3):
+        assert in_parts(path, "shopify", step) == expected, f"ranges of {step} bytes"
