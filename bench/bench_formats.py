@@ -7,6 +7,8 @@
 With ``--against DIR`` (a checkout of other psykhe code, e.g. ``git worktree add --detach
 /tmp/old HEAD~3``) the export is validated by that code and by this tree's in turns instead of
 against JSON Lines: the before/after of a change, each round both, on the same noisy machine.
+For ``gmc``, ``iterparse_gmc.py`` (the standard library's ``iterparse``, each item to a JSON
+line, no checks) runs in the same rounds: the script a user would write instead.
 
 For each format, a generated export (cached in bench/out/) and its equivalent JSON Lines —
 the very records the format's reader makes of it, one wrapped line each — are validated in
@@ -31,6 +33,7 @@ from bench_validate import measure
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
+ITERPARSE = HERE / "iterparse_gmc.py"
 RSS_BUDGET_MB = 100
 
 
@@ -111,6 +114,8 @@ def main() -> None:
                 f"{fmt} before": [*there, "--format", fmt, str(export)],
                 f"{fmt} after": [*here, "--format", fmt, str(export)],
             }
+            if fmt == "gmc":  # what a user would write instead: the yardstick
+                contenders["iterparse script"] = [sys.executable, str(ITERPARSE), str(export)]
         else:
             export, twin = feeds(fmt, args.rows)
             contenders = {
@@ -137,9 +142,13 @@ def main() -> None:
                 f"  {name:<16} {_spread(seconds[name])} s  {rate:>9,.0f} rows/s  "
                 f"max RSS {rss[name]} MB ({verdict} the {RSS_BUDGET_MB} MB budget)"
             )
-        ratios = [a / b for a, b in zip(*seconds.values(), strict=True)]
-        first, second = contenders
-        print(f"  time {first} / {second}: {_spread(ratios)}x")
+        names = list(contenders)
+        ratios = [a / b for a, b in zip(seconds[names[0]], seconds[names[1]], strict=True)]
+        print(f"  time {names[0]} / {names[1]}: {_spread(ratios)}x")
+        if "iterparse script" in seconds:
+            after = seconds[names[1]]
+            ratios = [a / b for a, b in zip(seconds["iterparse script"], after, strict=True)]
+            print(f"  time iterparse script / {names[1]}: {_spread(ratios)}x")
 
 
 if __name__ == "__main__":

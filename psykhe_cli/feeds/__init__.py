@@ -12,9 +12,11 @@ inside (those are in ``psykhe_cli.validate``). Every feed file is opened and rea
     formats.py    the format registry: name -> row reader, detection from content
     gmc.py        Google Merchant Center feeds (delimited and XML) -> product records
     gmc_xml.py    Merchant Center XML (RSS 2.0, Atom) parsed as it arrives, for gmc.py
+    xml_split.py  Merchant Center XML cut at item starts, each part parsed on its own
     gmc_fields.py the Merchant Center field table: attributes -> a record, the header test
     exports.py    what the shop-export readers share: columns by name, paths, numbers
     shopify.py    Shopify products export -> one product record per variant
+    csv_split.py  a Shopify export cut where a handle starts, each part read on its own
     woocommerce.py  WooCommerce product export -> one product record per variant
 """
 

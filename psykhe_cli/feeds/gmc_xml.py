@@ -75,12 +75,25 @@ class _Refused(Exception):
 class XmlReader:
     """The items of a Merchant Center XML feed (RSS 2.0 or Atom)."""
 
-    def __init__(self, chunks: Iterable[bytes], name: str, *, utf16: str | None = None) -> None:
-        """``utf16``: the codec of a feed in UTF-16 (``blocks.utf16_xml``), None for UTF-8."""
+    def __init__(
+        self,
+        chunks: Iterable[bytes],
+        name: str,
+        *,
+        utf16: str | None = None,
+        watch: tuple[int, int] | None = None,
+        lines_before: int = 0,
+    ) -> None:
+        """``utf16``: the codec of a feed in UTF-16 (``blocks.utf16_xml``), None for UTF-8.
+
+        ``watch`` (for a part of a feed parsed under its prologue, ``xml_split.py``): an
+        element ending outside items between these two offsets is noted in ``unusual``;
+        ``lines_before`` is subtracted from every line number."""
         self._chunks = chunks if utf16 is None else _to_utf8(chunks, utf16, name)
         self._name = name
-        self._parser = _new_parser("UTF-8" if utf16 is not None else None)
-        self._items = _Items(self._parser, name)
+        self._parser = new_parser("UTF-8" if utf16 is not None else None)
+        self._items = _Items(self._parser, name, watch)
+        self._lines_before = lines_before
         #: the bytes fed and not yet handed on, and the document offset of their first byte
         self._held = bytearray()
         self._held_from = 0
@@ -97,6 +110,12 @@ class XmlReader:
         yield from self._hand_on()
         # a final newline ends the last line, it does not start one
         self.lines_read = parser.CurrentLineNumber - (parser.CurrentColumnNumber == 0)
+        self.lines_read -= self._lines_before
+
+    @property
+    def unusual(self) -> str | None:
+        """What, outside items, a watched part holds that items alone would not (``watch``)."""
+        return self._items.unusual
 
     def _parse(self, data: bytes, *, final: bool) -> None:
         parser = self._parser
@@ -124,8 +143,10 @@ class XmlReader:
     def _hand_on(self) -> Iterator[Row]:
         done, self._items.done = self._items.done, []
         held, held_from = self._held, self._held_from
+        shift = self._lines_before
         for line, end_line, start, end, attributes, misplaced in done:
-            self.lines_read = end_line
+            self.lines_read = end_line - shift
+            line -= shift
             # the end tag starts at ``end`` and ends at the next ">"
             stop = held.index(b">", end - held_from) + 1
             raw = bytes(held[start - held_from : stop])
@@ -164,9 +185,11 @@ class _Items:
     this is most of the reader's time.
     """
 
-    def __init__(self, parser: Any, name: str) -> None:
+    def __init__(self, parser: Any, name: str, watch: tuple[int, int] | None = None) -> None:
         self._parser = parser
         self._name = name
+        self._watch = watch
+        self.unusual: str | None = None
         self.root_seen = False
         self.open = False
         self.line = 0
@@ -200,6 +223,7 @@ class _Items:
         self._item_tag = "item" if tag == "rss" else f"{ATOM}{_SEP}entry"
         self._misplaced = _MISPLACED[self._kind]
         self._parser.StartElementHandler = self._outside
+        self._parser.EndElementHandler = self._ended_outside if self._watch else None
 
     def _outside(self, tag: str, _: dict[str, str]) -> None:
         if tag == self._item_tag:
@@ -272,8 +296,13 @@ class _Items:
             )
         )
         parser.StartElementHandler = self._outside
-        parser.EndElementHandler = None
+        parser.EndElementHandler = self._ended_outside if self._watch else None
         parser.CharacterDataHandler = None
+
+    def _ended_outside(self, tag: str) -> None:
+        assert self._watch is not None
+        if self._watch[0] <= self._parser.CurrentByteIndex < self._watch[1]:
+            self.unusual = f"</{_local(tag)}> outside items"
 
     def _add(self, name: str, value: str) -> None:
         if value:
@@ -306,7 +335,7 @@ def _to_utf8(chunks: Iterable[bytes], codec: str, name: str) -> Iterator[bytes]:
         raise InputError(f"{name}: not valid UTF-16 ({exc.reason})") from None
 
 
-def _new_parser(encoding: str | None = None) -> Any:
+def new_parser(encoding: str | None = None) -> Any:
     """expat, refusing DTDs; ``encoding`` overrides what the document declares."""
     parser = expat.ParserCreate(encoding, namespace_separator=_SEP)
     parser.buffer_text = True

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from typing import BinaryIO, NamedTuple
 
+from psykhe_cli.errors import InputError
 from psykhe_cli.feeds.blocks import BOM, LINE_CAP
 
 #: read size while looking for the end of the line that crosses a range's end
@@ -105,3 +106,12 @@ def read_again(path: str, start: int, length: int) -> bytes:
     with open(path, "rb") as handle:
         handle.seek(start)
         return handle.read(length)
+
+
+def feed_changed(name: str) -> InputError:
+    """A worker opened another file than the one the feed named when it was opened."""
+    return InputError(
+        f"{name} changed while it was read",
+        hint="write the feed to another name and rename it into place when complete",
+        nothing_sent=True,
+    )

@@ -102,6 +102,11 @@ class ShopifyReader:
         self._include_inactive = include_inactive
         #: products left out because they are not active
         self.left_out = 0
+        #: the handle of the first data row, None while none was read or when it has an
+        #: error; the handle of the rows read last ("" for none): where a part of an export
+        #: meets the next (``csv_split.py``)
+        self.first_handle: str | None = None
+        self.last_handle = ""
 
     @property
     def lines_read(self) -> int:
@@ -115,13 +120,17 @@ class ShopifyReader:
         cells = _ShopifyCells(columns)
         group: list[Cells] = []
         handle = ""
+        first = True
         for data in self._table:
             if data.error is None:  # a malformed row stays in the group it interrupts
                 row_handle = cells.handle(data.cells)
                 if row_handle != handle and group:
                     yield from self._product(handle, group, cells)
                     group = []
-                handle = row_handle
+                handle = self.last_handle = row_handle
+                if first:
+                    self.first_handle = handle
+            first = False
             group.append(data)
             if len(group) > MAX_HANDLE_ROWS:
                 raise InputError(

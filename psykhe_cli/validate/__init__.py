@@ -35,7 +35,8 @@ Problem codes (one level each; ``--strict`` makes every warning an error):
 
 Big inputs are checked in worker processes, about one MiB block each, results merged in input
 order in the calling process; small inputs and CSV are checked in-process. A big plain file
-is read by the workers themselves, a byte range each. Only the calling process keeps state
+is read by the workers themselves, a byte range each (JSON Lines; Merchant Center XML and
+Shopify exports cut where a record starts). Only the calling process keeps state
 that grows with the feed: ``HashSet64`` (distinct products, variant ids: 8 bytes each) and
 ``FirstSeen`` (the first line of each variant id: 24 bytes a line), flat arrays all.
 
@@ -50,6 +51,7 @@ that grows with the feed: ``HashSet64`` (distinct products, variant ids: 8 bytes
     merge.py    Merger: results folded in input order, repeats across blocks
     workers.py  Workers: started, forked (the fork rule: psykhe_cli.threads), watched
     forked.py   ForkedPool: forked workers fed through pipes (the ranges of a plain file)
+    shop_ranges.py  Merchant Center XML and Shopify exports checked a part per worker
     engine.py   FeedCheck, check_feeds: reading the feeds, blocks to workers, progress
 """
 

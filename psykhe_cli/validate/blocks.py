@@ -469,10 +469,12 @@ def _pid_of(product: dict[str, Any] | None) -> str | None:
     return pid if type(pid) is str else None
 
 
-def check_rows(reader: RowReader, params: BlockParams, size: int = 2000) -> Iterator[BlockResult]:
-    """Check the rows of a CSV/TSV/shop feed, ``size`` lines per result (in-process: parsing
-    is the slow part). A result's ``lines`` are the source lines read for it, no header."""
-    result, end = BlockResult(keys=[]), 0
+def check_rows(
+    reader: RowReader, params: BlockParams, size: int = 2000, lines_before: int = 0
+) -> Iterator[BlockResult]:
+    """Check the rows of a CSV/TSV/shop feed, ``size`` lines per result. A result's ``lines``
+    are the source lines read for it, no header (nor the ``lines_before`` counted already)."""
+    result, end = BlockResult(keys=[]), lines_before
     for row in reader:
         read = reader.lines_read
         result.lines += read - end

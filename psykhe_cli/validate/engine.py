@@ -14,6 +14,7 @@ from psykhe_cli.feeds import STDIN, FeedSource, OpenFeed, open_feed
 from psykhe_cli.feeds.blocks import first_non_blank_line, iter_blocks, line_too_long
 from psykhe_cli.feeds.formats import describe, left_out, row_reader
 from psykhe_cli.feeds.jsonl import reject_json_document
+from psykhe_cli.feeds.ranges import feed_changed
 from psykhe_cli.validate.blocks import RangeResult, check_block, check_range, check_rows, rebase
 from psykhe_cli.validate.events import (
     BlockCodec,
@@ -36,6 +37,7 @@ from psykhe_cli.validate.events import (
 )
 from psykhe_cli.validate.merge import Merger
 from psykhe_cli.validate.report import FeedReport, Problem, ValidationOptions
+from psykhe_cli.validate.shop_ranges import check_parts, shop_parts
 from psykhe_cli.validate.workers import Workers
 
 
@@ -103,6 +105,9 @@ class FeedCheck:
                 try:
                     if feed.format == "jsonl":
                         yield from _check_jsonl(feed, merger, workers, progress, out)
+                    elif (parts := shop_parts(feed, workers, merger.options)) is not None:
+                        for _ in check_parts(feed, parts, merger, workers, progress.update):
+                            yield from _drain(out)
                     else:
                         yield from _check_rows(feed, merger, progress, out)
                     feed.check_unchanged()  # what was read is one version of the file
@@ -279,15 +284,6 @@ def _check_ranges(
     while inflight:
         merge_next()
         yield from _drain(out)
-
-
-def feed_changed(name: str) -> InputError:
-    """A worker opened another file than the one the feed named when it was opened."""
-    return InputError(
-        f"{name} changed while it was read",
-        hint="write the feed to another name and rename it into place when complete",
-        nothing_sent=True,
-    )
 
 
 def _reject_document(name: str, first_line: int, block: bytes) -> bool:
