@@ -88,7 +88,7 @@ def test_hashes_are_the_same_with_numpy_and_without(
 ) -> None:
     import numpy
 
-    from psykhe_cli.validate.blocks import pair_hash, product_hash, variant_hash
+    from psykhe_cli.validate.identity import pair_hash, product_hash, variant_hash
 
     lines = [KINDS[kind](n) for n, kind in enumerate(["good", "bare", "good", "extra"] * 5)]
     lines.append(wrapped({k: v for k, v in GOOD.items() if k != "variant_identifier"}))

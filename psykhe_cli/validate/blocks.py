@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import hashlib
 import itertools
 import operator
 from array import array
@@ -27,6 +26,7 @@ from psykhe_cli.schema import (
 )
 from psykhe_cli.validate.events import Encoder, RecordSieve
 from psykhe_cli.validate.fast import Decoders, not_none, not_none_at, prove_lines
+from psykhe_cli.validate.identity import PAIR_MIX, pair_hash, product_hash, variant_hash
 from psykhe_cli.validate.lines import Lines
 from psykhe_cli.validate.rules import (
     Issue,
@@ -127,43 +127,6 @@ class BlockResult:
                 self.product_ids.append(pid)
         if params.want_records:
             self.records.append(record)
-
-
-_UINT64 = (1 << 64) - 1
-#: an odd 64-bit constant: a pair's hash is its product's hash times this, xor its variant's
-_PAIR_MIX = 0x9E3779B97F4A7C15
-
-
-def pair_hash(product_identifier: str, variant_identifier: Any, portable: bool = False) -> int:
-    """The 64-bit hash identifying a (product_identifier, variant_identifier) pair.
-
-    Built-in ``hash()`` is salted per interpreter: it serves when the workers are forked
-    from the process that merges their hashes (one salt for the whole run). Otherwise
-    ``portable`` hashes are used, in every process of the run.
-    """
-    vid = variant_identifier if type(variant_identifier) is str else None
-    if portable:
-        key = f"{len(product_identifier)}:{product_identifier}{vid if vid is not None else ''}"
-        return _blake(key + ("" if vid is not None else "\x00"))
-    return (hash(product_identifier) * _PAIR_MIX ^ hash(vid)) & _UINT64
-
-
-def variant_hash(product_identifier: str, variant_identifier: Any, portable: bool = False) -> int:
-    """The 64-bit hash of the record a line becomes on the server, one per variant id: its
-    variant_identifier's, or, without one, its ``pair_hash`` (same rules as ``pair_hash``)."""
-    if type(variant_identifier) is not str:
-        return pair_hash(product_identifier, None, portable)
-    return _blake("\x01" + variant_identifier) if portable else hash(variant_identifier) & _UINT64
-
-
-def product_hash(product_identifier: str, portable: bool = False) -> int:
-    """The 64-bit hash of a product_identifier (same rules as ``pair_hash``)."""
-    return _blake(product_identifier) if portable else hash(product_identifier) & _UINT64
-
-
-def _blake(text: str) -> int:
-    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
-    return int.from_bytes(digest, "little")
 
 
 def check_block(
@@ -370,7 +333,7 @@ def _hashes(
     count = len(pids)
     of_products = numpy.fromiter(map(hash, pids), numpy.int64, count).view(numpy.uint64)
     of_variants = numpy.fromiter(map(hash, vids), numpy.int64, count)
-    pairs = (of_products * numpy.uint64(_PAIR_MIX)) ^ of_variants.view(numpy.uint64)
+    pairs = (of_products * numpy.uint64(PAIR_MIX)) ^ of_variants.view(numpy.uint64)
     # a line without a variant_identifier is its product's one record: its pair's hash
     variants = numpy.where(of_variants == hash(None), pairs, of_variants.view(numpy.uint64))
     firsts = numpy.flatnonzero(numpy.concatenate(([True], of_products[1:] != of_products[:-1])))

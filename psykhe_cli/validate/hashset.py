@@ -180,7 +180,7 @@ class HashSet64:
 class ProductHashes:
     """A feed's distinct product identifiers as sorted 64-bit hashes, and how to hash more.
 
-    The hashes are those the run's validation made (``blocks.product_hash``): salted per
+    The hashes are those the run's validation made (``identity.product_hash``): salted per
     interpreter unless ``portable``, so they compare only with hashes made by ``hashes_of``
     in the same process, never with hashes stored by another run.
     """
@@ -195,7 +195,7 @@ class ProductHashes:
 
         import numpy as np
 
-        from psykhe_cli.validate.blocks import product_hash
+        from psykhe_cli.validate.identity import product_hash
 
         if not self.portable:
             hashed = map(hash, identifiers)

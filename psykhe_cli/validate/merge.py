@@ -1,7 +1,7 @@
 """Block results folded, in input order, into the report and the events: counts, records
 given twice (``FirstSeen``), distinct products (``HashSet64``).
 
-A line whose variant id an earlier line gave (``blocks.variant_hash``) is a repeat: of the same
+A line whose variant id an earlier line gave (``identity.variant_hash``) is a repeat: of the same
 product, a warning naming the earlier line (``duplicate_variant``; an error with ``--strict``);
 of another product, an error naming both (``shared_variant_identifier``), as the server keeps
 one record per variant id and one product would overwrite the other. The earlier line is kept
@@ -20,13 +20,7 @@ import orjson
 from psykhe_cli.feeds.blocks import split_lines
 from psykhe_cli.feeds.ranges import read_again
 from psykhe_cli.schema import ERROR, PRODUCT_DATA_KEY, PRODUCT_KEY, VARIANT_KEY, WARNING
-from psykhe_cli.validate.blocks import (
-    BlockParams,
-    BlockResult,
-    check_block,
-    pair_hash,
-    product_hash,
-)
+from psykhe_cli.validate.blocks import BlockParams, BlockResult, check_block
 from psykhe_cli.validate.events import (
     Compared,
     Encoded,
@@ -38,6 +32,7 @@ from psykhe_cli.validate.events import (
     Wanted,
 )
 from psykhe_cli.validate.hashset import HashSet64, ProductHashes
+from psykhe_cli.validate.identity import pair_hash, product_hash
 from psykhe_cli.validate.repeats import FirstSeen, Repeat
 from psykhe_cli.validate.report import FeedReport, Problem, ValidationOptions
 from psykhe_cli.validate.rules import Issue, Rejected

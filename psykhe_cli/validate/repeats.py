@@ -1,6 +1,6 @@
 """Records a feed gives twice: which line first gave each one, and whether for the same product.
 
-The server keeps one record per variant id (``blocks.variant_hash``: the variant_identifier,
+The server keeps one record per variant id (``identity.variant_hash``: the variant_identifier,
 or a product's own record when it has none). A line whose record an earlier line gave already
 is a repeat; ``FirstSeen`` answers, for each, the earlier line and whether it was the same
 product (the same ``pair_hash``) or another one.
