@@ -60,3 +60,29 @@ def test_reset_from_another_thread_wakes_the_sender_and_never_delivers_the_rest(
         read, how = _read_all(receiver)
     assert how == "reset"
     assert read < len(BODY)
+
+
+def test_a_read_timeout_that_beats_the_watchdog_names_the_requests_own_limit() -> None:
+    """httpx's own read timeout (the request's ``within``) and the watchdog end a silent
+    request at the same moment; whichever wins, the words name the same limit."""
+    import time
+
+    import httpx
+
+    from psykhe_cli.config import Secret
+    from psykhe_cli.http.exchange import Exchange
+
+    with httpx.Client(timeout=60) as http:
+        exchange = Exchange(
+            http, base_url="http://127.0.0.1:9", api_key=Secret("sk_test_x"), clock=time.monotonic
+        )
+        own = http.build_request("GET", "http://127.0.0.1:9/", timeout=httpx.Timeout(0.3))
+        default = http.build_request("GET", "http://127.0.0.1:9/")
+        assert (
+            exchange.describe(httpx.ReadTimeout("timed out", request=own))
+            == "no complete answer came within 0.3 s"
+        )
+        assert (
+            exchange.describe(httpx.ReadTimeout("timed out", request=default))
+            == "no complete answer came within the read timeout (60 s)"
+        )

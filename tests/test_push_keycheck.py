@@ -39,7 +39,25 @@ def test_a_streamed_push_with_a_refused_key_is_cut_off_and_creates_nothing(
     assert out.returncode == 4, out.stderr
     assert "psykhe: error: the server rejected the API key from PSYKHE_API_KEY" in out.stderr
     seen = sorted((r["method"], r["path"], r["complete"]) for r in sandbox.requests())
-    # the check answered first; the body never got its end
+    # the check answered; a body begun meanwhile (if the verdict came after the stream's
+    # start) never got its end
+    assert seen in (
+        [("GET", "/v1/ingestion/0", True)],
+        [("GET", "/v1/ingestion/0", True), ("POST", "/v1/ingestion/", False)],
+    )
+    assert sandbox.ingestions() == []
+
+
+def test_a_stream_begun_before_the_key_is_refused_is_cut_off_and_creates_nothing(
+    tmp_path: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    feed = tmp_path / "big.jsonl"
+    feed.write_bytes(feed_bytes())
+    # the verdict comes late: the stream has begun by then
+    sandbox.set_faults(delay={"before_answer": 1.0, "on": "key_check"})
+    out = psykhe("push", str(feed), *FAST, env=env | {"PSYKHE_API_KEY": WRONG_KEY})
+    assert out.returncode == 4, out.stderr
+    seen = sorted((r["method"], r["path"], r["complete"]) for r in sandbox.requests())
     assert seen == [("GET", "/v1/ingestion/0", True), ("POST", "/v1/ingestion/", False)]
     assert sandbox.ingestions() == []
 

@@ -185,6 +185,14 @@ class Exchange:
                 hint="to trust a private CA, point SSL_CERT_FILE at its certificate",
             ) from None
 
+    def _read_limit(self, exc: httpx.RequestError) -> float | None:
+        """The read timeout the failed request had: its own (``within``), else the client's."""
+        try:
+            own = exc.request.extensions.get("timeout", {}).get("read")
+        except RuntimeError:  # an error raised without its request
+            own = None
+        return own if isinstance(own, int | float) else self._http.timeout.read
+
     def describe(self, exc: httpx.RequestError) -> str:
         """What went wrong with a request, in words for a message (the key scrubbed)."""
         detail = printable(self._key.scrub(str(exc)), MESSAGE_LIMIT)
@@ -201,7 +209,9 @@ class Exchange:
         if isinstance(exc, AnswerDeadline):
             return f"no complete answer came within {exc.limit}"
         if isinstance(exc, httpx.ReadTimeout):
-            limit = self._http.timeout.read
+            limit = self._read_limit(exc)
+            if limit is not None and limit != self._http.timeout.read:  # the request's own
+                return f"no complete answer came within {limit:g} s"  # as the watchdog says
             return "no complete answer came within the read timeout" + (
                 f" ({limit:g} s)" if limit is not None else ""
             )

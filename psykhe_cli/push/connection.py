@@ -73,12 +73,14 @@ class EarlyClient:
             self._check_key, key_source=key_source, deadline=PUSH_KEY_CHECK_DEADLINE
         )
 
-    def start(self) -> None:
-        """Make the client and check the key, each in a thread (only once the workers are
-        forked)."""
+    def start(self, *, check_key: bool = True) -> None:
+        """Make the client and (unless ``check_key`` is False: a push that may send nothing
+        makes no request before it knows) check the key, each in a thread (only once the
+        workers are forked)."""
         self._thread = threading.Thread(target=self._run, name="psykhe-client", daemon=True)
         threads.start(self._thread)
-        self._key_check.start()
+        if check_key:
+            self._key_check.start()
 
     def key_verdict(self) -> KeyVerdict:
         """Whether the server accepts the key: the check started by ``start`` (started now if

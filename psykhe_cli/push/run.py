@@ -140,7 +140,9 @@ class Push:
             products = None
             if sending and request.mode == Mode.SOFT_REPLACE and self._history is not None:
                 products = self._history.keep_products()
-            on_workers: Callable[[], None] | None = early.start if sending else None
+            on_workers: Callable[[], None] | None = None
+            if sending:  # --only-changed may send nothing: then no request at all
+                on_workers = functools.partial(early.start, check_key=not request.only_changed)
             stream: Upload | None = None
             if streams and spool.growing is not None:
                 stream = uploader.streamed(spool.growing)
@@ -162,7 +164,7 @@ class Push:
                     stream=stream,
                     changes=self.changes,
                 )
-                if sending:
+                if sending and not self.changes.nothing_to_send(self.result):
                     self._check_key(early)
                 if not request.dry_run:
                     self._lock(lock)
