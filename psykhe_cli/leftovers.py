@@ -42,7 +42,7 @@ def claim(folder: Path, prefix: str, suffix: str, *, name: str | None = None) ->
     file keeps a name only the one-day rule sweeps."""
     fd, temp = tempfile.mkstemp(dir=folder, prefix=".claim-", suffix=".tmp")
     try:
-        if not _lock(fd):
+        if not try_lock(fd):
             return Path(temp), fd
         path = folder / (
             name or f"{prefix}{Path(temp).name[len('.claim-') : -len('.tmp')]}{suffix}"
@@ -117,7 +117,7 @@ def _remove_if_free(lock: Path, target: Path) -> None:
     except OSError:
         return
     try:
-        if _lock(fd):
+        if try_lock(fd):
             _remove(target)
     finally:
         os.close(fd)
@@ -145,7 +145,7 @@ def _can_lock() -> bool:
     return True
 
 
-def _lock(fd: int) -> bool:
+def try_lock(fd: int) -> bool:
     """Lock ``fd`` exclusively without waiting; False when another holds it (or no fcntl)."""
     try:
         import fcntl

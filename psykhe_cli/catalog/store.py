@@ -37,7 +37,7 @@ import msgspec
 from psykhe_cli.catalog.memory import Memory, MemoryDamaged, decode
 from psykhe_cli.errors import ConfigError
 from psykhe_cli.full_syncs import utc_now
-from psykhe_cli.leftovers import claim, sweep_files
+from psykhe_cli.leftovers import claim, sweep_files, try_lock
 from psykhe_cli.locks import lock_exclusively
 from psykhe_cli.statefiles import open_state_file, read_state_file
 from psykhe_cli.target import Target
@@ -165,7 +165,7 @@ class CatalogStore:
             self._write(self._pending_path(sequence).name, update.encode())
             # locked before the state names it: a sweep never takes a live push's update
             fd = os.open(self._pending_path(sequence), os.O_RDONLY)
-            _try_lock(fd)
+            try_lock(fd)
             self._held[sequence] = fd
             self._save_state(sequence, state)
         return sequence
@@ -284,7 +284,7 @@ class CatalogStore:
         except OSError:
             return True
         try:
-            return _try_lock(fd)
+            return try_lock(fd)
         finally:
             os.close(fd)
 
@@ -358,19 +358,6 @@ def _read_memory(path: Path) -> Memory | None:
 
 def _settled(state: _PendingState) -> bool:
     return state.complete and all(str(i) in state.outcomes for i in state.ingestion_ids)
-
-
-def _try_lock(fd: int) -> bool:
-    """Lock ``fd`` without waiting; False when a live process holds it."""
-    try:
-        import fcntl
-    except ImportError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return False
-    return True
 
 
 def _age_days(when: str | None) -> float | None:

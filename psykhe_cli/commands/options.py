@@ -75,6 +75,19 @@ ApiKeyFileOption = Annotated[
         "--api-key-file", metavar="FILE", help="Read the private key from this file (mode 0600)."
     ),
 ]
+WaitLockOption = Annotated[
+    float,
+    typer.Option(
+        "--wait-lock",
+        min=0,
+        metavar="SECONDS",
+        help="Wait this long for another push to the same target to finish (default: 0).",
+    ),
+]
+NoWaitOption = Annotated[
+    bool, typer.Option("--no-wait", help="Return once the upload is accepted.")
+]
+
 QuietOption = Annotated[
     bool, typer.Option("--quiet", "-q", help="Print errors only; the exit status tells the rest.")
 ]

@@ -19,9 +19,11 @@ from psykhe_cli.commands.options import (
     ListSeparatorOption,
     MapOption,
     MaxProblemsOption,
+    NoWaitOption,
     ProfileOption,
     QuietOption,
     StrictOption,
+    WaitLockOption,
     feed_sources,
 )
 from psykhe_cli.config import DEFAULT_RETRIES
@@ -133,15 +135,7 @@ def push(
             "(- for standard output).",
         ),
     ] = None,
-    wait_lock: Annotated[
-        float,
-        typer.Option(
-            "--wait-lock",
-            min=0,
-            metavar="SECONDS",
-            help="Wait this long for another push to the same target to finish (default: 0).",
-        ),
-    ] = 0.0,
+    wait_lock: WaitLockOption = 0.0,
     skip_invalid: Annotated[
         bool,
         typer.Option("--skip-invalid", help="insert: send the valid lines, skip the invalid."),
@@ -173,9 +167,7 @@ def push(
             "the upload streams.",
         ),
     ] = None,
-    no_wait: Annotated[
-        bool, typer.Option("--no-wait", help="Return once the upload is accepted.")
-    ] = False,
+    no_wait: NoWaitOption = False,
     only_changed: Annotated[
         bool,
         typer.Option(

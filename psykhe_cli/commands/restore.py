@@ -13,8 +13,10 @@ from psykhe_cli.commands.options import (
     BaseUrlOption,
     DebugOption,
     JsonOption,
+    NoWaitOption,
     ProfileOption,
     QuietOption,
+    WaitLockOption,
 )
 from psykhe_cli.commands.push import PollIntervalOption, RetriesOption, TimeoutOption
 from psykhe_cli.config import DEFAULT_RETRIES
@@ -65,18 +67,8 @@ def restore(
             help="Write every product identifier it would deactivate here (- for stdout).",
         ),
     ] = None,
-    wait_lock: Annotated[
-        float,
-        typer.Option(
-            "--wait-lock",
-            min=0,
-            metavar="SECONDS",
-            help="Wait this long for another push to the same target to finish (default: 0).",
-        ),
-    ] = 0.0,
-    no_wait: Annotated[
-        bool, typer.Option("--no-wait", help="Return once the upload is accepted.")
-    ] = False,
+    wait_lock: WaitLockOption = 0.0,
+    no_wait: NoWaitOption = False,
     timeout: TimeoutOption = DEFAULT_TIMEOUT,
     poll_interval: PollIntervalOption = None,
     profile: ProfileOption = None,
