@@ -116,8 +116,17 @@ class Memory:
         )
 
     def encode(self) -> Iterator[bytes | memoryview]:
-        """The file's bytes, in pieces (the arrays are not copied)."""
-        return self.pieces(len(self.keys), (getattr(self, name) for name in _ARRAYS))
+        """The file's bytes, in pieces (the arrays are not copied; when mapped from a file,
+        its pages are let go after each ``_CHUNK`` records written)."""
+        return self.pieces(len(self.keys), (self._chunks(getattr(self, name)) for name in _ARRAYS))
+
+    def _chunks(self, array: Any) -> Iterator[Any]:
+        if self.mapped is None:
+            yield array
+            return
+        for start in range(0, max(len(array), 1), _CHUNK):
+            yield array[start : start + _CHUNK]
+            self.mapped.madvise(mmap.MADV_DONTNEED)  # once written: the next is asked for
 
     def merged_encoding(self, update: Memory, *, kept: Any = None) -> Iterator[bytes | memoryview]:
         """``self.merged(update).encode()``, a piece of ``_CHUNK`` records at a time (and,

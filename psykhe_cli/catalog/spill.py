@@ -98,12 +98,14 @@ class Touched:
         np = numpy_module()
         with self._column(0) as keys:
             order = np.argsort(keys, kind="stable")
-            ordered = keys[order]
+            ordered = keys[order].astype(np.uint64, copy=False)
         last = np.ones(len(ordered), dtype=bool)
         last[:-1] = ordered[1:] != ordered[:-1]
+        if last.all():  # no key twice (the usual feed): no copies
+            return ordered, order
         chosen = order[last]
         del order
-        return ordered[last].astype(np.uint64, copy=False), chosen
+        return ordered[last], chosen
 
     def _gathered(self, column: int, chosen: Any) -> Iterator[Any]:
         """Column ``column``'s rows ``chosen``, a chunk at a time."""
