@@ -9,7 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from psykhe_cli.catalog import Memory, Sieve, Tally
+import pytest
+
+from psykhe_cli.catalog import Memory, Sieve, Tally, spill
 from psykhe_cli.catalog.spill import Touched
 from psykhe_cli.catalog.store import CatalogStore
 from tests.test_catalog_store import TARGET, compared, records, settled
@@ -27,13 +29,19 @@ def _spills(folder: Path) -> list[Path]:
     return sorted(folder.glob(".touched-*.spill"))
 
 
-def test_touched_spilled_builds_the_memory_built_in_memory(tmp_path: Path) -> None:
+@pytest.mark.parametrize("chunk", [2, 3, 1 << 17])
+def test_touched_spilled_builds_the_memory_built_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    monkeypatch.setattr(spill, "_CHUNK", chunk)  # keys twice across a chunk's edge too
     # a key given twice (B): its last line decides, in either
-    blocks = [{"C": 3, "B": 2, "A": 1}, {"E": 5, "B": 7}, {}, {"D": 4}]
+    blocks = [{"C": 3, "B": 2, "A": 1}, {"E": 5, "B": 7}, {}, {"D": 4, "C": 8}]
     spilled, kept = _tally(None, blocks, tmp_path), _tally(None, blocks, None)
     assert len(_spills(tmp_path)) == 4
     assert all(stat.S_IMODE(path.stat().st_mode) == 0o600 for path in _spills(tmp_path))
     whole = b"".join(kept.update().encode())
+    last_lines = _tally(None, [{"A": 1}, {"E": 5, "B": 7}, {"D": 4, "C": 8}], None)
+    assert whole == b"".join(last_lines.update().encode())
     assert b"".join(spilled.encoded_update().encode()) == whole
     assert b"".join(spilled.update().encode()) == whole
     assert len(spilled.update()) == 5

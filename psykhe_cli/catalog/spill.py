@@ -63,26 +63,17 @@ class Touched:
 
     def memory(self, target: str) -> Memory:
         """The records as a memory (a key given twice: its last line), in this process."""
-        keys, chosen = self._sorted()
-        columns = [keys]
-        for column in range(1, 4):
-            columns.append(_joined(list(self._gathered(column, chosen))))
+        chosen = self._chosen()
+        columns = [_joined(list(self._gathered(column, chosen))) for column in range(4)]
         return Memory(
             target=target, keys=columns[0], contents=columns[1], raws=columns[2], fields=columns[3]
         )
 
     def encoding(self, target: str) -> Iterator[bytes | memoryview]:
-        """``self.memory(target).encode()``, without holding more than a column of it."""
-        keys, chosen = self._sorted()
-        count, held = len(keys), [keys]
-        del keys
-
-        def columns() -> Iterator[Any]:
-            yield held.pop()  # let go once written
-            for column in range(1, 4):
-                yield self._gathered(column, chosen)
-
-        return Memory.empty(target).pieces(count, columns())
+        """``self.memory(target).encode()``, without holding more than a chunk of it."""
+        chosen = self._chosen()
+        columns = (self._gathered(column, chosen) for column in range(4))
+        return Memory.empty(target).pieces(len(chosen), columns)
 
     def close(self) -> None:
         """Remove the column files (their locks go with their descriptors)."""
@@ -93,19 +84,20 @@ class Touched:
             os.close(fd)
 
     # -- building --------------------------------------------------------------------------
-    def _sorted(self) -> tuple[Any, Any]:
-        """The distinct keys sorted, and for each the row of its last line."""
+    def _chosen(self) -> Any:
+        """The rows to keep, in the order of their keys: for a key given twice, its last."""
         np = numpy_module()
         with self._column(0) as keys:
             order = np.argsort(keys, kind="stable")
-            ordered = keys[order].astype(np.uint64, copy=False)
-        last = np.ones(len(ordered), dtype=bool)
-        last[:-1] = ordered[1:] != ordered[:-1]
-        if last.all():  # no key twice (the usual feed): no copies
-            return ordered, order
-        chosen = order[last]
+            # a row is kept unless the next in key order has its key: compared a chunk at a
+            # time, never a sorted copy of every key
+            last = np.ones(len(order), dtype=bool)
+            for start in range(0, max(len(order) - 1, 0), _CHUNK):
+                pair = keys[order[start : start + _CHUNK + 1]]
+                last[start : start + len(pair) - 1] = pair[1:] != pair[:-1]
+        chosen = order if last.all() else order[last]  # no key twice (the usual feed): as is
         del order
-        return ordered[last], chosen
+        return chosen.astype(np.uint32) if len(chosen) < 1 << 32 else chosen
 
     def _gathered(self, column: int, chosen: Any) -> Iterator[Any]:
         """Column ``column``'s rows ``chosen``, a chunk at a time."""
