@@ -14,6 +14,8 @@ import pytest
 from psykhe_cli.catalog import Memory, Sieve, Tally, spill
 from psykhe_cli.catalog.spill import Touched
 from psykhe_cli.catalog.store import CatalogStore
+from psykhe_cli.sandbox.inspect import SandboxHandle
+from tests.helpers import FAST, catalog, psykhe, write_feed
 from tests.test_catalog_store import TARGET, compared, records, settled
 
 
@@ -96,3 +98,35 @@ sys.stdin.read()
     assert _spills(store.folder) == spilled  # SIGKILL runs no cleanup
     store.sweep()
     assert _spills(store.folder) == []
+
+
+def test_touched_a_full_disk_keeps_the_rest_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocks = [{"C": 3, "B": 2}, {"A": 1, "B": 7}, {"D": 4}]
+    whole = b"".join(_tally(None, blocks, None).update().encode())
+    written: list[int] = []
+    write = spill._write_all
+
+    def full_after_five(fd: int, data: memoryview) -> None:
+        if len(written) == 5:  # the second block's keys written, then no room for the rest
+            raise OSError(28, "No space left on device")
+        written.append(fd)
+        write(fd, data)
+
+    monkeypatch.setattr(spill, "_write_all", full_after_five)
+    tally = _tally(None, blocks, tmp_path)
+    assert _spills(tmp_path) == []  # read back, let go
+    assert b"".join(tally.encoded_update().encode()) == whole
+
+
+def test_touched_a_push_leaves_no_spill_and_a_memory(
+    tmp_path: Path, home: Path, env: dict[str, str], sandbox: SandboxHandle
+) -> None:
+    feed = write_feed(tmp_path / "feed.jsonl", catalog(30))
+    out = psykhe("push", str(feed), "--mode", "soft_replace", "--yes", *FAST, env=env)
+    assert out.returncode == 0, out.stderr
+    folder = home / "state" / "psykhe" / "catalog"
+    assert _spills(folder) == []
+    (memory,) = folder.glob("*.memory")
+    assert memory.stat().st_size > 30 * 40
