@@ -5,9 +5,10 @@ A push with no memory to compare with touches every record: 40 bytes each, 40 MB
 variants. Held in the push's process, they and their sorted copy doubled its peak. With a
 ``folder`` they go to four column files there instead (``.touched-….spill``, 0600, each held
 locked by ``leftovers.claim`` while this process lives, so a killed run's are swept:
-``CatalogStore.sweep``); the memory is then written from them: the keys argsorted, then each
-column gathered from its mapped file a ``_CHUNK`` of records at a time, its pages let go
-after each. The process holds the sorted keys, the rows chosen and one chunk.
+``CatalogStore.sweep``); the memory is then written from them: the keys argsorted, a key
+given twice found a chunk at a time, then each column gathered from its mapped file a
+``_CHUNK`` of records at a time, its pages let go after each. The process holds the rows
+chosen (4 bytes a record), one column's pages and one chunk.
 
 Without a folder (a dry run, ``compare_records``), or once the disk refused a write, the
 hashes are kept in memory as numpy pieces.
@@ -70,7 +71,7 @@ class Touched:
         )
 
     def encoding(self, target: str) -> Iterator[bytes | memoryview]:
-        """``self.memory(target).encode()``, without holding more than a chunk of it."""
+        """``self.memory(target).encode()``, holding the rows chosen and a chunk of it."""
         chosen = self._chosen()
         columns = (self._gathered(column, chosen) for column in range(4))
         return Memory.empty(target).pieces(len(chosen), columns)
