@@ -11,6 +11,8 @@ when; the shared contract's "Catalog memory" rule).
     memory.py   ``Memory``: the hashes as sorted numpy arrays, its file format, merging
     compare.py  ``Sieve`` (per block, in the workers: new, changed, unchanged) and ``Tally``
                 (the blocks' answers folded into ``Changes`` and the next memory)
+    spill.py    ``Touched``: a push's touched records, spilled to files as blocks arrive, and
+                the sorted memory they make, built a column at a time
     store.py    ``CatalogStore``: the confirmed memory and the pending updates of a target,
                 read strictly, written atomically (0600)
 

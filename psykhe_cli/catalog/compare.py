@@ -15,6 +15,7 @@ import itertools
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from psykhe_cli.catalog.hashing import (
@@ -26,7 +27,8 @@ from psykhe_cli.catalog.hashing import (
     products_of,
     raw_hashes,
 )
-from psykhe_cli.catalog.memory import Memory, numpy_module
+from psykhe_cli.catalog.memory import Encoded, Memory, numpy_module
+from psykhe_cli.catalog.spill import Touched
 
 UNCHANGED, CHANGED, NEW = 0, 1, 2
 
@@ -229,10 +231,11 @@ class Changes:
 class Tally:
     """Blocks' ``Sifted`` answers folded in feed order: ``Changes``, and the records a
     completed push leaves in the memory. Holds a byte or two per remembered record, the new
-    records' keys, and the touched records' hashes: never every line's, and it reads the
-    memory itself only for a blind sieve's answers."""
+    records' keys, and the touched records' hashes (every line's when no memory is trusted;
+    in files in ``spill`` when given one: see ``spill.py``); it reads the memory itself only
+    for a blind sieve's answers."""
 
-    def __init__(self, memory: Memory | None, target: str) -> None:
+    def __init__(self, memory: Memory | None, target: str, *, spill: Path | None = None) -> None:
         np = numpy_module()
         self.memory = memory
         self.target = target
@@ -241,8 +244,9 @@ class Tally:
         self._seen = np.zeros(size, dtype=bool)
         self._changed = np.zeros(size, dtype=bool)
         self._new: list[Any] = []
-        #: the touched records: keys, contents, line hashes, field hashes
-        self._touched: list[tuple[Any, Any, Any, Any]] = []
+        #: the touched records' hashes: in files in ``spill``, or here without one
+        self._touched = Touched(spill)
+        self._update: Memory | None = None
         self._field_counts = np.zeros(len(FIELDS), np.int64)
 
     def add(self, sifted: Sifted, left_out: tuple[int, ...] = ()) -> None:
@@ -264,7 +268,7 @@ class Tally:
             self._changed[rows[found]] = status[found] == CHANGED  # a later line decides
             self._new.append(keys[rows[touched] < 0])
             self._field_counts += differs.sum(axis=0)
-        self._touched.append((keys, contents, raws, fields))
+        self._touched.add(keys, contents, raws, fields)
 
     def changes(self, *, sent: int, reason: str | None = None) -> Changes:
         """What this feed changes (counts by distinct record, its last line deciding)."""
@@ -299,18 +303,10 @@ class Tally:
 
     def update(self) -> Memory:
         """The touched records (new, changed, or written otherwise), as a memory to merge
-        into the confirmed one."""
-        np = numpy_module()
-        if not self._touched:
-            return Memory.empty(self.target)
-        parts = [list(part) for part in zip(*self._touched, strict=True)]
-        self._touched = []
-        joined = []
-        for part in parts:  # one array at a time: its pieces let go once joined
-            joined.append(np.concatenate(part))
-            part.clear()
-        self._touched = [(joined[0], joined[1], joined[2], joined[3])]
-        return Memory.of_records(self.target, *joined)
+        into the confirmed one (built once)."""
+        if self._update is None:
+            self._update = self._touched.memory(self.target)
+        return self._update
 
     def replacement(self) -> Memory:
         """The feed's records: the memory a completed full sync leaves."""
@@ -318,6 +314,21 @@ class Tally:
         if self.memory is None:
             return update
         return self.memory.rows(self._seen).merged(update)
+
+    def encoded_update(self) -> Encoded:
+        """``update()``, as its file's bytes, built a column at a time (from the spill)."""
+        return Encoded(lambda: self._touched.encoding(self.target))
+
+    def encoded_replacement(self) -> Encoded:
+        """``replacement()``, as its file's bytes."""
+        memory = self.memory
+        if memory is None:
+            return self.encoded_update()
+        return Encoded(lambda: memory.merged_encoding(self.update(), kept=self._seen))
+
+    def close(self) -> None:
+        """Let the touched records' files go."""
+        self._touched.close()
 
 
 def _judged_blind(memory: Memory | None, sifted: Sifted) -> Sifted:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import mmap
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from hashlib import blake2b
 from typing import Any
@@ -71,33 +71,12 @@ class Memory:
             fields=np.zeros((0, len(FIELDS)), np.uint16),
         )
 
-    @classmethod
-    def of_records(cls, target: str, keys: Any, contents: Any, raws: Any, fields: Any) -> Memory:
-        """A memory of the records given (in feed order; a key given twice: the last)."""
-        np = numpy_module()
-        order = np.argsort(keys, kind="stable")
-        keys = keys[order]
-        last = np.ones(len(keys), dtype=bool)
-        last[:-1] = keys[1:] != keys[:-1]
-        chosen = order[last]
-        return cls(
-            target=target,
-            keys=keys[last],
-            contents=contents[chosen],
-            raws=raws[chosen],
-            fields=fields[chosen],
-        )
-
     def __len__(self) -> int:
         return len(self.keys)
 
     def find(self, keys: Any) -> tuple[Any, Any]:
         """For each of ``keys``: its row here (clipped) and whether it is here."""
-        np = numpy_module()
-        if not len(self.keys):
-            return np.zeros(len(keys), np.intp), np.zeros(len(keys), bool)
-        rows = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
-        return rows, self.keys[rows] == keys
+        return _found(self.keys, keys)
 
     def merged(self, update: Memory) -> Memory:
         """This memory with ``update``'s records added or replacing its own: one copy of
@@ -137,20 +116,32 @@ class Memory:
         )
 
     def encode(self) -> Iterator[bytes | memoryview]:
-        """The file's bytes, in pieces (the arrays are not copied)."""
-        return self._pieces(len(self.keys), (getattr(self, name) for name in _ARRAYS))
+        """The file's bytes, in pieces (the arrays are not copied; when mapped from a file,
+        its pages are let go after each ``_CHUNK`` records written)."""
+        return self.pieces(len(self.keys), (self._chunks(getattr(self, name)) for name in _ARRAYS))
 
-    def merged_encoding(self, update: Memory) -> Iterator[bytes | memoryview]:
+    def _chunks(self, array: Any) -> Iterator[Any]:
+        if self.mapped is None:
+            yield array
+            return
+        for start in range(0, max(len(array), 1), _CHUNK):
+            yield array[start : start + _CHUNK]
+            self.mapped.madvise(mmap.MADV_DONTNEED)  # once written: the next is asked for
+
+    def merged_encoding(self, update: Memory, *, kept: Any = None) -> Iterator[bytes | memoryview]:
         """``self.merged(update).encode()``, a piece of ``_CHUNK`` records at a time (and,
-        when this memory is mapped from its file, its pages let go after each)."""
+        when this memory is mapped from its file, its pages let go after each); ``kept``: a
+        boolean mask of this memory's records to keep (``self.rows(kept).merged(update)``)."""
         np = numpy_module()
-        rows, found = self.find(update.keys)
+        index = None if kept is None else np.flatnonzero(kept)
+        keys = self.keys if index is None else self.keys[index]
+        rows, found = _found(keys, update.keys)
         new = ~found
         at = rows[new]
-        if len(self.keys):
-            at = np.where(self.keys[at] < update.keys[new], at + 1, at)
+        if len(keys):
+            at = np.where(keys[at] < update.keys[new], at + 1, at)
         replaced = rows[found]
-        size = len(self.keys)
+        size = len(keys)
 
         def arrays() -> Iterator[Any]:
             for name in _ARRAYS:
@@ -158,7 +149,12 @@ class Memory:
                 pieces = []
                 for start in range(0, max(size, 1), _CHUNK):
                     end = min(start + _CHUNK, size)
-                    chunk = np.array(source[start:end])
+                    if index is None:
+                        chunk = np.array(source[start:end])
+                    else:  # gathered: a copy already
+                        chunk = (
+                            keys[start:end].copy() if name == "keys" else source[index[start:end]]
+                        )
                     lo, hi = np.searchsorted(replaced, [start, end])
                     chunk[replaced[lo:hi] - start] = changes[found][lo:hi]
                     last = end == size  # the records sorting after every one go at the end
@@ -169,9 +165,12 @@ class Memory:
                         self.mapped.madvise(mmap.MADV_DONTNEED)
                 yield pieces
 
-        return self._pieces(size + int(new.sum()), arrays())
+        return self.pieces(size + int(new.sum()), arrays())
 
-    def _pieces(self, count: int, arrays: Iterable[Any]) -> Iterator[bytes | memoryview]:
+    def pieces(self, count: int, arrays: Iterable[Any]) -> Iterator[bytes | memoryview]:
+        """The file's bytes: this memory's header for ``count`` records, then ``arrays`` in
+        the file's order, each an array or its pieces (a list, or an iterator: each let go
+        once written)."""
         header = {
             "target": self.target,
             "ingestion_id": self.ingestion_id,
@@ -186,11 +185,22 @@ class Memory:
             digest.update(start)
             yield start
         for parts, dtype in zip(arrays, _DTYPES, strict=True):
-            for part in parts if isinstance(parts, list) else [parts]:
+            for part in parts if isinstance(parts, list | Iterator) else [parts]:
                 piece = _bytes_of(part, dtype)
                 digest.update(piece)
                 yield piece
         yield digest.digest()
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A memory's file, its bytes made only when written (``store.CatalogStore.begin``)."""
+
+    pieces: Callable[[], Iterator[bytes | memoryview]]
+
+    def encode(self) -> Iterator[bytes | memoryview]:
+        """The file's bytes, in pieces."""
+        return self.pieces()
 
 
 _ARRAYS = ("keys", "contents", "raws", "fields")
@@ -204,6 +214,15 @@ def _bytes_of(array: Any, dtype: str) -> memoryview:
     np = numpy_module()
     flat = np.ascontiguousarray(array.astype(dtype, copy=False)).reshape(-1)
     return memoryview(flat.view(np.uint8))
+
+
+def _found(sorted_keys: Any, keys: Any) -> tuple[Any, Any]:
+    """For each of ``keys``: its row in ``sorted_keys`` (clipped) and whether it is there."""
+    np = numpy_module()
+    if not len(sorted_keys):
+        return np.zeros(len(keys), np.intp), np.zeros(len(keys), bool)
+    rows = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return rows, sorted_keys[rows] == keys
 
 
 def decode(data: Any, *, digest_checked: bool = False) -> Memory:

@@ -4,6 +4,7 @@
       <slug>.memory                           the confirmed memory (``memory.py``'s format)
       <slug>.<n>.pending                      an update sent, its outcome not settled yet
       <slug>.<n>.pending.json                 its state: ingestion ids, outcomes, kind
+      .touched-….spill                        what a running push's update is made of
 
 An update is written before its push's first byte (``begin``), told each ingestion id the
 server accepts (``accepted``) and marked whole once every request was (``complete``). Whoever
@@ -34,7 +35,9 @@ from typing import Any
 
 import msgspec
 
-from psykhe_cli.catalog.memory import Memory, MemoryDamaged, decode
+from psykhe_cli.catalog.memory import Encoded, Memory, MemoryDamaged, decode
+from psykhe_cli.catalog.spill import PREFIX as SPILL_PREFIX
+from psykhe_cli.catalog.spill import SUFFIX as SPILL_SUFFIX
 from psykhe_cli.errors import ConfigError
 from psykhe_cli.full_syncs import utc_now
 from psykhe_cli.leftovers import claim, sweep_files, try_lock
@@ -150,7 +153,7 @@ class CatalogStore:
         return confirmed.keys if confirmed is not None else []
 
     # -- a push's update -------------------------------------------------------------------
-    def begin(self, update: Memory, *, replace: bool, whole: bool) -> int:
+    def begin(self, update: Memory | Encoded, *, replace: bool, whole: bool) -> int:
         """Before the first byte: keep ``update`` (a *replace* one becomes the memory, else
         it is merged in); its number. Held locked while this process lives."""
         with self._locked():
@@ -208,8 +211,15 @@ class CatalogStore:
                 else:
                     self._forget(sequence)
 
+    def scratch(self) -> Path:
+        """The folder where a push spills what its update is made of (``catalog.spill``)."""
+        self._ensure()
+        return self.folder
+
     def sweep(self) -> None:
-        """Forget the updates whose push ended unfinished (killed): no process holds them."""
+        """Forget the updates whose push ended unfinished (killed): no process holds them;
+        remove the spill files such a push left."""
+        sweep_files(self.folder, SPILL_PREFIX, SPILL_SUFFIX)
         with self._locked():
             for sequence, state in self._states():
                 if not state.complete and sequence not in self._held and self._free(sequence):

@@ -41,6 +41,7 @@ from psykhe_cli.state import PushRecord, StateStore, Target
 
 if TYPE_CHECKING:
     from psykhe_cli.catalog import Memory
+    from psykhe_cli.catalog.memory import Encoded
     from psykhe_cli.catalog.store import CatalogStore
     from psykhe_cli.config import Settings
     from psykhe_cli.http.chunked_memory import ChunkedRefusal
@@ -260,7 +261,7 @@ class History:
                 continue
             self.settle(ingestion)
 
-    def changes_sending(self, update: Memory, *, replace: bool, whole: bool) -> None:
+    def changes_sending(self, update: Memory | Encoded, *, replace: bool, whole: bool) -> None:
         """Before the request can be complete: keep what it sends as a pending update
         (``replace``: it becomes the memory; ``whole``: the whole feed is sent)."""
 
