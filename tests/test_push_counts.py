@@ -109,8 +109,9 @@ def test_a_dry_run_on_a_terminal_shows_what_it_would_deactivate(
 
 @pytest.fixture
 def big_feed(tmp_path: Path) -> Path:
-    """A feed past 4 MiB: its upload starts while it is still being checked."""
-    items = [product(f"P{i:06d}", title="x" * 200) for i in range(14_000)]
+    """A feed well past 4 MiB (~19 MB): its upload starts while most of it is still being
+    checked, even on a loaded machine."""
+    items = [product(f"P{i:06d}", title="x" * 200) for i in range(60_000)]
     return write_feed(tmp_path / "big.jsonl", items)
 
 
