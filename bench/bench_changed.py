@@ -9,9 +9,10 @@ which leaves the catalog memory; then a copy with ``--changed`` percent of its r
 prices changed is pushed ``--repeat`` times with ``--only-changed``, each time from a copy
 of the state directory that first push left (so each run compares with the same memory),
 in rounds with ``psykhe validate`` of the same feed. Printed: wall seconds of each run
-(min, median, max), the ratio of the medians (target ≤ 2×), the body sent against the
-whole push's (target ≤ 2 %), psykhe's peak RSS (target ≤ 120 MB, the largest process) and
-the memory's size on disk (target ≤ ~40 MB at 1M variants).
+(min, median, max) and its CPU seconds (user + system, workers included), the ratio of the
+medians (target ≤ 2×), the body sent against the whole push's (target ≤ 2 %), psykhe's peak
+RSS (target ≤ 120 MB, the largest process) and the memory's size on disk (target ≤ ~40 MB
+at 1M variants).
 
 With ``--speed`` (MB/s; 0, the default: no limit), the sink reads every body at that rate, as
 ``bench_link.py``'s does, and each round also uploads the whole changed feed the way a script
@@ -26,6 +27,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -82,6 +84,12 @@ def changed_copy(feed: Path, out: Path, percent: float) -> int:
                 changed += 1
             target.write(line)
     return changed
+
+
+def children_cpu() -> float:
+    """CPU seconds (user + system) of every child waited for so far, and of theirs."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def spread(values: list[float]) -> str:
@@ -151,11 +159,12 @@ def main() -> None:
     bodies: list[int] = []
     rss: list[float] = []
     whole: list[tuple[float, int, float]] = []
+    cpu: dict[str, list[float]] = {"push": [], "validate": [], STREAMED: []}
     for round_ in range(args.repeat):
         state = work / f"state-{round_}"
         shutil.rmtree(state, ignore_errors=True)
         shutil.copytree(first_state, state)
-        before = len(Sink.received)
+        before, used = len(Sink.received), children_cpu()
         seconds, code, rss_kb = run_timed(
             [*psykhe, "push", str(changed_feed), "--only-changed", "--quiet"],
             env | {"XDG_STATE_HOME": str(state)},
@@ -165,6 +174,8 @@ def main() -> None:
         pushes.append(seconds)
         rss.append(rss_kb / 1024)
         bodies.append(sum(Sink.received[before:]))
+        cpu["push"].append(children_cpu() - used)
+        used = children_cpu()
         seconds, code, _ = run_timed(
             [*psykhe, "validate", str(changed_feed), "--quiet"],
             env | {"XDG_STATE_HOME": str(state)},
@@ -172,16 +183,19 @@ def main() -> None:
         if code != 0:
             raise SystemExit(f"validate: exit {code}")
         validates.append(seconds)
+        cpu["validate"].append(children_cpu() - used)
         if streamed is not None:
+            used = children_cpu()
             whole.append(measure(streamed, env))
+            cpu[STREAMED].append(children_cpu() - used)
         shutil.rmtree(state, ignore_errors=True)
     ratio = statistics.median(pushes) / statistics.median(validates)
     body = statistics.median(bodies)
     print(
         f"{changed:,} lines changed ({args.changed:g} %), {args.repeat} rounds (min / median / max)"
     )
-    print(f"psykhe push --only-changed  {spread(pushes)} s")
-    print(f"psykhe validate             {spread(validates)} s")
+    print(f"psykhe push --only-changed  {spread(pushes)} s  (CPU {spread(cpu['push'])} s)")
+    print(f"psykhe validate             {spread(validates)} s  (CPU {spread(cpu['validate'])} s)")
     print(f"push ÷ validate (medians)   {ratio:.2f}×  (target ≤ 2×)")
     print(
         f"body                        {body / 1e3:.0f} kB = {100 * body / whole_body:.2f} % "
@@ -193,8 +207,8 @@ def main() -> None:
         sent = statistics.median(run[1] for run in whole)
         pairs = [theirs / ours for theirs, ours in zip(times, pushes, strict=True)]
         print(
-            f"{STREAMED + ' (whole)':<28}{spread(times)} s, {sent / 1e6:.1f} MB "
-            f"({sent / LinkSink.rate:.2f} s of link at {args.speed:g} MB/s)"
+            f"{STREAMED + ' (whole)':<28}{spread(times)} s  (CPU {spread(cpu[STREAMED])} s), "
+            f"{sent / 1e6:.1f} MB = {sent / LinkSink.rate:.2f} s of link at {args.speed:g} MB/s"
         )
         print(
             f"{STREAMED} ÷ push --only-changed: "
