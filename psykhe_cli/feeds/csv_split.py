@@ -32,6 +32,7 @@ from typing import NamedTuple
 from psykhe_cli.feeds.blocks import LINE_CAP, utf16_xml
 from psykhe_cli.feeds.delimited import CsvTable, sniff_delimiter
 from psykhe_cli.feeds.gmc import DelimitedReader
+from psykhe_cli.feeds.ranges import FilePart
 from psykhe_cli.feeds.shopify import ShopifyReader
 
 #: bytes read past a range's end while looking for the next boundary
@@ -55,19 +56,6 @@ class CsvPlan(NamedTuple):
     by_handle: bool = True
     #: the reader's options: Shopify's ``include_inactive``, Merchant Center's columns renamed
     include_inactive: bool = False
-
-
-class CsvPart(NamedTuple):
-    """The rows of the handles that start in a range (``read_part``)."""
-
-    data: bytes
-    #: the file offset of ``data``; whether it runs to the end of the file
-    start: int
-    last: bool = False
-    #: no boundary within the line cap: not read
-    too_long: bool = False
-    #: the path named another file than the one asked for: nothing was read
-    changed: bool = False
 
 
 def plan(
@@ -105,7 +93,7 @@ def plan(
 
 def read_part(
     path: str, start: int, end: int, plan: CsvPlan, same: tuple[int, int] | None = None
-) -> CsvPart:
+) -> FilePart:
     """The bytes from the first boundary at or after ``start`` (the header's end is one) to
     the first at or after ``end`` (or the end of the file).
 
@@ -118,7 +106,7 @@ def read_part(
         if same is not None:
             info = os.fstat(handle.fileno())
             if (info.st_dev, info.st_ino) != same:
-                return CsvPart(b"", start, changed=True)
+                return FilePart(b"", start, changed=True)
         handle.seek(origin)
         data = handle.read(end - origin + _LOOK)
         at_end = len(data) < end - origin + _LOOK
@@ -129,16 +117,16 @@ def read_part(
                 if found[which] >= 0 or at_end:
                     break
                 if len(data) > LINE_CAP + end - origin:
-                    return CsvPart(b"", start, too_long=True)
+                    return FilePart(b"", start, too_long=True)
                 more = handle.read(_LOOK)
                 at_end = not more
                 data += more
             if which == 0 and not start <= origin + found[0] < end:
-                return CsvPart(b"", end)  # no boundary in the range
+                return FilePart(b"", end)  # no boundary in the range
         first, stop = found
         if stop < 0:
-            return CsvPart(data[first:], origin + first, last=True)
-        return CsvPart(data[first:stop], origin + first)
+            return FilePart(data[first:], origin + first, last=True)
+        return FilePart(data[first:stop], origin + first)
 
 
 def _boundary(data: bytes, position: int, from_a_row: bool, plan: CsvPlan, at_end: bool) -> int:
@@ -171,7 +159,7 @@ def _other_row(line: bytes, handle: bytes | None, plan: CsvPlan) -> bool:
     return len(cells) == plan.width and cells[0].strip().encode() != handle
 
 
-def part_reader(part: CsvPart, plan: CsvPlan, name: str) -> ShopifyReader | DelimitedReader:
+def part_reader(part: FilePart, plan: CsvPlan, name: str) -> ShopifyReader | DelimitedReader:
     """The records of ``part``'s rows, read under the header (lines numbered as the header
     and the part alone number them)."""
     chunks: Iterable[bytes] = [plan.header, part.data]

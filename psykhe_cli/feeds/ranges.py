@@ -115,3 +115,17 @@ def feed_changed(name: str) -> InputError:
         hint="write the feed to another name and rename it into place when complete",
         nothing_sent=True,
     )
+
+
+class FilePart(NamedTuple):
+    """The records that start in a byte range of a shop export (``csv_split``/``xml_split``'s
+    ``read_part``): their bytes, cut where a record starts."""
+
+    data: bytes
+    #: the file offset of ``data``; whether it runs to the end of the file
+    start: int
+    last: bool = False
+    #: no record boundary within the line cap: not read
+    too_long: bool = False
+    #: the path named another file than the one asked for: nothing was read
+    changed: bool = False

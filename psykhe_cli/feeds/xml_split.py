@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 
 from psykhe_cli.feeds.blocks import LINE_CAP
 from psykhe_cli.feeds.gmc_xml import ATOM, XmlReader, new_parser
+from psykhe_cli.feeds.ranges import FilePart
 
 #: bytes read past a range's end while looking for the next item start
 _LOOK = 1 << 16
@@ -45,19 +46,6 @@ class XmlPlan(NamedTuple):
     item_start: bytes
     #: the file's size when planned
     size: int
-
-
-class XmlPart(NamedTuple):
-    """The items that start in a range (``read_part``)."""
-
-    data: bytes
-    #: the file offset of ``data``; whether it runs to the end of the file
-    start: int
-    last: bool = False
-    #: the items run further than the line cap: not read
-    too_long: bool = False
-    #: the path named another file than the one asked for: nothing was read
-    changed: bool = False
 
 
 def line_breaks(data: bytes) -> int:
@@ -124,38 +112,38 @@ def _prologue(head: bytes) -> tuple[int, list[str], str] | None:
 
 def read_part(
     path: str, start: int, end: int, plan: XmlPlan, same: tuple[int, int] | None = None
-) -> XmlPart:
+) -> FilePart:
     """The bytes of the items that start in ``[start, end)``: from the first item start at
     or after ``start`` to the first at or after ``end`` (or the end of the file)."""
     with open(path, "rb") as handle:
         if same is not None:
             info = os.fstat(handle.fileno())
             if (info.st_dev, info.st_ino) != same:
-                return XmlPart(b"", start, changed=True)
+                return FilePart(b"", start, changed=True)
         handle.seek(start)
         data = handle.read(end - start + _LOOK)
         first = 0 if start == len(plan.prologue) else _item_at(data, plan.item_start, 0)
         if first < 0 or first >= end - start:
-            return XmlPart(b"", end)
+            return FilePart(b"", end)
         if start + len(data) >= plan.size:  # read to the end of the file already
             stop = _item_at(data, plan.item_start, end - start)
             if stop < 0:
-                return XmlPart(data[first:], start + first, last=True)
-            return XmlPart(data[first:stop], start + first)
+                return FilePart(data[first:], start + first, last=True)
+            return FilePart(data[first:stop], start + first)
         pieces, looked = [data], end - start
         while True:
             stop = _item_at(data, plan.item_start, looked)
             if stop >= 0:
-                return XmlPart(data[first:stop], start + first)
+                return FilePart(data[first:stop], start + first)
             more = handle.read(_LOOK)
             if not more:
-                return XmlPart(data[first:], start + first, last=True)
+                return FilePart(data[first:], start + first, last=True)
             looked = max(looked, len(data) - len(plan.item_start))
             pieces.append(more)
             data = b"".join(pieces)
             pieces = [data]
             if len(data) - first > LINE_CAP + (end - start):
-                return XmlPart(b"", start + first, too_long=True)
+                return FilePart(b"", start + first, too_long=True)
 
 
 def _item_at(data: bytes, tag: bytes, position: int) -> int:
@@ -170,7 +158,7 @@ def _item_at(data: bytes, tag: bytes, position: int) -> int:
         position = at + 1
 
 
-def part_reader(part: XmlPart, plan: XmlPlan, name: str) -> XmlReader:
+def part_reader(part: FilePart, plan: XmlPlan, name: str) -> XmlReader:
     """The items of ``part``, parsed under the prologue, numbered from the part's first line;
     its ``unusual`` says, once it is read, whether the part is not only items."""
     prologue = len(plan.prologue)
