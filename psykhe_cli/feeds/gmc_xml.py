@@ -101,16 +101,19 @@ class XmlReader:
 
     def __iter__(self) -> Iterator[Row]:
         parser = self._parser
-        for chunk in self._chunks:
-            self._held += chunk
-            self._parse(chunk, final=False)
+        try:
+            for chunk in self._chunks:
+                self._held += chunk
+                self._parse(chunk, final=False)
+                yield from self._hand_on()
+                self._trim()
+            self._parse(b"", final=True)
             yield from self._hand_on()
-            self._trim()
-        self._parse(b"", final=True)
-        yield from self._hand_on()
-        # a final newline ends the last line, it does not start one
-        self.lines_read = parser.CurrentLineNumber - (parser.CurrentColumnNumber == 0)
-        self.lines_read -= self._lines_before
+            # a final newline ends the last line, it does not start one
+            self.lines_read = parser.CurrentLineNumber - (parser.CurrentColumnNumber == 0)
+            self.lines_read -= self._lines_before
+        finally:
+            self._items.detach()
 
     @property
     def unusual(self) -> str | None:
@@ -297,6 +300,14 @@ class _Items:
         )
         parser.StartElementHandler = self._outside
         parser.EndElementHandler = self._ended_outside if self._watch else None
+        parser.CharacterDataHandler = None
+
+    def detach(self) -> None:
+        """Take the handlers off the parser: they and the parser hold each other, and a
+        worker reading parts with the collector off would keep every part's parser (and
+        its buffers) until a collection."""
+        parser = self._parser
+        parser.StartElementHandler = parser.EndElementHandler = None
         parser.CharacterDataHandler = None
 
     def _ended_outside(self, tag: str) -> None:
