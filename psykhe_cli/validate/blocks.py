@@ -38,7 +38,7 @@ from psykhe_cli.validate.rules import (
     product_is_fine,
     wrap_bare,
 )
-from psykhe_cli.validate.sifting import sift
+from psykhe_cli.validate.sifting import sift, sift_records
 
 # -- one block of lines (runs in a worker process or in-process) --------------------------
 
@@ -436,7 +436,34 @@ def check_rows(
     reader: RowReader, params: BlockParams, size: int = 2000, lines_before: int = 0
 ) -> Iterator[BlockResult]:
     """Check the rows of a CSV/TSV/shop feed, ``size`` lines per result. A result's ``lines``
-    are the source lines read for it, no header (nor the ``lines_before`` counted already)."""
+    are the source lines read for it, no header (nor the ``lines_before`` counted already).
+
+    With ``params.encode`` (a shop export's part, in a worker) the accepted records are
+    sifted and encoded here, as a JSON Lines block's are, rather than sent back one by one."""
+    if params.encode is not None:
+        for result in _check_rows(reader, params, size, lines_before):
+            _encode_rows(result, params)
+            yield result
+        return
+    yield from _check_rows(reader, params, size, lines_before)
+
+
+def _encode_rows(result: BlockResult, params: BlockParams) -> None:
+    """Sift and encode a result's records, as ``_check_block`` does a block's."""
+    assert params.encode is not None and result.keys is not None
+    records, result.records = result.records, []
+    if params.sieve is not None:
+        identifiers = [pid for pid, _ in result.keys], [vid for _, vid in result.keys]
+        _, result.kept, result.compared, result.encoded = sift_records(records, identifiers, params)
+        if result.kept is not None:
+            return
+    if records:
+        result.encoded = params.encode(b"".join(records), len(records))
+
+
+def _check_rows(
+    reader: RowReader, params: BlockParams, size: int, lines_before: int
+) -> Iterator[BlockResult]:
     result, end = BlockResult(keys=[]), lines_before
     for row in reader:
         read = reader.lines_read

@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import itertools
 from array import array
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -67,9 +68,7 @@ class Merger:
         self._uncounted: list[array[int]] = []
         self._uncounted_size = 0
         #: results merged into the counts, their duplicates not looked for yet (``flush``)
-        self._staged: list[
-            tuple[str, BlockResult, int, bytes | None, tuple[str, int, int] | None]
-        ] = []
+        self._staged: list[_Staged] = []
         self._staged_pairs = 0
 
     def next_params(self) -> BlockParams:
@@ -87,11 +86,15 @@ class Merger:
         block: bytes | None,
         *,
         reread: tuple[str, int, int] | None = None,
+        records_again: Callable[[], list[bytes]] | None = None,
     ) -> None:
         """Add one block's result; ``block`` (JSON Lines) lets duplicates be named.
 
         ``reread`` — (path, offset, length) — says where to read the block again when a
         worker read it and duplicates need naming (rare: only then is it read twice).
+        ``records_again``: for rows whose records were encoded where they were checked (a
+        shop export's part), makes them again, every accepted one, when duplicates need
+        them: to name a rejected row's record and to encode the others without it.
         """
         report = self.report
         report.lines += result.lines
@@ -101,7 +104,7 @@ class Merger:
         report.warnings += result.warnings
         for code, count in result.counts.items():
             report.counts_by_code[code] = report.counts_by_code.get(code, 0) + count
-        self._staged.append((file, result, first_line, block, reread))
+        self._staged.append((file, result, first_line, block, reread, records_again))
         self._staged_pairs += len(result.pair_hashes)
         if self._staged_pairs >= _PAIRS_BATCH or len(self._staged) >= _STAGED_BLOCKS:
             self.flush()
@@ -114,7 +117,7 @@ class Merger:
         later.
         """
         staged, self._staged, self._staged_pairs = self._staged, [], 0
-        results = [result for _, result, _, _, _ in staged]
+        results = [result for _, result, *_ in staged]
         repeats: list[list[Repeat]] = [[] for _ in staged]
         ends = list(itertools.accumulate(len(result.variant_hashes) for result in results))
         found = self._seen.add_all(
@@ -126,26 +129,21 @@ class Merger:
             which = bisect.bisect_right(ends, repeat.position)
             start = ends[which - 1] if which else 0
             repeats[which].append(repeat._replace(position=repeat.position - start))
-        for (file, result, first_line, block, reread), repeated in zip(
-            staged, repeats, strict=True
-        ):
-            self._pass_on(file, result, first_line, block, reread, repeated)
+        for staging, repeated in zip(staged, repeats, strict=True):
+            self._pass_on(staging, repeated)
 
-    def _pass_on(
-        self,
-        file: str,
-        result: BlockResult,
-        first_line: int,
-        block: bytes | None,
-        reread: tuple[str, int, int] | None,
-        repeated: list[Repeat],
-    ) -> None:
+    def _pass_on(self, staged: _Staged, repeated: list[Repeat]) -> None:
+        file, result, first_line, block, reread, records_again = staged
         problems, rejected = result.problems, result.rejected
         dropped: set[int] = set()
+        #: every accepted row's record, made again (``records_again``)
+        again: list[bytes] | None = None
         if repeated:
             if block is None and reread is not None:
                 block = read_again(*reread)
-            problems, rejected, dropped = self._repeats(result, repeated, first_line, block)
+            if records_again is not None and result.encoded is not None:
+                again = records_again()
+            problems, rejected, dropped = self._repeats(result, repeated, first_line, block, again)
         for line, level, code, message, pid in problems:
             self._problem(Problem(file, line, level, code, message, pid))
         if self.wanted.rejected:
@@ -177,10 +175,19 @@ class Merger:
             self._count_products()
         if result.encoded is not None:
             if dropped:  # rare: the block's kept lines encoded again, here
-                assert block is not None and self._codec is not None
-                again = self._records_again(block, first_line, dropped, kept)
-                if again:
-                    self._out.append(Encoded(self._codec.encoder()(b"".join(again), len(again))))
+                assert self._codec is not None
+                if again is not None:
+                    kept_again = [
+                        record
+                        for index, record in enumerate(again)
+                        if index not in dropped and _kept(kept, index)
+                    ]
+                else:
+                    assert block is not None
+                    kept_again = self._records_again(block, first_line, dropped, kept)
+                if kept_again:
+                    encode = self._codec.encoder()
+                    self._out.append(Encoded(encode(b"".join(kept_again), len(kept_again))))
             elif len(result.accepted):
                 self._out.append(Encoded(result.encoded))
         elif self.wanted.records and records:
@@ -251,10 +258,16 @@ class Merger:
         return ERROR if self.options.strict else level
 
     def _repeats(
-        self, result: BlockResult, repeated: list[Repeat], first_line: int, block: bytes | None
+        self,
+        result: BlockResult,
+        repeated: list[Repeat],
+        first_line: int,
+        block: bytes | None,
+        again: list[bytes] | None,
     ) -> tuple[list[tuple[int, str, str, str, str | None]], list[Rejected], set[int]]:
         """A block's problems and rejected lines with its repeats added, and the indexes of
-        the accepted lines that the repeats made errors."""
+        the accepted lines that the repeats made errors (``again``: every accepted row's
+        record, when the result carries them encoded)."""
         lines = split_lines(block) if block is not None else []
         problems = list(result.problems)
         rejected = list(result.rejected)
@@ -266,7 +279,8 @@ class Merger:
             line = result.accepted[index]
             if result.keys is not None:
                 pid, vid = result.keys[index]
-                raw = result.records[index].rstrip(b"\n") if result.records else b""
+                records = again if again is not None else result.records
+                raw = records[index].rstrip(b"\n") if records else b""
             else:
                 raw = lines[line - first_line].rstrip(b"\r")
                 product = _product_of(raw) or {}
@@ -292,6 +306,16 @@ class Merger:
         rejected.sort(key=lambda item: item[0])
         return problems, rejected, dropped
 
+
+#: a result as staged: file, result, first line, block, reread, records_again (``merge``)
+_Staged = tuple[
+    str,
+    BlockResult,
+    int,
+    bytes | None,
+    tuple[str, int, int] | None,
+    Callable[[], list[bytes]] | None,
+]
 
 #: product hashes counted at once
 _PRODUCTS_BATCH = 1 << 16

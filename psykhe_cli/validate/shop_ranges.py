@@ -19,6 +19,7 @@ import itertools
 import os
 from collections import deque
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any, NamedTuple
 
 from psykhe_cli.errors import InputError
@@ -220,19 +221,22 @@ def check_parts(
     lines, rows, left = parts.lines_before, 0, 0  # of this file, merged so far
     merger.merge(name, BlockResult(lines=lines), 0, None)
     inflight: deque[Any] = deque()
-    held: PartResult | None = None  # a Shopify part, until the next one starts a handle
+    #: a Shopify part and its range, until the next one starts a handle
+    held: tuple[PartResult, tuple[int, int]] | None = None
 
-    def merge(part: PartResult) -> None:
+    def merge(part: PartResult, submitted: tuple[int, int]) -> None:
         nonlocal lines, rows, left
         rebase(part.result, lines)
-        merger.merge(name, part.result, 0, None)
+        again = partial(_records_again, parts, path, *submitted, merger.params, same)
+        merger.merge(name, part.result, 0, None, records_again=again)
         lines, rows, left = lines + part.result.lines, rows + part.rows, left + part.left_out
         on_progress(merger.report.lines, part.start + part.length)
 
     def take_next() -> bool:
         """Merge what the next part proves; False when it is not trusted."""
         nonlocal held
-        part: PartResult = inflight.popleft().result()
+        pending, submitted = inflight.popleft()
+        part: PartResult = pending.result()
         if part.changed:
             raise feed_changed(name)
         if part.unusual is not None:
@@ -240,21 +244,22 @@ def check_parts(
         if not part.length:
             return True  # no record starts in the range
         if not parts.by_handle:
-            merge(part)
+            merge(part, submitted)
             return True
         if held is not None:
-            if part.first_handle is None or part.first_handle == held.last_handle:
+            if part.first_handle is None or part.first_handle == held[0].last_handle:
                 return False  # the held part's last product may go on here
-            merge(held)
-        held = part
+            merge(*held)
+        held = part, submitted
         return True
 
     trusted = True
     step = merger.options.block_size
     for offset in range(parts.first, parts.size, step):
         end = min(offset + step, parts.size)
-        args = (*parts.args, merger.params, same)
-        inflight.append(workers.submit(parts.check, path, offset, end, *args))
+        # the encoder of each part, asked in order: its records are encoded where it is read
+        args = (*parts.args, merger.next_params(), same)
+        inflight.append((workers.submit(parts.check, path, offset, end, *args), (offset, end)))
         yield
         while trusted and len(inflight) > 4 * workers.count:
             trusted = take_next()
@@ -266,10 +271,10 @@ def check_parts(
         yield
     if trusted:
         if held is not None:
-            merge(held)
+            merge(*held)
         merger.report.left_out += left
         return
-    for pending in inflight:  # a worker's results are taken in order
+    for pending, _ in inflight:  # a worker's results are taken in order
         pending.result()
     reader = row_reader(feed.format, feed.chunks, feed.source)
     for result in check_rows(_After(reader, rows), merger.params, lines_before=lines):
@@ -277,6 +282,14 @@ def check_parts(
         on_progress(merger.report.lines, feed.bytes_read)
         yield
     merger.report.left_out += left_out(reader)
+
+
+def _records_again(
+    parts: Parts, path: str, start: int, end: int, params: BlockParams, same: tuple[int, int]
+) -> list[bytes]:
+    """The records of every row a part accepted, read again here: a part's were encoded
+    where it was read, and duplicates found on merging must leave one out (rare)."""
+    return parts.check(path, start, end, *parts.args, params, same).result.records
 
 
 class _After:

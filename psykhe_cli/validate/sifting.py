@@ -40,6 +40,15 @@ def sift(
     keys, identifiers = identified
     if identifiers is None:
         identifiers = list(map(_PRODUCT_OF, keys)), list(map(_VARIANT_OF, keys))
+    return sift_records(records, identifiers, params)
+
+
+def sift_records(
+    records: list[bytes], identifiers: tuple[list[str], list[Any]], params: Sifting
+) -> tuple[list[bytes], Any, Any, Any]:
+    """``sift`` of records already normalized (a shop export's rows), with their product
+    and variant ``identifiers``."""
+    assert params.sieve is not None
     kept, answer = params.sieve(records, identifiers)
     if kept is None:
         return [], kept, answer, None
