@@ -57,9 +57,10 @@ class Wanted:
       the user's bytes, ``action`` renamed ``operation``, CSV rows as wrapped JSON.
     - ``codec`` (with ``records``): each JSON Lines block's records are encoded where they are
       checked (in the workers, which keeps both cores busy) and arrive as ``Encoded`` pieces
-      instead of ``Records``. CSV rows still come as ``Records``, in input order with the
-      pieces. A block whose lines become errors only once merged (a variant id given earlier)
-      is encoded again without them, in the calling process.
+      instead of ``Records``; so do the rows of a shop export read in parts by the workers.
+      Other CSV rows still come as ``Records``, in input order with the pieces. A block
+      whose lines become errors only once merged (a variant id given earlier) is encoded
+      again without them, in the calling process.
     - ``rejected``: each line (CSV row) with an error, as ``RejectedLine``.
     - ``products``: the product identifiers of the accepted lines, in input order, each
       product once (its first time), as ``Products``.
