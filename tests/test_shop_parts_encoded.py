@@ -26,6 +26,7 @@ from tests.test_validate_shop_ranges import (
     rss_feed,
     shopify_rows,
     shopify_text,
+    tsv_text,
 )
 
 
@@ -112,20 +113,34 @@ def shared_shopify(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("fmt", ["gmc", "shopify"])
+def shared_tsv(tmp_path: Path) -> Path:
+    """Items of 20 products; ids repeat every 7 items, in other products."""
+    path = tmp_path / "feed.tsv"
+    path.write_text(tsv_text([(n % 2, n % 3) for n in range(20)], [], "\n"))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("fmt", "feed"),
+    [("gmc", shared_xml), ("shopify", shared_shopify), ("gmc", shared_tsv)],
+    ids=["xml", "shopify", "tsv"],
+)
 @pytest.mark.parametrize("sieve", [False, True], ids=["all", "sieved"])
 def test_parts_encoded_where_read_pass_on_the_one_process_records(
-    tmp_path: Path, fmt: str, sieve: bool
+    tmp_path: Path, fmt: str, feed: Any, sieve: bool
 ) -> None:
-    path = shared_xml(tmp_path) if fmt == "gmc" else shared_shopify(tmp_path)
+    path = feed(tmp_path)
     want = expected(path, fmt, sieve)
     assert want[1], "a shared variant id is rejected on merging"
     size = path.stat().st_size
     for step in range(200, size, 97):
         got = encoded_in_parts(path, fmt, step, EveryOther() if sieve else None)
         assert got[:3] == want, f"ranges of {step} bytes"
-        if sieve:  # the sieve saw every record the rules accepted, once
-            assert got[3] == want[2][0] + len(want[1])
+        if sieve:  # the sieve saw every record the rules accepted, once: those sent, and
+            # those rejected on merging (named by their record, the others by their row)
+            on_merging = [raw for _, raw in want[1] if raw.startswith(b'{"operation"')]
+            assert on_merging
+            assert got[3] == want[2][0] + len(on_merging)
 
 
 @settings(
@@ -141,9 +156,14 @@ def test_parts_encoded_where_read_pass_on_the_one_process_records(
     ),
     repeat=st.tuples(st.integers(0, 100), st.integers(0, 100)),
     step=st.integers(60, 900),
+    sieve=st.booleans(),
 )
 def test_shopify_parts_encoded_differential(
-    tmp_path: Path, shape: list[tuple[int, int, int, int]], repeat: tuple[int, int], step: int
+    tmp_path: Path,
+    shape: list[tuple[int, int, int, int]],
+    repeat: tuple[int, int],
+    step: int,
+    sieve: bool,
 ) -> None:
     rows = shopify_rows(shape)
     earlier, later = sorted(r % len(rows) for r in repeat)
@@ -151,6 +171,6 @@ def test_shopify_parts_encoded_differential(
     path = tmp_path / "products.csv"
     path.write_bytes(shopify_text(rows, [], "\n").encode())
     assert len(SHOPIFY_HEADER) == len(rows[0])
-    want = expected(path, "shopify")
-    got = encoded_in_parts(path, "shopify", step)
+    want = expected(path, "shopify", sieve)
+    got = encoded_in_parts(path, "shopify", step, EveryOther() if sieve else None)
     assert (got if got[0] == "error" else got[:3]) == want

@@ -141,7 +141,7 @@ class Merger:
         if repeated:
             if block is None and reread is not None:
                 block = read_again(*reread)
-            if records_again is not None and result.encoded is not None:
+            if records_again is not None:
                 again = records_again()
             problems, rejected, dropped = self._repeats(result, repeated, first_line, block, again)
         for line, level, code, message, pid in problems:

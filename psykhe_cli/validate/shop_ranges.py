@@ -227,7 +227,9 @@ def check_parts(
     def merge(part: PartResult, submitted: tuple[int, int]) -> None:
         nonlocal lines, rows, left
         rebase(part.result, lines)
-        again = partial(_records_again, parts, path, *submitted, merger.params, same)
+        again = None
+        if part.result.encoded is not None or part.result.kept is not None:  # sifted there
+            again = partial(_records_again, parts, path, *submitted, merger.params, same)
         merger.merge(name, part.result, 0, None, records_again=again)
         lines, rows, left = lines + part.result.lines, rows + part.rows, left + part.left_out
         on_progress(merger.report.lines, part.start + part.length)
