@@ -71,9 +71,9 @@ class Merger:
             tuple[str, BlockResult, int, bytes | None, tuple[str, int, int] | None]
         ] = []
         self._staged_pairs = 0
-        #: pairs staged before a flush: one block's at first, so that the first records reach
-        #: a streamed upload at once, doubling up to ``_PAIRS_BATCH``
-        self._batch = 1
+        #: pairs staged before a flush: when records are wanted, one block's at first, so that
+        #: the first records reach a streamed upload at once, doubling up to ``_PAIRS_BATCH``
+        self._batch = 1 if wanted.records else _PAIRS_BATCH
 
     def next_params(self) -> BlockParams:
         """The parameters of the next JSON Lines block to check, in feed order."""
@@ -115,7 +115,7 @@ class Merger:
 
         Variant hashes go to the hash set a few blocks at a time: a batch of 16k costs it
         about what one of a block's ~2,300 did. Problems and records come out a few blocks
-        later (the first block's at once: see ``_batch``).
+        later (for a push, the first block's at once: see ``_batch``).
         """
         staged, self._staged, self._staged_pairs = self._staged, [], 0
         results = [result for _, result, _, _, _ in staged]
