@@ -21,6 +21,9 @@ and ``idle s`` — the wall time less its own bytes ÷ the link, median (min-max
 what a contender leaves the link waiting: its start, until its first byte, and its end
 (target ≤ 0.2 s for psykhe at 5 MB/s).
 
+Each push has a state directory of its own: a first push to its target, with no catalog
+memory to compare with (every record is hashed in full, ~5 µs a line more of CPU).
+
 psykhe runs from its bytecode, written before the first round (an installed psykhe has its
 ``.pyc`` files; with ``PYTHONDONTWRITEBYTECODE`` set, as some shells and CI set it, every
 module would be compiled again in every run: ~0.1 s of each push).
@@ -106,14 +109,9 @@ BASELINE = "psykhe push (--baseline)"
 
 
 def measure(cmd: str | list[str], env: dict[str, str]) -> tuple[float, int, float]:
-    """Seconds, bytes received by the server and peak RSS (MB) of one run.
-
-    Each run has a state directory of its own: the server cannot answer a status request,
-    so an update a push leaves would stay unsettled, and every later push would look up
-    every earlier one before checking its feed."""
+    """Seconds, bytes received by the server and peak RSS (MB) of one run."""
     before = len(Sink.received)
-    with tempfile.TemporaryDirectory(dir=env["TMPDIR"]) as state:
-        seconds, code, rss_kb = run_timed(cmd, env | {"XDG_STATE_HOME": state})
+    seconds, code, rss_kb = run_timed(cmd, env)
     if code != 0:
         raise SystemExit(f"{cmd}: exit {code}")
     return seconds, sum(Sink.received[before:]), rss_kb / 1024
@@ -177,7 +175,11 @@ def main() -> None:
             for label, cmd in contenders(feed, url, args.baseline).items():
                 if args.only and label not in args.only.split(","):
                     continue
-                runs.setdefault(label, []).append(measure(cmd, env))
+                # a state directory of its own: the server answers no status request, so
+                # an update a push leaves would stay unsettled, and every later push would
+                # look up every earlier one before checking its feed
+                with tempfile.TemporaryDirectory(dir=work) as state:
+                    runs.setdefault(label, []).append(measure(cmd, env | {"XDG_STATE_HOME": state}))
         medians = {label: statistics.median(r[0] for r in rs) for label, rs in runs.items()}
         for label, rs in runs.items():
             times = [r[0] for r in rs]
