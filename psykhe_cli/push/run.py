@@ -149,6 +149,7 @@ class Push:
                 # an error, a refusal or Ctrl-C before the release: the request stays incomplete
                 stack.callback(stream.stop)
                 on_workers = functools.partial(self._start_stream, early, stream)
+                early.make_now()
             try:
                 # before the workers fork: they share the memory; lookups end their threads
                 self.changes.load(self._open_client if self.settings is not None else None)

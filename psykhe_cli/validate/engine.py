@@ -241,6 +241,10 @@ def _plain_file(feed: OpenFeed) -> str | None:
     return os.path.abspath(path)
 
 
+#: bytes of a plain file's first range: checked in ~15 ms where a whole block takes ~50
+_FIRST_RANGE = 256 << 10
+
+
 def _check_ranges(
     path: str,
     size: int,
@@ -269,12 +273,10 @@ def _check_ranges(
         )
         progress.update(merger.report.lines, checked.start + checked.length)
 
-    for offset in range(0, size, step):
-        inflight.append(
-            workers.submit(
-                check_range, path, offset, min(offset + step, size), merger.next_params(), same
-            )
-        )
+    # the first range small: its records are the first a streamed upload can send
+    starts = [0, *range(min(step, _FIRST_RANGE), size, step)] if size > 0 else []
+    for start, end in zip(starts, [*starts[1:], size], strict=True):
+        inflight.append(workers.submit(check_range, path, start, end, merger.next_params(), same))
         yield from _drain(out)
         # bounds the results held (~120 KB each), deep enough that a worker ahead of the
         # one whose result is merged next still has ranges to check

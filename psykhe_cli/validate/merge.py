@@ -70,6 +70,9 @@ class Merger:
         #: results merged into the counts, their duplicates not looked for yet (``flush``)
         self._staged: list[_Staged] = []
         self._staged_pairs = 0
+        #: pairs staged before a flush: when records are wanted, one block's at first, so that
+        #: the first records reach a streamed upload at once, doubling up to ``_PAIRS_BATCH``
+        self._batch = 1 if wanted.records else _PAIRS_BATCH
 
     def next_params(self) -> BlockParams:
         """The parameters of the next JSON Lines block to check, in feed order."""
@@ -106,7 +109,8 @@ class Merger:
             report.counts_by_code[code] = report.counts_by_code.get(code, 0) + count
         self._staged.append((file, result, first_line, block, reread, records_again))
         self._staged_pairs += len(result.pair_hashes)
-        if self._staged_pairs >= _PAIRS_BATCH or len(self._staged) >= _STAGED_BLOCKS:
+        if self._staged_pairs >= self._batch or len(self._staged) >= _STAGED_BLOCKS:
+            self._batch = min(2 * max(self._staged_pairs, 1), _PAIRS_BATCH)
             self.flush()
 
     def flush(self) -> None:
@@ -114,7 +118,7 @@ class Merger:
 
         Variant hashes go to the hash set a few blocks at a time: a batch of 16k costs it
         about what one of a block's ~2,300 did. Problems and records come out a few blocks
-        later.
+        later (for a push, the first block's at once: see ``_batch``).
         """
         staged, self._staged, self._staged_pairs = self._staged, [], 0
         results = [result for _, result, *_ in staged]
