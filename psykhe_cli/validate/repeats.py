@@ -37,7 +37,8 @@ class FirstSeen:
     for 1,000,000 lines, no per-entry objects) are searched only when a batch holds a
     repeat, for the earliest line of each record repeated. Line numbers are kept per block:
     a block of consecutive lines (every line accepted, none blank: the common case) costs
-    two numbers, any other block its own array.
+    two numbers, any other block an array of each line's offset from its first (2 bytes a
+    line when the block spans fewer than 65,536 lines).
     """
 
     def __init__(self) -> None:
@@ -47,7 +48,8 @@ class FirstSeen:
         #: per block: where it starts in the arrays, and its first line
         self._batch_starts: array[int] = array("Q")
         self._batch_firsts: array[int] = array("Q")
-        #: the line numbers of the blocks whose lines are not consecutive, by block
+        #: the offsets from their first of the lines of the blocks whose lines are not
+        #: consecutive, by block
         self._scattered: dict[int, array[int]] = {}
 
     def add_all(
@@ -81,14 +83,21 @@ class FirstSeen:
         self._batch_starts.append(start)
         self._batch_firsts.append(lines[0])
         # a block's accepted lines rise, each once: a span as long as the block is a run
-        if lines[-1] - lines[0] != len(lines) - 1:
-            self._scattered[batch] = array("Q", lines)
+        span = lines[-1] - lines[0]
+        if span != len(lines) - 1:
+            # kept as offsets from the first line, in 2 bytes where they fit (a shop export's
+            # part: records of many lines each), not 8 a line
+            first = lines[0]
+            offsets = array("H" if span < 1 << 16 else "Q", [line - first for line in lines])
+            self._scattered[batch] = offsets
 
     def _line_at(self, at: int) -> int:
         batch = bisect.bisect_right(self._batch_starts, at) - 1
         offset = at - self._batch_starts[batch]
         scattered = self._scattered.get(batch)
-        return scattered[offset] if scattered is not None else self._batch_firsts[batch] + offset
+        if scattered is not None:
+            offset = scattered[offset]
+        return self._batch_firsts[batch] + offset
 
     def _first_positions(self, wanted: set[int]) -> dict[int, int]:
         """The position in the arrays of the first line of each variant hash of ``wanted``."""
