@@ -5,7 +5,8 @@ variation added later gets a new one), so every parent must stay findable to the
 file; most variations, though, follow their parent at once. ``SpilledMap`` keeps the latest
 ``recent`` entries as objects and writes older ones, encoded, to a temporary SQLite database
 (created on the first spill, in ``TMPDIR``, deleted when closed and by the system if the
-process dies), so memory stays bounded whatever the export's size.
+process dies), so memory stays bounded whatever the export's size. Values already encoded
+(a worker's, ``set_encoded``) are kept as bytes, and written to disk a batch at a time.
 """
 
 from __future__ import annotations
@@ -57,6 +58,15 @@ class SpilledMap(Generic[T]):
             self._pending[oldest] = self._encode(memory.pop(oldest))
             if len(self._pending) >= self._batch:
                 self._flush()
+
+    def set_encoded(self, key: str, blob: bytes) -> None:
+        """Set ``key`` to the value ``encode`` gave ``blob`` for, kept encoded: as an older
+        entry (decoded when it is got)."""
+        self._memory.pop(key, None)
+        self._pending.pop(key, None)  # set again: written last
+        self._pending[key] = blob
+        if len(self._pending) >= self._batch:
+            self._flush()
 
     def get(self, key: str) -> T | None:
         """The value of ``key``, None when it was never set."""
