@@ -239,8 +239,7 @@ class _Catalog:
         """Remember ``part``'s parents and simple products, as reading its rows would."""
         parents = self.parents
         for refs, _, blob in part.parents:
-            for ref in refs:
-                parents.set_encoded(ref, blob)
+            parents.set_encoded(refs, blob)
         simples = self._simples
         for ref, line in part.simples:
             simples.extend((hash(ref), line + offset))
