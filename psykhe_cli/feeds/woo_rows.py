@@ -32,6 +32,9 @@ _UNPUBLISHED = frozenset({"0", "-1"})
 
 def split_list(cell: str) -> list[str]:
     """A WooCommerce list cell (``"A, B\\, C"``) -> its values (``["A", "B, C"]``)."""
+    if "," not in cell:  # one value (most cells): what the split would leave of it
+        value = cell.strip()
+        return [value] if value else []
     return unique(part.replace("\\,", ",").strip() for part in _LIST_SPLIT.split(cell))
 
 
@@ -74,6 +77,9 @@ def priced(data: Cells, record: dict[str, Any], cells: WooCells) -> Row:
 
 def split_images(cell: str) -> list[str]:
     """The Images cell: URLs joined with ", " (a URL may hold a bare comma)."""
+    if _IMAGE_SEPARATOR not in cell:  # one URL, or none
+        url = cell.strip()
+        return [url] if url else []
     return unique(url.strip() for url in cell.split(_IMAGE_SEPARATOR))
 
 
