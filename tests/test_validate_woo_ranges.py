@@ -6,16 +6,24 @@ from __future__ import annotations
 
 import csv
 import io
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from psykhe_cli.feeds import woocommerce
+from psykhe_cli.feeds.woocommerce import WooCommerceReader
+from psykhe_cli.sandbox.inspect import SandboxHandle
 from psykhe_cli.validate import FeedSource, ValidationOptions, check_feeds, shop_ranges
+from tests.helpers import FAST, psykhe
 from tests.shop_parts import in_parts, reference
+
+GEN_WOO = Path(__file__).parent.parent / "bench" / "gen_woo.py"
 
 HEADER = [
     "ID",
@@ -217,3 +225,25 @@ def test_woo_export_checked_by_forked_workers_as_by_one_process(tmp_path: Path) 
     figures = (report.lines, report.products, report.variants, report.errors, report.warnings)
     figures += (report.left_out,)
     assert (figures, report.counts_by_code, problems) == expected[:3]
+
+
+@pytest.mark.slow
+def test_push_of_a_woo_export_big_enough_to_cut_stores_what_one_reader_reads(
+    tmp_path: Path, sandbox: SandboxHandle, env: dict[str, str]
+) -> None:
+    feed = tmp_path / "wc-product-export.csv"
+    with feed.open("wb") as out:  # ~6 MB: cut into parts, late variations in later ones
+        subprocess.run([sys.executable, str(GEN_WOO), "30000"], stdout=out, check=True)
+    assert feed.stat().st_size > ValidationOptions().parallel_after
+    with feed.open("rb") as chunks:
+        reader = WooCommerceReader(chunks, str(feed))
+        records = [row.record for row in reader if row.record is not None]
+    out = psykhe("push", str(feed), *FAST, "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    report = orjson.loads(out.stdout)
+    stored = {
+        (p["product_identifier"], p["variant_identifier"]): p["data"]
+        for p in sandbox.products(active=True)
+    }
+    assert stored == {(r["product_identifier"], r["variant_identifier"]): r for r in records}
+    assert (report["variants"], report["left_out"]) == (len(records), reader.left_out)
