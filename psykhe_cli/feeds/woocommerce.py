@@ -38,8 +38,8 @@ alone but for what the reader remembers (above). A part's reader (``part=True``)
 nothing remembered: it settles the variations whose parent came earlier in the part, and
 leaves the others pending, with its parents (encoded) and simple products' references, in a
 ``WooPart``; ``WooJoin`` settles them in order with what the parts before kept, as one reader
-would. A part whose product is one a variation waits for is not joined (``join`` says None):
-where that variation's error goes is then the one reader's to say.
+would. A part with a product that a variation before it waits for is not joined (``join``
+says None): where that variation's error goes is then the one reader's to say.
 """
 
 from __future__ import annotations

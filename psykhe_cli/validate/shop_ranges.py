@@ -7,8 +7,8 @@ as the whole file reads it, and what proves it. Each worker reads and checks the
 that start in its byte range; this process renumbers their lines and merges the results in
 order, a Shopify part once the next one is known to start a new handle, a WooCommerce part
 with the variations whose parent was in a part before settled here (``woo_parts``). A part
-not proved (or a WooCommerce part with a product a variation before it waits for)
-(an element between items, a cut inside a comment or a quoted cell, malformed input) is not
+not proved (an element between items, a cut inside a comment or a quoted cell, malformed
+input), or a WooCommerce part with a product that a variation before it waits for, is not
 trusted: from it on, the file is read as before, in this process, from its first byte, the
 rows already checked skipped, so that what is found, and any error that ends the run, is
 exactly what the one-process reader finds.

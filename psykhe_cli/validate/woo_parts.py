@@ -3,11 +3,12 @@ finds (``shop_ranges.check_parts`` calls these in part order).
 
 A part's worker settles the variations whose parent came earlier in the part and checks
 every row it settled; the variations it left pending (their parent may be in a part before)
-are settled here by ``WooJoin``, checked here, and woven into the part's result by line:
-within a part nothing is held back (a variation that must wait for its parent, or one a
-later product of the part would end the wait of, makes the join refuse the part), so one
-reader yields the part's rows in line order too, and so does the woven result. The
-variations still waiting at the end are checked last, as one reader yields them last.
+are settled here by ``WooJoin``, checked here, and woven into the part's result by line.
+One reader yields a part's rows in line order but for a variation that waits for its
+parent: that one it yields when a product with its reference comes (the join then refuses
+the part: read in one process from there on), or at the end. So the woven result is what
+one reader yields for the part, and the variations still waiting at the end are checked
+last, as one reader yields them last.
 """
 
 from __future__ import annotations
