@@ -247,3 +247,17 @@ def test_push_of_a_woo_export_big_enough_to_cut_stores_what_one_reader_reads(
     }
     assert stored == {(r["product_identifier"], r["variant_identifier"]): r for r in records}
     assert (report["variants"], report["left_out"]) == (len(records), reader.left_out)
+
+
+def test_woo_variation_waiting_to_the_end_beside_a_repeated_sku_keeps_its_place(
+    tmp_path: Path,
+) -> None:
+    # the variation of the simple product S0 waits to the end of the file; the last rows
+    # repeat a SKU: one process's last result has a repeat, whose problems the merger sorts
+    shape: list[Spec] = [(0, 0, 0, 0, 0)] * 17 + [(2, 0, 0, 0, 0), (0, 0, 0, 0, 0)]
+    shape.append((0, 0, 0, 2, 0))
+    path = write(tmp_path, woo_text(woo_rows(shape), [], "\n"))
+    expected = reference(path, "woocommerce")
+    assert {"parent_not_variable", "duplicate_variant"} <= set(expected[1])
+    for step in (40, 200, 5000):
+        assert in_parts(path, "woocommerce", step) == expected, f"ranges of {step} bytes"

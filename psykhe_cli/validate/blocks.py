@@ -437,8 +437,15 @@ def check_rows(
 ) -> Iterator[BlockResult]:
     """Check the rows of a CSV/TSV/shop feed, ``size`` lines per result. A result's ``lines``
     are the source lines read for it, no header (nor the ``lines_before`` counted already)."""
-    result, end = BlockResult(keys=[]), lines_before
+    result, end, previous = BlockResult(keys=[]), lines_before, 0
     for row in reader:
+        if row.line < previous and (result.variants or result.rejected_lines):
+            # a row before the one before it (a WooCommerce variation that waited for its
+            # parent) starts a result: each result's rows in line order, so that what the
+            # merger sorts by line keeps their order, wherever the results begin
+            yield result
+            result = BlockResult(keys=[])
+        previous = row.line
         read = reader.lines_read
         result.lines += read - end
         end = read

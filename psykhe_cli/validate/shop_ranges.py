@@ -316,7 +316,8 @@ def _check_parts(
         if held is not None:
             merge(held)
         if parts.join is not None:  # the variations still waiting: one reader's last rows
-            merger.merge(name, woo_parts.rest(parts.join, merger.params), 0, None)
+            for result in woo_parts.rest(parts.join, merger.params):
+                merger.merge(name, result, 0, None)
             left += parts.join.left_out
         merger.report.left_out += left
         return

@@ -47,13 +47,15 @@ def join_part(
     return weave(result, extra, params), extra.variants + extra.rejected_lines
 
 
-def rest(join: WooJoin, params: BlockParams) -> BlockResult:
-    """The variations still waiting once every part is joined, checked."""
-    return checked(join.rest(), params)
+def rest(join: WooJoin, params: BlockParams) -> Iterator[BlockResult]:
+    """The variations still waiting once every part is joined, checked (a result from each
+    that comes before the one before it, as ``check_rows`` gives them)."""
+    return check_rows(_Rows(join.rest()), params, _ALL)
 
 
 def checked(rows: Iterable[Row], params: BlockParams) -> BlockResult:
-    """``rows`` (already numbered in the file, no line of theirs counted) checked."""
+    """``rows`` (in line order, already numbered in the file, no line of theirs counted)
+    checked."""
     (result,) = check_rows(_Rows(rows), params, _ALL)
     return result
 
