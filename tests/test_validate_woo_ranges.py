@@ -109,12 +109,12 @@ specs = st.lists(
         st.integers(0, len(DESCRIPTIONS) - 1),
     ),
     min_size=1,
-    max_size=24,
+    max_size=40,
 )
 
 
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     shape=specs,
