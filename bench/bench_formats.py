@@ -13,10 +13,10 @@ line, no checks) runs in the same rounds: the script a user would write instead.
 For each format, a generated export (cached in bench/out/) and its equivalent JSON Lines —
 the very records the format's reader makes of it, one wrapped line each — are validated in
 turns, ``--repeat`` rounds. Printed per contender: the median seconds with the range over the
-rounds, the source rows per second, the peak RSS (largest of the rounds; ``max`` as in
-bench_validate.py) against the 100 MB budget; then the median of the per-round ratios
-export/JSON Lines with their range. Other work on the machine slows both alike, which the
-ratio of one round cancels.
+rounds, the source rows per second, the CPU seconds of the process and its workers, the peak
+RSS (largest of the rounds; ``max`` as in bench_validate.py) against the 100 MB budget; then
+the median of the per-round ratios export/JSON Lines with their range. Other work on the
+machine slows both alike, which the ratio of one round cancels.
 """
 
 from __future__ import annotations
@@ -123,15 +123,20 @@ def main() -> None:
                 "JSON Lines": [*here, str(twin)],
             }
         seconds: dict[str, list[float]] = {name: [] for name in contenders}
+        cpu: dict[str, list[float]] = {name: [] for name in contenders}
         rss: dict[str, int] = dict.fromkeys(contenders, 0)
         for round_number in range(1, args.repeat + 1):
             for name, command in contenders.items():
-                took, _, code, max_rss, _ = measure(command)
+                took, used, code, max_rss, _ = measure(command)
                 if code != 0:
                     sys.exit(f"{name}: exit {code}: {' '.join(command)}")
                 seconds[name].append(took)
+                cpu[name].append(used)
                 rss[name] = max(rss[name], max_rss)
-                print(f"  round {round_number}: {name:<16} {took:6.2f} s  max RSS {max_rss} MB")
+                print(
+                    f"  round {round_number}: {name:<16} {took:6.2f} s  CPU {used:6.2f} s  "
+                    f"max RSS {max_rss} MB"
+                )
         print(
             f"{fmt}: {args.rows:,} rows, {export.stat().st_size / 1e6:.0f} MB, {args.repeat} rounds"
         )
@@ -140,7 +145,8 @@ def main() -> None:
             verdict = "within" if rss[name] <= RSS_BUDGET_MB else "OVER"
             print(
                 f"  {name:<16} {_spread(seconds[name])} s  {rate:>9,.0f} rows/s  "
-                f"max RSS {rss[name]} MB ({verdict} the {RSS_BUDGET_MB} MB budget)"
+                f"CPU {_spread(cpu[name])} s  max RSS {rss[name]} MB "
+                f"({verdict} the {RSS_BUDGET_MB} MB budget)"
             )
         names = list(contenders)
         ratios = [a / b for a, b in zip(seconds[names[0]], seconds[names[1]], strict=True)]

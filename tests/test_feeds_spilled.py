@@ -16,19 +16,23 @@ KEYS = st.sampled_from([f"k{n}" for n in range(12)])
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.tuples(st.booleans(), KEYS, st.integers()), max_size=80))
-def test_spilled_map_answers_as_a_dict_would(operations: list[tuple[bool, str, int]]) -> None:
+@given(st.lists(st.tuples(st.integers(0, 2), KEYS, st.integers()), max_size=80))
+def test_spilled_map_answers_as_a_dict_would(operations: list[tuple[int, str, int]]) -> None:
     spilled: SpilledMap[int] = SpilledMap(
         lambda value: str(value).encode(), lambda blob: int(blob), recent=2, batch=3
     )
     expected: dict[str, int] = {}
     try:
-        for is_set, key, value in operations:
-            if is_set:
+        for operation, key, value in operations:
+            if operation == 0:
                 spilled[key] = value
                 expected[key] = value
-            else:
+            elif operation == 1:
                 assert spilled.get(key) == expected.get(key)
+            else:  # two keys set to one value already encoded
+                keys = [key, f"{key}-too"]
+                spilled.set_encoded(keys, str(value).encode())
+                expected.update(dict.fromkeys(keys, value))
         for key in expected:
             assert spilled.get(key) == expected[key]
     finally:

@@ -16,8 +16,12 @@ inside (those are in ``psykhe_cli.validate``). Every feed file is opened and rea
     gmc_fields.py the Merchant Center field table: attributes -> a record, the header test
     exports.py    what the shop-export readers share: columns by name, paths, numbers
     shopify.py    Shopify products export -> one product record per variant
-    csv_split.py  a Shopify export cut where a handle starts, each part read on its own
-    woocommerce.py  WooCommerce product export -> one product record per variant
+    csv_split.py  a Shopify export cut where a handle starts (a delimited Merchant Center
+                  feed, a WooCommerce export: at any row), each part read on its own
+    woocommerce.py  WooCommerce product export -> one product record per variant; a
+                  part's reader (WooPart) and the join of the parts (WooJoin)
+    woo_rows.py   a WooCommerce row's cells, what a parent lends, a variant's record
+    spilled.py    SpilledMap: the latest entries in memory, the older ones on disk
 """
 
 from __future__ import annotations

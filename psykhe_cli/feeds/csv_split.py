@@ -1,5 +1,5 @@
 """A Shopify products export cut into parts at the first row of a handle, a delimited
-Merchant Center feed at any row (each part read by a worker).
+Merchant Center feed or a WooCommerce export at any row (each part read by a worker).
 
 A part starts on a line that begins a row (outside quotes) and a new handle, so that each
 part holds whole products: a product's rows are together in an export. Whether a line
@@ -17,6 +17,8 @@ spans lines), so a boundary is a guess, and the guess is proved afterwards:
 - Shopify: the caller checks that each part's first row is a handle's first row: a row
   without an error whose handle is not the previous part's last. A Merchant Center feed's
   rows are items each, read alone: any row starts a part (no handle asked of a candidate).
+  Nor are a WooCommerce export's: each row is one product or variation, read alone but for
+  what the reader remembers of the rows before (``woocommerce.py``: ``WooPart``, ``WooJoin``).
 
 A part that fails either proof is not trusted, and the file is read whole from there on.
 Parts are numbered from their first line (``\\n``-separated lines, as ``CsvTable`` counts).
@@ -34,6 +36,7 @@ from psykhe_cli.feeds.delimited import CsvTable, sniff_delimiter
 from psykhe_cli.feeds.gmc import DelimitedReader
 from psykhe_cli.feeds.ranges import FilePart
 from psykhe_cli.feeds.shopify import ShopifyReader
+from psykhe_cli.feeds.woocommerce import WooCommerceReader
 
 #: bytes read past a range's end while looking for the next boundary
 _LOOK = 1 << 16
@@ -54,8 +57,10 @@ class CsvPlan(NamedTuple):
     #: a Shopify export, cut where a handle starts; else a Merchant Center feed, whose rows
     #: are items each, cut at any row
     by_handle: bool = True
-    #: the reader's options: Shopify's ``include_inactive``, Merchant Center's columns renamed
+    #: the reader's options: Shopify's and WooCommerce's ``include_inactive``
     include_inactive: bool = False
+    #: a WooCommerce export (``by_handle`` False): its parts read by a part's reader
+    woocommerce: bool = False
 
 
 def plan(
@@ -65,6 +70,7 @@ def plan(
     *,
     by_handle: bool = True,
     include_inactive: bool = False,
+    woocommerce: bool = False,
 ) -> CsvPlan | None:
     """How to cut the Shopify export (``by_handle``) or delimited Merchant Center feed
     ``path``; None when it is read whole instead: a header that is not one line (with
@@ -88,7 +94,8 @@ def plan(
         return None
     chosen = delimiter or sniff_delimiter(head[:newline])
     header = head[: newline + 1]
-    return CsvPlan(header, chosen, len(cells), info.st_size, by_handle, include_inactive)
+    width, size = len(cells), info.st_size
+    return CsvPlan(header, chosen, width, size, by_handle, include_inactive, woocommerce)
 
 
 def read_part(
@@ -159,10 +166,20 @@ def _other_row(line: bytes, handle: bytes | None, plan: CsvPlan) -> bool:
     return len(cells) == plan.width and cells[0].strip().encode() != handle
 
 
-def part_reader(part: FilePart, plan: CsvPlan, name: str) -> ShopifyReader | DelimitedReader:
+def part_reader(
+    part: FilePart, plan: CsvPlan, name: str
+) -> ShopifyReader | DelimitedReader | WooCommerceReader:
     """The records of ``part``'s rows, read under the header (lines numbered as the header
     and the part alone number them)."""
     chunks: Iterable[bytes] = [plan.header, part.data]
+    if plan.woocommerce:
+        return WooCommerceReader(
+            chunks,
+            name,
+            delimiter=plan.delimiter,
+            include_inactive=plan.include_inactive,
+            part=True,
+        )
     if not plan.by_handle:
         return DelimitedReader(chunks, name, plan.delimiter, {})
     return ShopifyReader(

@@ -32,50 +32,41 @@ ones' in a temporary file (``spilled.py``), so memory stays bounded; of a simple
 bytes a reference (a hash and a line), to name it as the parent a variation gives.
 A variation whose parent has not come yet is an error; to name the parent's line when it does
 come, up to ``MAX_WAITING`` such rows are held; past that they are reported at once.
+
+Read in parts (``validate/shop_ranges.py``): any row may start a part, as every row is read
+alone but for what the reader remembers (above). A part's reader (``part=True``) starts with
+nothing remembered: it settles the variations whose parent came earlier in the part, and
+leaves the others pending, with its parents (encoded) and simple products' references, in a
+``WooPart``; ``WooJoin`` settles them in order with what the parts before kept, as one reader
+would. A part with a product that a variation before it waits for is not joined (``join``
+says None): where that variation's error goes is then the one reader's to say.
 """
 
 from __future__ import annotations
 
-import re
+import dataclasses
 from array import array
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-import orjson
-
+from psykhe_cli.errors import InputError
 from psykhe_cli.feeds.delimited import Cells, CsvTable, Row
-from psykhe_cli.feeds.exports import (
-    COLOR_NAMES,
-    SIZE_NAMES,
-    VALUE_JOIN,
-    Cell,
-    Columns,
-    category_paths,
-    decoded,
-    identifier_missing,
-    is_absolute_url,
-    number,
-    put,
-    read_header,
-    unique,
-)
+from psykhe_cli.feeds.exports import identifier_missing, is_absolute_url, put, read_header
 from psykhe_cli.feeds.sources import FeedSource
 from psykhe_cli.feeds.spilled import RECENT, SpilledMap
+from psykhe_cli.feeds.woo_rows import (
+    Parent,
+    WooCells,
+    not_variable,
+    priced,
+    variation_record,
+)
+from psykhe_cli.feeds.woo_rows import split_list as split_list
 
 #: variations waiting for a parent that has not come, held to name its line when it does
 MAX_WAITING = 10_000
-#: WooCommerce joins list cells with ", " and escapes a comma inside a value as "\,"
-_LIST_SPLIT = re.compile(r"(?<!\\),")
-_IMAGE_SEPARATOR = ", "
-_UNPUBLISHED = frozenset({"0", "-1"})
 #: the columns a header must have: a product's type, and what identifies it (either will do)
 _REQUIRED = [("Type",), ("SKU", "ID")]
-
-
-def split_list(cell: str) -> list[str]:
-    """A WooCommerce list cell (``"A, B\\, C"``) -> its values (``["A", "B, C"]``)."""
-    return unique(part.replace("\\,", ",").strip() for part in _LIST_SPLIT.split(cell))
 
 
 def reader(chunks: Iterable[bytes], source: FeedSource) -> WooCommerceReader:
@@ -88,9 +79,21 @@ def reader(chunks: Iterable[bytes], source: FeedSource) -> WooCommerceReader:
     )
 
 
+class WooPart(NamedTuple):
+    """What a part's reader leaves to the join (lines numbered as the part's reader numbers
+    them)."""
+
+    #: the variations whose parent did not come earlier in the part, in order
+    pending: list[Cells]
+    #: each variable parent's references, line and fields (``Parent.encode``), in order
+    parents: list[tuple[list[str], int, bytes]]
+    #: each simple product's references and line, in order
+    simples: list[tuple[str, int]]
+
+
 class WooCommerceReader:
     """The variant records of one WooCommerce product export; raises ``InputError`` for an
-    unusable header (one without ``Type``)."""
+    unusable header (one without ``Type``). ``part``: the reader of a part (``WooPart``)."""
 
     def __init__(
         self,
@@ -100,59 +103,146 @@ class WooCommerceReader:
         delimiter: str | None = None,
         include_inactive: bool = False,
         parents_in_memory: int = RECENT,
+        part: bool = False,
     ) -> None:
         self._table = CsvTable(chunks, name, delimiter=delimiter)
         self._include_inactive = include_inactive
-        #: products (and variations of kept products) left out because they are not published
-        self.left_out = 0
-        self._parents: SpilledMap[_Parent] = SpilledMap(
-            _Parent.encode, _Parent.decode, recent=parents_in_memory
-        )
-        #: parent reference -> variations that came before it
-        self._waiting: dict[str, list[Cells]] = {}
-        self._waiting_count = 0
-        #: each simple product's references, as (hash, line) pairs: named as a parent, it
-        #: is told apart from one missing (a rare error, so a scan finds it)
-        self._simples = array("q")
+        self._parents_in_memory = parents_in_memory
+        self._catalog: _Catalog | None = None
+        #: what a part's reader leaves to the join, filled as it reads
+        self.part: WooPart | None = WooPart([], [], []) if part else None
 
     @property
     def lines_read(self) -> int:
         """Physical lines read so far, the header not counted."""
         return self._table.lines_read
 
-    def __iter__(self) -> Iterator[Row]:
-        try:
-            yield from self._rows()
-        finally:
-            self._parents.close()
+    @property
+    def left_out(self) -> int:
+        """Products (and variations of kept products) left out as not published."""
+        return self._catalog.left_out if self._catalog is not None else 0
 
-    def _rows(self) -> Iterator[Row]:
+    def __iter__(self) -> Iterator[Row]:
         columns = read_header(self._table, _REQUIRED, "woocommerce")
         if columns is None:
             return
-        cells = _WooCells(columns)
-        for data in self._table:
-            if data.error is not None:
-                yield data.row()
-                continue
-            types = {kind.strip().lower() for kind in cells.type(data.cells).split(",")}
-            if "variation" in types:
-                yield from self._variation(data, cells)
-            elif "variable" in types:
-                yield from self._parent(data, cells)
-            elif "grouped" not in types:
-                yield from self._simple(data, cells)
-        simple_at = self._simple_lines(set(self._waiting))
-        for ref, rows in self._waiting.items():
+        catalog = _Catalog(
+            WooCells(columns), self._include_inactive, self._parents_in_memory, self.part
+        )
+        self._catalog = catalog
+        try:
+            for data in self._table:
+                yield from catalog.read(data)
+            yield from catalog.rest()
+        finally:
+            catalog.parents.close()
+
+
+class WooJoin:
+    """The parts of one export, each read alone (``WooPart``), joined in order: their pending
+    variations settled with the parents of the parts before, as one reader settles them."""
+
+    def __init__(self, header: bytes, name: str, *, delimiter: str, include_inactive: bool):
+        """Raises ``InputError`` for an unusable header (``header``: its line)."""
+        table = CsvTable([header], name, delimiter=delimiter)
+        columns = read_header(table, _REQUIRED, "woocommerce")
+        if columns is None:
+            raise InputError(f"{name}: the export has no header")
+        self._catalog = _Catalog(WooCells(columns), include_inactive, RECENT, None)
+
+    @property
+    def left_out(self) -> int:
+        """The pending variations left out (not published)."""
+        return self._catalog.left_out
+
+    def join(self, part: WooPart, offset: int) -> list[Row] | None:
+        """The rows of ``part``'s pending variations, lines ``offset`` on from the part's;
+        None when a product of ``part`` is one a variation waits for (the join is then of
+        no further use)."""
+        catalog = self._catalog
+        rows: list[Row] = []
+        for data in part.pending:
+            rows.extend(catalog.variation(dataclasses.replace(data, line=data.line + offset)))
+        if catalog.waiting and catalog.takes(part, offset):
+            return None
+        catalog.add(part, offset)
+        return rows
+
+    def rest(self) -> Iterator[Row]:
+        """The variations still waiting once every part is joined: errors, as one reader's."""
+        return self._catalog.rest()
+
+    def close(self) -> None:
+        """Forget the parents kept (on disk too)."""
+        self._catalog.parents.close()
+
+
+class _Catalog:
+    """What a reader remembers across rows: every variable parent (in bounded memory), the
+    variations waiting for theirs, each simple product's references, what it left out."""
+
+    def __init__(
+        self, cells: WooCells, include_inactive: bool, recent: int, part: WooPart | None
+    ) -> None:
+        self.cells = cells
+        self._include_inactive = include_inactive
+        self._part = part
+        self.left_out = 0
+        self.parents: SpilledMap[Parent] = SpilledMap(Parent.encode, Parent.decode, recent=recent)
+        #: parent reference -> variations that came before it
+        self.waiting: dict[str, list[Cells]] = {}
+        self._waiting_count = 0
+        #: each simple product's references, as (hash, line) pairs: named as a parent, it
+        #: is told apart from one missing (a rare error, so a scan finds it)
+        self._simples = array("q")
+
+    def read(self, data: Cells) -> Iterator[Row]:
+        """The rows one data row makes (none, or a variation held, or waiting ones it ends)."""
+        if data.error is not None:
+            yield data.row()
+            return
+        cells = self.cells
+        types = {kind.strip().lower() for kind in cells.type(data.cells).split(",")}
+        if "variation" in types:
+            yield from self.variation(data)
+        elif "variable" in types:
+            yield from self._parent(data)
+        elif "grouped" not in types:
+            yield from self._simple(data)
+
+    def rest(self) -> Iterator[Row]:
+        """The variations still waiting, once every row is read."""
+        simple_at = self._simple_lines(set(self.waiting))
+        for ref, rows in self.waiting.items():
             for data in rows:
                 if ref in simple_at:
-                    yield _not_variable(data, ref, simple_at[ref])
+                    yield not_variable(data, ref, simple_at[ref])
                     continue
                 yield data.failed(
                     "missing_parent",
                     f"variation's parent {ref!r} is not in the feed "
                     f"(line {data.line} names it; no row up to the end has that SKU or ID)",
                 )
+
+    def takes(self, part: WooPart, offset: int) -> bool:
+        """A product of ``part`` would end the wait of a variation before it."""
+        waiting = self.waiting
+        for refs, line, _ in part.parents:
+            for ref in refs:
+                if ref in waiting and waiting[ref][0].line < line + offset:
+                    return True
+        return any(
+            ref in waiting and waiting[ref][0].line < line + offset for ref, line in part.simples
+        )
+
+    def add(self, part: WooPart, offset: int) -> None:
+        """Remember ``part``'s parents and simple products, as reading its rows would."""
+        parents = self.parents
+        for refs, _, blob in part.parents:
+            parents.set_encoded(refs, blob)
+        simples = self._simples
+        for ref, line in part.simples:
+            simples.extend((hash(ref), line + offset))
 
     def _simple_lines(self, refs: set[str]) -> dict[str, int]:
         """The line of each of ``refs`` that a simple product had."""
@@ -167,20 +257,24 @@ class WooCommerceReader:
                 found.setdefault(ref, simples[index + 1])
         return found
 
-    def _kept(self, cells: _WooCells, row: list[str]) -> bool:
-        if self._include_inactive or cells.published(row):
+    def _kept(self, row: list[str]) -> bool:
+        if self._include_inactive or self.cells.published(row):
             return True
         self.left_out += 1
         return False
 
-    def _simple(self, data: Cells, cells: _WooCells) -> Iterator[Row]:
+    def _simple(self, data: Cells) -> Iterator[Row]:
+        cells = self.cells
         product = cells.product(data.cells)
         for ref in product.refs:
-            self._simples.extend((hash(ref), data.line))
-            for early in self._waiting.pop(ref, []):
+            if self._part is not None:
+                self._part.simples.append((ref, data.line))
+            else:
+                self._simples.extend((hash(ref), data.line))
+            for early in self.waiting.pop(ref, []):
                 self._waiting_count -= 1
-                yield _not_variable(early, ref, data.line)
-        if not self._kept(cells, data.cells):
+                yield not_variable(early, ref, data.line)
+        if not self._kept(data.cells):
             return
         if not product.identifier:
             yield identifier_missing(data)
@@ -192,11 +286,12 @@ class WooCommerceReader:
         attributes = cells.attributes(data.cells)
         put(record, "sizes", attributes.sizes)
         put(record, "color", ", ".join(attributes.colors))
-        yield _priced(data, record, cells)
+        yield priced(data, record, cells)
 
-    def _parent(self, data: Cells, cells: _WooCells) -> Iterator[Row]:
+    def _parent(self, data: Cells) -> Iterator[Row]:
+        cells = self.cells
         parent = cells.product(data.cells)
-        parent.kept = self._kept(cells, data.cells)
+        parent.kept = self._kept(data.cells)
         if parent.kept and not parent.identifier:
             yield identifier_missing(data)
         elif parent.kept and not all(map(is_absolute_url, parent.images)):
@@ -209,9 +304,11 @@ class WooCommerceReader:
                 "(column 'Images', lent to the product's variations)",
             )
         parent.sizes = cells.attributes(data.cells).sizes
+        if self._part is not None and parent.refs:
+            self._part.parents.append((parent.refs, data.line, parent.encode()))
         for ref in parent.refs:
-            self._parents[ref] = parent
-            for early in self._waiting.pop(ref, []):
+            self.parents[ref] = parent
+            for early in self.waiting.pop(ref, []):
                 self._waiting_count -= 1
                 yield early.failed(
                     "variation_before_parent",
@@ -219,12 +316,16 @@ class WooCommerceReader:
                     "a WooCommerce export writes a parent before its variations",
                 )
 
-    def _variation(self, data: Cells, cells: _WooCells) -> Iterator[Row]:
+    def variation(self, data: Cells) -> Iterator[Row]:
+        """The row of a variation: its record, an error, held to wait, or left out."""
+        cells = self.cells
         ref = cells.parent(data.cells)
-        parent = self._parents.get(ref)
+        parent = self.parents.get(ref)
         if parent is None:
             if not ref:
                 yield data.failed("missing_parent", "variation has no Parent")
+            elif self._part is not None:
+                self._part.pending.append(data)  # its parent may be in a part before
             elif self._waiting_count >= MAX_WAITING:
                 yield data.failed(
                     "variation_before_parent",
@@ -232,12 +333,12 @@ class WooCommerceReader:
                     f"(more than {MAX_WAITING} variations are waiting for theirs)",
                 )
             else:
-                self._waiting.setdefault(ref, []).append(data)
+                self.waiting.setdefault(ref, []).append(data)
                 self._waiting_count += 1
             return
-        if not parent.kept or not self._kept(cells, data.cells):
+        if not parent.kept or not self._kept(data.cells):
             return
-        record = _variation_record(data, parent, cells)
+        record = variation_record(data, parent, cells)
         if record is None:
             yield data.failed(
                 "variation_without_identifier",
@@ -245,137 +346,4 @@ class WooCommerceReader:
                 "from its parent's other variations",
             )
             return
-        yield _priced(data, record, cells)
-
-
-def _variation_record(data: Cells, parent: _Parent, cells: _WooCells) -> dict[str, Any] | None:
-    """The variation's record; None when nothing identifies it."""
-    attributes = cells.attributes(data.cells)
-    sku, number_id = cells.sku(data.cells), cells.id(data.cells)
-    if not (sku or number_id or attributes.values):
-        return None
-    suffix = (attributes.values or [f"id:{number_id}"]) if not sku else []
-    record: dict[str, Any] = {"product_identifier": parent.identifier}
-    record["variant_identifier"] = sku or f"{parent.identifier}/{VALUE_JOIN.join(suffix)}"
-    record.update(parent.fields)
-    put(record, "images", unique([*split_images(cells.images(data.cells)), *parent.images]))
-    put(record, "sizes", attributes.sizes or parent.sizes)
-    put(record, "color", ", ".join(attributes.colors))
-    return record
-
-
-def _not_variable(data: Cells, ref: str, line: int) -> Row:
-    return data.failed(
-        "parent_not_variable",
-        f"the variation's parent {ref!r} (line {line}) is a simple product; variations need "
-        "a variable parent",
-    )
-
-
-def _priced(data: Cells, record: dict[str, Any], cells: _WooCells) -> Row:
-    try:
-        for key, column, text in (
-            ("price", "Regular price", cells.price(data.cells)),
-            ("sale_price", "Sale price", cells.sale_price(data.cells)),
-        ):
-            if text:
-                record[key] = number(key, column, text)
-    except ValueError as exc:
-        return data.failed("invalid_price", str(exc))
-    return data.row(record)
-
-
-def split_images(cell: str) -> list[str]:
-    """The Images cell: URLs joined with ", " (a URL may hold a bare comma)."""
-    return unique(url.strip() for url in cell.split(_IMAGE_SEPARATOR))
-
-
-@dataclass
-class _Parent:
-    """What a product row lends its variations (and what a simple row is made of)."""
-
-    identifier: str
-    refs: list[str]
-    fields: dict[str, Any]
-    images: list[str]
-    kept: bool = True
-    sizes: list[str] = field(default_factory=list)
-
-    def encode(self) -> bytes:
-        """This parent as bytes that ``decode`` turns back into an equal one."""
-        fields = (self.identifier, self.refs, self.fields, self.images, self.kept, self.sizes)
-        return orjson.dumps(fields)
-
-    @staticmethod
-    def decode(blob: bytes) -> _Parent:
-        """The parent ``encode`` gave ``blob`` for."""
-        return _Parent(*orjson.loads(blob))
-
-
-@dataclass
-class _Attributes:
-    values: list[str]
-    sizes: list[str]
-    colors: list[str]
-    brand: str
-
-
-class _WooCells:
-    """Where each cell of a WooCommerce row is, by column name."""
-
-    def __init__(self, columns: Columns) -> None:
-        self.type = Cell(columns, "Type")
-        self.id = Cell(columns, "ID")
-        self.sku = Cell(columns, "SKU")
-        self._name = Cell(columns, "Name")
-        self._published = Cell(columns, "Published")
-        self._visibility = Cell(columns, "Visibility in catalog")
-        self.price = Cell(columns, "Regular price")
-        self.sale_price = Cell(columns, "Sale price")
-        self._categories = Cell(columns, "Categories")
-        self._tags = Cell(columns, "Tags")
-        self.images = Cell(columns, "Images")
-        self.parent = Cell(columns, "Parent")
-        self._brands = Cell(columns, "Brands")
-        numbers = sorted(
-            {int(n) for n in (re.sub(r"\D", "", c) for c in columns.names(r"attribute \d+ name"))}
-        )
-        self._attributes = [
-            (Cell(columns, f"Attribute {n} name"), Cell(columns, f"Attribute {n} value(s)"))
-            for n in numbers
-        ]
-
-    def published(self, cells: list[str]) -> bool:
-        """Neither private, nor a draft, nor hidden from the catalog."""
-        return (
-            self._published(cells) not in _UNPUBLISHED
-            and self._visibility(cells).lower() != "hidden"
-        )
-
-    def product(self, cells: list[str]) -> _Parent:
-        """The product-level fields of a simple or variable row."""
-        sku, number_id = self.sku(cells), self.id(cells)
-        identifier = sku or (f"id:{number_id}" if number_id else "")
-        refs = unique([sku, f"id:{number_id}" if number_id else ""])
-        fields: dict[str, Any] = {}
-        put(fields, "title", decoded(self._name(cells)))
-        brand = decoded(self._brands(cells)) or self.attributes(cells).brand
-        put(fields, "designer", brand)
-        put(fields, "categories", category_paths(split_list(self._categories(cells))))
-        put(fields, "tags", unique(map(decoded, split_list(self._tags(cells)))))
-        return _Parent(identifier, refs, fields, split_images(self.images(cells)))
-
-    def attributes(self, cells: list[str]) -> _Attributes:
-        """The values of the row's attributes, and those named Size, Color and Brand."""
-        found = _Attributes([], [], [], "")
-        for name_cell, value_cell in self._attributes:
-            name, values = name_cell(cells).lower(), split_list(value_cell(cells))
-            # as written for a variation's identifier; decoded where they are text to show
-            found.values.extend(values)
-            if name in SIZE_NAMES:
-                found.sizes.extend(map(decoded, values))
-            elif name in COLOR_NAMES:
-                found.colors.extend(map(decoded, values))
-            elif name == "brand" and values:
-                found.brand = decoded(values[0])
-        return found
+        yield priced(data, record, cells)

@@ -51,7 +51,8 @@ that grows with the feed: ``HashSet64`` (distinct products, variant ids: 8 bytes
     merge.py    Merger: results folded in input order, repeats across blocks
     workers.py  Workers: started, forked (the fork rule: psykhe_cli.threads), watched
     forked.py   ForkedPool: forked workers fed through pipes (the ranges of a plain file)
-    shop_ranges.py  Merchant Center XML and Shopify exports checked a part per worker
+    shop_ranges.py  Merchant Center XML and shop exports checked a part per worker
+    woo_parts.py  WooCommerce parts joined: variations of earlier parts' parents, in order
     engine.py   FeedCheck, check_feeds: reading the feeds, blocks to workers, progress
 """
 

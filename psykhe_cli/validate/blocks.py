@@ -464,8 +464,15 @@ def _encode_rows(result: BlockResult, params: BlockParams) -> None:
 def _check_rows(
     reader: RowReader, params: BlockParams, size: int, lines_before: int
 ) -> Iterator[BlockResult]:
-    result, end = BlockResult(keys=[]), lines_before
+    result, end, previous = BlockResult(keys=[]), lines_before, 0
     for row in reader:
+        if row.line < previous and (result.variants or result.rejected_lines):
+            # a row before the one before it (a WooCommerce variation that waited for its
+            # parent) starts a result: each result's rows in line order, so that what the
+            # merger sorts by line keeps their order, wherever the results begin
+            yield result
+            result = BlockResult(keys=[])
+        previous = row.line
         read = reader.lines_read
         result.lines += read - end
         end = read

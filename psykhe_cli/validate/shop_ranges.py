@@ -1,12 +1,14 @@
 """Shop exports read in parts by the workers, as a big plain JSON Lines file is read.
 
 A Merchant Center XML file is cut at item starts (``feeds.xml_split``), a Shopify export at
-the first row of a handle and a delimited Merchant Center feed at any row
-(``feeds.csv_split``): each says why a part read on its own reads
+the first row of a handle, a delimited Merchant Center feed and a WooCommerce export at any
+row (``feeds.csv_split``): each says why a part read on its own reads
 as the whole file reads it, and what proves it. Each worker reads and checks the records
 that start in its byte range; this process renumbers their lines and merges the results in
-order, a Shopify part once the next one is known to start a new handle. A part not proved
-(an element between items, a cut inside a comment or a quoted cell, malformed input) is not
+order, a Shopify part once the next one is known to start a new handle, a WooCommerce part
+with the variations whose parent was in a part before settled here (``woo_parts``). A part
+not proved (an element between items, a cut inside a comment or a quoted cell, malformed
+input), or a WooCommerce part with a product that a variation before it waits for, is not
 trusted: from it on, the file is read as before, in this process, from its first byte, the
 rows already checked skipped, so that what is found, and any error that ends the run, is
 exactly what the one-process reader finds.
@@ -28,6 +30,8 @@ from psykhe_cli.feeds.delimited import Row
 from psykhe_cli.feeds.formats import RowReader, left_out, row_reader
 from psykhe_cli.feeds.ranges import feed_changed
 from psykhe_cli.feeds.shopify import ShopifyReader
+from psykhe_cli.feeds.woocommerce import WooCommerceReader, WooJoin, WooPart
+from psykhe_cli.validate import woo_parts
 from psykhe_cli.validate.blocks import BlockParams, BlockResult, check_rows, rebase
 from psykhe_cli.validate.fast import Decoders
 from psykhe_cli.validate.merge import Merger
@@ -55,6 +59,8 @@ class PartResult(NamedTuple):
     #: Shopify: the handle of the first row (None: it has an error) and of the last rows
     first_handle: str | None = None
     last_handle: str | None = None
+    #: WooCommerce: what the part's reader left to the join
+    woo: WooPart | None = None
 
 
 def check_xml_part(
@@ -103,6 +109,8 @@ def check_csv_part(
     if not part.last and last is not None and last.error is not None and _RUNS_ON in last.error[1]:
         return PartResult(BlockResult(), part.start, 0, unusual="a quoted cell runs on")
     checked.result.lines = reader.lines_read if part.last else part.data.count(b"\n")
+    if isinstance(reader, WooCommerceReader):
+        return checked._replace(left_out=reader.left_out, woo=reader.part)
     if not isinstance(reader, ShopifyReader):
         return checked
     return checked._replace(
@@ -169,16 +177,18 @@ class Parts(NamedTuple):
     size: int
     #: each part must start a new handle (Shopify)
     by_handle: bool
+    #: WooCommerce: the variations of each part settled with the parts before
+    join: WooJoin | None = None
 
 
 def shop_parts(feed: OpenFeed, workers: Workers, options: ValidationOptions) -> Parts | None:
     """How to cut ``feed`` for the workers (started here), or None: read it in this process.
 
-    Only a big plain Merchant Center feed or Shopify export is cut, when workers run."""
+    Only a big plain Merchant Center feed or shop export is cut, when workers run."""
     identity = feed.identity
     source = feed.source
     if (
-        feed.format not in ("gmc", "shopify")
+        feed.format not in ("gmc", "shopify", "woocommerce")
         or source.path == STDIN
         or feed.bytes_source.compressed
         or identity is None
@@ -194,16 +204,32 @@ def shop_parts(feed: OpenFeed, workers: Workers, options: ValidationOptions) -> 
         breaks = xml_split.line_breaks(xml.prologue)
         parts = Parts(check_xml_part, (xml,), len(xml.prologue), breaks, xml.size, False)
     else:
-        shopify = feed.format == "shopify"
-        include = source.include_inactive
-        shop = csv_split.plan(
-            path, source.delimiter, same, by_handle=shopify, include_inactive=include
-        )
-        if shop is not None:
-            parts = Parts(check_csv_part, (shop,), len(shop.header), 0, shop.size, shopify)
+        parts = _csv_parts(path, same, feed)
     if parts is None or not workers.start(identity.size, ranges=True):
+        if parts is not None and parts.join is not None:
+            parts.join.close()
         return None
     return parts
+
+
+def _csv_parts(path: str, same: tuple[int, int], feed: OpenFeed) -> Parts | None:
+    source = feed.source
+    shopify, woo = feed.format == "shopify", feed.format == "woocommerce"
+    include = source.include_inactive
+    shop = csv_split.plan(
+        path, source.delimiter, same, by_handle=shopify, include_inactive=include, woocommerce=woo
+    )
+    if shop is None:
+        return None
+    join = None
+    if woo:
+        try:
+            join = WooJoin(
+                shop.header, source.name, delimiter=shop.delimiter, include_inactive=include
+            )
+        except InputError:  # the reader says why
+            return None
+    return Parts(check_csv_part, (shop,), len(shop.header), 0, shop.size, shopify, join)
 
 
 def check_parts(
@@ -215,6 +241,20 @@ def check_parts(
 ) -> Iterator[None]:
     """Check ``feed`` a part per worker task, merged in order; yields after each step so the
     caller can pass on what was found."""
+    try:
+        yield from _check_parts(feed, parts, merger, workers, on_progress)
+    finally:
+        if parts.join is not None:
+            parts.join.close()
+
+
+def _check_parts(
+    feed: OpenFeed,
+    parts: Parts,
+    merger: Merger,
+    workers: Workers,
+    on_progress: Callable[[int, int], None],
+) -> Iterator[None]:
     name, path = feed.source.name, os.path.abspath(feed.source.path)
     assert feed.identity is not None
     same = (feed.identity.device, feed.identity.inode)
@@ -224,9 +264,10 @@ def check_parts(
     #: a Shopify part and its range, until the next one starts a handle
     held: tuple[PartResult, tuple[int, int]] | None = None
 
-    def merge(part: PartResult, submitted: tuple[int, int]) -> None:
+    def merge(part: PartResult, submitted: tuple[int, int], rebased: bool = False) -> None:
         nonlocal lines, rows, left
-        rebase(part.result, lines)
+        if not rebased:
+            rebase(part.result, lines)
         again = None
         if part.result.encoded is not None or part.result.kept is not None:  # sifted there
             again = partial(_records_again, parts, path, *submitted, merger.params, same)
@@ -245,6 +286,14 @@ def check_parts(
             return False
         if not part.length:
             return True  # no record starts in the range
+        if parts.join is not None:
+            assert part.woo is not None
+            joined = woo_parts.join_part(parts.join, part.woo, part.result, lines, merger.params)
+            if joined is None:
+                return False
+            merged = part._replace(result=joined[0], rows=part.rows + joined[1])
+            merge(merged, submitted, rebased=True)
+            return True
         if not parts.by_handle:
             merge(part, submitted)
             return True
@@ -260,7 +309,9 @@ def check_parts(
     for offset in range(parts.first, parts.size, step):
         end = min(offset + step, parts.size)
         # the encoder of each part, asked in order: its records are encoded where it is read
-        args = (*parts.args, merger.next_params(), same)
+        # (but a WooCommerce part's, which the variations settled here are woven into)
+        params = merger.params if parts.join is not None else merger.next_params()
+        args = (*parts.args, params, same)
         inflight.append((workers.submit(parts.check, path, offset, end, *args), (offset, end)))
         yield
         while trusted and len(inflight) > 4 * workers.count:
@@ -274,6 +325,10 @@ def check_parts(
     if trusted:
         if held is not None:
             merge(*held)
+        if parts.join is not None:  # the variations still waiting: one reader's last rows
+            for result in woo_parts.rest(parts.join, merger.params):
+                merger.merge(name, result, 0, None)
+            left += parts.join.left_out
         merger.report.left_out += left
         return
     for pending, _ in inflight:  # a worker's results are taken in order
