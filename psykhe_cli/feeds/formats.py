@@ -3,8 +3,9 @@
 Every format but JSON Lines is read by a *row reader*: an iterable of ``Row`` (see
 ``delimited.py``) — one product record per source row, or the error that row has, with the
 source line it starts on — that also says how many source lines it has read (``lines_read``,
-a header not counted). ``validate.check_rows`` checks those rows exactly as it checks CSV rows,
-so validation, the plan, the guard and push do not know which format a record came from.
+a header not counted). ``validate.rows.check_rows`` checks those rows exactly as it checks
+CSV rows, so validation, the plan, the guard and push do not know which format a record came
+from.
 
     FORMATS              every name ``--format`` accepts, in the order help lists them
     describe(fmt)        how a message names the format: "a Google Merchant Center feed"

@@ -45,7 +45,8 @@ that grows with the feed: ``HashSet64`` (distinct products, variant ids: 8 bytes
     rules.py    one product, one JSON line: check_product, check_line (pure functions)
     fast.py     the proof, in C (msgspec), that most lines are fine; learns extra fields
     lines.py    a block's lines split lazily; load_numpy (the workers vectorize with it)
-    blocks.py   one block of lines (the hot path, also run in workers); CSV rows
+    blocks.py   one block of lines (the hot path, also run in workers)
+    rows.py     the rows of CSV, TSV and shop feeds, as blocks are (check_rows)
     hashset.py  HashSet64: exact sets of 64-bit hashes (duplicates, distinct products)
     repeats.py  FirstSeen: the first line of each variant id, to name it when repeated
     merge.py    Merger: results folded in input order, repeats across blocks

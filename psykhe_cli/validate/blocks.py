@@ -1,4 +1,4 @@
-"""One block of lines checked, in a worker process or in-process; CSV rows likewise."""
+"""One block of lines checked, in a worker process or in-process (rows: ``rows.py``)."""
 
 from __future__ import annotations
 
@@ -6,17 +6,14 @@ import gc
 import itertools
 import operator
 from array import array
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import orjson
 
 from psykhe_cli.feeds.blocks import non_blank_lines
-from psykhe_cli.feeds.formats import RowReader
 from psykhe_cli.feeds.ranges import read_lines
 from psykhe_cli.schema import (
-    DEFAULT_OPERATION,
     DOCUMENTED_OPERATIONS,
     ERROR,
     OPERATION_KEY,
@@ -32,13 +29,12 @@ from psykhe_cli.validate.rules import (
     Issue,
     Rejected,
     check_line,
-    check_product,
     has_colon_escape,
     may_hold_long_integer,
     product_is_fine,
     wrap_bare,
 )
-from psykhe_cli.validate.sifting import sift, sift_records
+from psykhe_cli.validate.sifting import sift
 
 # -- one block of lines (runs in a worker process or in-process) --------------------------
 
@@ -108,9 +104,10 @@ class BlockResult:
         return has_error
 
     def accept(
-        self, line: int, product: dict[str, Any], record: bytes, params: BlockParams
+        self, line: int, product: dict[str, Any], record: bytes | None, params: BlockParams
     ) -> None:
-        """Count an accepted line and remember what deduplication needs."""
+        """Count an accepted line and remember what deduplication needs (``record``: its
+        normalized line, None unless ``params.want_records``)."""
         pid = product[PRODUCT_KEY]
         self.variants += 1
         self.accepted.append(line)
@@ -125,7 +122,7 @@ class BlockResult:
                 if self.product_ids is None:
                     self.product_ids = []
                 self.product_ids.append(pid)
-        if params.want_records:
+        if record is not None:
             self.records.append(record)
 
 
@@ -218,7 +215,7 @@ def _check_block(
             )
             if product is not None:
                 decoders.learn(product)
-            pid = _pid_of(product)
+            pid = pid_of(product)
             if issues and result.add(first_line + index, issues, pid, params):
                 result.rejected_lines += 1
                 if params.keep_all:
@@ -425,75 +422,9 @@ def _parse_all(block: bytes, lines: list[bytes]) -> list[Any] | None:
     return objects
 
 
-def _pid_of(product: dict[str, Any] | None) -> str | None:
+def pid_of(product: dict[str, Any] | None) -> str | None:
+    """A product's identifier, None when it has none that is text."""
     if product is None:
         return None
     pid = product.get(PRODUCT_KEY)
     return pid if type(pid) is str else None
-
-
-def check_rows(
-    reader: RowReader, params: BlockParams, size: int = 2000, lines_before: int = 0
-) -> Iterator[BlockResult]:
-    """Check the rows of a CSV/TSV/shop feed, ``size`` lines per result. A result's ``lines``
-    are the source lines read for it, no header (nor the ``lines_before`` counted already).
-
-    With ``params.encode`` (a shop export's part, in a worker) the accepted records are
-    sifted and encoded here, as a JSON Lines block's are, rather than sent back one by one."""
-    if params.encode is not None:
-        for result in _check_rows(reader, params, size, lines_before):
-            _encode_rows(result, params)
-            yield result
-        return
-    yield from _check_rows(reader, params, size, lines_before)
-
-
-def _encode_rows(result: BlockResult, params: BlockParams) -> None:
-    """Sift and encode a result's records, as ``_check_block`` does a block's."""
-    assert params.encode is not None and result.keys is not None
-    records, result.records = result.records, []
-    if params.sieve is not None:
-        identifiers = [pid for pid, _ in result.keys], [vid for _, vid in result.keys]
-        _, result.kept, result.compared, result.encoded = sift_records(records, identifiers, params)
-        if result.kept is not None:
-            return
-    if records:
-        result.encoded = params.encode(b"".join(records), len(records))
-
-
-def _check_rows(
-    reader: RowReader, params: BlockParams, size: int, lines_before: int
-) -> Iterator[BlockResult]:
-    result, end, previous = BlockResult(keys=[]), lines_before, 0
-    for row in reader:
-        if row.line < previous and (result.variants or result.rejected_lines):
-            # a row before the one before it (a WooCommerce variation that waited for its
-            # parent) starts a result: each result's rows in line order, so that what the
-            # merger sorts by line keeps their order, wherever the results begin
-            yield result
-            result = BlockResult(keys=[])
-        previous = row.line
-        read = reader.lines_read
-        result.lines += read - end
-        end = read
-        if row.error is not None:
-            issues: list[Issue] = [(ERROR, *row.error)]
-        else:
-            assert row.record is not None
-            issues = check_product(row.record)
-        product = row.record
-        pid = _pid_of(product)
-        if issues and result.add(row.line, issues, pid, params):
-            result.rejected_lines += 1
-            if params.keep_all:
-                result.rejected.append((row.line, row.raw, issues, pid))
-        else:
-            assert product is not None and result.keys is not None
-            wrapped = {OPERATION_KEY: DEFAULT_OPERATION, PRODUCT_DATA_KEY: product}
-            result.accept(row.line, product, orjson.dumps(wrapped) + b"\n", params)
-            result.keys.append((product[PRODUCT_KEY], product.get(VARIANT_KEY)))
-        if result.lines >= size:
-            yield result
-            result = BlockResult(keys=[])
-    result.lines += reader.lines_read - end
-    yield result

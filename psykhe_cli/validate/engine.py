@@ -15,7 +15,7 @@ from psykhe_cli.feeds.blocks import first_non_blank_line, iter_blocks, line_too_
 from psykhe_cli.feeds.formats import describe, left_out, row_reader
 from psykhe_cli.feeds.jsonl import reject_json_document
 from psykhe_cli.feeds.ranges import feed_changed
-from psykhe_cli.validate.blocks import RangeResult, check_block, check_range, check_rows, rebase
+from psykhe_cli.validate.blocks import RangeResult, check_block, check_range, rebase
 from psykhe_cli.validate.events import (
     BlockCodec,
     Compared,
@@ -37,6 +37,7 @@ from psykhe_cli.validate.events import (
 )
 from psykhe_cli.validate.merge import Merger
 from psykhe_cli.validate.report import FeedReport, Problem, ValidationOptions
+from psykhe_cli.validate.rows import check_rows
 from psykhe_cli.validate.shop_ranges import check_parts, shop_parts
 from psykhe_cli.validate.workers import Workers
 

@@ -32,10 +32,11 @@ from psykhe_cli.feeds.ranges import feed_changed
 from psykhe_cli.feeds.shopify import ShopifyReader
 from psykhe_cli.feeds.woocommerce import WooCommerceReader, WooJoin, WooPart
 from psykhe_cli.validate import woo_parts
-from psykhe_cli.validate.blocks import BlockParams, BlockResult, check_rows, rebase
+from psykhe_cli.validate.blocks import BlockParams, BlockResult, rebase
 from psykhe_cli.validate.fast import Decoders
 from psykhe_cli.validate.merge import Merger
 from psykhe_cli.validate.report import ValidationOptions
+from psykhe_cli.validate.rows import check_rows
 from psykhe_cli.validate.workers import Workers
 
 #: a part's rows are checked into one result

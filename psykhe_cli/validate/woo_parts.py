@@ -22,8 +22,9 @@ from typing import Any, TypeVar
 
 from psykhe_cli.feeds.delimited import Row
 from psykhe_cli.feeds.woocommerce import WooJoin, WooPart
-from psykhe_cli.validate.blocks import BlockParams, BlockResult, check_rows, rebase
+from psykhe_cli.validate.blocks import BlockParams, BlockResult, rebase
 from psykhe_cli.validate.identity import product_hash
+from psykhe_cli.validate.rows import check_rows
 
 #: a whole list of rows is checked into one result
 _ALL = 1 << 62
