@@ -151,9 +151,10 @@ class PushResult:
     #: until accepted), processing
     phases: dict[str, float] = field(default_factory=dict)
     #: the monotonic clock when the push began, when a streamed upload began (while the feed
-    #: was being prepared), and when the push ended
+    #: was being prepared), when preparing ended, and when the push ended
     began: float = field(default_factory=time.monotonic)
     upload_began: float | None = None
+    prepared: float | None = None
     ended: float | None = None
     report: FeedReport | None = None
     #: SHA-256 of the gzip body (the same feed and level always give the same body)
@@ -165,8 +166,9 @@ class PushResult:
     def timeline(self) -> tuple[dict[str, float], float]:
         """The phases in order, adding up to the wall time (also returned): ``preparing``,
         ``before_upload`` (the rest: the lock, the soft_replace guard and its question, the
-        HTTP client still being made), ``uploading``, ``processing``. A streamed upload's
-        time while preparing is ``uploading_while_preparing``, not in the sum."""
+        HTTP client being made, before the check when the upload streams), ``uploading``,
+        ``processing``. A streamed upload's time while preparing is
+        ``uploading_while_preparing``, not in the sum."""
         measured = {name: self.phases[name] for name in _PHASES if name in self.phases}
         ended = self.ended if self.ended is not None else time.monotonic()
         wall = max(ended - self.began, sum(measured.values()))
@@ -179,11 +181,10 @@ class PushResult:
         return phases, wall
 
     def uploading_while_preparing(self) -> float:
-        """Seconds of a streamed upload before preparing ended (0 when it did not stream);
-        preparing is taken to start with the push, a few milliseconds early."""
-        if self.upload_began is None or "preparing" not in self.phases:
+        """Seconds of a streamed upload before preparing ended (0 when it did not stream)."""
+        if self.upload_began is None or self.prepared is None:
             return 0.0
-        return max(0.0, self.began + self.phases["preparing"] - self.upload_began)
+        return max(0.0, self.prepared - self.upload_began)
 
     @property
     def left_out(self) -> int:

@@ -98,7 +98,8 @@ def prepare(
     result.warnings = report.warnings
     result.raw_bytes = sum(part.raw_bytes for part in parts)
     result.compressed_bytes = sum(part.size for part in parts)
-    result.phases["preparing"] = time.monotonic() - started
+    result.prepared = time.monotonic()
+    result.phases["preparing"] = result.prepared - started
     result.feed_sha256 = spool.feed_sha256.hexdigest() if kept is None else kept.body.sha256
     if report.errors:
         if not request.skip_invalid:
