@@ -58,11 +58,14 @@ def reference(path: Path, fmt: str, include_inactive: bool = False) -> Outcome:
     return figures, report.counts_by_code, problems, rejected, records
 
 
-def in_parts(path: Path, fmt: str, step: int, include_inactive: bool = False) -> Outcome:
-    """The same, the file cut in ranges of ``step`` bytes, each read on its own."""
+def check_in_parts(
+    path: Path, fmt: str, step: int, wanted: Wanted, include_inactive: bool = False
+) -> tuple[list[Any], Merger]:
+    """The events of ``path`` checked through the parts path, the file cut in ranges of
+    ``step`` bytes each read on its own, and the merger (its report); raises ``InputError``."""
     options = ValidationOptions(block_size=step, max_problems=10**6, parallel_after=0)
     out: list[Any] = []
-    merger = Merger(options, Wanted(records=True, rejected=True), out, portable=False)
+    merger = Merger(options, wanted, out, portable=False)
     source = FeedSource(str(path), format=fmt, include_inactive=include_inactive)  # type: ignore[arg-type]
     feed = open_feed(source, io.BytesIO())
     try:
@@ -73,10 +76,18 @@ def in_parts(path: Path, fmt: str, step: int, include_inactive: bool = False) ->
         for _ in check_parts(feed, parts, merger, workers, lambda lines, done: None):
             pass
         merger.finish()
-    except InputError as exc:
-        return ("error", str(exc))
     finally:
         feed.close()
+    return out, merger
+
+
+def in_parts(path: Path, fmt: str, step: int, include_inactive: bool = False) -> Outcome:
+    """The same as ``reference``, the file cut in ranges of ``step`` bytes."""
+    try:
+        wanted = Wanted(records=True, rejected=True)
+        out, merger = check_in_parts(path, fmt, step, wanted, include_inactive)
+    except InputError as exc:
+        return ("error", str(exc))
     report = merger.report
     records = [r for e in out if type(e) is Records for r in e.lines]
     rejected = [(e.line, e.raw) for e in out if type(e) is RejectedLine]

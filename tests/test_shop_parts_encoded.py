@@ -4,7 +4,6 @@ also when a duplicate found on merging must be left out of a part already encode
 
 from __future__ import annotations
 
-import io
 import zlib
 from pathlib import Path
 from typing import Any
@@ -14,12 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from psykhe_cli.errors import InputError
-from psykhe_cli.feeds import FeedSource, open_feed
-from psykhe_cli.validate import ValidationOptions
-from psykhe_cli.validate.events import Compared, Encoded, Event, Records, RejectedLine, Wanted
-from psykhe_cli.validate.merge import Merger
-from psykhe_cli.validate.shop_ranges import check_parts, shop_parts
-from tests.shop_parts import InProcess, reference
+from psykhe_cli.validate.events import Compared, Encoded, Records, RejectedLine, Wanted
+from tests.shop_parts import check_in_parts, reference
 from tests.test_validate_shop_ranges import (
     CHILDREN,
     SHOPIFY_HEADER,
@@ -54,24 +49,11 @@ def kept_by_sieve(records: list[bytes]) -> list[bytes]:
 def encoded_in_parts(path: Path, fmt: str, step: int, sieve: Any = None) -> tuple[Any, ...]:
     """What a push's check of ``path`` cut in ranges of ``step`` bytes passes on: the records
     (decoded from the encoded pieces), the rejected rows and the problems."""
-    options = ValidationOptions(block_size=step, max_problems=10**6, parallel_after=0)
-    out: list[Event] = []
     wanted = Wanted(records=True, codec=Codec(), rejected=True, sieve=sieve)
-    merger = Merger(options, wanted, out, portable=False)
-    source = FeedSource(str(path), format=fmt)  # type: ignore[arg-type]
-    feed = open_feed(source, io.BytesIO())
     try:
-        workers: Any = InProcess()
-        parts = shop_parts(feed, workers, options)
-        assert parts is not None, "the file is cut"
-        merger.report.files.append(source.name)
-        for _ in check_parts(feed, parts, merger, workers, lambda lines, done: None):
-            pass
-        merger.finish()
+        out, merger = check_in_parts(path, fmt, step, wanted)
     except InputError as exc:
         return ("error", str(exc))
-    finally:
-        feed.close()
     # every record comes encoded where its part was read, none one by one
     assert not any(type(e) is Records for e in out)
     records = b"".join(zlib.decompress(e.piece) for e in out if type(e) is Encoded)
