@@ -5,6 +5,9 @@ deactivation plan compare these, never the identifiers themselves."""
 from __future__ import annotations
 
 import hashlib
+import itertools
+from array import array
+from collections.abc import Iterable
 from typing import Any
 
 _UINT64 = (1 << 64) - 1
@@ -37,6 +40,14 @@ def variant_hash(product_identifier: str, variant_identifier: Any, portable: boo
 def product_hash(product_identifier: str, portable: bool = False) -> int:
     """The 64-bit hash of a product_identifier (same rules as ``pair_hash``)."""
     return _blake(product_identifier) if portable else hash(product_identifier) & _UINT64
+
+
+def run_product_hashes(pids: Iterable[str], portable: bool = False) -> tuple[array[int], list[str]]:
+    """The hash of each run of equal product identifiers among ``pids`` (a product's lines
+    follow each other: its hash once, as ``BlockResult.accept`` counts it), and the runs'
+    identifiers."""
+    firsts = [pid for pid, _ in itertools.groupby(pids)]
+    return array("Q", (product_hash(pid, portable) for pid in firsts)), firsts
 
 
 def _blake(text: str) -> int:

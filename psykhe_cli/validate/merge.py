@@ -33,7 +33,7 @@ from psykhe_cli.validate.events import (
     Wanted,
 )
 from psykhe_cli.validate.hashset import HashSet64, ProductHashes
-from psykhe_cli.validate.identity import pair_hash, product_hash
+from psykhe_cli.validate.identity import pair_hash, run_product_hashes
 from psykhe_cli.validate.repeats import FirstSeen, Repeat
 from psykhe_cli.validate.report import FeedReport, Problem, ValidationOptions
 from psykhe_cli.validate.rules import Issue, Rejected
@@ -140,7 +140,8 @@ class Merger:
         file, result, first_line, block, reread, records_again = staged
         problems, rejected = result.problems, result.rejected
         dropped: set[int] = set()
-        #: every accepted row's record, made again (``records_again``)
+        #: every accepted line's record, made again (``records_again``; for a JSON Lines
+        #: block, only if a line of it is dropped)
         again: list[bytes] | None = None
         if repeated:
             if block is None and reread is not None:
@@ -180,15 +181,14 @@ class Merger:
         if result.encoded is not None:
             if dropped:  # rare: the block's kept lines encoded again, here
                 assert self._codec is not None
-                if again is not None:
-                    kept_again = [
-                        record
-                        for index, record in enumerate(again)
-                        if index not in dropped and _kept(kept, index)
-                    ]
-                else:
+                if again is None:
                     assert block is not None
-                    kept_again = self._records_again(block, first_line, dropped, kept)
+                    again = self._block_records(block, first_line)
+                kept_again = [
+                    record
+                    for index, record in enumerate(again)
+                    if index not in dropped and _kept(kept, index)
+                ]
                 if kept_again:
                     encode = self._codec.encoder()
                     self._out.append(Encoded(encode(b"".join(kept_again), len(kept_again))))
@@ -211,23 +211,13 @@ class Merger:
                 (_product_of(lines[line - first_line].rstrip(b"\r")) or {}).get(PRODUCT_KEY, "")
                 for line in result.accepted
             ]
-        kept = [pid for index, pid in enumerate(pids) if index not in dropped]
-        firsts = [pid for pid, _ in itertools.groupby(kept)]
-        portable = self.params.portable_hashes
-        return array("Q", (product_hash(pid, portable) for pid in firsts)), firsts
+        kept = (pid for index, pid in enumerate(pids) if index not in dropped)
+        return run_product_hashes(kept, self.params.portable_hashes)
 
-    def _records_again(
-        self, block: bytes, first_line: int, dropped: set[int], kept: Any = None
-    ) -> list[bytes]:
-        """The records of a JSON Lines block checked again, but for the indexes ``dropped``
-        (and those the sieve did not keep)."""
+    def _block_records(self, block: bytes, first_line: int) -> list[bytes]:
+        """The records of every accepted line of a JSON Lines block, checked again."""
         params = self.params._replace(want_records=True, encode=None, sieve=None)
-        records = check_block(block, first_line, params).records
-        return [
-            record
-            for index, record in enumerate(records)
-            if index not in dropped and _kept(kept, index)
-        ]
+        return check_block(block, first_line, params).records
 
     def finish(self) -> None:
         """Complete the report once every result is merged."""

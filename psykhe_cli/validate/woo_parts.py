@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import bisect
 import heapq
-import itertools
 from array import array
 from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
@@ -23,11 +22,8 @@ from typing import Any, TypeVar
 from psykhe_cli.feeds.delimited import Row
 from psykhe_cli.feeds.woocommerce import WooJoin, WooPart
 from psykhe_cli.validate.blocks import BlockParams, BlockResult, rebase
-from psykhe_cli.validate.identity import product_hash
-from psykhe_cli.validate.rows import check_rows
-
-#: a whole list of rows is checked into one result
-_ALL = 1 << 62
+from psykhe_cli.validate.identity import run_product_hashes
+from psykhe_cli.validate.rows import ALL, check_rows
 
 S = TypeVar("S", list[Any], "array[int]")
 
@@ -51,13 +47,13 @@ def join_part(
 def rest(join: WooJoin, params: BlockParams) -> Iterator[BlockResult]:
     """The variations still waiting once every part is joined, checked (a result from each
     that comes before the one before it, as ``check_rows`` gives them)."""
-    return check_rows(_Rows(join.rest()), params, _ALL)
+    return check_rows(_Rows(join.rest()), params, ALL)
 
 
 def checked(rows: Iterable[Row], params: BlockParams) -> BlockResult:
     """``rows`` (in line order, already numbered in the file, no line of theirs counted)
     checked."""
-    (result,) = check_rows(_Rows(rows), params, _ALL)
+    (result,) = check_rows(_Rows(rows), params, ALL)
     return result
 
 
@@ -94,10 +90,8 @@ def weave(into: BlockResult, extra: BlockResult, params: BlockParams) -> BlockRe
     out.records = _woven(into.records, extra.records, at) if params.want_records else []
     assert into.keys is not None and extra.keys is not None
     out.keys = _woven(into.keys, extra.keys, at)
-    # a product's hash once per run of its rows, as ``BlockResult.accept`` counts them
-    firsts = [pid for pid, _ in itertools.groupby(pid for pid, _ in out.keys)]
-    portable = params.portable_hashes
-    out.product_hashes = array("Q", (product_hash(pid, portable) for pid in firsts))
+    pids = (pid for pid, _ in out.keys)
+    out.product_hashes, firsts = run_product_hashes(pids, params.portable_hashes)
     out.product_ids = firsts if params.want_product_ids and firsts else None
     return out
 
