@@ -21,6 +21,9 @@ from psykhe_cli.validate.blocks import BlockParams, BlockResult, pid_of
 from psykhe_cli.validate.rules import Issue, check_product
 from psykhe_cli.validate.sifting import sift_records
 
+#: ``check_rows``'s ``size`` for one result of every row (a part's, a list's)
+ALL = 1 << 62
+
 
 def check_rows(
     reader: RowReader, params: BlockParams, size: int = 2000, lines_before: int = 0

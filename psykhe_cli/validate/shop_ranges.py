@@ -36,11 +36,8 @@ from psykhe_cli.validate.blocks import BlockParams, BlockResult, rebase
 from psykhe_cli.validate.fast import Decoders
 from psykhe_cli.validate.merge import Merger
 from psykhe_cli.validate.report import ValidationOptions
-from psykhe_cli.validate.rows import check_rows
+from psykhe_cli.validate.rows import ALL, check_rows
 from psykhe_cli.validate.workers import Workers
-
-#: a part's rows are checked into one result
-_ALL = 1 << 62
 
 
 class PartResult(NamedTuple):
@@ -134,7 +131,7 @@ def _checked(
     collecting = gc.isenabled()
     gc.disable()  # a part's records are acyclic and freed with it (as in check_block)
     try:
-        (result,) = check_rows(rows, params, _ALL)
+        (result,) = check_rows(rows, params, ALL)
     except InputError as exc:
         return PartResult(BlockResult(), start, 0, unusual=str(exc)), None
     finally:
