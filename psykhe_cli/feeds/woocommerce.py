@@ -45,6 +45,7 @@ says None): where that variation's error goes is then the one reader's to say.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from array import array
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
@@ -227,12 +228,10 @@ class _Catalog:
     def takes(self, part: WooPart, offset: int) -> bool:
         """A product of ``part`` would end the wait of a variation before it."""
         waiting = self.waiting
-        for refs, line, _ in part.parents:
-            for ref in refs:
-                if ref in waiting and waiting[ref][0].line < line + offset:
-                    return True
+        parents = ((ref, line) for refs, line, _ in part.parents for ref in refs)
         return any(
-            ref in waiting and waiting[ref][0].line < line + offset for ref, line in part.simples
+            ref in waiting and waiting[ref][0].line < line + offset
+            for ref, line in itertools.chain(parents, part.simples)
         )
 
     def add(self, part: WooPart, offset: int) -> None:
